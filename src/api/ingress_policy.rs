@@ -1,0 +1,94 @@
+//! `TlsIngressPolicy`: ALB ingresses and NLB services terminate TLS properly.
+
+use super::common::{PolicyStatus, Severity, TlsVersion, default_true};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Requires AWS Load Balancer Controller ingresses (and NLB services) to terminate TLS with a
+/// valid ACM certificate, redirect HTTP to HTTPS and use TLS 1.2+ security policies.
+#[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "dpo.dev",
+    version = "v1alpha1",
+    kind = "TlsIngressPolicy",
+    shortname = "tlspol",
+    category = "dpo",
+    status = "PolicyStatus",
+    doc = "Requires ALB ingresses and NLB services to terminate TLS with valid ACM certificates.",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(name = "Violations", type_ = "integer", json_path = ".status.summary.violations"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsIngressPolicySpec {
+    /// Namespaces governed; absent: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    /// Ingresses (and Services) governed; absent: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_selector: Option<LabelSelector>,
+    /// Every HTTP listener must redirect to HTTPS.
+    #[serde(default = "default_true")]
+    pub require_https_redirect: bool,
+    /// Lowest TLS version a listener may accept.
+    #[serde(default)]
+    pub min_tls_version: TlsVersion,
+    /// If set, only these ELB security policies are allowed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_ssl_policies: Vec<String>,
+    /// Certificate requirements.
+    #[serde(default)]
+    pub certificate: CertificateRequirements,
+    /// Also judge Services of type LoadBalancer with NLB TLS annotations.
+    #[serde(default = "default_true")]
+    pub include_services: bool,
+    /// Findings at or above this severity make `Ready=False`.
+    #[serde(default)]
+    pub fail_on: Severity,
+}
+
+impl Default for TlsIngressPolicySpec {
+    fn default() -> Self {
+        TlsIngressPolicySpec {
+            namespace_selector: None,
+            ingress_selector: None,
+            require_https_redirect: true,
+            min_tls_version: TlsVersion::Tls12,
+            allowed_ssl_policies: Vec::new(),
+            certificate: CertificateRequirements::default(),
+            include_services: true,
+            fail_on: Severity::High,
+        }
+    }
+}
+
+/// Requirements on ACM certificates.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateRequirements {
+    /// A certificate must stay valid at least this many more days.
+    #[serde(default = "default_min_days_to_expiry")]
+    #[schemars(range(min = 0, max = 3650))]
+    pub min_days_to_expiry: u32,
+}
+
+fn default_min_days_to_expiry() -> u32 {
+    14
+}
+
+impl Default for CertificateRequirements {
+    fn default() -> Self {
+        CertificateRequirements { min_days_to_expiry: default_min_days_to_expiry() }
+    }
+}

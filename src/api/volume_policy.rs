@@ -1,0 +1,70 @@
+//! `EncryptedVolumePolicy`: EBS StorageClasses, and the volumes made from them, are encrypted.
+
+use super::common::{PolicyStatus, Severity, default_true};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Requires EBS StorageClasses, and the volumes provisioned from them, to be encrypted, with
+/// approved customer-managed KMS keys where asked.
+#[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[kube(
+    group = "dpo.dev",
+    version = "v1alpha1",
+    kind = "EncryptedVolumePolicy",
+    shortname = "evpol",
+    category = "dpo",
+    status = "PolicyStatus",
+    doc = "Requires EBS StorageClasses and their volumes to be encrypted with approved KMS keys.",
+    printcolumn(
+        name = "Ready",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
+    ),
+    printcolumn(
+        name = "Reason",
+        type_ = "string",
+        json_path = ".status.conditions[?(@.type==\"Ready\")].reason"
+    ),
+    printcolumn(name = "Violations", type_ = "integer", json_path = ".status.summary.violations"),
+    printcolumn(name = "Age", type_ = "date", json_path = ".metadata.creationTimestamp")
+)]
+#[serde(rename_all = "camelCase")]
+pub struct EncryptedVolumePolicySpec {
+    /// StorageClasses governed; absent: all of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub storage_class_selector: Option<LabelSelector>,
+    /// StorageClasses must provision encrypted volumes.
+    #[serde(default = "default_true")]
+    pub require_encryption: bool,
+    /// KMS keys allowed (`alias/...`, key ids or ARNs); empty: any key.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_kms_keys: Vec<String>,
+    /// The key must be customer-managed (a `kmsKeyId` is set and KMS says CUSTOMER).
+    #[serde(default)]
+    pub require_customer_managed_key: bool,
+    /// Also check the EBS volumes of bound PersistentVolumes (EC2 DescribeVolumes).
+    #[serde(default = "default_true")]
+    pub check_volumes: bool,
+    /// Also check the account's EBS encryption-by-default setting.
+    #[serde(default = "default_true")]
+    pub check_account_default: bool,
+    /// Findings at or above this severity make `Ready=False`.
+    #[serde(default)]
+    pub fail_on: Severity,
+}
+
+impl Default for EncryptedVolumePolicySpec {
+    fn default() -> Self {
+        EncryptedVolumePolicySpec {
+            storage_class_selector: None,
+            require_encryption: true,
+            allowed_kms_keys: Vec::new(),
+            require_customer_managed_key: false,
+            check_volumes: true,
+            check_account_default: true,
+            fail_on: Severity::High,
+        }
+    }
+}

@@ -1,0 +1,204 @@
+//! Facts about AWS that some rules need. The policy core never fetches them: the controllers
+//! (and `dpo check --aws`) gather them first through `crate::aws`, then hand them in here.
+
+use jiff::Timestamp;
+use std::collections::HashMap;
+
+/// A fact as the evaluator sees it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Fact<T> {
+    Known(T),
+    /// Not gathered (offline run): rules needing it are reported as skipped.
+    Unknown,
+    /// Gathering failed; the reason is safe to show (it never holds a secret value).
+    Failed(String),
+    /// AWS says there is no such thing.
+    NotFound,
+}
+
+impl<T> Fact<T> {
+    pub fn as_ref(&self) -> Fact<&T> {
+        match self {
+            Fact::Known(t) => Fact::Known(t),
+            Fact::Unknown => Fact::Unknown,
+            Fact::Failed(e) => Fact::Failed(e.clone()),
+            Fact::NotFound => Fact::NotFound,
+        }
+    }
+
+    pub fn known(&self) -> Option<&T> {
+        match self {
+            Fact::Known(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// Who manages a KMS key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyManager {
+    Aws,
+    Customer,
+}
+
+/// State of a KMS key.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KmsKeyFacts {
+    pub arn: String,
+    pub key_id: String,
+    pub key_manager: KeyManager,
+    pub enabled: bool,
+    pub pending_deletion: bool,
+    /// When a pending deletion happens.
+    pub deletion_date: Option<Timestamp>,
+    pub rotation_enabled: bool,
+}
+
+/// State of an ACM certificate.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CertificateFacts {
+    pub arn: String,
+    /// `ISSUED`, `PENDING_VALIDATION`, `EXPIRED`, `REVOKED`, ...
+    pub status: String,
+    pub not_after: Option<Timestamp>,
+    /// The domain name and every subject alternative name.
+    pub domain_names: Vec<String>,
+    pub in_use: bool,
+}
+
+/// Encryption of one EBS volume.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VolumeFacts {
+    pub volume_id: String,
+    pub encrypted: bool,
+    pub kms_key_id: Option<String>,
+}
+
+/// The account/region's EBS encryption-by-default setting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EbsDefaultFacts {
+    pub region: String,
+    pub encryption_by_default: bool,
+    /// The default key (an alias such as `alias/aws/ebs`, or an ARN).
+    pub default_kms_key_id: Option<String>,
+}
+
+/// Metadata of a Secrets Manager secret (never its value).
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct SecretFacts {
+    pub arn: String,
+    pub name: String,
+    /// Absent when the secret uses the default `aws/secretsmanager` key.
+    pub kms_key_id: Option<String>,
+    pub rotation_enabled: bool,
+    pub rotation_interval_days: Option<u32>,
+    pub last_rotated: Option<Timestamp>,
+    pub last_changed: Option<Timestamp>,
+    pub next_rotation: Option<Timestamp>,
+    pub created: Option<Timestamp>,
+    /// Version id -> staging labels.
+    pub version_stages: HashMap<String, Vec<String>>,
+}
+
+impl SecretFacts {
+    /// The version id carrying a staging label.
+    pub fn version_for_stage(&self, stage: &str) -> Option<&str> {
+        self.version_stages
+            .iter()
+            .find(|(_, stages)| stages.iter().any(|s| s == stage))
+            .map(|(id, _)| id.as_str())
+    }
+}
+
+/// Where the evaluator looks facts up. Lookups are synchronous and cheap: the facts were
+/// gathered before evaluation began.
+pub trait Facts {
+    fn now(&self) -> Timestamp;
+    /// A KMS key by id, ARN, alias name or alias ARN.
+    fn kms_key(&self, key: &str) -> Fact<&KmsKeyFacts>;
+    fn certificate(&self, arn: &str) -> Fact<&CertificateFacts>;
+    /// ACM certificates the ALB controller would discover for a host.
+    fn certificates_for_host(&self, host: &str) -> Fact<Vec<&CertificateFacts>>;
+    fn volume(&self, volume_id: &str) -> Fact<&VolumeFacts>;
+    fn ebs_default(&self) -> Fact<&EbsDefaultFacts>;
+    fn secret(&self, secret_id: &str) -> Fact<&SecretFacts>;
+}
+
+/// The offline world: every AWS fact is unknown, so rules that need one are skipped.
+pub struct Offline {
+    pub now: Timestamp,
+}
+
+impl Facts for Offline {
+    fn now(&self) -> Timestamp {
+        self.now
+    }
+    fn kms_key(&self, _: &str) -> Fact<&KmsKeyFacts> {
+        Fact::Unknown
+    }
+    fn certificate(&self, _: &str) -> Fact<&CertificateFacts> {
+        Fact::Unknown
+    }
+    fn certificates_for_host(&self, _: &str) -> Fact<Vec<&CertificateFacts>> {
+        Fact::Unknown
+    }
+    fn volume(&self, _: &str) -> Fact<&VolumeFacts> {
+        Fact::Unknown
+    }
+    fn ebs_default(&self) -> Fact<&EbsDefaultFacts> {
+        Fact::Unknown
+    }
+    fn secret(&self, _: &str) -> Fact<&SecretFacts> {
+        Fact::Unknown
+    }
+}
+
+/// Facts gathered ahead of an evaluation, held in maps. Keys are exactly the references used
+/// in manifests (a KMS alias is stored under the alias and under its ARN).
+#[derive(Clone, Debug, Default)]
+pub struct FactSet {
+    pub now: Option<Timestamp>,
+    pub kms_keys: HashMap<String, Fact<KmsKeyFacts>>,
+    pub certificates: HashMap<String, Fact<CertificateFacts>>,
+    /// Host -> ARNs of matching certificates (looked up in `certificates`).
+    pub host_certificates: HashMap<String, Fact<Vec<String>>>,
+    pub volumes: HashMap<String, Fact<VolumeFacts>>,
+    pub ebs_default: Option<Fact<EbsDefaultFacts>>,
+    pub secrets: HashMap<String, Fact<SecretFacts>>,
+}
+
+fn lookup<'a, T>(map: &'a HashMap<String, Fact<T>>, key: &str) -> Fact<&'a T> {
+    map.get(key).map_or(Fact::Unknown, Fact::as_ref)
+}
+
+impl Facts for FactSet {
+    fn now(&self) -> Timestamp {
+        self.now.unwrap_or_else(Timestamp::now)
+    }
+    fn kms_key(&self, key: &str) -> Fact<&KmsKeyFacts> {
+        lookup(&self.kms_keys, key)
+    }
+    fn certificate(&self, arn: &str) -> Fact<&CertificateFacts> {
+        lookup(&self.certificates, arn)
+    }
+    fn certificates_for_host(&self, host: &str) -> Fact<Vec<&CertificateFacts>> {
+        match self.host_certificates.get(host) {
+            None => Fact::Unknown,
+            Some(Fact::Known(arns)) => {
+                Fact::Known(arns.iter().filter_map(|arn| self.certificates.get(arn)?.known()).collect())
+            }
+            Some(Fact::Failed(e)) => Fact::Failed(e.clone()),
+            Some(Fact::NotFound) => Fact::NotFound,
+            Some(Fact::Unknown) => Fact::Unknown,
+        }
+    }
+    fn volume(&self, volume_id: &str) -> Fact<&VolumeFacts> {
+        lookup(&self.volumes, volume_id)
+    }
+    fn ebs_default(&self) -> Fact<&EbsDefaultFacts> {
+        self.ebs_default.as_ref().map_or(Fact::Unknown, Fact::as_ref)
+    }
+    fn secret(&self, secret_id: &str) -> Fact<&SecretFacts> {
+        lookup(&self.secrets, secret_id)
+    }
+}

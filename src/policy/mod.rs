@@ -1,0 +1,41 @@
+//! Pure policy evaluation: (object, policy, facts) -> findings. No I/O, no async.
+//!
+//! The controllers and `dpo check` call the same functions here; a rule is written once.
+
+pub mod facts;
+mod rules;
+pub mod selector;
+mod verdict;
+
+pub use facts::{Fact, FactSet, Facts, Offline};
+pub use rules::Rule;
+pub use verdict::{Evaluation, Judgement, ObjectVerdict, Verdict, sort_findings};
+
+use crate::api::{EXEMPT_LABEL, ResourceRef};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::Resource;
+
+/// The reference a finding carries for a typed Kubernetes object.
+pub fn resource_ref<K: Resource<DynamicType = ()>>(obj: &K) -> ResourceRef {
+    ResourceRef {
+        api_version: K::api_version(&()).into_owned(),
+        kind: K::kind(&()).into_owned(),
+        namespace: obj.meta().namespace.clone(),
+        name: obj.meta().name.clone().unwrap_or_default(),
+    }
+}
+
+/// The reason an object gives for being exempt (`dpo.dev/exempt: "<reason>"`), if it does.
+pub fn exemption(meta: &ObjectMeta) -> Option<&str> {
+    meta.labels.as_ref()?.get(EXEMPT_LABEL).map(String::as_str)
+}
+
+/// Parses a boolean the way Kubernetes and the CSI drivers parse string parameters
+/// (Go's `strconv.ParseBool`).
+pub fn parse_bool(value: &str) -> Option<bool> {
+    match value {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}

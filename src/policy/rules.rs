@@ -1,0 +1,234 @@
+//! The rule catalogue: ids (stable, never renamed), default severities and descriptions.
+
+use crate::api::Severity;
+
+/// Every rule the operator evaluates. Where an AWS Config managed rule checks the same thing,
+/// the id is that rule's name so auditors can map one to the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Rule {
+    SecretsmanagerUsingCmk,
+    SecretsmanagerRotationEnabledCheck,
+    SecretsmanagerScheduledRotationSuccessCheck,
+    SecretsmanagerSecretPeriodicRotation,
+    CmkBackingKeyRotationEnabled,
+    KmsCmkNotScheduledForDeletion,
+    KmsKeyEnabled,
+    KmsKeyApproved,
+    StorageclassEncrypted,
+    EncryptedVolumes,
+    Ec2EbsEncryptionByDefault,
+    Elbv2AcmCertificateRequired,
+    AlbHttpToHttpsRedirectionCheck,
+    Elbv2PredefinedSecurityPolicySslCheck,
+    AcmCertificateExpirationCheck,
+    AcmCertificateStatus,
+    AcmCertificateHostCoverage,
+    /// Annotations the AWS Load Balancer Controller would reject (bad JSON, bad values).
+    AlbIngressAnnotationsValid,
+    /// Members of one IngressGroup set conflicting values for one ALB.
+    AlbIngressGroupConsistent,
+}
+
+impl Rule {
+    pub const ALL: [Rule; 19] = [
+        Rule::SecretsmanagerUsingCmk,
+        Rule::SecretsmanagerRotationEnabledCheck,
+        Rule::SecretsmanagerScheduledRotationSuccessCheck,
+        Rule::SecretsmanagerSecretPeriodicRotation,
+        Rule::CmkBackingKeyRotationEnabled,
+        Rule::KmsCmkNotScheduledForDeletion,
+        Rule::KmsKeyEnabled,
+        Rule::KmsKeyApproved,
+        Rule::StorageclassEncrypted,
+        Rule::EncryptedVolumes,
+        Rule::Ec2EbsEncryptionByDefault,
+        Rule::Elbv2AcmCertificateRequired,
+        Rule::AlbHttpToHttpsRedirectionCheck,
+        Rule::Elbv2PredefinedSecurityPolicySslCheck,
+        Rule::AcmCertificateExpirationCheck,
+        Rule::AcmCertificateStatus,
+        Rule::AcmCertificateHostCoverage,
+        Rule::AlbIngressAnnotationsValid,
+        Rule::AlbIngressGroupConsistent,
+    ];
+
+    pub fn id(self) -> &'static str {
+        self.meta().0
+    }
+
+    /// Severity of a violation unless the rule says otherwise for a particular case.
+    pub fn severity(self) -> Severity {
+        self.meta().1
+    }
+
+    /// One line saying what the rule checks.
+    pub fn description(self) -> &'static str {
+        self.meta().2
+    }
+
+    /// The AWS Config managed rule this one mirrors, if any.
+    pub fn aws_config_rule(self) -> Option<&'static str> {
+        match self {
+            Rule::KmsKeyApproved
+            | Rule::StorageclassEncrypted
+            | Rule::AcmCertificateStatus
+            | Rule::AcmCertificateHostCoverage
+            | Rule::AlbIngressAnnotationsValid
+            | Rule::AlbIngressGroupConsistent
+            | Rule::KmsKeyEnabled => None,
+            other => Some(other.id()),
+        }
+    }
+
+    pub fn from_id(id: &str) -> Option<Rule> {
+        Rule::ALL.into_iter().find(|rule| rule.id() == id)
+    }
+
+    fn meta(self) -> (&'static str, Severity, &'static str) {
+        use Severity::*;
+        match self {
+            Rule::SecretsmanagerUsingCmk => (
+                "secretsmanager-using-cmk",
+                Medium,
+                "The secret is encrypted with a customer-managed KMS key, not aws/secretsmanager.",
+            ),
+            Rule::SecretsmanagerRotationEnabledCheck => (
+                "secretsmanager-rotation-enabled-check",
+                Medium,
+                "Rotation is on, and its interval is within the policy's maximum.",
+            ),
+            Rule::SecretsmanagerScheduledRotationSuccessCheck => (
+                "secretsmanager-scheduled-rotation-success-check",
+                Medium,
+                "The last scheduled rotation succeeded.",
+            ),
+            Rule::SecretsmanagerSecretPeriodicRotation => (
+                "secretsmanager-secret-periodic-rotation",
+                Medium,
+                "The secret was rotated within the last N days.",
+            ),
+            Rule::CmkBackingKeyRotationEnabled => {
+                ("cmk-backing-key-rotation-enabled", Medium, "The KMS key has automatic rotation on.")
+            }
+            Rule::KmsCmkNotScheduledForDeletion => {
+                ("kms-cmk-not-scheduled-for-deletion", Critical, "The KMS key is not pending deletion.")
+            }
+            Rule::KmsKeyEnabled => ("kms-key-enabled", Critical, "The KMS key is enabled."),
+            Rule::KmsKeyApproved => (
+                "kms-key-approved",
+                High,
+                "The KMS key (aliases resolved to ARNs) is in the policy's allowlist.",
+            ),
+            Rule::StorageclassEncrypted => {
+                ("storageclass-encrypted", High, "An EBS StorageClass provisions encrypted volumes.")
+            }
+            Rule::EncryptedVolumes => {
+                ("encrypted-volumes", High, "A bound PersistentVolume's EBS volume is encrypted.")
+            }
+            Rule::Ec2EbsEncryptionByDefault => (
+                "ec2-ebs-encryption-by-default",
+                Medium,
+                "The account and region have EBS encryption by default on.",
+            ),
+            Rule::Elbv2AcmCertificateRequired => (
+                "elbv2-acm-certificate-required",
+                High,
+                "An ALB ingress or NLB service terminates TLS with an ACM certificate.",
+            ),
+            Rule::AlbHttpToHttpsRedirectionCheck => {
+                ("alb-http-to-https-redirection-check", High, "Every HTTP listener redirects to HTTPS.")
+            }
+            Rule::Elbv2PredefinedSecurityPolicySslCheck => (
+                "elbv2-predefined-security-policy-ssl-check",
+                High,
+                "The SSL policy allows nothing below the policy's minimum TLS version.",
+            ),
+            Rule::AcmCertificateExpirationCheck => (
+                "acm-certificate-expiration-check",
+                High,
+                "The certificate expires no sooner than N days from now.",
+            ),
+            Rule::AcmCertificateStatus => ("acm-certificate-status", High, "The certificate is ISSUED."),
+            Rule::AcmCertificateHostCoverage => (
+                "acm-certificate-host-coverage",
+                High,
+                "The certificate's names cover every host of the ingress.",
+            ),
+            Rule::AlbIngressAnnotationsValid => (
+                "alb-ingress-annotations-valid",
+                High,
+                "The AWS Load Balancer Controller annotations parse and hold valid values.",
+            ),
+            Rule::AlbIngressGroupConsistent => (
+                "alb-ingress-group-consistent",
+                High,
+                "Members of one IngressGroup do not set conflicting values for the shared ALB.",
+            ),
+        }
+    }
+
+    /// Whether the rule needs facts from AWS (and so is skipped offline without `--aws`).
+    pub fn needs_aws(self) -> bool {
+        matches!(
+            self,
+            Rule::SecretsmanagerUsingCmk
+                | Rule::SecretsmanagerRotationEnabledCheck
+                | Rule::SecretsmanagerScheduledRotationSuccessCheck
+                | Rule::SecretsmanagerSecretPeriodicRotation
+                | Rule::CmkBackingKeyRotationEnabled
+                | Rule::KmsCmkNotScheduledForDeletion
+                | Rule::KmsKeyEnabled
+                | Rule::EncryptedVolumes
+                | Rule::Ec2EbsEncryptionByDefault
+                | Rule::AcmCertificateExpirationCheck
+                | Rule::AcmCertificateStatus
+                | Rule::AcmCertificateHostCoverage
+        )
+    }
+}
+
+impl std::fmt::Display for Rule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_of_the_design_contract_are_stable() {
+        let contract = [
+            "secretsmanager-using-cmk",
+            "secretsmanager-rotation-enabled-check",
+            "secretsmanager-scheduled-rotation-success-check",
+            "secretsmanager-secret-periodic-rotation",
+            "cmk-backing-key-rotation-enabled",
+            "kms-cmk-not-scheduled-for-deletion",
+            "kms-key-enabled",
+            "kms-key-approved",
+            "storageclass-encrypted",
+            "encrypted-volumes",
+            "ec2-ebs-encryption-by-default",
+            "elbv2-acm-certificate-required",
+            "alb-http-to-https-redirection-check",
+            "elbv2-predefined-security-policy-ssl-check",
+            "acm-certificate-expiration-check",
+            "acm-certificate-status",
+            "acm-certificate-host-coverage",
+        ];
+        for id in contract {
+            let rule = Rule::from_id(id).unwrap_or_else(|| panic!("rule {id} missing"));
+            assert_eq!(rule.id(), id);
+        }
+    }
+
+    #[test]
+    fn ids_are_unique() {
+        let mut ids: Vec<_> = Rule::ALL.iter().map(|r| r.id()).collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), Rule::ALL.len());
+    }
+}
