@@ -4,4 +4,5 @@
 //! (one module per kind), [`cli`] (`dpo check`).
 
 pub mod api;
+pub mod cli;
 pub mod policy;

@@ -14,14 +14,24 @@ pub enum Verdict {
     Judged(Judgement),
 }
 
-/// Findings for one object, and the rules that could not be judged for want of AWS facts.
+/// Findings for one object, the rules judged, and those that could not be judged for want of
+/// AWS facts.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Judgement {
     pub findings: Vec<Finding>,
+    /// Rules evaluated for this object, passed or failed (JUnit makes one test case of each).
+    pub checked: Vec<Rule>,
     pub skipped: Vec<Rule>,
 }
 
 impl Judgement {
+    /// Records that `rule` was evaluated (whether or not it found anything).
+    pub fn check(&mut self, rule: Rule) {
+        if !self.checked.contains(&rule) {
+            self.checked.push(rule);
+        }
+    }
+
     /// Records a violation of `rule` at the rule's own severity.
     pub fn violation(&mut self, rule: Rule, resource: &ResourceRef, message: String, remediation: String) {
         self.violation_at(rule, rule.severity(), resource, message, remediation);

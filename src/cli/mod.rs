@@ -1,0 +1,3 @@
+//! The command line: `dpo check`, `dpo crdgen`, `dpo controller`.
+
+pub mod report;
