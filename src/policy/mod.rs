@@ -3,8 +3,10 @@
 //! The controllers and `dpo check` call the same functions here; a rule is written once.
 
 pub mod facts;
+pub mod kms;
 mod rules;
 pub mod selector;
+pub mod storage;
 mod verdict;
 
 pub use facts::{Fact, FactSet, Facts, Offline};
@@ -37,5 +39,13 @@ pub fn parse_bool(value: &str) -> Option<bool> {
         "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
         "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Builds a test object from YAML, the way users write them.
+    pub fn from_yaml<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
+        serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("test YAML does not parse: {e}\n{yaml}"))
     }
 }

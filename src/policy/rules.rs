@@ -15,6 +15,8 @@ pub enum Rule {
     KmsKeyEnabled,
     KmsKeyApproved,
     StorageclassEncrypted,
+    /// A StorageClass names a customer-managed KMS key where the policy asks for one.
+    StorageclassUsingCmk,
     EncryptedVolumes,
     Ec2EbsEncryptionByDefault,
     Elbv2AcmCertificateRequired,
@@ -30,7 +32,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 19] = [
+    pub const ALL: [Rule; 20] = [
         Rule::SecretsmanagerUsingCmk,
         Rule::SecretsmanagerRotationEnabledCheck,
         Rule::SecretsmanagerScheduledRotationSuccessCheck,
@@ -40,6 +42,7 @@ impl Rule {
         Rule::KmsKeyEnabled,
         Rule::KmsKeyApproved,
         Rule::StorageclassEncrypted,
+        Rule::StorageclassUsingCmk,
         Rule::EncryptedVolumes,
         Rule::Ec2EbsEncryptionByDefault,
         Rule::Elbv2AcmCertificateRequired,
@@ -71,6 +74,7 @@ impl Rule {
         match self {
             Rule::KmsKeyApproved
             | Rule::StorageclassEncrypted
+            | Rule::StorageclassUsingCmk
             | Rule::AcmCertificateStatus
             | Rule::AcmCertificateHostCoverage
             | Rule::AlbIngressAnnotationsValid
@@ -122,6 +126,11 @@ impl Rule {
             Rule::StorageclassEncrypted => {
                 ("storageclass-encrypted", High, "An EBS StorageClass provisions encrypted volumes.")
             }
+            Rule::StorageclassUsingCmk => (
+                "storageclass-using-cmk",
+                Medium,
+                "An EBS StorageClass encrypts with a customer-managed KMS key, not aws/ebs.",
+            ),
             Rule::EncryptedVolumes => {
                 ("encrypted-volumes", High, "A bound PersistentVolume's EBS volume is encrypted.")
             }

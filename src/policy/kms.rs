@@ -1,0 +1,317 @@
+//! KMS key references and the key rules shared by secrets and volumes.
+
+use super::facts::{Fact, Facts, KeyManager};
+use super::{Judgement, Rule};
+use crate::api::ResourceRef;
+
+/// A KMS key as written in a manifest, in the shapes KMS accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyRef<'a> {
+    /// A key id (`1234abcd-...`, `mrk-...`) or the id part of a key ARN.
+    Id(&'a str),
+    /// An alias name without the `alias/` prefix, from `alias/x` or an alias ARN.
+    Alias(&'a str),
+}
+
+impl<'a> KeyRef<'a> {
+    pub fn parse(key: &'a str) -> Option<KeyRef<'a>> {
+        let resource = if key.starts_with("arn:") {
+            let mut parts = key.splitn(6, ':');
+            let (_, _, service) = (parts.next(), parts.next(), parts.next()?);
+            if service != "kms" {
+                return None;
+            }
+            parts.nth(2)?
+        } else {
+            key
+        };
+        if let Some(alias) = resource.strip_prefix("alias/") {
+            return (!alias.is_empty()).then_some(KeyRef::Alias(alias));
+        }
+        let id = resource.strip_prefix("key/").unwrap_or(resource);
+        let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+        valid.then_some(KeyRef::Id(id))
+    }
+
+    /// Whether the reference names an AWS-managed key (`alias/aws/...`).
+    pub fn is_aws_managed_alias(self) -> bool {
+        matches!(self, KeyRef::Alias(alias) if alias.starts_with("aws/"))
+    }
+}
+
+/// Whether `key` is in `allowed`, as far as can be told: `Some(answer)`, or `None` when it takes
+/// KMS to resolve aliases and neither side's facts are known.
+pub fn key_allowed(key: &str, allowed: &[String], facts: &dyn Facts) -> Option<bool> {
+    let resolved_arn = |k: &str| facts.kms_key(k).known().map(|f| f.arn.clone());
+    let key_ref = KeyRef::parse(key);
+    let key_arn = resolved_arn(key);
+    let mut undecidable = false;
+    for candidate in allowed {
+        if candidate == key {
+            return Some(true);
+        }
+        let candidate_ref = KeyRef::parse(candidate);
+        match (key_ref, candidate_ref) {
+            (Some(KeyRef::Id(a)), Some(KeyRef::Id(b))) if a == b => return Some(true),
+            (Some(KeyRef::Alias(a)), Some(KeyRef::Alias(b))) if a == b => return Some(true),
+            _ => {}
+        }
+        match (&key_arn, resolved_arn(candidate)) {
+            (Some(a), Some(b)) if *a == b => return Some(true),
+            (Some(_), Some(_)) => {}
+            // Two ids, or two aliases, that differ can be told apart without KMS.
+            _ if matches!((key_ref, candidate_ref), (Some(KeyRef::Id(_)), Some(KeyRef::Id(_)))) => {}
+            _ => undecidable = true,
+        }
+    }
+    if undecidable { None } else { Some(false) }
+}
+
+/// What the governing policy asks of a KMS key.
+#[derive(Clone, Copy, Debug)]
+pub struct KeyRequirements<'a> {
+    pub allowed: &'a [String],
+    /// The rule that requires a customer-managed key here, if the policy asks for one.
+    pub customer_managed: Option<Rule>,
+    pub rotation: bool,
+}
+
+/// Judges one KMS key: allowlist, customer-managed, enabled, not pending deletion, rotating.
+/// `key` is the reference as written; `usage` says what uses it, for messages.
+pub fn judge_key(
+    judgement: &mut Judgement,
+    resource: &ResourceRef,
+    key: &str,
+    usage: &str,
+    wanted: KeyRequirements<'_>,
+    facts: &dyn Facts,
+) {
+    if !wanted.allowed.is_empty() {
+        match key_allowed(key, wanted.allowed, facts) {
+            Some(true) => judgement.check(Rule::KmsKeyApproved),
+            Some(false) => judgement.violation(
+                Rule::KmsKeyApproved,
+                resource,
+                format!("{usage} uses KMS key {key}, which is not in the policy's allowlist"),
+                format!("use one of the approved keys: {}", wanted.allowed.join(", ")),
+            ),
+            None => judgement.skip(Rule::KmsKeyApproved),
+        }
+    }
+    let key_facts = match facts.kms_key(key) {
+        Fact::Known(k) => k,
+        Fact::NotFound => {
+            judgement.violation_at(
+                Rule::KmsKeyEnabled,
+                Rule::KmsKeyEnabled.severity(),
+                resource,
+                format!("{usage} uses KMS key {key}, which does not exist"),
+                format!(
+                    "create the key or point {usage} at an existing one: aws kms describe-key --key-id {key}"
+                ),
+            );
+            return;
+        }
+        Fact::Unknown | Fact::Failed(_) => {
+            if let Some(rule) = wanted.customer_managed {
+                if KeyRef::parse(key).is_some_and(KeyRef::is_aws_managed_alias) {
+                    customer_managed_violation(judgement, rule, resource, key, usage);
+                } else {
+                    judgement.skip(rule);
+                }
+            }
+            for rule in
+                [Rule::KmsKeyEnabled, Rule::KmsCmkNotScheduledForDeletion, Rule::CmkBackingKeyRotationEnabled]
+            {
+                judgement.skip(rule);
+            }
+            return;
+        }
+    };
+    if let Some(rule) = wanted.customer_managed {
+        if key_facts.key_manager == KeyManager::Customer {
+            judgement.check(rule);
+        } else {
+            customer_managed_violation(judgement, rule, resource, key, usage);
+        }
+    }
+    if key_facts.pending_deletion {
+        let when = key_facts.deletion_date.map(|d| format!(" on {d}")).unwrap_or_default();
+        judgement.violation(
+            Rule::KmsCmkNotScheduledForDeletion,
+            resource,
+            format!("KMS key {} used by {usage} is scheduled for deletion{when}", key_facts.arn),
+            format!("aws kms cancel-key-deletion --key-id {}", key_facts.key_id),
+        );
+    } else {
+        judgement.check(Rule::KmsCmkNotScheduledForDeletion);
+        if key_facts.enabled {
+            judgement.check(Rule::KmsKeyEnabled);
+        } else {
+            judgement.violation(
+                Rule::KmsKeyEnabled,
+                resource,
+                format!(
+                    "KMS key {} used by {usage} is disabled: nothing can be decrypted with it",
+                    key_facts.arn
+                ),
+                format!("aws kms enable-key --key-id {}", key_facts.key_id),
+            );
+        }
+    }
+    // AWS rotates AWS-managed keys itself every year; only customer keys need it turned on.
+    if wanted.rotation && key_facts.key_manager == KeyManager::Customer {
+        if key_facts.rotation_enabled {
+            judgement.check(Rule::CmkBackingKeyRotationEnabled);
+        } else {
+            judgement.violation(
+                Rule::CmkBackingKeyRotationEnabled,
+                resource,
+                format!("KMS key {} used by {usage} does not rotate automatically", key_facts.arn),
+                format!("aws kms enable-key-rotation --key-id {}", key_facts.key_id),
+            );
+        }
+    }
+}
+
+pub(crate) fn customer_managed_violation(
+    judgement: &mut Judgement,
+    rule: Rule,
+    resource: &ResourceRef,
+    key: &str,
+    usage: &str,
+) {
+    judgement.violation(
+        rule,
+        resource,
+        format!("{usage} is encrypted with the AWS-managed key {key}, not a customer-managed key"),
+        "create a customer-managed key (aws kms create-key) and use its ARN".to_string(),
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::facts::{FactSet, KmsKeyFacts};
+
+    const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
+    const KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
+
+    fn key(
+        manager: KeyManager,
+        enabled: bool,
+        pending_deletion: bool,
+        rotation_enabled: bool,
+    ) -> KmsKeyFacts {
+        KmsKeyFacts {
+            arn: KEY_ARN.into(),
+            key_id: KEY_ID.into(),
+            key_manager: manager,
+            enabled,
+            pending_deletion,
+            deletion_date: None,
+            rotation_enabled,
+        }
+    }
+
+    fn facts_with(reference: &str, facts: KmsKeyFacts) -> FactSet {
+        let mut set = FactSet::default();
+        set.kms_keys.insert(reference.into(), Fact::Known(facts));
+        set
+    }
+
+    fn judged(key_ref: &str, wanted: KeyRequirements<'_>, facts: &dyn Facts) -> Judgement {
+        let mut judgement = Judgement::default();
+        judge_key(&mut judgement, &ResourceRef::default(), key_ref, "StorageClass gp3", wanted, facts);
+        judgement
+    }
+
+    fn rules(judgement: &Judgement) -> Vec<&str> {
+        judgement.findings.iter().map(|f| f.rule.as_str()).collect()
+    }
+
+    const ALL: KeyRequirements<'static> =
+        KeyRequirements { allowed: &[], customer_managed: Some(Rule::StorageclassUsingCmk), rotation: true };
+
+    #[test]
+    fn parses_key_references() {
+        assert_eq!(KeyRef::parse(KEY_ARN), Some(KeyRef::Id(KEY_ID)));
+        assert_eq!(KeyRef::parse(KEY_ID), Some(KeyRef::Id(KEY_ID)));
+        assert_eq!(KeyRef::parse("alias/shop"), Some(KeyRef::Alias("shop")));
+        assert_eq!(
+            KeyRef::parse("arn:aws:kms:us-east-1:111122223333:alias/shop"),
+            Some(KeyRef::Alias("shop"))
+        );
+        assert!(KeyRef::parse("alias/aws/ebs").unwrap().is_aws_managed_alias());
+        assert_eq!(KeyRef::parse("arn:aws:s3:::bucket"), None);
+        assert_eq!(KeyRef::parse("alias/"), None);
+        assert_eq!(KeyRef::parse("not a key"), None);
+    }
+
+    #[test]
+    fn allowlist_compares_ids_and_arns_offline() {
+        let offline = FactSet::default();
+        assert_eq!(key_allowed(KEY_ID, &[KEY_ARN.into()], &offline), Some(true));
+        assert_eq!(key_allowed(KEY_ARN, &["abcd".into()], &offline), Some(false));
+        // An alias and a key id need KMS to compare.
+        assert_eq!(key_allowed("alias/shop", &[KEY_ARN.into()], &offline), None);
+    }
+
+    #[test]
+    fn allowlist_resolves_aliases_through_facts() {
+        let facts = facts_with("alias/shop", key(KeyManager::Customer, true, false, true));
+        let mut facts = facts;
+        facts.kms_keys.insert(KEY_ARN.into(), Fact::Known(key(KeyManager::Customer, true, false, true)));
+        assert_eq!(key_allowed("alias/shop", &[KEY_ARN.into()], &facts), Some(true));
+        assert_eq!(key_allowed("alias/shop", &[KEY_ARN.replace("1234abcd", "9999abcd")], &facts), None);
+    }
+
+    #[test]
+    fn healthy_customer_key_passes_every_rule() {
+        let facts = facts_with(KEY_ARN, key(KeyManager::Customer, true, false, true));
+        let judgement = judged(KEY_ARN, ALL, &facts);
+        assert!(judgement.findings.is_empty(), "{:?}", judgement.findings);
+        assert!(judgement.checked.contains(&Rule::CmkBackingKeyRotationEnabled));
+        assert!(judgement.skipped.is_empty());
+    }
+
+    #[test]
+    fn each_key_problem_is_its_own_finding_with_a_cli_fix() {
+        let facts = facts_with(KEY_ARN, key(KeyManager::Customer, false, false, false));
+        let judgement = judged(KEY_ARN, ALL, &facts);
+        assert_eq!(rules(&judgement), ["kms-key-enabled", "cmk-backing-key-rotation-enabled"]);
+        assert!(judgement.findings[0].remediation.contains("aws kms enable-key --key-id 1234abcd"));
+
+        let facts = facts_with(KEY_ARN, key(KeyManager::Customer, false, true, true));
+        let judgement = judged(KEY_ARN, ALL, &facts);
+        assert_eq!(rules(&judgement), ["kms-cmk-not-scheduled-for-deletion"]);
+        assert!(judgement.findings[0].remediation.contains("cancel-key-deletion"));
+    }
+
+    #[test]
+    fn aws_managed_key_fails_customer_managed_requirement_but_needs_no_rotation() {
+        let facts = facts_with("alias/aws/ebs", key(KeyManager::Aws, true, false, false));
+        let judgement = judged("alias/aws/ebs", ALL, &facts);
+        assert_eq!(rules(&judgement), ["storageclass-using-cmk"]);
+    }
+
+    #[test]
+    fn offline_skips_what_needs_kms_but_still_flags_aws_managed_aliases() {
+        let offline = FactSet::default();
+        let judgement = judged("alias/aws/ebs", ALL, &offline);
+        assert_eq!(rules(&judgement), ["storageclass-using-cmk"]);
+        assert!(judgement.skipped.contains(&Rule::KmsKeyEnabled));
+
+        let judgement = judged("alias/shop", ALL, &offline);
+        assert!(judgement.findings.is_empty());
+        assert!(judgement.skipped.contains(&Rule::StorageclassUsingCmk));
+    }
+
+    #[test]
+    fn missing_key_is_a_finding() {
+        let mut facts = FactSet::default();
+        facts.kms_keys.insert("alias/gone".into(), Fact::NotFound);
+        let judgement = judged("alias/gone", ALL, &facts);
+        assert_eq!(rules(&judgement), ["kms-key-enabled"]);
+    }
+}
