@@ -72,8 +72,15 @@ pub fn key_allowed(key: &str, allowed: &[String], facts: &dyn Facts) -> Option<b
 pub struct KeyRequirements<'a> {
     pub allowed: &'a [String],
     /// The rule that requires a customer-managed key here, if the policy asks for one.
-    pub customer_managed: Option<Rule>,
+    pub customer_managed: Option<CustomerManaged<'a>>,
     pub rotation: bool,
+}
+
+/// A customer-managed key requirement: the rule that carries it and how to fix a violation.
+#[derive(Clone, Copy, Debug)]
+pub struct CustomerManaged<'a> {
+    pub rule: Rule,
+    pub fix: &'a str,
 }
 
 /// Judges one KMS key: allowlist, customer-managed, enabled, not pending deletion, rotating.
@@ -113,11 +120,11 @@ pub fn judge_key(
             return;
         }
         Fact::Unknown | Fact::Failed(_) => {
-            if let Some(rule) = wanted.customer_managed {
+            if let Some(requirement) = wanted.customer_managed {
                 if KeyRef::parse(key).is_some_and(KeyRef::is_aws_managed_alias) {
-                    customer_managed_violation(judgement, rule, resource, key, usage);
+                    customer_managed_violation(judgement, requirement, resource, key, usage);
                 } else {
-                    judgement.skip(rule);
+                    judgement.skip(requirement.rule);
                 }
             }
             for rule in
@@ -128,11 +135,11 @@ pub fn judge_key(
             return;
         }
     };
-    if let Some(rule) = wanted.customer_managed {
+    if let Some(requirement) = wanted.customer_managed {
         if key_facts.key_manager == KeyManager::Customer {
-            judgement.check(rule);
+            judgement.check(requirement.rule);
         } else {
-            customer_managed_violation(judgement, rule, resource, key, usage);
+            customer_managed_violation(judgement, requirement, resource, key, usage);
         }
     }
     if key_facts.pending_deletion {
@@ -174,18 +181,18 @@ pub fn judge_key(
     }
 }
 
-pub(crate) fn customer_managed_violation(
+fn customer_managed_violation(
     judgement: &mut Judgement,
-    rule: Rule,
+    requirement: CustomerManaged<'_>,
     resource: &ResourceRef,
     key: &str,
     usage: &str,
 ) {
     judgement.violation(
-        rule,
+        requirement.rule,
         resource,
         format!("{usage} is encrypted with the AWS-managed key {key}, not a customer-managed key"),
-        "create a customer-managed key (aws kms create-key) and use its ARN".to_string(),
+        requirement.fix.to_string(),
     );
 }
 
@@ -230,8 +237,11 @@ mod tests {
         judgement.findings.iter().map(|f| f.rule.as_str()).collect()
     }
 
-    const ALL: KeyRequirements<'static> =
-        KeyRequirements { allowed: &[], customer_managed: Some(Rule::StorageclassUsingCmk), rotation: true };
+    const ALL: KeyRequirements<'static> = KeyRequirements {
+        allowed: &[],
+        customer_managed: Some(CustomerManaged { rule: Rule::StorageclassUsingCmk, fix: "use a CMK" }),
+        rotation: true,
+    };
 
     #[test]
     fn parses_key_references() {

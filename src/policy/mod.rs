@@ -5,6 +5,7 @@
 pub mod facts;
 pub mod kms;
 mod rules;
+pub mod secret;
 pub mod selector;
 pub mod storage;
 mod verdict;

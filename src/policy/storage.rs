@@ -1,7 +1,7 @@
 //! EncryptedVolumePolicy: EBS StorageClasses, their bound volumes, and the account default.
 
 use super::facts::{Fact, Facts};
-use super::kms::{KeyRequirements, judge_key};
+use super::kms::{CustomerManaged, KeyRequirements, judge_key};
 use super::{Evaluation, Judgement, Rule, Verdict, exemption, parse_bool, resource_ref, selector};
 use crate::api::{EncryptedVolumePolicy, EncryptedVolumePolicySpec, ResourceRef, Severity};
 use k8s_openapi::api::core::v1::PersistentVolume;
@@ -101,11 +101,7 @@ pub fn judge_storage_class(
             "set parameters.encrypted: \"true\" next to kmsKeyId".to_string(),
         );
     }
-    let wanted = KeyRequirements {
-        allowed: &spec.allowed_kms_keys,
-        customer_managed: spec.require_customer_managed_key.then_some(Rule::StorageclassUsingCmk),
-        rotation: false,
-    };
+    let wanted = key_requirements(spec);
     if wanted.allowed.is_empty() && wanted.customer_managed.is_none() {
         return Some(Verdict::Judged(judgement));
     }
@@ -144,6 +140,18 @@ pub fn judge_storage_class(
         },
     }
     Some(Verdict::Judged(judgement))
+}
+
+fn key_requirements(spec: &EncryptedVolumePolicySpec) -> KeyRequirements<'_> {
+    KeyRequirements {
+        allowed: &spec.allowed_kms_keys,
+        customer_managed: spec.require_customer_managed_key.then_some(CustomerManaged {
+            rule: Rule::StorageclassUsingCmk,
+            fix: "set parameters.kmsKeyId to the ARN of a customer-managed KMS key",
+        }),
+        // EBS keys are not required to rotate by this policy kind.
+        rotation: false,
+    }
 }
 
 /// Judges the `encrypted` parameter; returns whether the class itself asks for encryption.
@@ -261,12 +269,8 @@ pub fn judge_volume(
         Fact::Known(facts_of_volume) => {
             judgement.check(Rule::EncryptedVolumes);
             if let Some(key) = &facts_of_volume.kms_key_id {
-                let wanted = KeyRequirements {
-                    allowed: &spec.allowed_kms_keys,
-                    customer_managed: spec.require_customer_managed_key.then_some(Rule::StorageclassUsingCmk),
-                    rotation: false,
-                };
-                judge_key(&mut judgement, &resource, key, &format!("EBS volume {id}"), wanted, facts);
+                let usage = format!("EBS volume {id}");
+                judge_key(&mut judgement, &resource, key, &usage, key_requirements(spec), facts);
             }
         }
         Fact::NotFound => judgement.violation_at(
