@@ -1,6 +1,14 @@
-fn main() {
-    for crd in dpo::api::crds() {
-        let _ = crd;
+use clap::Parser;
+use dpo::cli::{Cli, Command, run_check};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Check(args) => run_check(&args),
+        Command::Crdgen => {
+            print!("{}", dpo::api::crds_yaml());
+            ExitCode::SUCCESS
+        }
     }
-    print!("{}", dpo::api::crds_yaml());
 }

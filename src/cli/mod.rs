@@ -1,3 +1,100 @@
-//! The command line: `dpo check`, `dpo crdgen`, `dpo controller`.
+//! The command line: `dpo check`, `dpo crdgen`.
 
+pub mod check;
+pub mod input;
+pub mod output;
 pub mod report;
+
+use crate::api::Severity;
+use crate::policy::Offline;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use input::{InputError, Source};
+use output::OutputFormat;
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+/// Data Protection Operator: data-protection policy for Amazon EKS.
+#[derive(Debug, Parser)]
+#[command(name = "dpo", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check manifests against data-protection policy, offline.
+    Check(CheckArgs),
+    /// Print the CustomResourceDefinitions (the content of crds/).
+    Crdgen,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Files or directories (read recursively for *.yaml, *.yml, *.json); `-` reads stdin.
+    #[arg(required = true, value_name = "PATH|-")]
+    pub paths: Vec<String>,
+    /// Files with EncryptedVolumePolicy / TlsIngressPolicy objects to apply (default: those in
+    /// the inputs, else the built-in defaults).
+    #[arg(long, value_name = "FILE")]
+    pub policy: Vec<String>,
+    #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
+    pub output: OutputFormat,
+    /// Exit 1 when a finding is at or above this severity.
+    #[arg(long, default_value_t = Severity::High, value_name = "low|medium|high|critical")]
+    pub fail_on: Severity,
+    /// Report what could be read even when some inputs are bad (the exit code is still 2).
+    #[arg(long)]
+    pub keep_going: bool,
+    #[arg(long, value_enum, default_value_t = Color::Auto)]
+    pub color: Color,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    Auto,
+    Always,
+    Never,
+}
+
+/// Exit codes of `dpo check`.
+pub const EXIT_FAILED_POLICY: u8 = 1;
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// Runs `dpo check`, writing the report to stdout and input errors to stderr.
+pub fn run_check(args: &CheckArgs) -> ExitCode {
+    let sources: Vec<Source> = args.paths.iter().chain(&args.policy).map(|p| Source::parse(p)).collect();
+    let inputs = input::read_sources(&sources);
+    let facts = Offline { now: jiff::Timestamp::now() };
+    let (report, spec_errors) = check::check(&inputs.objects, &facts);
+    let errors: Vec<&InputError> = inputs.errors.iter().chain(&spec_errors).collect();
+    let mut stderr = std::io::stderr().lock();
+    for error in &errors {
+        let _ = writeln!(stderr, "error: {error}");
+    }
+    if !errors.is_empty() && !args.keep_going {
+        let _ = writeln!(
+            stderr,
+            "{} input error(s); fix them, or pass --keep-going to check the rest",
+            errors.len()
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    let stdout = std::io::stdout();
+    let color = match args.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+    };
+    if let Err(e) = output::render(&report, args.output, &mut stdout.lock(), color) {
+        let _ = writeln!(stderr, "error: cannot write the report: {e}");
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    if !errors.is_empty() {
+        ExitCode::from(EXIT_BAD_INPUT)
+    } else if report.fails(args.fail_on) {
+        ExitCode::from(EXIT_FAILED_POLICY)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

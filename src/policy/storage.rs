@@ -93,7 +93,8 @@ pub fn judge_storage_class(
         facts,
     );
     let kms_key = parameter("kmsKeyId").filter(|k| !k.is_empty());
-    if kms_key.is_some() && !encrypted {
+    // A misread encrypted parameter was reported already; one finding says it.
+    if kms_key.is_some() && !encrypted && judgement.findings.is_empty() {
         judgement.violation(
             Rule::StorageclassEncrypted,
             &resource,

@@ -1,0 +1,151 @@
+//! `dpo check`: objects in, findings out. The same policy code the controllers run.
+
+use super::input::{Located, Object};
+use super::report::{CheckReport, CheckedObject, SourceLocation};
+use crate::api::{EncryptedVolumePolicy, ResourceRef, TlsIngressPolicy};
+use crate::policy::secret::{judge_secret, validate_spec};
+use crate::policy::storage::evaluate_volume_policy;
+use crate::policy::{Evaluation, Facts, Verdict, exemption, resource_ref, sort_findings};
+use std::collections::{BTreeMap, HashMap};
+
+use super::input::InputError;
+
+/// Objects of the inputs, sorted by kind, each with where it came from.
+#[derive(Default)]
+struct Inventory<'a> {
+    storage_classes: Vec<&'a k8s_openapi::api::storage::v1::StorageClass>,
+    persistent_volumes: Vec<&'a k8s_openapi::api::core::v1::PersistentVolume>,
+    volume_policies: Vec<&'a EncryptedVolumePolicy>,
+    tls_policies: Vec<&'a TlsIngressPolicy>,
+    locations: HashMap<ResourceRef, SourceLocation>,
+    /// Resources in input order.
+    order: Vec<ResourceRef>,
+}
+
+impl<'a> Inventory<'a> {
+    fn new(objects: &'a [Located]) -> Self {
+        let mut inventory = Inventory::default();
+        for located in objects {
+            let resource = match &located.object {
+                Object::StorageClass(o) => {
+                    inventory.storage_classes.push(o);
+                    resource_ref(o)
+                }
+                Object::PersistentVolume(o) => {
+                    inventory.persistent_volumes.push(o);
+                    resource_ref(o)
+                }
+                Object::EncryptedVolumePolicy(o) => {
+                    inventory.volume_policies.push(o);
+                    resource_ref(o)
+                }
+                Object::TlsIngressPolicy(o) => {
+                    inventory.tls_policies.push(o);
+                    resource_ref(o)
+                }
+                Object::Ingress(o) => resource_ref(o),
+                Object::IngressClass(o) => resource_ref(o),
+                Object::Service(o) => resource_ref(o),
+                Object::Namespace(o) => resource_ref(o),
+                Object::ProtectedSecret(o) => resource_ref(o),
+            };
+            if inventory.locations.insert(resource.clone(), located.location.clone()).is_none() {
+                inventory.order.push(resource);
+            }
+        }
+        inventory
+    }
+}
+
+/// Where findings against the built-in default policies point.
+fn built_in_location() -> SourceLocation {
+    SourceLocation { file: "<built-in>".to_string(), line: 1, document: 0 }
+}
+
+fn built_in<K: kube::Resource<DynamicType = ()>>(spec: K) -> K {
+    let mut object = spec;
+    object.meta_mut().name = Some("built-in".to_string());
+    object
+}
+
+/// Runs every policy over the objects. ProtectedSecrets whose spec is unusable come back as
+/// input errors, since nothing could be judged about them.
+pub fn check(objects: &[Located], facts: &dyn Facts) -> (CheckReport, Vec<InputError>) {
+    let inventory = Inventory::new(objects);
+    let mut verdicts: BTreeMap<ResourceRef, Vec<Verdict>> = BTreeMap::new();
+    let mut locations = inventory.locations.clone();
+    let mut errors = Vec::new();
+    let mut record = |evaluation: Evaluation| {
+        for object in evaluation.verdicts {
+            verdicts.entry(object.resource).or_default().push(object.verdict);
+        }
+    };
+
+    let default_volume_policy;
+    let volume_policies = if inventory.volume_policies.is_empty() {
+        default_volume_policy = built_in(EncryptedVolumePolicy::new("", Default::default()));
+        locations.insert(resource_ref(&default_volume_policy), built_in_location());
+        vec![&default_volume_policy]
+    } else {
+        inventory.volume_policies.clone()
+    };
+    for policy in volume_policies {
+        record(evaluate_volume_policy(
+            policy,
+            &inventory.storage_classes,
+            &inventory.persistent_volumes,
+            facts,
+        ));
+    }
+
+    for located in objects {
+        let Object::ProtectedSecret(secret) = &located.object else { continue };
+        let resource = resource_ref(secret);
+        let spec_errors = validate_spec(&secret.spec);
+        if !spec_errors.is_empty() {
+            errors.extend(spec_errors.into_iter().map(|e| InputError {
+                location: located.location.clone(),
+                message: format!("ProtectedSecret {}: {e}", resource.name),
+            }));
+            continue;
+        }
+        let verdict = match exemption(&secret.metadata) {
+            Some(reason) => Verdict::Exempt(reason.to_string()),
+            None => Verdict::Judged(judge_secret(&resource, &secret.spec, facts)),
+        };
+        let mut evaluation = Evaluation::default();
+        evaluation.push(resource, verdict);
+        record(evaluation);
+    }
+
+    (assemble(inventory.order, locations, verdicts), errors)
+}
+
+/// Orders the verdicts as the inputs were, and sums them up.
+fn assemble(
+    order: Vec<ResourceRef>,
+    locations: HashMap<ResourceRef, SourceLocation>,
+    mut verdicts: BTreeMap<ResourceRef, Vec<Verdict>>,
+) -> CheckReport {
+    let mut report = CheckReport::default();
+    // Built-in policies are not in the inputs; they come last.
+    let extra: Vec<ResourceRef> = verdicts.keys().filter(|r| !order.contains(r)).cloned().collect();
+    for resource in order.into_iter().chain(extra) {
+        let Some(object_verdicts) = verdicts.remove(&resource) else { continue };
+        let location = locations.get(&resource).cloned().unwrap_or_else(built_in_location);
+        report.objects.push(CheckedObject { resource, location, verdicts: object_verdicts });
+    }
+    let mut skipped = BTreeMap::new();
+    for verdict in report.objects.iter().flat_map(|o| &o.verdicts) {
+        if let Verdict::Judged(judgement) = verdict {
+            report.findings.extend(judgement.findings.iter().cloned());
+            for rule in &judgement.skipped {
+                *skipped.entry(*rule).or_insert(0) += 1;
+            }
+        }
+    }
+    sort_findings(&mut report.findings);
+    report.findings.dedup();
+    report.skipped = skipped.into_iter().collect();
+    report
+}

@@ -1,0 +1,274 @@
+//! Reads manifests for `dpo check`: files, directories, stdin; multi-document YAML, JSON,
+//! `List` kinds and `helm template` output.
+
+use super::report::SourceLocation;
+use crate::api::{API_VERSION, EncryptedVolumePolicy, GROUP, ProtectedSecret, TlsIngressPolicy};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::api::storage::v1::StorageClass;
+use serde::de::DeserializeOwned;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A manifest the input could not supply, located as precisely as possible.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputError {
+    pub location: SourceLocation,
+    pub message: String,
+}
+
+impl fmt::Display for InputError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let SourceLocation { file, line, document } = &self.location;
+        write!(f, "{file}:{line}: document {}: {}", document + 1, self.message)
+    }
+}
+
+impl std::error::Error for InputError {}
+
+/// The objects `dpo check` understands, as parsed.
+#[derive(Debug, Clone)]
+pub enum Object {
+    StorageClass(StorageClass),
+    PersistentVolume(PersistentVolume),
+    Ingress(Ingress),
+    IngressClass(IngressClass),
+    Service(Service),
+    Namespace(Namespace),
+    ProtectedSecret(ProtectedSecret),
+    EncryptedVolumePolicy(EncryptedVolumePolicy),
+    TlsIngressPolicy(TlsIngressPolicy),
+}
+
+/// One parsed object and where it came from.
+#[derive(Debug, Clone)]
+pub struct Located {
+    pub object: Object,
+    pub location: SourceLocation,
+}
+
+/// Everything read from the inputs: the objects, and the errors met on the way.
+#[derive(Debug, Default)]
+pub struct Inputs {
+    pub objects: Vec<Located>,
+    pub errors: Vec<InputError>,
+}
+
+/// Where manifests come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Stdin,
+    Path(PathBuf),
+}
+
+impl Source {
+    pub fn parse(arg: &str) -> Source {
+        if arg == "-" { Source::Stdin } else { Source::Path(PathBuf::from(arg)) }
+    }
+}
+
+/// Reads every source; a bad file is recorded as an error and the rest are still read.
+pub fn read_sources(sources: &[Source]) -> Inputs {
+    let mut inputs = Inputs::default();
+    for source in sources {
+        match source {
+            Source::Stdin => match std::io::read_to_string(std::io::stdin()) {
+                Ok(text) => parse_text("<stdin>", &text, &mut inputs),
+                Err(e) => inputs.errors.push(file_error("<stdin>", format!("cannot read: {e}"))),
+            },
+            Source::Path(path) => read_path(path, &mut inputs),
+        }
+    }
+    inputs
+}
+
+fn file_error(file: &str, message: String) -> InputError {
+    InputError { location: SourceLocation { file: file.to_string(), line: 1, document: 0 }, message }
+}
+
+fn read_path(path: &Path, inputs: &mut Inputs) {
+    let display = path.display().to_string();
+    if path.is_dir() {
+        match manifest_files(path) {
+            Ok(files) => files.iter().for_each(|file| read_file(file, inputs)),
+            Err(e) => inputs.errors.push(file_error(&display, format!("cannot list directory: {e}"))),
+        }
+    } else if path.exists() {
+        read_file(path, inputs);
+    } else {
+        inputs.errors.push(file_error(&display, "no such file or directory".to_string()));
+    }
+}
+
+fn read_file(path: &Path, inputs: &mut Inputs) {
+    let display = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => parse_text(&display, &text, inputs),
+        Err(e) => inputs.errors.push(file_error(&display, format!("cannot read: {e}"))),
+    }
+}
+
+/// `*.yaml`, `*.yml` and `*.json` below `dir`, recursively, in a stable order.
+fn manifest_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    let mut pending = vec![dir.to_path_buf()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml" || ext == "json") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+/// A YAML document of a stream: its text and its first line in the file (1-based).
+struct Document<'a> {
+    text: &'a str,
+    line: usize,
+}
+
+/// Splits a YAML stream on `---` and `...` markers; comment-only documents are dropped.
+fn documents(text: &str) -> Vec<Document<'_>> {
+    let mut docs = Vec::new();
+    let mut start = 0;
+    let mut start_line = 1;
+    let mut offset = 0;
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let bare = line.trim_end();
+        let marker = bare == "---" || bare.starts_with("--- ") || bare == "...";
+        if marker {
+            docs.push(Document { text: &text[start..offset], line: start_line });
+            start = offset + line.len();
+            start_line = index + 2;
+        }
+        offset += line.len();
+    }
+    docs.push(Document { text: &text[start..], line: start_line });
+    docs.retain(|doc| doc.text.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')));
+    docs
+}
+
+/// Parses one file's text (a YAML stream, or JSON, which is YAML too) into objects and errors.
+pub fn parse_text(file: &str, text: &str, inputs: &mut Inputs) {
+    for (index, doc) in documents(text).into_iter().enumerate() {
+        let location = SourceLocation { file: file.to_string(), line: doc.line, document: index };
+        match type_meta(doc.text) {
+            Some((api_version, kind)) if !kind.ends_with("List") => {
+                parse_object(doc.text, api_version, kind, &location, inputs)
+            }
+            // Lists, JSON and flow-style documents need a full parse to find their kinds.
+            _ => match serde_yaml::from_str::<serde_yaml::Value>(doc.text) {
+                Ok(value) => parse_value(&value, doc.text, &location, inputs),
+                Err(e) => inputs.errors.push(yaml_error(&location, &e, "not valid YAML")),
+            },
+        }
+    }
+}
+
+/// `apiVersion` and `kind` from top-level block-style keys, without parsing the document.
+fn type_meta(doc: &str) -> Option<(&str, &str)> {
+    let mut api_version = None;
+    let mut kind = None;
+    for line in doc.lines() {
+        if let Some(value) = line.strip_prefix("apiVersion:") {
+            api_version = Some(scalar(value));
+        } else if let Some(value) = line.strip_prefix("kind:") {
+            kind = Some(scalar(value));
+        }
+        if let (Some(a), Some(k)) = (api_version, kind) {
+            return Some((a, k));
+        }
+    }
+    None
+}
+
+/// A plain or quoted one-line YAML scalar, comment stripped.
+fn scalar(value: &str) -> &str {
+    let value = value.trim();
+    let value = match value.find(" #") {
+        Some(i) => value[..i].trim_end(),
+        None => value,
+    };
+    value.trim_matches(|c| c == '"' || c == '\'')
+}
+
+fn yaml_error(location: &SourceLocation, error: &serde_yaml::Error, what: &str) -> InputError {
+    // serde_yaml counts lines from the document start; report file lines.
+    let line = error.location().map_or(location.line, |l| location.line + l.line() - 1);
+    let message = error.to_string();
+    let message = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => &message,
+    };
+    InputError {
+        location: SourceLocation { line, ..location.clone() },
+        message: format!("{what}: {message}"),
+    }
+}
+
+/// Handles a fully parsed document: a List's items one by one, or a single object.
+fn parse_value(value: &serde_yaml::Value, text: &str, location: &SourceLocation, inputs: &mut Inputs) {
+    let field = |name: &str| value.get(name).and_then(|v| v.as_str()).unwrap_or_default();
+    let (api_version, kind) = (field("apiVersion"), field("kind"));
+    if kind.ends_with("List") {
+        let Some(items) = value.get("items").and_then(|i| i.as_sequence()) else {
+            inputs.errors.push(InputError {
+                location: location.clone(),
+                message: format!("{kind} has no items list"),
+            });
+            return;
+        };
+        for item in items {
+            // Items go through text again so that type errors name their field.
+            match serde_yaml::to_string(item) {
+                Ok(item_text) => parse_value(item, &item_text, location, inputs),
+                Err(e) => inputs.errors.push(yaml_error(location, &e, "unreadable List item")),
+            }
+        }
+    } else if api_version.is_empty() || kind.is_empty() {
+        inputs.errors.push(InputError {
+            location: location.clone(),
+            message: "not a Kubernetes object: apiVersion and kind are required".to_string(),
+        });
+    } else {
+        parse_object(text, api_version, kind, location, inputs);
+    }
+}
+
+/// Parses one object of a known type; kinds that no policy reads are passed over.
+fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLocation, inputs: &mut Inputs) {
+    fn typed<T: DeserializeOwned>(
+        text: &str,
+        location: &SourceLocation,
+        wrap: fn(T) -> Object,
+    ) -> Result<Object, InputError> {
+        serde_yaml::from_str::<T>(text).map(wrap).map_err(|e| yaml_error(location, &e, "invalid object"))
+    }
+    let parsed = match (api_version, kind) {
+        ("storage.k8s.io/v1", "StorageClass") => typed(text, location, Object::StorageClass),
+        ("v1", "PersistentVolume") => typed(text, location, Object::PersistentVolume),
+        ("networking.k8s.io/v1", "Ingress") => typed(text, location, Object::Ingress),
+        ("networking.k8s.io/v1", "IngressClass") => typed(text, location, Object::IngressClass),
+        ("v1", "Service") => typed(text, location, Object::Service),
+        ("v1", "Namespace") => typed(text, location, Object::Namespace),
+        (API_VERSION, "ProtectedSecret") => typed(text, location, Object::ProtectedSecret),
+        (API_VERSION, "EncryptedVolumePolicy") => typed(text, location, Object::EncryptedVolumePolicy),
+        (API_VERSION, "TlsIngressPolicy") => typed(text, location, Object::TlsIngressPolicy),
+        (version, kind) if version.split('/').next() == Some(GROUP) => Err(InputError {
+            location: location.clone(),
+            message: format!(
+                "unknown {GROUP} object {version}/{kind}: this dpo reads {API_VERSION} ProtectedSecret, EncryptedVolumePolicy and TlsIngressPolicy"
+            ),
+        }),
+        _ => return,
+    };
+    match parsed {
+        Ok(object) => inputs.objects.push(Located { object, location: location.clone() }),
+        Err(error) => inputs.errors.push(error),
+    }
+}
