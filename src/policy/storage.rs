@@ -93,8 +93,7 @@ pub fn judge_storage_class(
         facts,
     );
     let kms_key = parameter("kmsKeyId").filter(|k| !k.is_empty());
-    // A misread encrypted parameter was reported already; one finding says it.
-    if kms_key.is_some() && !encrypted && judgement.findings.is_empty() {
+    if kms_key.is_some() && encrypted == EncryptedParameter::Absent {
         judgement.violation(
             Rule::StorageclassEncrypted,
             &resource,
@@ -155,7 +154,17 @@ fn key_requirements(spec: &EncryptedVolumePolicySpec) -> KeyRequirements<'_> {
     }
 }
 
-/// Judges the `encrypted` parameter; returns whether the class itself asks for encryption.
+/// What a StorageClass's `encrypted` parameter amounts to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum EncryptedParameter {
+    Requested,
+    /// Absent or false.
+    Absent,
+    /// A value the driver does not read as the user meant (already reported).
+    Misread,
+}
+
+/// Judges the `encrypted` parameter.
 fn judge_encrypted_parameter(
     judgement: &mut Judgement,
     resource: &ResourceRef,
@@ -163,7 +172,7 @@ fn judge_encrypted_parameter(
     value: Option<&str>,
     spec: &EncryptedVolumePolicySpec,
     facts: &dyn Facts,
-) -> bool {
+) -> EncryptedParameter {
     let name = &resource.name;
     let fix = "set parameters.encrypted: \"true\"".to_string();
     let requested = match (provisioner, value) {
@@ -180,7 +189,7 @@ fn judge_encrypted_parameter(
                     ),
                     fix,
                 );
-                return false;
+                return EncryptedParameter::Misread;
             }
         },
         // The CSI drivers treat only the exact string "true" as a request for encryption.
@@ -193,14 +202,14 @@ fn judge_encrypted_parameter(
                     format!("StorageClass {name}: the EBS CSI driver reads only the exact string \"true\"; {raw:?} leaves volumes unencrypted"),
                     fix,
                 );
-                return false;
+                return EncryptedParameter::Misread;
             }
             false
         }
     };
     if requested || !spec.require_encryption {
         judgement.check(Rule::StorageclassEncrypted);
-        return requested;
+        return if requested { EncryptedParameter::Requested } else { EncryptedParameter::Absent };
     }
     match facts.ebs_default() {
         Fact::Known(default) if default.encryption_by_default => {
@@ -232,7 +241,7 @@ fn judge_encrypted_parameter(
             );
         }
     }
-    false
+    EncryptedParameter::Absent
 }
 
 /// The EBS volume id behind a PersistentVolume, from the CSI handle or the in-tree source.
@@ -402,6 +411,11 @@ mod tests {
             findings(&verdict),
             [("storageclass-encrypted", Severity::High), ("storageclass-encrypted", Severity::High)]
         );
+        let Verdict::Judged(j) = &verdict else { unreachable!() };
+        assert!(j.findings[1].message.contains("sets kmsKeyId but not encrypted"));
+        let misread =
+            judge("{}", &class(EBS_CSI, &format!("encrypted: \"1\", kmsKeyId: \"{CMK}\"")), &offline());
+        assert_eq!(findings(&misread), [("storageclass-encrypted", Severity::High)]);
     }
 
     #[test]

@@ -1,0 +1,143 @@
+//! `dpo check` as users run it: the shipped binary over real files and stdin.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+fn dpo(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dpo"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("dpo runs");
+    let mut pipe = child.stdin.take().unwrap();
+    pipe.write_all(stdin.unwrap_or_default().as_bytes()).unwrap();
+    drop(pipe);
+    child.wait_with_output().unwrap()
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn rules_of(report: &serde_json::Value) -> Vec<String> {
+    report["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_string()).collect()
+}
+
+const UNENCRYPTED_CLASS: &str = "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: plain\nprovisioner: ebs.csi.aws.com\nparameters:\n  type: gp3\n";
+
+#[test]
+fn shipped_examples_fail_with_fixes() {
+    let output = dpo(&["check", "deploy/examples", "-o", "json"], None);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    let rules = rules_of(&report);
+    for expected in ["storageclass-encrypted", "kms-key-approved"] {
+        assert!(rules.iter().any(|r| r == expected), "{expected} missing from {rules:?}");
+    }
+    for finding in report["findings"].as_array().unwrap() {
+        assert!(!finding["remediation"].as_str().unwrap().is_empty(), "{finding}");
+        // The compliant WordPress stack produces nothing.
+        assert_ne!(finding["resource"]["namespace"], "wordpress", "{finding}");
+        assert_ne!(finding["resource"]["name"], "gp3-encrypted", "{finding}");
+    }
+}
+
+#[test]
+fn stdin_multi_document_with_comments_and_empty_documents() {
+    let stream = format!("# leading comment\n---\n---\n{UNENCRYPTED_CLASS}...\n---\n# only a comment\n");
+    let output = dpo(&["check", "-", "-o", "json"], Some(&stream));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(rules_of(&json(&output)), ["storageclass-encrypted"]);
+}
+
+#[test]
+fn list_kinds_and_json_files_are_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let list = serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [serde_yaml::from_str::<serde_json::Value>(UNENCRYPTED_CLASS).unwrap()]
+    });
+    std::fs::write(dir.path().join("list.json"), list.to_string()).unwrap();
+    std::fs::write(dir.path().join("ignored.txt"), "not a manifest").unwrap();
+    let output = dpo(&["check", dir.path().to_str().unwrap(), "-o", "json"], None);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(rules_of(&json(&output)), ["storageclass-encrypted"]);
+}
+
+#[test]
+fn fail_on_threshold_sets_the_exit_code() {
+    let output = dpo(&["check", "-", "--fail-on", "critical", "-o", "json"], Some(UNENCRYPTED_CLASS));
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(rules_of(&json(&output)), ["storageclass-encrypted"]);
+}
+
+#[test]
+fn compliant_input_exits_zero() {
+    let output = dpo(&["check", "deploy/examples/wordpress", "-o", "json"], None);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(rules_of(&json(&output)), Vec::<String>::new());
+}
+
+fn assert_bad_input(stdin: &str, expected: &[&str]) {
+    let output = dpo(&["check", "-"], Some(stdin));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    for part in expected {
+        assert!(message.contains(part), "{part:?} not in {message}");
+    }
+}
+
+#[test]
+fn bad_input_names_file_line_and_field() {
+    assert_bad_input("key: [unclosed\n", &["<stdin>:", "not valid YAML"]);
+    assert_bad_input("just: a map\n", &["not a Kubernetes object"]);
+    assert_bad_input(
+        "apiVersion: dpo.dev/v9\nkind: ProtectedSecret\nmetadata: {name: x}\n",
+        &["unknown dpo.dev object"],
+    );
+    let wrong_type = "---\napiVersion: dpo.dev/v1alpha1\nkind: ProtectedSecret\nmetadata: {name: db, namespace: shop}\nspec:\n  source: {secretId: shop/db}\n  dataFrom: {extract: true}\n  policy:\n    rotation:\n      maxIntervalDays: lots\n";
+    assert_bad_input(wrong_type, &["<stdin>:10:", "spec.policy.rotation.maxIntervalDays", "invalid type"]);
+    let conflicting = "apiVersion: dpo.dev/v1alpha1\nkind: ProtectedSecret\nmetadata: {name: db, namespace: shop}\nspec:\n  source: {secretId: shop/db, versionStage: AWSCURRENT, versionId: abc}\n  dataFrom: {extract: true}\n";
+    assert_bad_input(conflicting, &["spec.source.versionId", "keep one of versionId and versionStage"]);
+}
+
+#[test]
+fn keep_going_reports_the_good_files_next_to_a_bad_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for i in 0..100 {
+        let body = if i == 42 {
+            "apiVersion: [broken\n".to_string()
+        } else {
+            UNENCRYPTED_CLASS.replace("plain", &format!("class-{i}"))
+        };
+        std::fs::write(dir.path().join(format!("sc-{i:03}.yaml")), body).unwrap();
+    }
+    let path = dir.path().to_str().unwrap();
+    let stopped = dpo(&["check", path, "-o", "json"], None);
+    assert_eq!(stopped.status.code(), Some(2));
+    assert!(stopped.stdout.is_empty());
+    assert!(stderr(&stopped).contains(&format!("{}", Path::new(path).join("sc-042.yaml").display())));
+
+    let kept_going = dpo(&["check", path, "-o", "json", "--keep-going"], None);
+    assert_eq!(kept_going.status.code(), Some(2));
+    assert_eq!(rules_of(&json(&kept_going)).len(), 99);
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(dpo(&["check"], None).status.code(), Some(2));
+    assert_eq!(dpo(&["check", "-", "--fail-on", "severe"], Some("")).status.code(), Some(2));
+    let missing = dpo(&["check", "no/such/dir"], None);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(stderr(&missing).contains("no/such/dir"));
+}
