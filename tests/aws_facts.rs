@@ -109,7 +109,8 @@ async fn certificates_are_described_and_discovered_by_host() {
     assert!(facts.certificates_for_host(&here(), &domain).await.unwrap().is_empty());
     assert_eq!(facts.metrics().count("acm", "ListCertificates"), 1, "the listing is cached");
 
-    let missing = facts.certificate(&here(), &arn.replace(&arn[arn.len() - 6..], "000000")).await.unwrap_err();
+    let missing =
+        facts.certificate(&here(), &arn.replace(&arn[arn.len() - 6..], "000000")).await.unwrap_err();
     assert!(missing.is_not_found(), "{missing:?}");
 }
 
@@ -199,7 +200,9 @@ async fn gather_fills_a_fact_set_and_never_fails() {
     assert_eq!(set.kms_keys[&key.arn].known(), Some(by_alias), "an alias is also stored under its ARN");
     assert_eq!(set.kms_keys["alias/missing"], Fact::NotFound);
     assert_eq!(set.certificates[&cert].known().map(|c| c.status.as_str()), Some("ISSUED"));
-    assert!(matches!(&set.host_certificates["gather.example.test"], Fact::Known(arns) if arns.contains(&cert)));
+    assert!(
+        matches!(&set.host_certificates["gather.example.test"], Fact::Known(arns) if arns.contains(&cert))
+    );
     assert!(set.volumes[&volume].known().is_some_and(|v| v.encrypted));
     assert_eq!(set.secrets[&secret].known().map(|s| s.name.as_str()), Some(secret.as_str()));
     assert!(set.ebs_default.is_none(), "not asked for");

@@ -26,17 +26,14 @@ pub fn endpoint() -> &'static str {
 }
 
 fn start() -> Moto {
-    if Command::new("moto_server").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err() {
+    if Command::new("moto_server").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err()
+    {
         panic!("moto_server is not installed; install it with: pip install 'moto[server]'");
     }
     let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
     let script = format!("moto_server -p {port} -H 127.0.0.1 >/dev/null 2>&1 & pid=$!; read _; kill $pid");
-    let watchdog = Command::new("sh")
-        .arg("-c")
-        .arg(script)
-        .stdin(Stdio::piped())
-        .spawn()
-        .expect("start moto_server");
+    let watchdog =
+        Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).spawn().expect("start moto_server");
     let deadline = Instant::now() + Duration::from_secs(60);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(Instant::now() < deadline, "moto_server did not answer on port {port} within 60s");
@@ -124,7 +121,13 @@ impl Seed {
     }
 
     pub async fn schedule_deletion(&self, key: &Key) {
-        self.kms.schedule_key_deletion().key_id(&key.id).pending_window_in_days(7).send().await.expect("ScheduleKeyDeletion");
+        self.kms
+            .schedule_key_deletion()
+            .key_id(&key.id)
+            .pending_window_in_days(7)
+            .send()
+            .await
+            .expect("ScheduleKeyDeletion");
     }
 
     pub async fn disable(&self, key: &Key) {
@@ -147,13 +150,21 @@ impl Seed {
 
     /// Stores a new current value and returns its version id.
     pub async fn put_value(&self, name: &str, value: &str) -> String {
-        let out =
-            self.secrets.put_secret_value().secret_id(name).secret_string(value).send().await.expect("PutSecretValue");
+        let out = self
+            .secrets
+            .put_secret_value()
+            .secret_id(name)
+            .secret_string(value)
+            .send()
+            .await
+            .expect("PutSecretValue");
         out.version_id.expect("version id")
     }
 
     pub async fn rotation(&self, name: &str, days: i64) {
-        let rules = aws_sdk_secretsmanager::types::RotationRulesType::builder().automatically_after_days(days).build();
+        let rules = aws_sdk_secretsmanager::types::RotationRulesType::builder()
+            .automatically_after_days(days)
+            .build();
         self.secrets
             .rotate_secret()
             .secret_id(name)
@@ -169,7 +180,8 @@ impl Seed {
     pub async fn certificate(&self, names: &[&str], not_after: jiff::Timestamp) -> String {
         let key = rcgen::KeyPair::generate().expect("key pair");
         let mut params =
-            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).expect("params");
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("params");
         params.distinguished_name.push(rcgen::DnType::CommonName, names[0]);
         let (y, m, d) = ymd(jiff::Timestamp::now() - jiff::SignedDuration::from_hours(48));
         params.not_before = rcgen::date_time_ymd(y, m, d);
