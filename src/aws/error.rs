@@ -117,6 +117,11 @@ impl AttemptError {
         }
     }
 
+    /// An error reported inside a successful response (BatchGetSecretValue's `Errors`).
+    pub fn from_code(code: &str, message: Option<String>) -> Self {
+        Self { class: classify_code(code, 400), code: code.to_string(), message: message.unwrap_or_default() }
+    }
+
     fn describe(&self) -> String {
         if self.message.is_empty() { self.code.clone() } else { format!("{}: {}", self.code, self.message) }
     }
@@ -158,7 +163,7 @@ const TRANSIENT_CODES: &[&str] = &[
     "KMSInternalException",
 ];
 
-pub(crate) fn classify_code(code: &str, status: u16) -> ErrorClass {
+fn classify_code(code: &str, status: u16) -> ErrorClass {
     if THROTTLING_CODES.contains(&code) || status == 429 {
         ErrorClass::Throttled
     } else if ACCESS_DENIED_CODES.contains(&code) || status == 403 {

@@ -467,14 +467,6 @@ fn unique<T: Eq + std::hash::Hash + Clone>(items: impl IntoIterator<Item = T>) -
     items.into_iter().filter(move |item| seen.insert(item.clone()))
 }
 
-impl AttemptError {
-    /// An error reported inside a successful response (BatchGetSecretValue's `Errors`).
-    fn from_code(code: &str, message: Option<String>) -> Self {
-        let class = super::error::classify_code(code, 400);
-        Self { class, code: code.to_string(), message: message.unwrap_or_default() }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
