@@ -1,0 +1,247 @@
+//! What went wrong talking to AWS, in the few classes callers act on.
+
+use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::http::Response;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+/// An AWS failure, classified. Messages come from AWS or from us and never carry a secret value:
+/// AWS does not echo values in errors, and we never format one.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AwsError {
+    /// The thing does not exist (or is scheduled for deletion, for Secrets Manager).
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    /// IAM said no. `action` is the IAM action that was refused, e.g. `secretsmanager:GetSecretValue`.
+    #[error("access denied: {action} on {resource}: {message}")]
+    AccessDenied { action: &'static str, resource: String, message: String },
+    /// AWS kept throttling until the retry budget ran out.
+    #[error("throttled by AWS calling {action} ({attempts} attempts)")]
+    Throttled { action: &'static str, attempts: u32 },
+    /// 5xx, timeout or connection failure that outlived the retry budget.
+    #[error("AWS unavailable calling {action} ({attempts} attempts): {message}")]
+    Transient { action: &'static str, attempts: u32, message: String },
+    /// The request can never succeed as written: bad id or ARN, wrong region, unknown parameter.
+    #[error("invalid reference for {action}: {message}")]
+    Invalid { action: &'static str, message: String },
+    /// The role is not in the allowlist; no AWS call was made.
+    #[error("role {role_arn} is not in the allowed roles")]
+    RoleNotAllowed { role_arn: String },
+}
+
+/// The retry-relevant class of an error, also the `outcome` label of the request counter.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    NotFound,
+    AccessDenied,
+    Throttled,
+    Transient,
+    Invalid,
+}
+
+impl ErrorClass {
+    pub fn label(self) -> &'static str {
+        match self {
+            ErrorClass::NotFound => "not_found",
+            ErrorClass::AccessDenied => "access_denied",
+            ErrorClass::Throttled => "throttled",
+            ErrorClass::Transient => "transient",
+            ErrorClass::Invalid => "invalid",
+        }
+    }
+
+    pub fn is_retryable(self) -> bool {
+        matches!(self, ErrorClass::Throttled | ErrorClass::Transient)
+    }
+}
+
+impl AwsError {
+    /// A CamelCase reason for a status condition.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AwsError::NotFound { kind, .. } => match *kind {
+                "secret" | "secret version" => "SecretNotFound",
+                "KMS key" => "KmsKeyNotFound",
+                "certificate" => "CertificateNotFound",
+                "volume" => "VolumeNotFound",
+                _ => "NotFound",
+            },
+            AwsError::AccessDenied { .. } => "AccessDenied",
+            AwsError::Throttled { .. } => "Throttled",
+            AwsError::Transient { .. } => "AwsUnavailable",
+            AwsError::Invalid { .. } => "InvalidReference",
+            AwsError::RoleNotAllowed { .. } => "AccessNotAllowed",
+        }
+    }
+
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            AwsError::NotFound { .. } => ErrorClass::NotFound,
+            AwsError::AccessDenied { .. } => ErrorClass::AccessDenied,
+            AwsError::Throttled { .. } => ErrorClass::Throttled,
+            AwsError::Transient { .. } => ErrorClass::Transient,
+            AwsError::Invalid { .. } | AwsError::RoleNotAllowed { .. } => ErrorClass::Invalid,
+        }
+    }
+
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, AwsError::NotFound { .. })
+    }
+}
+
+/// One failed attempt, before the retry loop decides what it becomes.
+#[derive(Clone, Debug)]
+pub struct AttemptError {
+    pub class: ErrorClass,
+    /// The AWS error code when there is one (`ThrottlingException`), else a short description.
+    pub code: String,
+    pub message: String,
+}
+
+impl AttemptError {
+    /// Turns the last attempt's failure into the error the caller sees.
+    pub fn into_error(
+        self,
+        action: &'static str,
+        id: &str,
+        not_found_kind: &'static str,
+        attempts: u32,
+    ) -> AwsError {
+        match self.class {
+            ErrorClass::NotFound => AwsError::NotFound { kind: not_found_kind, id: id.to_string() },
+            ErrorClass::AccessDenied => {
+                AwsError::AccessDenied { action, resource: id.to_string(), message: self.message }
+            }
+            ErrorClass::Throttled => AwsError::Throttled { action, attempts },
+            ErrorClass::Transient => AwsError::Transient { action, attempts, message: self.describe() },
+            ErrorClass::Invalid => AwsError::Invalid { action, message: self.describe() },
+        }
+    }
+
+    /// An error reported inside a successful response (BatchGetSecretValue's `Errors`).
+    pub fn from_code(code: &str, message: Option<String>) -> Self {
+        Self { class: classify_code(code, 400), code: code.to_string(), message: message.unwrap_or_default() }
+    }
+
+    fn describe(&self) -> String {
+        if self.message.is_empty() { self.code.clone() } else { format!("{}: {}", self.code, self.message) }
+    }
+}
+
+/// Error codes AWS uses for throttling across the services we call.
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "LimitExceededException",
+    "SlowDown",
+];
+
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnauthorizedOperation",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "AuthFailure",
+    "SignatureDoesNotMatch",
+    "IncompleteSignature",
+];
+
+const NOT_FOUND_CODES: &[&str] = &["ResourceNotFoundException", "NotFoundException"];
+
+const TRANSIENT_CODES: &[&str] = &[
+    "InternalFailure",
+    "InternalServiceError",
+    "InternalError",
+    "ServiceUnavailable",
+    "KMSInternalException",
+];
+
+fn classify_code(code: &str, status: u16) -> ErrorClass {
+    if THROTTLING_CODES.contains(&code) || status == 429 {
+        ErrorClass::Throttled
+    } else if ACCESS_DENIED_CODES.contains(&code) || status == 403 {
+        ErrorClass::AccessDenied
+    } else if NOT_FOUND_CODES.contains(&code) || code.ends_with(".NotFound") {
+        ErrorClass::NotFound
+    } else if TRANSIENT_CODES.contains(&code) || status >= 500 {
+        ErrorClass::Transient
+    } else {
+        ErrorClass::Invalid
+    }
+}
+
+/// Classifies one SDK failure.
+pub fn classify<E: ProvideErrorMetadata>(err: &SdkError<E, Response>) -> AttemptError {
+    match err {
+        SdkError::ServiceError(ctx) => {
+            let status = ctx.raw().status().as_u16();
+            let code = ctx.err().code().unwrap_or("Unknown").to_string();
+            let message = ctx.err().message().unwrap_or_default().to_string();
+            AttemptError { class: classify_code(&code, status), code, message }
+        }
+        SdkError::TimeoutError(_) => transient("Timeout", "the request timed out"),
+        SdkError::DispatchFailure(failure) if failure.is_user() => AttemptError {
+            class: ErrorClass::Invalid,
+            code: "DispatchFailure".into(),
+            message: format!("{failure:?}"),
+        },
+        SdkError::DispatchFailure(failure) => transient("DispatchFailure", &format!("{failure:?}")),
+        SdkError::ResponseError(_) => transient("ResponseError", "the response could not be read"),
+        SdkError::ConstructionFailure(_) => AttemptError {
+            class: ErrorClass::Invalid,
+            code: "ConstructionFailure".into(),
+            message: "the request could not be built".into(),
+        },
+        _ => transient("Unknown", "unclassified SDK error"),
+    }
+}
+
+fn transient(code: &str, message: &str) -> AttemptError {
+    AttemptError { class: ErrorClass::Transient, code: code.to_string(), message: message.to_string() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_map_to_classes() {
+        assert_eq!(classify_code("ThrottlingException", 400), ErrorClass::Throttled);
+        assert_eq!(classify_code("Whatever", 429), ErrorClass::Throttled);
+        assert_eq!(classify_code("RequestLimitExceeded", 503), ErrorClass::Throttled);
+        assert_eq!(classify_code("AccessDeniedException", 400), ErrorClass::AccessDenied);
+        assert_eq!(classify_code("UnauthorizedOperation", 403), ErrorClass::AccessDenied);
+        assert_eq!(classify_code("ResourceNotFoundException", 400), ErrorClass::NotFound);
+        assert_eq!(classify_code("InvalidVolume.NotFound", 400), ErrorClass::NotFound);
+        assert_eq!(classify_code("InternalFailure", 500), ErrorClass::Transient);
+        assert_eq!(classify_code("Unknown", 502), ErrorClass::Transient);
+        assert_eq!(classify_code("ValidationException", 400), ErrorClass::Invalid);
+    }
+
+    #[test]
+    fn reasons_are_camel_case_and_specific() {
+        let not_found = AwsError::NotFound { kind: "secret", id: "a/b".into() };
+        assert_eq!(not_found.reason(), "SecretNotFound");
+        let denied = AttemptError {
+            class: ErrorClass::AccessDenied,
+            code: "AccessDeniedException".into(),
+            message: "no".into(),
+        }
+        .into_error("secretsmanager:GetSecretValue", "a/b", "secret", 1);
+        assert_eq!(denied.reason(), "AccessDenied");
+        assert!(denied.to_string().contains("secretsmanager:GetSecretValue"), "{denied}");
+        assert_eq!(
+            AwsError::Transient { action: "x", attempts: 3, message: String::new() }.reason(),
+            "AwsUnavailable"
+        );
+        assert_eq!(AwsError::Invalid { action: "x", message: String::new() }.reason(), "InvalidReference");
+        assert_eq!(AwsError::RoleNotAllowed { role_arn: "r".into() }.reason(), "AccessNotAllowed");
+    }
+}

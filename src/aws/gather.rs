@@ -1,0 +1,92 @@
+//! Fills a [`FactSet`] for the references an evaluation needs, for `dpo check --aws` and the
+//! controllers. Failures become [`Fact::Failed`] or [`Fact::NotFound`]; nothing panics.
+
+use super::acm::AcmApi;
+use super::ec2::Ec2Api;
+use super::error::AwsError;
+use super::kms::KmsApi;
+use super::secrets::SecretsApi;
+use super::session::{AwsFacts, Target};
+use crate::policy::facts::{Fact, FactSet};
+use futures::future::join_all;
+use std::collections::BTreeSet;
+
+/// The AWS references one evaluation needs, all in one region and role.
+#[derive(Clone, Debug, Default)]
+pub struct FactRequest {
+    pub target: Target,
+    /// Key ids, ARNs, alias names or alias ARNs.
+    pub kms_keys: BTreeSet<String>,
+    pub certificate_arns: BTreeSet<String>,
+    /// Hosts to discover certificates for.
+    pub hosts: BTreeSet<String>,
+    pub volume_ids: BTreeSet<String>,
+    /// Whether the account/region's EBS encryption-by-default setting is needed.
+    pub ebs_default: bool,
+    /// Secret names or ARNs.
+    pub secret_ids: BTreeSet<String>,
+}
+
+fn fact<T>(result: Result<T, AwsError>) -> Fact<T> {
+    match result {
+        Ok(value) => Fact::Known(value),
+        Err(err) if err.is_not_found() => Fact::NotFound,
+        Err(err) => Fact::Failed(format!("{}: {err}", err.reason())),
+    }
+}
+
+impl AwsFacts {
+    /// Gathers every fact `wanted` names, concurrently per kind.
+    pub async fn gather(&self, wanted: &FactRequest) -> FactSet {
+        let target = &wanted.target;
+        let mut set = FactSet { now: Some(jiff::Timestamp::now()), ..FactSet::default() };
+
+        let keys = join_all(wanted.kms_keys.iter().map(|key| self.kms_key(target, key))).await;
+        for (key, result) in wanted.kms_keys.iter().zip(keys) {
+            // Rules look a key up by the reference they hold; an alias is also known by its ARN.
+            if let Ok(facts) = &result
+                && !facts.arn.is_empty()
+            {
+                set.kms_keys.insert(facts.arn.clone(), Fact::Known(facts.clone()));
+            }
+            set.kms_keys.insert(key.clone(), fact(result));
+        }
+
+        let certificates =
+            join_all(wanted.certificate_arns.iter().map(|arn| self.certificate(target, arn))).await;
+        for (arn, result) in wanted.certificate_arns.iter().zip(certificates) {
+            set.certificates.insert(arn.clone(), fact(result));
+        }
+
+        let by_host =
+            join_all(wanted.hosts.iter().map(|host| self.certificates_for_host(target, host))).await;
+        for (host, result) in wanted.hosts.iter().zip(by_host) {
+            let arns = result.map(|found| {
+                found
+                    .into_iter()
+                    .map(|facts| {
+                        let arn = facts.arn.clone();
+                        set.certificates.entry(arn.clone()).or_insert(Fact::Known(facts));
+                        arn
+                    })
+                    .collect()
+            });
+            set.host_certificates.insert(host.clone(), fact(arns));
+        }
+
+        if !wanted.volume_ids.is_empty() {
+            let ids: Vec<String> = wanted.volume_ids.iter().cloned().collect();
+            set.volumes = self.volumes(target, &ids).await.into_iter().map(|(id, r)| (id, fact(r))).collect();
+        }
+
+        if wanted.ebs_default {
+            set.ebs_default = Some(fact(self.ebs_default(target).await));
+        }
+
+        if !wanted.secret_ids.is_empty() {
+            let ids: Vec<String> = wanted.secret_ids.iter().cloned().collect();
+            set.secrets = self.secrets(target, &ids).await.into_iter().map(|(id, r)| (id, fact(r))).collect();
+        }
+        set
+    }
+}

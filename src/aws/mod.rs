@@ -1,0 +1,27 @@
+//! Facts about AWS, behind small per-service traits: Secrets Manager ([`SecretsApi`]), KMS
+//! ([`KmsApi`]), ACM ([`AcmApi`]) and EC2 ([`Ec2Api`]). One [`AwsFacts`] handle implements them
+//! all over the real SDK clients, with one shared [`FactCache`], per-attempt request accounting
+//! ([`AwsMetrics`]) and errors classified into [`AwsError`]. [`AwsFacts::gather`] fills a
+//! [`crate::policy::FactSet`] for the policy core.
+
+mod acm;
+mod cache;
+mod ec2;
+mod error;
+mod gather;
+mod kms;
+mod metrics;
+mod retry;
+mod secrets;
+mod session;
+
+pub use acm::{AcmApi, host_matches};
+pub use cache::{CacheSettings, FactCache, FactKind, Scope};
+pub use ec2::Ec2Api;
+pub use error::{AwsError, ErrorClass};
+pub use gather::FactRequest;
+pub use kms::KmsApi;
+pub use metrics::AwsMetrics;
+pub use retry::RetryPolicy;
+pub use secrets::{SecretValue, SecretsApi, ValueRef};
+pub use session::{AwsFacts, AwsSettings, Target, role_allowed};

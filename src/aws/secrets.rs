@@ -1,0 +1,510 @@
+//! Secrets Manager: metadata (never values) as [`SecretFacts`], values by version id.
+//!
+//! Change detection reads only metadata (the version id of a stage); values are read for new
+//! version ids only, in BatchGetSecretValue calls of up to 20 secrets.
+
+use super::cache::{Cached, FactKind, Scope};
+use super::error::{AttemptError, AwsError};
+use super::retry::Operation;
+use super::session::{AwsFacts, Target};
+use crate::policy::facts::SecretFacts;
+use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
+use aws_smithy_types::DateTime;
+use futures::future::join_all;
+use secrecy::{ExposeSecret, SecretBox, SecretString};
+use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::sync::Arc;
+
+const DESCRIBE_SECRET: Operation = Operation::new("secretsmanager:DescribeSecret", "secret");
+const LIST_SECRETS: Operation = Operation::new("secretsmanager:ListSecrets", "secret");
+const GET_SECRET_VALUE: Operation = Operation::new("secretsmanager:GetSecretValue", "secret version");
+const BATCH_GET_SECRET_VALUE: Operation =
+    Operation::new("secretsmanager:BatchGetSecretValue", "secret version");
+
+/// Most secret ids one BatchGetSecretValue call takes.
+const BATCH_SIZE: usize = 20;
+/// Most values one ListSecrets `name` filter takes.
+const LIST_FILTER_VALUES: usize = 10;
+/// Largest ListSecrets page.
+const LIST_PAGE: i32 = 100;
+
+/// A secret value. Held in zeroizing memory, shared without copying, and never printed.
+#[derive(Clone)]
+pub struct SecretValue {
+    version_id: String,
+    payload: Arc<Payload>,
+}
+
+enum Payload {
+    Text(SecretString),
+    Binary(SecretBox<[u8]>),
+}
+
+impl SecretValue {
+    fn new(version_id: String, text: Option<String>, binary: Option<aws_smithy_types::Blob>) -> Self {
+        let payload = match (text, binary) {
+            (Some(text), _) => Payload::Text(SecretString::from(text)),
+            (None, Some(blob)) => Payload::Binary(SecretBox::new(blob.into_inner().into_boxed_slice())),
+            (None, None) => Payload::Text(SecretString::from(String::new())),
+        };
+        Self { version_id, payload: Arc::new(payload) }
+    }
+
+    /// The version this value belongs to (not secret).
+    pub fn version_id(&self) -> &str {
+        &self.version_id
+    }
+
+    /// The `SecretString`, when the secret is text.
+    pub fn expose_text(&self) -> Option<&str> {
+        match &*self.payload {
+            Payload::Text(s) => Some(s.expose_secret()),
+            Payload::Binary(_) => None,
+        }
+    }
+
+    /// The raw bytes: `SecretString` as UTF-8, or `SecretBinary`.
+    pub fn expose_bytes(&self) -> &[u8] {
+        match &*self.payload {
+            Payload::Text(s) => s.expose_secret().as_bytes(),
+            Payload::Binary(b) => b.expose_secret(),
+        }
+    }
+}
+
+impl std::fmt::Debug for SecretValue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecretValue")
+            .field("version_id", &self.version_id)
+            .field("value", &"<redacted>")
+            .finish()
+    }
+}
+
+impl Cached for SecretValue {
+    const KIND: FactKind = FactKind::SecretValue;
+}
+
+impl Cached for SecretFacts {
+    const KIND: FactKind = FactKind::SecretMetadata;
+}
+
+/// One value wanted: a secret (name or ARN) at an exact version id.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ValueRef {
+    pub target: Target,
+    pub secret_id: String,
+    pub version_id: String,
+}
+
+impl ValueRef {
+    fn cache_id(&self) -> String {
+        value_cache_id(&self.secret_id, &self.version_id)
+    }
+}
+
+fn value_cache_id(secret_id: &str, version_id: &str) -> String {
+    // A NUL cannot occur in a secret id or a version id.
+    format!("{secret_id}\0{version_id}")
+}
+
+/// Facts about Secrets Manager secrets.
+pub trait SecretsApi {
+    /// Metadata of one secret (DescribeSecret). A secret scheduled for deletion is NotFound.
+    fn secret(
+        &self,
+        target: &Target,
+        secret_id: &str,
+    ) -> impl Future<Output = Result<SecretFacts, AwsError>> + Send;
+
+    /// Metadata of many secrets in one region, as cheaply as possible: cached ones are free;
+    /// from [`super::AwsSettings::list_secrets_from`] uncached ones on, ListSecrets pages filtered by
+    /// name replace one DescribeSecret per secret.
+    fn secrets(
+        &self,
+        target: &Target,
+        secret_ids: &[String],
+    ) -> impl Future<Output = HashMap<String, Result<SecretFacts, AwsError>>> + Send;
+
+    /// Metadata of every secret whose name starts with one of `prefixes` (ListSecrets).
+    fn list_secrets(
+        &self,
+        target: &Target,
+        prefixes: &[String],
+    ) -> impl Future<Output = Result<Vec<SecretFacts>, AwsError>> + Send;
+
+    /// The value of one version (GetSecretValue), cached until evicted.
+    fn value(
+        &self,
+        target: &Target,
+        secret_id: &str,
+        version_id: &str,
+    ) -> impl Future<Output = Result<SecretValue, AwsError>> + Send;
+
+    /// Many values at once: cached ones are free, the rest are read with BatchGetSecretValue in
+    /// chunks of 20 per (region, role). BatchGetSecretValue returns the current version only, so
+    /// any other version wanted is read with GetSecretValue.
+    fn values(
+        &self,
+        wanted: &[ValueRef],
+    ) -> impl Future<Output = HashMap<ValueRef, Result<SecretValue, AwsError>>> + Send;
+}
+
+impl SecretsApi for AwsFacts {
+    async fn secret(&self, target: &Target, secret_id: &str) -> Result<SecretFacts, AwsError> {
+        let scope = self.scope(target)?;
+        self.describe_secret(&scope, secret_id).await
+    }
+
+    async fn secrets(
+        &self,
+        target: &Target,
+        secret_ids: &[String],
+    ) -> HashMap<String, Result<SecretFacts, AwsError>> {
+        let scope = match self.scope(target) {
+            Ok(scope) => scope,
+            Err(err) => return secret_ids.iter().map(|id| (id.clone(), Err(err.clone()))).collect(),
+        };
+        let cache = &self.inner.cache;
+        let mut found = HashMap::new();
+        let mut missing: Vec<&String> = Vec::new();
+        for id in unique(secret_ids) {
+            match cache.peek::<SecretFacts>(&scope, id) {
+                Some(result) => drop(found.insert(id.clone(), result)),
+                None => missing.push(id),
+            }
+        }
+        if missing.len() >= self.inner.settings.list_secrets_from {
+            let prefixes: Vec<String> =
+                unique(missing.iter().map(|id| name_prefix(id))).map(str::to_string).collect();
+            // A failed listing is not fatal: DescribeSecret below still answers each secret.
+            if let Ok(listed) = self.list_in_scope(&scope, &prefixes).await {
+                missing.retain(|id| match listed.iter().find(|s| refers_to(id, s)) {
+                    Some(facts) => {
+                        cache.put(&scope, id, Ok(facts.clone()));
+                        found.insert((*id).clone(), Ok(facts.clone()));
+                        false
+                    }
+                    None => true,
+                });
+            }
+        }
+        let described = join_all(missing.iter().map(|id| self.describe_secret(&scope, id))).await;
+        found.extend(missing.into_iter().cloned().zip(described));
+        found
+    }
+
+    async fn list_secrets(&self, target: &Target, prefixes: &[String]) -> Result<Vec<SecretFacts>, AwsError> {
+        let scope = self.scope(target)?;
+        let listed = self.list_in_scope(&scope, prefixes).await?;
+        for facts in &listed {
+            self.inner.cache.put(&scope, &facts.name, Ok(facts.clone()));
+            self.inner.cache.put(&scope, &facts.arn, Ok(facts.clone()));
+        }
+        Ok(listed)
+    }
+
+    async fn value(
+        &self,
+        target: &Target,
+        secret_id: &str,
+        version_id: &str,
+    ) -> Result<SecretValue, AwsError> {
+        let scope = self.scope(target)?;
+        self.get_value(&scope, secret_id, version_id).await
+    }
+
+    async fn values(&self, wanted: &[ValueRef]) -> HashMap<ValueRef, Result<SecretValue, AwsError>> {
+        let mut found = HashMap::new();
+        let mut by_scope: HashMap<Scope, Vec<&ValueRef>> = HashMap::new();
+        for value_ref in unique(wanted) {
+            let scope = match self.scope(&value_ref.target) {
+                Ok(scope) => scope,
+                Err(err) => {
+                    found.insert(value_ref.clone(), Err(err));
+                    continue;
+                }
+            };
+            match self.inner.cache.peek::<SecretValue>(&scope, &value_ref.cache_id()) {
+                Some(result) => drop(found.insert(value_ref.clone(), result)),
+                None => by_scope.entry(scope).or_default().push(value_ref),
+            }
+        }
+        let mut singles = Vec::new();
+        for (scope, refs) in &by_scope {
+            for chunk in chunks_by_secret(refs) {
+                match self.batch_get(scope, &chunk).await {
+                    Ok(answers) => {
+                        for value_ref in chunk {
+                            match answers.get(&value_ref.secret_id) {
+                                Some(Ok(value)) if value.version_id == value_ref.version_id => {
+                                    self.inner.cache.put(scope, &value_ref.cache_id(), Ok(value.clone()));
+                                    found.insert(value_ref.clone(), Ok(value.clone()));
+                                }
+                                Some(Err(err)) => drop(found.insert(value_ref.clone(), Err(err.clone()))),
+                                // Not the current version, or not answered: read it by version id.
+                                _ => singles.push((scope, value_ref)),
+                            }
+                        }
+                    }
+                    // Some IAM policies grant GetSecretValue but not BatchGetSecretValue.
+                    Err(AwsError::AccessDenied { .. }) => {
+                        singles.extend(chunk.into_iter().map(|r| (scope, r)))
+                    }
+                    Err(err) => found.extend(chunk.into_iter().map(|r| (r.clone(), Err(err.clone())))),
+                }
+            }
+        }
+        let reads =
+            join_all(singles.iter().map(|(scope, r)| self.get_value(scope, &r.secret_id, &r.version_id)))
+                .await;
+        found.extend(singles.into_iter().map(|(_, r)| r.clone()).zip(reads));
+        found
+    }
+}
+
+impl AwsFacts {
+    async fn describe_secret(&self, scope: &Scope, secret_id: &str) -> Result<SecretFacts, AwsError> {
+        let client = self.clients(scope).secrets.clone();
+        let requester = self.inner.requester.clone();
+        let id = secret_id.to_string();
+        self.inner
+            .cache
+            .get_or_load(scope, secret_id, move || async move {
+                let out = requester
+                    .send(DESCRIBE_SECRET, &id, || client.describe_secret().secret_id(&id).send())
+                    .await?;
+                if out.deleted_date.is_some() {
+                    return Err(AwsError::NotFound { kind: "secret", id });
+                }
+                Ok(SecretFacts {
+                    arn: out.arn.unwrap_or_default(),
+                    name: out.name.unwrap_or_default(),
+                    kms_key_id: out.kms_key_id,
+                    rotation_enabled: out.rotation_enabled.unwrap_or(false),
+                    rotation_interval_days: rotation_days(out.rotation_rules.as_ref()),
+                    last_rotated: timestamp(out.last_rotated_date),
+                    last_changed: timestamp(out.last_changed_date),
+                    next_rotation: timestamp(out.next_rotation_date),
+                    created: timestamp(out.created_date),
+                    version_stages: out.version_ids_to_stages.unwrap_or_default(),
+                })
+            })
+            .await
+    }
+
+    async fn list_in_scope(&self, scope: &Scope, prefixes: &[String]) -> Result<Vec<SecretFacts>, AwsError> {
+        let client = self.clients(scope).secrets.clone();
+        let mut listed = Vec::new();
+        for values in prefixes.chunks(LIST_FILTER_VALUES) {
+            let filter =
+                Filter::builder().key(FilterNameStringType::Name).set_values(Some(values.to_vec())).build();
+            let id = values.join(",");
+            let mut next_token: Option<String> = None;
+            loop {
+                let out = self
+                    .inner
+                    .requester
+                    .send(LIST_SECRETS, &id, || {
+                        client
+                            .list_secrets()
+                            .filters(filter.clone())
+                            .max_results(LIST_PAGE)
+                            .set_next_token(next_token.clone())
+                            .send()
+                    })
+                    .await?;
+                listed.extend(out.secret_list.unwrap_or_default().into_iter().map(list_entry_facts));
+                match out.next_token {
+                    Some(token) if !token.is_empty() => next_token = Some(token),
+                    _ => break,
+                }
+            }
+        }
+        Ok(listed)
+    }
+
+    async fn get_value(
+        &self,
+        scope: &Scope,
+        secret_id: &str,
+        version_id: &str,
+    ) -> Result<SecretValue, AwsError> {
+        let client = self.clients(scope).secrets.clone();
+        let requester = self.inner.requester.clone();
+        let (id, version) = (secret_id.to_string(), version_id.to_string());
+        self.inner
+            .cache
+            .get_or_load(scope, &value_cache_id(secret_id, version_id), move || async move {
+                let out = requester
+                    .send(GET_SECRET_VALUE, &id, || {
+                        client.get_secret_value().secret_id(&id).version_id(&version).send()
+                    })
+                    .await?;
+                Ok(SecretValue::new(version, out.secret_string, out.secret_binary))
+            })
+            .await
+    }
+
+    /// One BatchGetSecretValue round (following NextToken): secret id as asked -> the current
+    /// value, or that secret's own error.
+    async fn batch_get(
+        &self,
+        scope: &Scope,
+        chunk: &[&ValueRef],
+    ) -> Result<HashMap<String, Result<SecretValue, AwsError>>, AwsError> {
+        let client = self.clients(scope).secrets.clone();
+        let ids: Vec<String> = unique(chunk.iter().map(|r| &r.secret_id)).cloned().collect();
+        let label = ids.join(",");
+        let mut answers = HashMap::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let out = self
+                .inner
+                .requester
+                .send(BATCH_GET_SECRET_VALUE, &label, || {
+                    client
+                        .batch_get_secret_value()
+                        .set_secret_id_list(Some(ids.clone()))
+                        .set_next_token(next_token.clone())
+                        .send()
+                })
+                .await?;
+            for entry in out.secret_values.unwrap_or_default() {
+                let (arn, name) = (entry.arn.unwrap_or_default(), entry.name.unwrap_or_default());
+                let value = SecretValue::new(
+                    entry.version_id.unwrap_or_default(),
+                    entry.secret_string,
+                    entry.secret_binary,
+                );
+                for id in ids.iter().filter(|id| id_matches(id, &arn, &name)) {
+                    answers.insert(id.clone(), Ok(value.clone()));
+                }
+            }
+            for error in out.errors.unwrap_or_default() {
+                let id = error.secret_id.unwrap_or_default();
+                let failure =
+                    AttemptError::from_code(error.error_code.as_deref().unwrap_or("Unknown"), error.message);
+                let err = failure.into_error(GET_SECRET_VALUE.action, &id, GET_SECRET_VALUE.subject, 1);
+                answers.insert(id, Err(err));
+            }
+            match out.next_token {
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => return Ok(answers),
+            }
+        }
+    }
+}
+
+/// Splits value references into BatchGetSecretValue chunks of at most 20 distinct secrets.
+/// Several versions of one secret stay in one chunk: the batch answers the current one.
+fn chunks_by_secret<'a>(refs: &[&'a ValueRef]) -> Vec<Vec<&'a ValueRef>> {
+    let mut groups: Vec<(&str, Vec<&'a ValueRef>)> = Vec::new();
+    for value_ref in refs {
+        match groups.iter_mut().find(|(id, _)| *id == value_ref.secret_id) {
+            Some((_, group)) => group.push(value_ref),
+            None => groups.push((&value_ref.secret_id, vec![value_ref])),
+        }
+    }
+    groups
+        .chunks(BATCH_SIZE)
+        .map(|chunk| chunk.iter().flat_map(|(_, g)| g.iter().copied()).collect())
+        .collect()
+}
+
+/// The name filter that finds a secret referenced by name or (partial) ARN.
+fn name_prefix(secret_id: &str) -> &str {
+    let Some(resource) = secret_id.strip_prefix("arn:").and_then(|rest| rest.splitn(6, ':').nth(5)) else {
+        return secret_id;
+    };
+    let name = resource.strip_prefix("secret:").unwrap_or(resource);
+    // Full ARNs end in `-` and six random characters that are not part of the name.
+    match name.rsplit_once('-') {
+        Some((base, suffix)) if suffix.len() == 6 && suffix.bytes().all(|b| b.is_ascii_alphanumeric()) => {
+            base
+        }
+        _ => name,
+    }
+}
+
+/// Whether a reference (name, full ARN or partial ARN) names the secret with `arn` and `name`.
+fn id_matches(id: &str, arn: &str, name: &str) -> bool {
+    id == name || id == arn || (id.starts_with("arn:") && arn.starts_with(id))
+}
+
+fn refers_to(id: &str, facts: &SecretFacts) -> bool {
+    id_matches(id, &facts.arn, &facts.name)
+}
+
+fn list_entry_facts(entry: SecretListEntry) -> SecretFacts {
+    SecretFacts {
+        arn: entry.arn.unwrap_or_default(),
+        name: entry.name.unwrap_or_default(),
+        kms_key_id: entry.kms_key_id,
+        rotation_enabled: entry.rotation_enabled.unwrap_or(false),
+        rotation_interval_days: rotation_days(entry.rotation_rules.as_ref()),
+        last_rotated: timestamp(entry.last_rotated_date),
+        last_changed: timestamp(entry.last_changed_date),
+        next_rotation: timestamp(entry.next_rotation_date),
+        created: timestamp(entry.created_date),
+        version_stages: entry.secret_versions_to_stages.unwrap_or_default(),
+    }
+}
+
+fn rotation_days(rules: Option<&aws_sdk_secretsmanager::types::RotationRulesType>) -> Option<u32> {
+    rules?.automatically_after_days.and_then(|days| u32::try_from(days).ok())
+}
+
+pub(crate) fn timestamp(t: Option<DateTime>) -> Option<jiff::Timestamp> {
+    let t = t?;
+    jiff::Timestamp::new(t.secs(), i32::try_from(t.subsec_nanos()).ok()?).ok()
+}
+
+/// Each distinct item once, in first-seen order.
+fn unique<T: Eq + std::hash::Hash + Clone>(items: impl IntoIterator<Item = T>) -> impl Iterator<Item = T> {
+    let mut seen = HashSet::new();
+    items.into_iter().filter(move |item| seen.insert(item.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_of_a_value_never_shows_it() {
+        let text = SecretValue::new("v1".into(), Some("hunter2-top-secret".into()), None);
+        let binary =
+            SecretValue::new("v2".into(), None, Some(aws_smithy_types::Blob::new(b"bin-secret".to_vec())));
+        for value in [&text, &binary] {
+            let shown = format!("{value:?} {value:#?}");
+            assert!(!shown.contains("hunter2") && !shown.contains("bin-secret"), "{shown}");
+            assert!(shown.contains("redacted"), "{shown}");
+        }
+        assert_eq!(text.expose_text(), Some("hunter2-top-secret"));
+        assert_eq!(binary.expose_bytes(), b"bin-secret");
+        assert_eq!(binary.expose_text(), None);
+    }
+
+    #[test]
+    fn arn_references_become_name_filters() {
+        assert_eq!(name_prefix("prod/shop/db"), "prod/shop/db");
+        assert_eq!(
+            name_prefix("arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/shop/db-AbC123"),
+            "prod/shop/db"
+        );
+        assert_eq!(
+            name_prefix("arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/shop/db"),
+            "prod/shop/db"
+        );
+    }
+
+    #[test]
+    fn references_match_by_name_arn_or_partial_arn() {
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-AbC123";
+        assert!(id_matches("prod/db", arn, "prod/db"));
+        assert!(id_matches(arn, arn, "prod/db"));
+        assert!(id_matches("arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db", arn, "prod/db"));
+        assert!(!id_matches("prod/d", arn, "prod/db"));
+    }
+}

@@ -1,0 +1,6 @@
+//! Shared harness of the `aws_*` tests: one moto server per test binary, seeding through the
+//! real SDK, and a fault-injecting proxy. Each test binary uses a different part of it.
+#![allow(dead_code)]
+
+pub mod moto;
+pub mod proxy;
