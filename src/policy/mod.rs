@@ -3,11 +3,13 @@
 //! The controllers and `dpo check` call the same functions here; a rule is written once.
 
 pub mod facts;
+pub mod ingress;
 mod rules;
 pub mod selector;
 mod verdict;
 
 pub use facts::{Fact, FactSet, Facts, Offline};
+pub use ingress::{AlbDefaults, IngressInventory, evaluate_tls_policy};
 pub use rules::Rule;
 pub use verdict::{Evaluation, Judgement, ObjectVerdict, Verdict, sort_findings};
 
