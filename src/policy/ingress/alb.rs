@@ -18,7 +18,7 @@ use super::certificates::{
 };
 use super::group::{AlbGroup, AlbMember, GroupId};
 use super::ledger::{Issue, Ledger};
-use super::{AlbDefaults, InventoryIndex, Selection, select, ssl_policy};
+use super::{AlbDefaults, InventoryIndex, excluded, ssl_policy};
 use crate::api::TlsIngressPolicySpec;
 use crate::policy::facts::{CertificateFacts, Fact, Facts};
 use crate::policy::{Judgement, Rule, Verdict, resource_ref};
@@ -34,23 +34,23 @@ pub fn evaluate_group(
     facts: &dyn Facts,
     defaults: &AlbDefaults,
 ) -> Vec<Verdict> {
-    let selections: Vec<Selection> =
-        group.members.iter().map(|member| select(policy, &member.ingress.metadata, index)).collect();
-    let Some(first_judged) = selections.iter().position(|selection| *selection == Selection::Judged) else {
-        return selections.into_iter().map(Selection::into_verdict).collect();
+    // Each member's judgement, or the verdict it gets instead of one.
+    let mut slots: Vec<Result<Judgement, Verdict>> = group
+        .members
+        .iter()
+        .map(|member| excluded(policy, &member.ingress.metadata, index).map_or(Ok(Judgement::default()), Err))
+        .collect();
+    let Some(first_judged) = slots.iter().position(Result::is_ok) else {
+        return slots.into_iter().map(into_verdict).collect();
     };
     let mut ledger =
         AlbEvaluation { policy, members: &group.members, facts, defaults, ledger: Ledger::default() }.run();
 
-    let mut judgements: Vec<Option<Judgement>> = selections
-        .iter()
-        .map(|selection| (*selection == Selection::Judged).then(Judgement::default))
-        .collect();
-    for judgement in judgements.iter_mut().flatten() {
+    for judgement in slots.iter_mut().flatten() {
         ledger.record_rules(judgement);
     }
     for (cause, issue) in std::mem::take(&mut ledger.issues) {
-        let target = if judgements[cause].is_some() { cause } else { first_judged };
+        let target = if slots[cause].is_ok() { cause } else { first_judged };
         let mut message = match group.id {
             GroupId::Explicit(name) => format!("IngressGroup {name}: {}", issue.message),
             GroupId::Implicit { .. } => issue.message,
@@ -64,28 +64,15 @@ pub fn evaluate_group(
             ));
         }
         let resource = resource_ref(group.members[target].ingress);
-        if let Some(judgement) = &mut judgements[target] {
+        if let Ok(judgement) = &mut slots[target] {
             judgement.violation_at(issue.rule, issue.severity, &resource, message, issue.remediation);
         }
     }
-    selections
-        .into_iter()
-        .zip(judgements)
-        .map(|(selection, judgement)| match judgement {
-            Some(judgement) => Verdict::Judged(judgement),
-            None => selection.into_verdict(),
-        })
-        .collect()
+    slots.into_iter().map(into_verdict).collect()
 }
 
-impl Selection {
-    fn into_verdict(self) -> Verdict {
-        match self {
-            Selection::Excluded(verdict) => verdict,
-            // Judged members get their judgement; this is only reached for excluded ones.
-            Selection::Judged => Verdict::Judged(Judgement::default()),
-        }
-    }
+fn into_verdict(slot: Result<Judgement, Verdict>) -> Verdict {
+    slot.map_or_else(|verdict| verdict, Verdict::Judged)
 }
 
 /// Where a member's setting comes from, for remediations that point at it.
@@ -116,6 +103,16 @@ enum RedirectSetting {
     /// An unparsable `sslRedirectPort` in IngressClassParams: the controller then configures no
     /// redirect for the whole ALB.
     DisablesGroup,
+}
+
+/// The ALB's HTTP-to-HTTPS redirect (`ssl-redirect`), as the controller would build it.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum GroupRedirect {
+    None,
+    ToPort(u16),
+    /// Set, but so that the controller fails to build the ALB; the finding says why, and HTTP
+    /// listeners are not judged on a configuration that cannot be deployed.
+    Unbuildable,
 }
 
 /// One member's settings as the controller reads them.
@@ -167,10 +164,10 @@ impl<'g> AlbEvaluation<'g> {
         let settings: Vec<Settings<'g>> =
             self.members.iter().enumerate().map(|(cause, member)| self.settings(cause, member)).collect();
         let mut listeners = self.merge_listeners(&settings);
-        let redirect_port = self.ssl_redirect(&settings, &listeners);
+        let redirect = self.ssl_redirect(&settings, &listeners);
         self.judge_certificates_configured(&settings, &mut listeners);
         self.judge_ssl_policies(&listeners);
-        self.judge_redirects(&listeners, redirect_port);
+        self.judge_redirects(&listeners, redirect);
         self.judge_certificate_states(&settings, &listeners);
         self.ledger
     }
@@ -322,10 +319,9 @@ impl<'g> AlbEvaluation<'g> {
         listeners
     }
 
-    /// The HTTPS port HTTP listeners redirect to, if the ALB has a working `ssl-redirect`.
-    fn ssl_redirect(&mut self, settings: &[Settings<'g>], listeners: &[Listener<'g>]) -> Option<u16> {
+    fn ssl_redirect(&mut self, settings: &[Settings<'g>], listeners: &[Listener<'g>]) -> GroupRedirect {
         if settings.iter().any(|member| member.redirect == RedirectSetting::DisablesGroup) {
-            return None;
+            return GroupRedirect::None;
         }
         let mut chosen: Option<(u16, usize)> = None;
         let mut conflicting = false;
@@ -350,12 +346,12 @@ impl<'g> AlbEvaluation<'g> {
                 Some(_) => {}
             }
         }
-        let (port, provider) = chosen?;
+        let Some((port, provider)) = chosen else { return GroupRedirect::None };
         if conflicting {
-            return None;
+            return GroupRedirect::Unbuildable;
         }
         let problem = match listeners.iter().find(|listener| listener.port == port) {
-            Some(listener) if listener.protocol == Protocol::Https => return Some(port),
+            Some(listener) if listener.protocol == Protocol::Https => return GroupRedirect::ToPort(port),
             Some(_) => "an HTTP listener",
             None => "no listener",
         };
@@ -371,7 +367,7 @@ impl<'g> AlbEvaluation<'g> {
                 format!("Set `{SSL_REDIRECT}: \"{https_port}\"`, an HTTPS port listed in {LISTEN_PORTS}"),
             ),
         );
-        None
+        GroupRedirect::Unbuildable
     }
 
     /// `elbv2-acm-certificate-required`: the ALB has an HTTPS listener, each with ACM certificates
@@ -489,12 +485,12 @@ impl<'g> AlbEvaluation<'g> {
 
     /// `alb-http-to-https-redirection-check`: with no working `ssl-redirect`, every Ingress on an
     /// HTTP listener must send all its paths to an HTTPS redirect action.
-    fn judge_redirects(&mut self, listeners: &[Listener<'g>], redirect_port: Option<u16>) {
+    fn judge_redirects(&mut self, listeners: &[Listener<'g>], redirect: GroupRedirect) {
         if !self.policy.require_https_redirect {
             return;
         }
         self.ledger.evaluate(Rule::AlbHttpToHttpsRedirectionCheck);
-        if redirect_port.is_some() {
+        if redirect != GroupRedirect::None {
             return;
         }
         let https_port = https_ports(listeners).next().unwrap_or(443);

@@ -143,11 +143,10 @@ pub fn redirects_all_paths_to_https(ingress: &Ingress) -> bool {
 
 /// A path that matches every request: `/*` (taken literally by the controller) or prefix `/`.
 fn is_catch_all(path: &HTTPIngressPath) -> bool {
-    match (path.path_type.as_str(), path.path.as_deref().unwrap_or("/")) {
-        ("Prefix", "/") => true,
-        ("ImplementationSpecific" | "", "/*") => true,
-        _ => false,
-    }
+    matches!(
+        (path.path_type.as_str(), path.path.as_deref().unwrap_or("/")),
+        ("Prefix", "/") | ("ImplementationSpecific" | "", "/*")
+    )
 }
 
 /// Whether a backend is a custom action (`port.name: use-annotation`) redirecting to HTTPS.

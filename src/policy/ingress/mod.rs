@@ -109,39 +109,32 @@ pub fn evaluate_tls_policy(
     evaluation
 }
 
-/// Whether the policy governs an object.
-#[derive(Clone, Debug, PartialEq)]
-enum Selection {
-    Judged,
-    /// Exempt, or not selected: the verdict to give instead of a judgement.
-    Excluded(Verdict),
-}
-
-fn select(policy: &TlsIngressPolicySpec, meta: &ObjectMeta, index: &InventoryIndex<'_>) -> Selection {
-    let not_applicable = |reason: String| Selection::Excluded(Verdict::NotApplicable(reason));
+/// The verdict for an object the policy does not judge (not selected, or exempt); `None` for one
+/// it judges.
+fn excluded(policy: &TlsIngressPolicySpec, meta: &ObjectMeta, index: &InventoryIndex<'_>) -> Option<Verdict> {
     if !selector::matches(policy.ingress_selector.as_ref(), meta.labels.as_ref()) {
-        return not_applicable("not selected by the policy's ingressSelector".into());
+        return Some(Verdict::NotApplicable("not selected by the policy's ingressSelector".into()));
     }
     if let Some(namespace_selector) = policy.namespace_selector.as_ref().filter(|s| !is_empty(s)) {
         let name = meta.namespace.as_deref().unwrap_or("default");
         let Some(namespace) = index.namespace(name) else {
-            return not_applicable(format!(
+            return Some(Verdict::NotApplicable(format!(
                 "namespace `{name}` is not among the inputs, so the policy's namespaceSelector cannot select it"
-            ));
+            )));
         };
         if !selector::matches(Some(namespace_selector), namespace.metadata.labels.as_ref()) {
-            return not_applicable(format!(
+            return Some(Verdict::NotApplicable(format!(
                 "namespace `{name}` is not selected by the policy's namespaceSelector"
-            ));
+            )));
         }
     }
-    match exemption(meta) {
-        Some(reason) => Selection::Excluded(Verdict::Exempt(reason.to_string())),
-        None => Selection::Judged,
-    }
+    exemption(meta).map(|reason| Verdict::Exempt(reason.to_string()))
 }
 
 fn is_empty(selector: &LabelSelector) -> bool {
     selector.match_labels.as_ref().is_none_or(|labels| labels.is_empty())
         && selector.match_expressions.as_ref().is_none_or(|expressions| expressions.is_empty())
 }
+
+#[cfg(test)]
+mod tests;

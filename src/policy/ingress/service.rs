@@ -10,7 +10,7 @@ use super::annotations::{
 };
 use super::certificates::{describe_non_acm, is_acm_certificate_arn, judge_configured};
 use super::ledger::{Issue, Ledger};
-use super::{AlbDefaults, InventoryIndex, Selection, select, ssl_policy};
+use super::{AlbDefaults, InventoryIndex, excluded, ssl_policy};
 use crate::api::TlsIngressPolicySpec;
 use crate::policy::{Facts, Judgement, Rule, Verdict, resource_ref};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
@@ -33,7 +33,7 @@ pub fn evaluate_service(
     if let Some(reason) = not_an_nlb(service) {
         return Verdict::NotApplicable(reason);
     }
-    if let Selection::Excluded(verdict) = select(policy, &service.metadata, index) {
+    if let Some(verdict) = excluded(policy, &service.metadata, index) {
         return verdict;
     }
     let ledger = judge(policy, service, facts, defaults);
