@@ -388,7 +388,10 @@ impl<'g> AlbEvaluation<'g> {
             );
             return;
         }
-        for (cause, member) in settings.iter().enumerate() {
+        // Certificates of an Ingress without HTTPS ports are never put on a listener.
+        let listens_https =
+            |member: &Settings<'g>| member.ports.iter().any(|(_, protocol)| *protocol == Protocol::Https);
+        for (cause, member) in settings.iter().enumerate().filter(|(_, member)| listens_https(member)) {
             for arn in member.certificates.iter().filter(|arn| !is_acm_certificate_arn(arn)) {
                 let message = format!(
                     "certificate {arn} is {}: the ALB must use an ACM certificate",
@@ -401,8 +404,7 @@ impl<'g> AlbEvaluation<'g> {
             }
         }
         for (cause, member) in settings.iter().enumerate() {
-            let listens_https = member.ports.iter().any(|(_, protocol)| *protocol == Protocol::Https);
-            if member.certificates.is_empty() && listens_https {
+            if member.certificates.is_empty() && listens_https(member) {
                 self.discover_certificates(cause, member, listeners);
             }
         }
@@ -475,7 +477,7 @@ impl<'g> AlbEvaluation<'g> {
                 }
                 _ => Source::Annotation,
             };
-            let name = format!("HTTPS listener {}", listener.port);
+            let name = format_args!("HTTPS listener {}", listener.port);
             let fix = |recommended: &str| source.fix(SSL_POLICY, "sslPolicy", recommended);
             if let Some(issue) = ssl_policy::judge(self.policy, policy, defaulted, &name, &fix) {
                 self.ledger.report(cause, issue);

@@ -12,6 +12,10 @@
 //! the component that gathered the facts reports its failures — while a certificate AWS does not
 //! know is a finding.
 //!
+//! Settings the controller would reject (bad `listen-ports` JSON, a group name it refuses, a
+//! missing IngressClassParams) are `alb-ingress-annotations-valid` findings; the rest of the
+//! Ingress is still judged on what it asks for.
+//!
 //! Selection: `ingressSelector` matches the object's labels and `namespaceSelector` its
 //! Namespace's labels. When a non-empty `namespaceSelector` is set and the Namespace object is not
 //! among the inputs, the object is not selected (its namespace cannot be shown to match).

@@ -139,7 +139,7 @@ fn judge(
         None => (defaults.nlb_ssl_policy.as_str(), true),
     };
     let fix = |recommended: &str| format!("Set `{NLB_SSL_POLICY}: {recommended}` on the Service");
-    if let Some(issue) = ssl_policy::judge(policy, policy_name, defaulted, "the NLB's TLS listeners", &fix) {
+    if let Some(issue) = ssl_policy::judge(policy, policy_name, defaulted, &"the NLB's TLS listeners", &fix) {
         ledger.report(0, issue);
     }
     let now = facts.now();

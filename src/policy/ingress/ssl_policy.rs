@@ -88,7 +88,7 @@ pub(super) fn judge(
     spec: &TlsIngressPolicySpec,
     policy: &str,
     defaulted: bool,
-    listener: &str,
+    listener: &dyn std::fmt::Display,
     fix: &dyn Fn(&str) -> String,
 ) -> Option<Issue> {
     let allowed = &spec.allowed_ssl_policies;
@@ -143,7 +143,7 @@ mod tests {
     }
 
     fn judged(spec: &TlsIngressPolicySpec, policy: &str) -> Option<String> {
-        judge(spec, policy, false, "HTTPS listener 443", &|p| format!("use {p}")).map(|issue| issue.message)
+        judge(spec, policy, false, &"HTTPS listener 443", &|p| format!("use {p}")).map(|issue| issue.message)
     }
 
     #[test]
@@ -169,7 +169,7 @@ mod tests {
             judged(&strict, "ELBSecurityPolicy-TLS13-1-3-2021-06").unwrap().ends_with("allowedSslPolicies")
         );
         assert_eq!(judged(&strict, "ELBSecurityPolicy-TLS13-1-3-PQ-2025-09"), None);
-        let remediation = judge(&strict, "ELBSecurityPolicy-2016-08", true, "l", &|p| format!("use {p}"));
+        let remediation = judge(&strict, "ELBSecurityPolicy-2016-08", true, &"l", &|p| format!("use {p}"));
         assert_eq!(remediation.unwrap().remediation, "use ELBSecurityPolicy-TLS13-1-3-PQ-2025-09");
     }
 

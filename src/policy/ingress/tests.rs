@@ -166,6 +166,11 @@ fn iam_server_certificate_is_not_acm() {
         "elbv2-acm-certificate-required shop/web: certificate arn:aws:iam::123456789012:server-certificate/shop is \
          an IAM server certificate"
     ));
+
+    // On an Ingress without HTTPS ports the certificate is never used, so it is not judged.
+    let http_only = ("alb.ingress.kubernetes.io/listen-ports", r#"[{"HTTP": 80}]"#);
+    let found = findings(&evaluate(&shop(&[http_only, iam]), &policy(), &offline()));
+    assert!(found.iter().all(|f| !f.contains("IAM server certificate")), "{found:?}");
 }
 
 #[test]
