@@ -2,6 +2,9 @@
 //!
 //! Doc comments on fields become the CRD descriptions that `kubectl explain` shows.
 
+// kube's `printcolumn(type_ = ...)` repeats keys across columns by design.
+#![allow(clippy::duplicated_attributes)]
+
 mod common;
 mod duration;
 mod ingress_policy;

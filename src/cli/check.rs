@@ -3,9 +3,13 @@
 use super::input::{Located, Object};
 use super::report::{CheckReport, CheckedObject, SourceLocation};
 use crate::api::{EncryptedVolumePolicy, ResourceRef, TlsIngressPolicy};
+use crate::policy::ingress::{AlbDefaults, IngressClassParams, IngressInventory, evaluate_tls_policy};
 use crate::policy::secret::{judge_secret, validate_spec};
 use crate::policy::storage::evaluate_volume_policy;
 use crate::policy::{Evaluation, Facts, Verdict, exemption, resource_ref, sort_findings};
+use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::api::storage::v1::StorageClass;
 use std::collections::{BTreeMap, HashMap};
 
 use super::input::InputError;
@@ -13,8 +17,13 @@ use super::input::InputError;
 /// Objects of the inputs, sorted by kind, each with where it came from.
 #[derive(Default)]
 struct Inventory<'a> {
-    storage_classes: Vec<&'a k8s_openapi::api::storage::v1::StorageClass>,
-    persistent_volumes: Vec<&'a k8s_openapi::api::core::v1::PersistentVolume>,
+    storage_classes: Vec<&'a StorageClass>,
+    persistent_volumes: Vec<&'a PersistentVolume>,
+    ingresses: Vec<&'a Ingress>,
+    ingress_classes: Vec<&'a IngressClass>,
+    ingress_class_params: Vec<&'a IngressClassParams>,
+    services: Vec<&'a Service>,
+    namespaces: Vec<&'a Namespace>,
     volume_policies: Vec<&'a EncryptedVolumePolicy>,
     tls_policies: Vec<&'a TlsIngressPolicy>,
     locations: HashMap<ResourceRef, SourceLocation>,
@@ -43,10 +52,26 @@ impl<'a> Inventory<'a> {
                     inventory.tls_policies.push(o);
                     resource_ref(o)
                 }
-                Object::Ingress(o) => resource_ref(o),
-                Object::IngressClass(o) => resource_ref(o),
-                Object::Service(o) => resource_ref(o),
-                Object::Namespace(o) => resource_ref(o),
+                Object::Ingress(o) => {
+                    inventory.ingresses.push(o);
+                    resource_ref(o)
+                }
+                Object::IngressClass(o) => {
+                    inventory.ingress_classes.push(o);
+                    resource_ref(o)
+                }
+                Object::IngressClassParams(o) => {
+                    inventory.ingress_class_params.push(o);
+                    resource_ref(o)
+                }
+                Object::Service(o) => {
+                    inventory.services.push(o);
+                    resource_ref(o)
+                }
+                Object::Namespace(o) => {
+                    inventory.namespaces.push(o);
+                    resource_ref(o)
+                }
                 Object::ProtectedSecret(o) => resource_ref(o),
             };
             if inventory.locations.insert(resource.clone(), located.location.clone()).is_none() {
@@ -96,6 +121,25 @@ pub fn check(objects: &[Located], facts: &dyn Facts) -> (CheckReport, Vec<InputE
             &inventory.persistent_volumes,
             facts,
         ));
+    }
+
+    let default_tls_policy;
+    let tls_policies = if inventory.tls_policies.is_empty() {
+        default_tls_policy = built_in(TlsIngressPolicy::new("", Default::default()));
+        vec![&default_tls_policy]
+    } else {
+        inventory.tls_policies.clone()
+    };
+    let ingress_inventory = IngressInventory {
+        ingresses: &inventory.ingresses,
+        ingress_classes: &inventory.ingress_classes,
+        ingress_class_params: &inventory.ingress_class_params,
+        services: &inventory.services,
+        namespaces: &inventory.namespaces,
+    };
+    let alb_defaults = AlbDefaults::default();
+    for policy in tls_policies {
+        record(evaluate_tls_policy(&policy.spec, &ingress_inventory, facts, &alb_defaults));
     }
 
     for located in objects {

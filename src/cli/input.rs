@@ -3,6 +3,7 @@
 
 use super::report::SourceLocation;
 use crate::api::{API_VERSION, EncryptedVolumePolicy, GROUP, ProtectedSecret, TlsIngressPolicy};
+use crate::policy::ingress::IngressClassParams;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -38,6 +39,7 @@ pub enum Object {
     ProtectedSecret(ProtectedSecret),
     EncryptedVolumePolicy(EncryptedVolumePolicy),
     TlsIngressPolicy(TlsIngressPolicy),
+    IngressClassParams(IngressClassParams),
 }
 
 /// One parsed object and where it came from.
@@ -256,6 +258,7 @@ fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLoca
         ("networking.k8s.io/v1", "IngressClass") => typed(text, location, Object::IngressClass),
         ("v1", "Service") => typed(text, location, Object::Service),
         ("v1", "Namespace") => typed(text, location, Object::Namespace),
+        ("elbv2.k8s.aws/v1beta1", "IngressClassParams") => typed(text, location, Object::IngressClassParams),
         (API_VERSION, "ProtectedSecret") => typed(text, location, Object::ProtectedSecret),
         (API_VERSION, "EncryptedVolumePolicy") => typed(text, location, Object::EncryptedVolumePolicy),
         (API_VERSION, "TlsIngressPolicy") => typed(text, location, Object::TlsIngressPolicy),

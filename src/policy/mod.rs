@@ -3,6 +3,7 @@
 //! The controllers and `dpo check` call the same functions here; a rule is written once.
 
 pub mod facts;
+pub mod ingress;
 pub mod kms;
 mod rules;
 pub mod secret;
@@ -11,6 +12,7 @@ pub mod storage;
 mod verdict;
 
 pub use facts::{Fact, FactSet, Facts, Offline};
+pub use ingress::{AlbDefaults, IngressInventory, evaluate_tls_policy};
 pub use rules::Rule;
 pub use verdict::{Evaluation, Judgement, ObjectVerdict, Verdict, sort_findings};
 

@@ -1,0 +1,262 @@
+//! ACM certificates: what an ACM ARN looks like, which host names a certificate covers, and the
+//! checks on a certificate's state.
+
+use super::ledger::{Issue, Ledger};
+use crate::api::{CertificateRequirements, Severity};
+use crate::policy::Rule;
+use crate::policy::facts::{CertificateFacts, Fact, Facts};
+use jiff::Timestamp;
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+/// Whether `arn` names an ACM certificate: `arn:<partition>:acm:<region>:<account>:certificate/<id>`
+/// in any AWS partition (`aws`, `aws-cn`, `aws-us-gov`, ...).
+pub fn is_acm_certificate_arn(arn: &str) -> bool {
+    let mut parts = arn.splitn(6, ':');
+    let (Some("arn"), Some(partition), Some("acm"), Some(region), Some(account), Some(resource)) =
+        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let partition_ok = partition
+        .strip_prefix("aws")
+        .is_some_and(|rest| rest.bytes().all(|b| b == b'-' || b.is_ascii_lowercase()));
+    let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
+    let id_ok = resource.strip_prefix("certificate/").is_some_and(|id| !id.is_empty());
+    partition_ok && !region.is_empty() && account_ok && id_ok
+}
+
+/// Why a certificate reference is not an ACM ARN, for the finding's message.
+pub fn describe_non_acm(arn: &str) -> &'static str {
+    if arn.contains(":iam:") && arn.contains(":server-certificate/") {
+        "an IAM server certificate"
+    } else {
+        "not an ACM certificate ARN"
+    }
+}
+
+/// Whether a certificate name (DNS SAN) covers `host`, per RFC 6125: names compare without
+/// regard to case or a trailing dot, and a wildcard stands for exactly one whole left-most label
+/// (`*.example.com` covers `a.example.com`, not `example.com` nor `a.b.example.com`).
+pub fn name_covers(name: &str, host: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if name.eq_ignore_ascii_case(host) {
+        return true;
+    }
+    match (name.strip_prefix("*."), host.split_once('.')) {
+        (Some(parent), Some((label, host_parent))) => {
+            !label.is_empty() && !parent.is_empty() && parent.eq_ignore_ascii_case(host_parent)
+        }
+        _ => false,
+    }
+}
+
+/// Looks up a configured certificate, records what its state violates, and returns the fact. A
+/// certificate AWS does not know is a finding; one not looked up (offline) or whose lookup failed
+/// leaves its rules pending: a failed lookup says nothing about the certificate, and the
+/// component that gathered the facts reports the failure itself.
+pub(super) fn judge_configured<'f>(
+    facts: &'f dyn Facts,
+    now: Timestamp,
+    arn: &str,
+    requirements: &CertificateRequirements,
+    ledger: &mut Ledger,
+    cause: usize,
+) -> Fact<&'f CertificateFacts> {
+    let fact = facts.certificate(arn);
+    match &fact {
+        Fact::Known(certificate) => judge_state(certificate, requirements, now, ledger, cause),
+        Fact::NotFound => {
+            ledger.evaluate(Rule::AcmCertificateExpirationCheck);
+            ledger.report(
+                cause,
+                Issue::new(
+                    Rule::AcmCertificateStatus,
+                    format!(
+                        "certificate {arn} does not exist in ACM (in the account and region the ALB uses)"
+                    ),
+                    format!(
+                        "Request or import the certificate in the load balancer's region \
+                         (`aws acm request-certificate --domain-name <host> --validation-method DNS`) \
+                         and reference its ARN instead of {arn}"
+                    ),
+                ),
+            );
+        }
+        Fact::Unknown | Fact::Failed(_) => {
+            ledger.pend(Rule::AcmCertificateStatus);
+            ledger.pend(Rule::AcmCertificateExpirationCheck);
+        }
+    }
+    fact
+}
+
+/// Records the status and expiry findings of a certificate whose facts are known.
+pub(super) fn judge_state(
+    certificate: &CertificateFacts,
+    requirements: &CertificateRequirements,
+    now: Timestamp,
+    ledger: &mut Ledger,
+    cause: usize,
+) {
+    let arn = &certificate.arn;
+    ledger.evaluate(Rule::AcmCertificateStatus);
+    ledger.evaluate(Rule::AcmCertificateExpirationCheck);
+    if certificate.status != "ISSUED" {
+        // Clients are refused outright by an expired or revoked certificate.
+        let severity = match certificate.status.as_str() {
+            "EXPIRED" | "REVOKED" => Severity::Critical,
+            _ => Severity::High,
+        };
+        let issue = Issue::new(
+            Rule::AcmCertificateStatus,
+            format!("certificate {arn} is {}, not ISSUED", certificate.status),
+            format!(
+                "See why with `aws acm describe-certificate --certificate-arn {arn}`; complete its \
+                 validation or replace it with an ISSUED certificate \
+                 (`aws acm request-certificate --domain-name <host> --validation-method DNS`)"
+            ),
+        );
+        ledger.report(cause, issue.at(severity));
+    }
+    let Some(not_after) = certificate.not_after else { return };
+    let seconds_left = not_after.as_second() - now.as_second();
+    let renew = format!(
+        "Renew it: re-import an imported certificate with `aws acm import-certificate --certificate-arn {arn} \
+         --certificate fileb://cert.pem --private-key fileb://key.pem --certificate-chain fileb://chain.pem`; \
+         for an ACM-issued one see why managed renewal has not happened with \
+         `aws acm describe-certificate --certificate-arn {arn} --query Certificate.RenewalSummary`"
+    );
+    let expiry = not_after.strftime("%Y-%m-%d");
+    if seconds_left <= 0 {
+        let issue = Issue::new(
+            Rule::AcmCertificateExpirationCheck,
+            format!("certificate {arn} expired on {expiry}"),
+            renew,
+        );
+        ledger.report(cause, issue.at(Severity::Critical));
+    } else if seconds_left < i64::from(requirements.min_days_to_expiry) * SECONDS_PER_DAY {
+        ledger.report(
+            cause,
+            Issue::new(
+                Rule::AcmCertificateExpirationCheck,
+                format!(
+                    "certificate {arn} expires on {expiry}, in {} days (the policy requires at least {})",
+                    seconds_left / SECONDS_PER_DAY,
+                    requirements.min_days_to_expiry
+                ),
+                renew,
+            ),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::FactSet;
+
+    #[test]
+    fn acm_arns_in_every_partition() {
+        assert!(is_acm_certificate_arn("arn:aws:acm:us-east-1:123456789012:certificate/abc-123"));
+        assert!(is_acm_certificate_arn("arn:aws-cn:acm:cn-north-1:123456789012:certificate/abc"));
+        assert!(is_acm_certificate_arn("arn:aws-us-gov:acm:us-gov-west-1:123456789012:certificate/abc"));
+        assert!(!is_acm_certificate_arn("arn:aws:iam::123456789012:server-certificate/shop"));
+        assert!(!is_acm_certificate_arn("arn:aws:acm:us-east-1:1234:certificate/abc"));
+        assert!(!is_acm_certificate_arn("arn:aws:acm:us-east-1:123456789012:certificate/"));
+        assert!(!is_acm_certificate_arn("arn:aws:acm-pca:us-east-1:123456789012:certificate-authority/x"));
+        assert!(!is_acm_certificate_arn("arn:AWS:acm:us-east-1:123456789012:certificate/abc"));
+        assert!(!is_acm_certificate_arn("certificate/abc"));
+        assert_eq!(
+            describe_non_acm("arn:aws:iam::123456789012:server-certificate/shop"),
+            "an IAM server certificate"
+        );
+    }
+
+    #[test]
+    fn wildcards_cover_exactly_one_label() {
+        assert!(name_covers("shop.example.com", "shop.example.com"));
+        assert!(name_covers("Shop.Example.COM", "shop.example.com."));
+        assert!(name_covers("*.example.com", "shop.example.com"));
+        assert!(name_covers("*.EXAMPLE.com", "Shop.example.com"));
+        assert!(!name_covers("*.example.com", "example.com"));
+        assert!(!name_covers("*.example.com", "a.shop.example.com"));
+        assert!(!name_covers("*.example.com", "shopexample.com"));
+        assert!(!name_covers("shop.example.com", "*.example.com"));
+        assert!(name_covers("*.example.com", "*.example.com"));
+        assert!(!name_covers("*", "localhost"));
+    }
+
+    fn certificate(status: &str, not_after: &str) -> CertificateFacts {
+        CertificateFacts {
+            arn: "arn:aws:acm:us-east-1:123456789012:certificate/a".into(),
+            status: status.into(),
+            not_after: Some(not_after.parse().unwrap()),
+            domain_names: vec!["shop.example.com".into()],
+            in_use: true,
+        }
+    }
+
+    fn judge(certificate: &CertificateFacts) -> Ledger {
+        let mut ledger = Ledger::default();
+        let now: Timestamp = "2025-06-01T00:00:00Z".parse().unwrap();
+        judge_state(certificate, &CertificateRequirements::default(), now, &mut ledger, 0);
+        ledger
+    }
+
+    #[test]
+    fn issued_certificate_far_from_expiry_passes() {
+        assert!(judge(&certificate("ISSUED", "2025-09-01T00:00:00Z")).issues.is_empty());
+    }
+
+    #[test]
+    fn status_and_expiry_findings() {
+        let ledger = judge(&certificate("PENDING_VALIDATION", "2025-06-10T00:00:00Z"));
+        let found: Vec<_> = ledger.issues.iter().map(|(_, i)| (i.rule, i.severity)).collect();
+        assert_eq!(
+            found,
+            [
+                (Rule::AcmCertificateStatus, Severity::High),
+                (Rule::AcmCertificateExpirationCheck, Severity::High)
+            ]
+        );
+        assert!(
+            ledger.issues[1]
+                .1
+                .message
+                .contains("expires on 2025-06-10, in 9 days (the policy requires at least 14)")
+        );
+
+        let ledger = judge(&certificate("EXPIRED", "2025-05-01T00:00:00Z"));
+        let found: Vec<_> = ledger.issues.iter().map(|(_, i)| (i.rule, i.severity)).collect();
+        assert_eq!(
+            found,
+            [
+                (Rule::AcmCertificateStatus, Severity::Critical),
+                (Rule::AcmCertificateExpirationCheck, Severity::Critical)
+            ]
+        );
+        assert!(ledger.issues[1].1.message.ends_with("expired on 2025-05-01"));
+    }
+
+    #[test]
+    fn unknown_certificates_are_pending_and_missing_ones_are_findings() {
+        let arn = "arn:aws:acm:us-east-1:123456789012:certificate/a";
+        let mut facts = FactSet::default();
+        let now = Timestamp::UNIX_EPOCH;
+        let mut ledger = Ledger::default();
+        let fact = judge_configured(&facts, now, arn, &CertificateRequirements::default(), &mut ledger, 0);
+        assert_eq!(fact, Fact::Unknown);
+        assert!(ledger.issues.is_empty());
+        let mut judgement = crate::policy::Judgement::default();
+        ledger.record_rules(&mut judgement);
+        assert_eq!(judgement.skipped, [Rule::AcmCertificateStatus, Rule::AcmCertificateExpirationCheck]);
+
+        facts.certificates.insert(arn.into(), Fact::NotFound);
+        let mut ledger = Ledger::default();
+        judge_configured(&facts, now, arn, &CertificateRequirements::default(), &mut ledger, 0);
+        assert_eq!(ledger.issues.len(), 1);
+        assert!(ledger.issues[0].1.message.contains("does not exist in ACM"));
+    }
+}

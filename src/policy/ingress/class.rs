@@ -1,0 +1,323 @@
+//! Which Ingresses the AWS Load Balancer Controller implements, and with which IngressClassParams
+//! (`pkg/ingress/group_loader.go` `classifyIngress`, `class_loader.go`).
+
+use super::AlbDefaults;
+use super::annotations::{ALB_CONTROLLER, DEFAULT_CLASS, LEGACY_CLASS, annotation};
+use super::ledger::Issue;
+use super::params::IngressClassParams;
+use crate::api::Severity;
+use crate::policy::{Rule, selector};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use std::collections::HashMap;
+
+/// API group and kind an ALB IngressClass's `spec.parameters` must name.
+const PARAMS_API_GROUP: &str = "elbv2.k8s.aws";
+const PARAMS_KIND: &str = "IngressClassParams";
+
+/// Lookups by name over the objects an evaluation sees, built once per evaluation.
+pub struct InventoryIndex<'a> {
+    classes: HashMap<&'a str, &'a IngressClass>,
+    params: HashMap<&'a str, &'a IngressClassParams>,
+    namespaces: HashMap<&'a str, &'a Namespace>,
+    default_class: DefaultClass<'a>,
+}
+
+/// The IngressClass the apiserver gives Ingresses created without one.
+enum DefaultClass<'a> {
+    None,
+    One(&'a IngressClass),
+    /// Several classes are marked default: the apiserver then refuses Ingresses without a class.
+    Ambiguous,
+}
+
+impl<'a> InventoryIndex<'a> {
+    pub fn new(
+        ingress_classes: &[&'a IngressClass],
+        ingress_class_params: &[&'a IngressClassParams],
+        namespaces: &[&'a Namespace],
+    ) -> InventoryIndex<'a> {
+        let by_name = |meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+            meta.name.as_deref().unwrap_or_default()
+        };
+        let mut default_class = DefaultClass::None;
+        for class in ingress_classes {
+            if annotation(class.metadata.annotations.as_ref(), DEFAULT_CLASS) == Some("true") {
+                default_class = match default_class {
+                    DefaultClass::None => DefaultClass::One(class),
+                    _ => DefaultClass::Ambiguous,
+                };
+            }
+        }
+        InventoryIndex {
+            classes: ingress_classes.iter().map(|class| (by_name(&class.metadata), *class)).collect(),
+            params: ingress_class_params.iter().map(|params| (by_name(&params.metadata), *params)).collect(),
+            namespaces: namespaces.iter().map(|ns| (by_name(&ns.metadata), *ns)).collect(),
+            default_class,
+        }
+    }
+
+    pub fn namespace(&self, name: &str) -> Option<&'a Namespace> {
+        self.namespaces.get(name).copied()
+    }
+}
+
+/// Whether the ALB controller implements an Ingress.
+#[derive(Debug)]
+pub enum IngressClassification<'a> {
+    Alb(AlbClass<'a>),
+    /// Another controller's (or no controller's) Ingress, and why.
+    NotAlb(String),
+}
+
+/// How the ALB controller sees an Ingress it implements.
+#[derive(Debug, Default)]
+pub struct AlbClass<'a> {
+    /// The IngressClass, when the Ingress is claimed through one rather than the legacy annotation.
+    pub class_name: Option<&'a str>,
+    pub params: Option<&'a IngressClassParams>,
+    /// A class configuration the controller rejects (it then leaves the Ingress alone).
+    pub(super) problem: Option<Issue>,
+}
+
+/// Classifies an Ingress the way the controller does: the legacy `kubernetes.io/ingress.class`
+/// annotation first, then `spec.ingressClassName`, then the default IngressClass. An
+/// `ingressClassName` naming a class that is not among the inputs counts as ALB when it is the
+/// controller's own class name (`alb` unless configured otherwise): manifests checked offline
+/// rarely include the IngressClass the controller's chart installs.
+pub fn classify<'a>(
+    ingress: &'a Ingress,
+    index: &InventoryIndex<'a>,
+    defaults: &AlbDefaults,
+) -> IngressClassification<'a> {
+    if let Some(legacy) = annotation(ingress.metadata.annotations.as_ref(), LEGACY_CLASS) {
+        return if legacy == defaults.ingress_class {
+            IngressClassification::Alb(AlbClass::default())
+        } else {
+            IngressClassification::NotAlb(format!("{LEGACY_CLASS} is `{legacy}`"))
+        };
+    }
+    let class_name = ingress.spec.as_ref().and_then(|spec| spec.ingress_class_name.as_deref());
+    let class = match class_name {
+        Some(name) => match index.classes.get(name) {
+            Some(class) => *class,
+            None if name == defaults.ingress_class => {
+                return IngressClassification::Alb(AlbClass { class_name, ..AlbClass::default() });
+            }
+            None => {
+                return IngressClassification::NotAlb(format!(
+                    "IngressClass `{name}` is not among the inputs and is not the ALB controller's `{}`",
+                    defaults.ingress_class
+                ));
+            }
+        },
+        None => match index.default_class {
+            DefaultClass::One(class) => class,
+            DefaultClass::None => return IngressClassification::NotAlb("the Ingress has no class".into()),
+            DefaultClass::Ambiguous => {
+                return IngressClassification::NotAlb(
+                    "the Ingress has no class and several IngressClasses are marked default".into(),
+                );
+            }
+        },
+    };
+    let class_spec = class.spec.as_ref();
+    let controller = class_spec.and_then(|spec| spec.controller.as_deref()).unwrap_or_default();
+    let name = class.metadata.name.as_deref().unwrap_or_default();
+    if controller != ALB_CONTROLLER {
+        return IngressClassification::NotAlb(format!(
+            "IngressClass `{name}` uses controller `{controller}`"
+        ));
+    }
+    let mut alb = AlbClass { class_name: Some(name), ..AlbClass::default() };
+    let Some(reference) = class_spec.and_then(|spec| spec.parameters.as_ref()) else {
+        return IngressClassification::Alb(alb);
+    };
+    if reference.api_group.as_deref() != Some(PARAMS_API_GROUP) || reference.kind != PARAMS_KIND {
+        alb.problem = Some(class_problem(
+            format!(
+                "IngressClass `{name}` references unknown parameters; the controller ignores this Ingress"
+            ),
+            format!(
+                "Set spec.parameters of IngressClass `{name}` to apiGroup: {PARAMS_API_GROUP}, kind: {PARAMS_KIND}"
+            ),
+        ));
+        return IngressClassification::Alb(alb);
+    }
+    let params_name = reference.name.as_str();
+    match index.params.get(params_name) {
+        Some(params) => {
+            alb.params = Some(params);
+            alb.problem = namespace_refused(ingress, params, index);
+        }
+        None => {
+            alb.problem = Some(class_problem(
+                format!(
+                    "IngressClass `{name}` references IngressClassParams `{params_name}`, which is not among the \
+                     inputs; the controller does not reconcile Ingresses of a class whose parameters are missing"
+                ),
+                format!("Create IngressClassParams `{params_name}` (or include it in the checked manifests)"),
+            ));
+        }
+    }
+    IngressClassification::Alb(alb)
+}
+
+/// The controller refuses an Ingress whose namespace the IngressClassParams' `namespaceSelector`
+/// does not select. Without the Namespace object nothing can be said, so nothing is reported.
+fn namespace_refused(
+    ingress: &Ingress,
+    params: &IngressClassParams,
+    index: &InventoryIndex<'_>,
+) -> Option<Issue> {
+    let selector = params.spec.namespace_selector.as_ref()?;
+    let namespace_name = ingress.metadata.namespace.as_deref().unwrap_or("default");
+    let namespace = index.namespace(namespace_name)?;
+    if selector::matches(Some(selector), namespace.metadata.labels.as_ref()) {
+        return None;
+    }
+    let params_name = params.metadata.name.as_deref().unwrap_or_default();
+    Some(class_problem(
+        format!(
+            "namespaceSelector of IngressClassParams `{params_name}` does not select namespace `{namespace_name}`; \
+             the controller refuses this Ingress"
+        ),
+        format!(
+            "Label namespace `{namespace_name}` to match spec.namespaceSelector of IngressClassParams `{params_name}`, \
+             or use another IngressClass"
+        ),
+    ))
+}
+
+/// A class configuration the controller rejects. Medium: the controller then leaves the
+/// Ingress's ALB as it was rather than exposing anything new.
+fn class_problem(message: String, remediation: String) -> Issue {
+    Issue::new(Rule::AlbIngressAnnotationsValid, message, remediation).at(Severity::Medium)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::ingress::test_support::{ingress, parse};
+
+    fn classify_with(ingress_yaml: &str, classes: &[IngressClass], params: &[IngressClassParams]) -> String {
+        let ingress = ingress(ingress_yaml);
+        let classes: Vec<_> = classes.iter().collect();
+        let params: Vec<_> = params.iter().collect();
+        let namespace: Namespace = parse("metadata: {name: shop, labels: {team: shop}}");
+        let index = InventoryIndex::new(&classes, &params, &[&namespace]);
+        match classify(&ingress, &index, &AlbDefaults::default()) {
+            IngressClassification::NotAlb(reason) => format!("not ALB: {reason}"),
+            IngressClassification::Alb(alb) => format!(
+                "ALB class={:?} params={:?} problem={:?}",
+                alb.class_name,
+                alb.params.and_then(|p| p.metadata.name.as_deref()),
+                alb.problem.map(|issue| issue.message)
+            ),
+        }
+    }
+
+    fn class(yaml: &str) -> IngressClass {
+        parse(yaml)
+    }
+
+    const ALB_CLASS: &str = "metadata: {name: public}\nspec: {controller: ingress.k8s.aws/alb}";
+    const NGINX_DEFAULT: &str = "metadata:
+  name: nginx
+  annotations: {ingressclass.kubernetes.io/is-default-class: \"true\"}
+spec: {controller: k8s.io/ingress-nginx}";
+    const ALB_DEFAULT: &str = "metadata:
+  name: public
+  annotations: {ingressclass.kubernetes.io/is-default-class: \"true\"}
+spec: {controller: ingress.k8s.aws/alb}";
+
+    #[test]
+    fn class_name_resolves_through_the_ingress_class() {
+        let yaml = "metadata: {name: web, namespace: shop}\nspec: {ingressClassName: public}";
+        assert_eq!(
+            classify_with(yaml, &[class(ALB_CLASS)], &[]),
+            "ALB class=Some(\"public\") params=None problem=None"
+        );
+        let nginx = class("metadata: {name: public}\nspec: {controller: k8s.io/ingress-nginx}");
+        assert_eq!(
+            classify_with(yaml, &[nginx], &[]),
+            "not ALB: IngressClass `public` uses controller `k8s.io/ingress-nginx`"
+        );
+        assert!(
+            classify_with(yaml, &[], &[])
+                .starts_with("not ALB: IngressClass `public` is not among the inputs")
+        );
+    }
+
+    #[test]
+    fn class_alb_counts_when_its_class_object_is_absent() {
+        let yaml = "metadata: {name: web, namespace: shop}\nspec: {ingressClassName: alb}";
+        assert_eq!(classify_with(yaml, &[], &[]), "ALB class=Some(\"alb\") params=None problem=None");
+    }
+
+    #[test]
+    fn legacy_annotation_takes_precedence_over_the_class_name() {
+        let alb = "metadata: {name: web, namespace: shop, annotations: {kubernetes.io/ingress.class: alb}}
+spec: {ingressClassName: nginx}";
+        assert_eq!(
+            classify_with(alb, &[class(NGINX_DEFAULT)], &[]),
+            "ALB class=None params=None problem=None"
+        );
+        let nginx =
+            "metadata: {name: web, namespace: shop, annotations: {kubernetes.io/ingress.class: nginx}}
+spec: {ingressClassName: public}";
+        assert_eq!(
+            classify_with(nginx, &[class(ALB_CLASS)], &[]),
+            "not ALB: kubernetes.io/ingress.class is `nginx`"
+        );
+    }
+
+    #[test]
+    fn default_class_applies_to_ingresses_without_one() {
+        let yaml = "metadata: {name: web, namespace: shop}";
+        assert_eq!(
+            classify_with(yaml, &[class(ALB_DEFAULT)], &[]),
+            "ALB class=Some(\"public\") params=None problem=None"
+        );
+        assert_eq!(
+            classify_with(yaml, &[class(NGINX_DEFAULT)], &[]),
+            "not ALB: IngressClass `nginx` uses controller `k8s.io/ingress-nginx`"
+        );
+        assert_eq!(classify_with(yaml, &[class(ALB_CLASS)], &[]), "not ALB: the Ingress has no class");
+        assert_eq!(
+            classify_with(yaml, &[class(ALB_DEFAULT), class(NGINX_DEFAULT)], &[]),
+            "not ALB: the Ingress has no class and several IngressClasses are marked default"
+        );
+    }
+
+    const CLASS_WITH_PARAMS: &str = "metadata: {name: public}
+spec:
+  controller: ingress.k8s.aws/alb
+  parameters: {apiGroup: elbv2.k8s.aws, kind: IngressClassParams, name: shared}";
+
+    #[test]
+    fn params_are_resolved_and_checked() {
+        let yaml = "metadata: {name: web, namespace: shop}\nspec: {ingressClassName: public}";
+        let shared: IngressClassParams = parse(
+            "apiVersion: elbv2.k8s.aws/v1beta1\nkind: IngressClassParams\nmetadata: {name: shared}\nspec: {}",
+        );
+        assert_eq!(
+            classify_with(yaml, &[class(CLASS_WITH_PARAMS)], &[shared]),
+            "ALB class=Some(\"public\") params=Some(\"shared\") problem=None"
+        );
+        assert!(
+            classify_with(yaml, &[class(CLASS_WITH_PARAMS)], &[])
+                .contains("references IngressClassParams `shared`, which is not among the inputs")
+        );
+        let refusing: IngressClassParams = parse(
+            "apiVersion: elbv2.k8s.aws/v1beta1\nkind: IngressClassParams\nmetadata: {name: shared}
+spec: {namespaceSelector: {matchLabels: {team: web}}}",
+        );
+        assert!(
+            classify_with(yaml, &[class(CLASS_WITH_PARAMS)], &[refusing])
+                .contains("does not select namespace `shop`; the controller refuses this Ingress")
+        );
+        let unknown_kind = CLASS_WITH_PARAMS.replace("kind: IngressClassParams", "kind: ConfigMap");
+        assert!(classify_with(yaml, &[class(&unknown_kind)], &[]).contains("references unknown parameters"));
+    }
+}

@@ -1,0 +1,90 @@
+//! Findings of one load balancer before they are handed to the objects that cause them, and the
+//! rules judged or left pending on AWS facts along the way.
+
+use crate::api::Severity;
+use crate::policy::{Judgement, Rule};
+
+/// One violation, not yet tied to a resource.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Issue {
+    pub rule: Rule,
+    pub severity: Severity,
+    pub message: String,
+    pub remediation: String,
+}
+
+impl Issue {
+    /// An issue at the rule's own severity.
+    pub fn new(rule: Rule, message: String, remediation: String) -> Issue {
+        Issue { rule, severity: rule.severity(), message, remediation }
+    }
+
+    pub fn at(self, severity: Severity) -> Issue {
+        Issue { severity, ..self }
+    }
+}
+
+/// What evaluating one load balancer found. `cause` indexes the objects that make up the load
+/// balancer (the members of an IngressGroup; always 0 for a Service).
+#[derive(Debug, Default)]
+pub(super) struct Ledger {
+    pub issues: Vec<(usize, Issue)>,
+    evaluated: Vec<Rule>,
+    pending: Vec<Rule>,
+}
+
+impl Ledger {
+    /// Records that `rule` applies to this load balancer and was looked at.
+    pub fn evaluate(&mut self, rule: Rule) {
+        if !self.evaluated.contains(&rule) {
+            self.evaluated.push(rule);
+        }
+    }
+
+    /// Records that part of `rule` waits on a fact that was not gathered.
+    pub fn pend(&mut self, rule: Rule) {
+        self.evaluate(rule);
+        if !self.pending.contains(&rule) {
+            self.pending.push(rule);
+        }
+    }
+
+    pub fn report(&mut self, cause: usize, issue: Issue) {
+        self.evaluate(issue.rule);
+        self.issues.push((cause, issue));
+    }
+
+    /// Marks each rule checked or skipped on `judgement`: a rule with a missing fact is skipped
+    /// unless something was found against it anyway (a finding is never hidden by a skip).
+    pub fn record_rules(&self, judgement: &mut Judgement) {
+        for &rule in &self.evaluated {
+            let found = self.issues.iter().any(|(_, issue)| issue.rule == rule);
+            if self.pending.contains(&rule) && !found {
+                judgement.skip(rule);
+            } else {
+                judgement.check(rule);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pending_rules_are_skipped_unless_something_was_found() {
+        let mut ledger = Ledger::default();
+        ledger.evaluate(Rule::AlbIngressAnnotationsValid);
+        ledger.pend(Rule::AcmCertificateStatus);
+        ledger.pend(Rule::AcmCertificateExpirationCheck);
+        ledger.report(0, Issue::new(Rule::AcmCertificateExpirationCheck, "expired".into(), "renew".into()));
+        let mut judgement = Judgement::default();
+        ledger.record_rules(&mut judgement);
+        assert_eq!(
+            judgement.checked,
+            [Rule::AlbIngressAnnotationsValid, Rule::AcmCertificateExpirationCheck]
+        );
+        assert_eq!(judgement.skipped, [Rule::AcmCertificateStatus]);
+    }
+}

@@ -1,0 +1,144 @@
+//! `TlsIngressPolicy`: ALB Ingresses and NLB Services terminate TLS with valid ACM certificates,
+//! redirect HTTP to HTTPS and use security policies with a high enough TLS floor.
+//!
+//! Ingresses are judged the way the AWS Load Balancer Controller builds them: Ingresses of one
+//! IngressGroup become one ALB, so a group is evaluated as a whole ([`alb_groups`],
+//! [`evaluate_group`]) and each finding goes to the member whose setting causes it (or, when no
+//! one member does, to the group's first member). A member that is exempt or not selected by the
+//! policy still shapes the ALB; findings it causes go to the first judged member, naming it.
+//!
+//! Rules that need AWS facts read them through [`Facts`]: a fact not gathered (offline) or whose
+//! lookup failed leaves the rule skipped — a failed lookup says nothing about the certificate, and
+//! the component that gathered the facts reports its failures — while a certificate AWS does not
+//! know is a finding.
+//!
+//! Settings the controller would reject (bad `listen-ports` JSON, a group name it refuses, a
+//! missing IngressClassParams) are `alb-ingress-annotations-valid` findings; the rest of the
+//! Ingress is still judged on what it asks for.
+//!
+//! Selection: `ingressSelector` matches the object's labels and `namespaceSelector` its
+//! Namespace's labels. When a non-empty `namespaceSelector` is set and the Namespace object is not
+//! among the inputs, the object is not selected (its namespace cannot be shown to match).
+
+mod alb;
+mod annotations;
+mod certificates;
+mod class;
+mod group;
+mod ledger;
+mod params;
+mod service;
+mod ssl_policy;
+#[cfg(test)]
+mod test_support;
+
+pub use alb::evaluate_group;
+pub use class::{AlbClass, IngressClassification, InventoryIndex, classify};
+pub use group::{AlbGroup, AlbGroups, AlbMember, GroupId, alb_groups};
+pub use params::{IngressClassParams, IngressClassParamsSpec, IngressGroupParams};
+pub use service::evaluate_service;
+pub use ssl_policy::min_tls_version;
+
+use super::{Evaluation, Facts, Verdict, exemption, resource_ref, selector};
+use crate::api::TlsIngressPolicySpec;
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+
+/// The objects one evaluation of a TlsIngressPolicy sees.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct IngressInventory<'a> {
+    pub ingresses: &'a [&'a Ingress],
+    pub ingress_classes: &'a [&'a IngressClass],
+    pub ingress_class_params: &'a [&'a IngressClassParams],
+    pub services: &'a [&'a Service],
+    pub namespaces: &'a [&'a Namespace],
+}
+
+/// Settings of the AWS Load Balancer Controller deployment that change what it builds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AlbDefaults {
+    /// Security policy of HTTPS listeners without `ssl-policy`: the controller flag
+    /// `--default-ssl-policy`, `ELBSecurityPolicy-2016-08` unless set.
+    pub ssl_policy: String,
+    /// Security policy of NLB TLS listeners without `aws-load-balancer-ssl-negotiation-policy`
+    /// (`ELBSecurityPolicy-2016-08`, the documented default).
+    pub nlb_ssl_policy: String,
+    /// The class the controller claims: the `kubernetes.io/ingress.class` value it accepts
+    /// (controller flag `--ingress-class`, `alb` unless set).
+    pub ingress_class: String,
+}
+
+impl Default for AlbDefaults {
+    fn default() -> Self {
+        AlbDefaults {
+            ssl_policy: "ELBSecurityPolicy-2016-08".into(),
+            nlb_ssl_policy: "ELBSecurityPolicy-2016-08".into(),
+            ingress_class: "alb".into(),
+        }
+    }
+}
+
+/// Evaluates a TlsIngressPolicy over an inventory: one verdict per Ingress in input order, then
+/// one per Service.
+pub fn evaluate_tls_policy(
+    policy: &TlsIngressPolicySpec,
+    inventory: &IngressInventory<'_>,
+    facts: &dyn Facts,
+    defaults: &AlbDefaults,
+) -> Evaluation {
+    let index =
+        InventoryIndex::new(inventory.ingress_classes, inventory.ingress_class_params, inventory.namespaces);
+    let grouping = alb_groups(inventory.ingresses, &index, defaults);
+    let mut verdicts: Vec<Option<Verdict>> = vec![None; inventory.ingresses.len()];
+    for (position, reason) in grouping.not_alb {
+        verdicts[position] = Some(Verdict::NotApplicable(reason));
+    }
+    for group in &grouping.groups {
+        let group_verdicts = evaluate_group(policy, group, &index, facts, defaults);
+        for (member, verdict) in group.members.iter().zip(group_verdicts) {
+            verdicts[member.position] = Some(verdict);
+        }
+    }
+    let mut evaluation = Evaluation::default();
+    for (ingress, verdict) in inventory.ingresses.iter().zip(verdicts) {
+        // Every position is filled: alb_groups places each Ingress in a group or in not_alb.
+        if let Some(verdict) = verdict {
+            evaluation.push(resource_ref(*ingress), verdict);
+        }
+    }
+    for service in inventory.services {
+        evaluation.push(resource_ref(*service), evaluate_service(policy, service, &index, facts, defaults));
+    }
+    evaluation
+}
+
+/// The verdict for an object the policy does not judge (not selected, or exempt); `None` for one
+/// it judges.
+fn excluded(policy: &TlsIngressPolicySpec, meta: &ObjectMeta, index: &InventoryIndex<'_>) -> Option<Verdict> {
+    if !selector::matches(policy.ingress_selector.as_ref(), meta.labels.as_ref()) {
+        return Some(Verdict::NotApplicable("not selected by the policy's ingressSelector".into()));
+    }
+    if let Some(namespace_selector) = policy.namespace_selector.as_ref().filter(|s| !is_empty(s)) {
+        let name = meta.namespace.as_deref().unwrap_or("default");
+        let Some(namespace) = index.namespace(name) else {
+            return Some(Verdict::NotApplicable(format!(
+                "namespace `{name}` is not among the inputs, so the policy's namespaceSelector cannot select it"
+            )));
+        };
+        if !selector::matches(Some(namespace_selector), namespace.metadata.labels.as_ref()) {
+            return Some(Verdict::NotApplicable(format!(
+                "namespace `{name}` is not selected by the policy's namespaceSelector"
+            )));
+        }
+    }
+    exemption(meta).map(|reason| Verdict::Exempt(reason.to_string()))
+}
+
+fn is_empty(selector: &LabelSelector) -> bool {
+    selector.match_labels.as_ref().is_none_or(|labels| labels.is_empty())
+        && selector.match_expressions.as_ref().is_none_or(|expressions| expressions.is_empty())
+}
+
+#[cfg(test)]
+mod tests;

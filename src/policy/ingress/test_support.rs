@@ -1,0 +1,90 @@
+//! Test fixtures written as YAML manifests.
+
+use super::{AlbDefaults, IngressClassParams, IngressInventory, evaluate_tls_policy};
+use crate::api::TlsIngressPolicySpec;
+use crate::policy::facts::CertificateFacts;
+use crate::policy::{Evaluation, Facts};
+use k8s_openapi::api::core::v1::{Namespace, Service};
+use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+pub fn parse<T: DeserializeOwned>(yaml: &str) -> T {
+    crate::policy::testing::from_yaml(yaml)
+}
+
+pub fn ingress(yaml: &str) -> Ingress {
+    parse(yaml)
+}
+
+/// The objects of a multi-document YAML stream, sorted by kind. Objects are leaked so the
+/// inventory can borrow them for as long as a test runs.
+#[derive(Default)]
+pub struct Manifests {
+    ingresses: Vec<&'static Ingress>,
+    classes: Vec<&'static IngressClass>,
+    params: Vec<&'static IngressClassParams>,
+    services: Vec<&'static Service>,
+    namespaces: Vec<&'static Namespace>,
+}
+
+fn leak<T: DeserializeOwned>(document: serde_yaml::Value) -> &'static T {
+    Box::leak(Box::new(
+        serde_yaml::from_value(document).unwrap_or_else(|err| panic!("bad test object: {err}")),
+    ))
+}
+
+impl Manifests {
+    pub fn parse(yaml: &str) -> Manifests {
+        let mut manifests = Manifests::default();
+        for document in serde_yaml::Deserializer::from_str(yaml) {
+            let document = serde_yaml::Value::deserialize(document).expect("test YAML parses");
+            match document.get("kind").and_then(serde_yaml::Value::as_str) {
+                Some("Ingress") => manifests.ingresses.push(leak(document)),
+                Some("IngressClass") => manifests.classes.push(leak(document)),
+                Some("IngressClassParams") => manifests.params.push(leak(document)),
+                Some("Service") => manifests.services.push(leak(document)),
+                Some("Namespace") => manifests.namespaces.push(leak(document)),
+                other => panic!("unexpected kind {other:?} in test YAML"),
+            }
+        }
+        manifests
+    }
+
+    pub fn inventory(&self) -> IngressInventory<'_> {
+        IngressInventory {
+            ingresses: &self.ingresses,
+            ingress_classes: &self.classes,
+            ingress_class_params: &self.params,
+            services: &self.services,
+            namespaces: &self.namespaces,
+        }
+    }
+}
+
+/// Evaluates a policy over manifests with the controller's defaults.
+pub fn evaluate(yaml: &str, policy: &TlsIngressPolicySpec, facts: &dyn Facts) -> Evaluation {
+    evaluate_tls_policy(policy, &Manifests::parse(yaml).inventory(), facts, &AlbDefaults::default())
+}
+
+/// Findings as `rule namespace/name: message => remediation`, in evaluation order.
+pub fn findings(evaluation: &Evaluation) -> Vec<String> {
+    evaluation
+        .findings()
+        .map(|f| {
+            let namespace = f.resource.namespace.as_deref().unwrap_or_default();
+            format!("{} {namespace}/{}: {} => {}", f.rule, f.resource.name, f.message, f.remediation)
+        })
+        .collect()
+}
+
+/// An ISSUED certificate for `names`, valid until `not_after`.
+pub fn issued(arn: &str, names: &[&str], not_after: &str) -> CertificateFacts {
+    CertificateFacts {
+        arn: arn.into(),
+        status: "ISSUED".into(),
+        not_after: Some(not_after.parse().expect("test timestamp")),
+        domain_names: names.iter().map(|name| name.to_string()).collect(),
+        in_use: true,
+    }
+}
