@@ -1,3 +1,4 @@
 //! The command line: `dpo check`, `dpo crdgen`, `dpo controller`.
 
+pub mod output;
 pub mod report;
