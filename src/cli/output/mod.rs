@@ -8,7 +8,7 @@ mod text;
 
 use super::report::{CheckReport, CheckedObject};
 use crate::api::{Finding, SeverityCounts};
-use crate::policy::{Rule, Verdict};
+use crate::policy::Verdict;
 use serde::Serialize;
 use std::io::Write;
 
@@ -103,12 +103,6 @@ struct RuleOutcome<'a> {
     outcome: Outcome<'a>,
 }
 
-impl RuleOutcome<'_> {
-    fn rule(&self) -> Option<Rule> {
-        Rule::from_id(self.rule_id)
-    }
-}
-
 /// Every rule the policies judged or skipped on `object`, in the order first met. Several policies
 /// may judge one object; a rule counts once, failed if any of them found something, and the same
 /// finding from two policies counts once.
@@ -162,6 +156,7 @@ mod sample {
     use super::*;
     use crate::api::{ResourceRef, Severity};
     use crate::cli::report::SourceLocation;
+    use crate::policy::Rule;
     use crate::policy::{Judgement, sort_findings};
 
     pub(super) fn resource(
@@ -315,7 +310,7 @@ mod sample {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::Judgement;
+    use crate::policy::{Judgement, Rule};
 
     #[test]
     fn outcomes_merge_the_judgements_of_several_policies() {

@@ -5,7 +5,8 @@
 
 use super::{NEEDS_AWS, Outcome, RuleOutcome, rule_outcomes};
 use crate::api::{ResourceRef, Severity};
-use crate::cli::report::{CheckReport, CheckedObject, SourceLocation};
+use crate::cli::report::{CheckReport, CheckedObject};
+use crate::policy::Rule;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -68,22 +69,38 @@ fn report_namespace(resource: &ResourceRef) -> Option<&str> {
 }
 
 fn object_results(object: &CheckedObject, timestamp: Timestamp) -> Vec<PolicyResult<'_>> {
+    let location = format!("{}:{}", object.location.file, object.location.line);
     let mut results = Vec::new();
-    for rule_outcome in rule_outcomes(object) {
-        let result = |outcome: ResultKind, severity: Severity, message: String, remediation: Option<&str>| {
-            PolicyResult::new(object, &rule_outcome, outcome, severity, message, remediation, timestamp)
-        };
-        let default_severity = rule_outcome.rule().map(|rule| rule.severity()).unwrap_or_default();
-        let description = rule_outcome.rule().map(|rule| rule.description()).unwrap_or_default();
-        match &rule_outcome.outcome {
-            Outcome::Pass => {
-                results.push(result(ResultKind::Pass, default_severity, description.to_string(), None));
+    for RuleOutcome { rule_id, outcome } in rule_outcomes(object) {
+        let result = |result: ResultKind, severity: Severity, message: String, remediation: Option<&str>| {
+            let mut properties = BTreeMap::from([("location", location.clone())]);
+            if let Some(remediation) = remediation {
+                properties.insert("remediation", remediation.to_string());
             }
+            PolicyResult {
+                policy: rule_id,
+                rule: rule_id,
+                result,
+                severity,
+                message,
+                source: SOURCE,
+                scored: true,
+                resources: [&object.resource],
+                properties,
+                timestamp,
+            }
+        };
+        // Passed and skipped rules are always catalogue rules; only a finding may name another.
+        let rule = Rule::from_id(rule_id);
+        let severity = rule.map(Rule::severity).unwrap_or_default();
+        let description = rule.map(Rule::description).unwrap_or_default();
+        match outcome {
+            Outcome::Pass => results.push(result(ResultKind::Pass, severity, description.to_string(), None)),
             Outcome::Skip => {
                 let message = format!("{description} Skipped: {NEEDS_AWS}.");
-                results.push(result(ResultKind::Skip, default_severity, message, None));
+                results.push(result(ResultKind::Skip, severity, message, None));
             }
-            Outcome::Fail(findings) => results.extend(findings.iter().map(|finding| {
+            Outcome::Fail(findings) => results.extend(findings.into_iter().map(|finding| {
                 result(
                     ResultKind::Fail,
                     finding.severity,
@@ -161,7 +178,7 @@ struct PolicyResult<'a> {
     policy: &'a str,
     rule: &'a str,
     result: ResultKind,
-    /// The CRD's enum has `critical` and `low` to `high` as dpo does.
+    /// Every dpo severity is in the CRD's enum, spelt the same.
     severity: Severity,
     message: String,
     source: &'static str,
@@ -169,39 +186,6 @@ struct PolicyResult<'a> {
     resources: [&'a ResourceRef; 1],
     properties: BTreeMap<&'static str, String>,
     timestamp: Timestamp,
-}
-
-impl<'a> PolicyResult<'a> {
-    fn new(
-        object: &'a CheckedObject,
-        rule_outcome: &RuleOutcome<'a>,
-        result: ResultKind,
-        severity: Severity,
-        message: String,
-        remediation: Option<&str>,
-        timestamp: Timestamp,
-    ) -> PolicyResult<'a> {
-        let mut properties = BTreeMap::from([("location", location(&object.location))]);
-        if let Some(remediation) = remediation {
-            properties.insert("remediation", remediation.to_string());
-        }
-        PolicyResult {
-            policy: rule_outcome.rule_id,
-            rule: rule_outcome.rule_id,
-            result,
-            severity,
-            message,
-            source: SOURCE,
-            scored: true,
-            resources: [&object.resource],
-            properties,
-            timestamp,
-        }
-    }
-}
-
-fn location(location: &SourceLocation) -> String {
-    format!("{}:{}", location.file, location.line)
 }
 
 /// A protobuf `Timestamp`, as the CRD wants it: whole seconds, and non-negative nanoseconds.

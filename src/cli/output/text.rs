@@ -3,6 +3,7 @@
 use super::{NEEDS_AWS, Summary, plural};
 use crate::api::{Finding, ResourceRef, Severity};
 use crate::cli::report::{CheckReport, SourceLocation};
+use std::collections::HashMap;
 use std::io::{self, Write};
 
 /// Width of the severity column: the longest name, `critical`.
@@ -72,19 +73,20 @@ struct ResourceFindings<'a> {
 /// does not list (which `dpo check` does not produce) still shows, after the others.
 fn findings_by_resource(report: &CheckReport) -> Vec<ResourceFindings<'_>> {
     let locations = report.locations();
-    let mut groups: Vec<ResourceFindings<'_>> = Vec::new();
+    // Findings keep the report's order (most severe first) within each resource.
+    let mut findings_of: HashMap<&ResourceRef, Vec<&Finding>> = HashMap::new();
+    for finding in &report.findings {
+        findings_of.entry(&finding.resource).or_default().push(finding);
+    }
     let resources =
         report.objects.iter().map(|o| &o.resource).chain(report.findings.iter().map(|f| &f.resource));
-    for resource in resources {
-        if groups.iter().any(|group| group.resource == resource) {
-            continue;
-        }
-        let findings: Vec<&Finding> = report.findings.iter().filter(|f| &f.resource == resource).collect();
-        if !findings.is_empty() {
-            groups.push(ResourceFindings { resource, location: locations.get(resource).copied(), findings });
-        }
-    }
-    groups
+    resources
+        .filter_map(|resource| {
+            // Taking the findings out also skips a resource listed twice.
+            let findings = findings_of.remove(resource)?;
+            Some(ResourceFindings { resource, location: locations.get(resource).copied(), findings })
+        })
+        .collect()
 }
 
 #[derive(Clone, Copy)]
@@ -184,6 +186,26 @@ deploy/secrets.yaml:30: ProtectedSecret/shop/db
         let out = text(&sample::mixed(), false);
         assert!(!out.contains("payments"), "got:\n{out}");
         assert!(!out.contains("efs"), "got:\n{out}");
+    }
+
+    #[test]
+    fn finding_about_an_unlisted_resource_still_shows_last_without_location() {
+        let mut report = sample::mixed();
+        let mut stray = report.findings[0].clone();
+        stray.resource = sample::storage_class("unlisted");
+        report.findings.insert(0, stray);
+        let out = text(&report, false);
+        let headers: Vec<&str> =
+            out.lines().filter(|line| !line.starts_with(' ') && line.contains('/')).collect();
+        assert_eq!(
+            headers,
+            [
+                "deploy/web ingress.yaml:12: Ingress/shop/web",
+                "deploy/storage.yaml:1: StorageClass/gp2",
+                "deploy/secrets.yaml:30: ProtectedSecret/shop/db",
+                "StorageClass/unlisted",
+            ]
+        );
     }
 
     #[test]
