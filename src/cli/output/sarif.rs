@@ -67,14 +67,6 @@ fn rule_descriptor(rule: Rule) -> Value {
 
 fn result(finding: &Finding, location: Option<&SourceLocation>) -> Value {
     let resource = &finding.resource;
-    let mut physical_location = None;
-    if let Some(location) = location.filter(|location| !location.is_stdin()) {
-        physical_location = Some(json!({
-            "artifactLocation": {"uri": uri_reference(&location.file)},
-            // SARIF lines start at 1; a location that says 0 means the start of the file.
-            "region": {"startLine": location.line.max(1)},
-        }));
-    }
     let mut sarif_location = json!({
         "logicalLocations": [{
             "name": resource.name,
@@ -82,8 +74,13 @@ fn result(finding: &Finding, location: Option<&SourceLocation>) -> Value {
             "kind": "resource",
         }],
     });
-    if let Some(physical_location) = physical_location {
-        sarif_location["physicalLocation"] = physical_location;
+    // Standard input is no file a viewer could open.
+    if let Some(location) = location.filter(|location| !location.is_stdin()) {
+        sarif_location["physicalLocation"] = json!({
+            "artifactLocation": {"uri": uri_reference(&location.file)},
+            // SARIF lines start at 1; a location that says 0 means the start of the file.
+            "region": {"startLine": location.line.max(1)},
+        });
     }
     let mut result = json!({
         "ruleId": finding.rule,
