@@ -13,7 +13,7 @@ const OBJECTS: usize = 100_000;
 const INGRESSES_PER_GROUP: usize = 20;
 
 fn storage_class(i: usize, out: &mut String) {
-    let encrypted = if i % 3 == 0 { "\"false\"" } else { "\"true\"" };
+    let encrypted = if i.is_multiple_of(3) { "\"false\"" } else { "\"true\"" };
     write!(
         out,
         "---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: sc-{i}\n  labels:\n    tier: prod\nprovisioner: ebs.csi.aws.com\nparameters:\n  type: gp3\n  encrypted: {encrypted}\n  kmsKeyId: arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-{i:012}\n"
@@ -23,7 +23,7 @@ fn storage_class(i: usize, out: &mut String) {
 
 fn ingress(i: usize, out: &mut String) {
     let group = i / INGRESSES_PER_GROUP;
-    let ports = if i % 4 == 0 { r#"[{"HTTP": 80}, {"HTTPS": 443}]"# } else { r#"[{"HTTPS": 443}]"# };
+    let ports = if i.is_multiple_of(4) { r#"[{"HTTP": 80}, {"HTTPS": 443}]"# } else { r#"[{"HTTPS": 443}]"# };
     write!(
         out,
         "---\napiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: app-{i}\n  namespace: team-{group}\n  annotations:\n    alb.ingress.kubernetes.io/group.name: group-{group}\n    alb.ingress.kubernetes.io/group.order: \"{order}\"\n    alb.ingress.kubernetes.io/listen-ports: '{ports}'\n    alb.ingress.kubernetes.io/certificate-arn: arn:aws:acm:us-east-1:111122223333:certificate/{i:08}-2222-3333-4444-555555555555\n    alb.ingress.kubernetes.io/ssl-policy: ELBSecurityPolicy-TLS13-1-2-2021-06\nspec:\n  ingressClassName: alb\n  rules:\n    - host: app-{i}.example.com\n      http:\n        paths:\n          - path: /\n            pathType: Prefix\n            backend:\n              service:\n                name: app-{i}\n                port:\n                  number: 80\n",

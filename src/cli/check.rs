@@ -37,42 +37,42 @@ impl<'a> Inventory<'a> {
         for located in objects {
             let resource = match &located.object {
                 Object::StorageClass(o) => {
-                    inventory.storage_classes.push(o);
-                    resource_ref(o)
+                    inventory.storage_classes.push(&**o);
+                    resource_ref(&**o)
                 }
                 Object::PersistentVolume(o) => {
-                    inventory.persistent_volumes.push(o);
-                    resource_ref(o)
+                    inventory.persistent_volumes.push(&**o);
+                    resource_ref(&**o)
                 }
                 Object::EncryptedVolumePolicy(o) => {
-                    inventory.volume_policies.push(o);
-                    resource_ref(o)
+                    inventory.volume_policies.push(&**o);
+                    resource_ref(&**o)
                 }
                 Object::TlsIngressPolicy(o) => {
-                    inventory.tls_policies.push(o);
-                    resource_ref(o)
+                    inventory.tls_policies.push(&**o);
+                    resource_ref(&**o)
                 }
                 Object::Ingress(o) => {
-                    inventory.ingresses.push(o);
-                    resource_ref(o)
+                    inventory.ingresses.push(&**o);
+                    resource_ref(&**o)
                 }
                 Object::IngressClass(o) => {
-                    inventory.ingress_classes.push(o);
-                    resource_ref(o)
+                    inventory.ingress_classes.push(&**o);
+                    resource_ref(&**o)
                 }
                 Object::IngressClassParams(o) => {
-                    inventory.ingress_class_params.push(o);
-                    resource_ref(o)
+                    inventory.ingress_class_params.push(&**o);
+                    resource_ref(&**o)
                 }
                 Object::Service(o) => {
-                    inventory.services.push(o);
-                    resource_ref(o)
+                    inventory.services.push(&**o);
+                    resource_ref(&**o)
                 }
                 Object::Namespace(o) => {
-                    inventory.namespaces.push(o);
-                    resource_ref(o)
+                    inventory.namespaces.push(&**o);
+                    resource_ref(&**o)
                 }
-                Object::ProtectedSecret(o) => resource_ref(o),
+                Object::ProtectedSecret(o) => resource_ref(&**o),
             };
             if inventory.locations.insert(resource.clone(), located.location.clone()).is_none() {
                 inventory.order.push(resource);
@@ -144,6 +144,7 @@ pub fn check(objects: &[Located], facts: &dyn Facts) -> (CheckReport, Vec<InputE
 
     for located in objects {
         let Object::ProtectedSecret(secret) = &located.object else { continue };
+        let secret = &**secret;
         let resource = resource_ref(secret);
         let spec_errors = validate_spec(&secret.spec);
         if !spec_errors.is_empty() {

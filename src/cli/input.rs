@@ -27,19 +27,19 @@ impl fmt::Display for InputError {
 
 impl std::error::Error for InputError {}
 
-/// The objects `dpo check` understands, as parsed.
+/// The objects `dpo check` understands, as parsed (boxed: the types differ a lot in size).
 #[derive(Debug, Clone)]
 pub enum Object {
-    StorageClass(StorageClass),
-    PersistentVolume(PersistentVolume),
-    Ingress(Ingress),
-    IngressClass(IngressClass),
-    Service(Service),
-    Namespace(Namespace),
-    ProtectedSecret(ProtectedSecret),
-    EncryptedVolumePolicy(EncryptedVolumePolicy),
-    TlsIngressPolicy(TlsIngressPolicy),
-    IngressClassParams(IngressClassParams),
+    StorageClass(Box<StorageClass>),
+    PersistentVolume(Box<PersistentVolume>),
+    Ingress(Box<Ingress>),
+    IngressClass(Box<IngressClass>),
+    Service(Box<Service>),
+    Namespace(Box<Namespace>),
+    ProtectedSecret(Box<ProtectedSecret>),
+    EncryptedVolumePolicy(Box<EncryptedVolumePolicy>),
+    TlsIngressPolicy(Box<TlsIngressPolicy>),
+    IngressClassParams(Box<IngressClassParams>),
 }
 
 /// One parsed object and where it came from.
@@ -75,8 +75,8 @@ pub fn read_sources(sources: &[Source]) -> Inputs {
     for source in sources {
         match source {
             Source::Stdin => match std::io::read_to_string(std::io::stdin()) {
-                Ok(text) => parse_text("<stdin>", &text, &mut inputs),
-                Err(e) => inputs.errors.push(file_error("<stdin>", format!("cannot read: {e}"))),
+                Ok(text) => parse_text(SourceLocation::STDIN, &text, &mut inputs),
+                Err(e) => inputs.errors.push(file_error(SourceLocation::STDIN, format!("cannot read: {e}"))),
             },
             Source::Path(path) => read_path(path, &mut inputs),
         }
@@ -252,16 +252,22 @@ fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLoca
         serde_yaml::from_str::<T>(text).map(wrap).map_err(|e| yaml_error(location, &e, "invalid object"))
     }
     let parsed = match (api_version, kind) {
-        ("storage.k8s.io/v1", "StorageClass") => typed(text, location, Object::StorageClass),
-        ("v1", "PersistentVolume") => typed(text, location, Object::PersistentVolume),
-        ("networking.k8s.io/v1", "Ingress") => typed(text, location, Object::Ingress),
-        ("networking.k8s.io/v1", "IngressClass") => typed(text, location, Object::IngressClass),
-        ("v1", "Service") => typed(text, location, Object::Service),
-        ("v1", "Namespace") => typed(text, location, Object::Namespace),
-        ("elbv2.k8s.aws/v1beta1", "IngressClassParams") => typed(text, location, Object::IngressClassParams),
-        (API_VERSION, "ProtectedSecret") => typed(text, location, Object::ProtectedSecret),
-        (API_VERSION, "EncryptedVolumePolicy") => typed(text, location, Object::EncryptedVolumePolicy),
-        (API_VERSION, "TlsIngressPolicy") => typed(text, location, Object::TlsIngressPolicy),
+        ("storage.k8s.io/v1", "StorageClass") => typed(text, location, |o| Object::StorageClass(Box::new(o))),
+        ("v1", "PersistentVolume") => typed(text, location, |o| Object::PersistentVolume(Box::new(o))),
+        ("networking.k8s.io/v1", "Ingress") => typed(text, location, |o| Object::Ingress(Box::new(o))),
+        ("networking.k8s.io/v1", "IngressClass") => {
+            typed(text, location, |o| Object::IngressClass(Box::new(o)))
+        }
+        ("v1", "Service") => typed(text, location, |o| Object::Service(Box::new(o))),
+        ("v1", "Namespace") => typed(text, location, |o| Object::Namespace(Box::new(o))),
+        ("elbv2.k8s.aws/v1beta1", "IngressClassParams") => {
+            typed(text, location, |o| Object::IngressClassParams(Box::new(o)))
+        }
+        (API_VERSION, "ProtectedSecret") => typed(text, location, |o| Object::ProtectedSecret(Box::new(o))),
+        (API_VERSION, "EncryptedVolumePolicy") => {
+            typed(text, location, |o| Object::EncryptedVolumePolicy(Box::new(o)))
+        }
+        (API_VERSION, "TlsIngressPolicy") => typed(text, location, |o| Object::TlsIngressPolicy(Box::new(o))),
         (version, kind) if version.split('/').next() == Some(GROUP) => Err(InputError {
             location: location.clone(),
             message: format!(

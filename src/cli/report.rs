@@ -7,12 +7,21 @@ use std::collections::HashMap;
 /// Where an object came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceLocation {
-    /// The path as given (or `<stdin>`).
+    /// The path as given (or [`SourceLocation::STDIN`]).
     pub file: String,
     /// 1-based line where the object's document starts.
     pub line: usize,
     /// 0-based index of the YAML document in the file.
     pub document: usize,
+}
+
+impl SourceLocation {
+    /// The `file` of objects read from standard input.
+    pub const STDIN: &str = "<stdin>";
+
+    pub fn is_stdin(&self) -> bool {
+        self.file == Self::STDIN
+    }
 }
 
 /// The outcome of a `dpo check` run, ready to print.
@@ -24,6 +33,8 @@ pub struct CheckReport {
     pub findings: Vec<Finding>,
     /// Rules that needed AWS facts and were not judged, with how many objects each was skipped for.
     pub skipped: Vec<(Rule, usize)>,
+    /// When the check ran, for formats that stamp their results; `None` stamps the time of rendering.
+    pub checked_at: Option<jiff::Timestamp>,
 }
 
 /// One object of the input and the policies' verdicts on it.

@@ -176,6 +176,92 @@ impl Rule {
         }
     }
 
+    /// How to fix a violation in general; each finding carries the exact fix for its case.
+    pub fn remediation(self) -> &'static str {
+        match self {
+            Rule::SecretsmanagerUsingCmk => {
+                "Encrypt the secret with a customer-managed KMS key: \
+                 `aws secretsmanager update-secret --secret-id <secret> --kms-key-id <key-arn>`."
+            }
+            Rule::SecretsmanagerRotationEnabledCheck => {
+                "Turn rotation on, at most the policy's maximum interval apart: \
+                 `aws secretsmanager rotate-secret --secret-id <secret> \
+                 --rotation-rules AutomaticallyAfterDays=<days>` (with `--rotation-lambda-arn` unless \
+                 the secret uses managed rotation)."
+            }
+            Rule::SecretsmanagerScheduledRotationSuccessCheck => {
+                "Fix what made the rotation function fail (its CloudWatch logs say), then rotate again: \
+                 `aws secretsmanager rotate-secret --secret-id <secret>`."
+            }
+            Rule::SecretsmanagerSecretPeriodicRotation => {
+                "Rotate the secret now and keep rotation scheduled: \
+                 `aws secretsmanager rotate-secret --secret-id <secret>`."
+            }
+            Rule::CmkBackingKeyRotationEnabled => {
+                "Turn on automatic key rotation: `aws kms enable-key-rotation --key-id <key-id>`."
+            }
+            Rule::KmsCmkNotScheduledForDeletion => {
+                "Cancel the deletion, then enable the key again: \
+                 `aws kms cancel-key-deletion --key-id <key-id>` and `aws kms enable-key --key-id <key-id>`."
+            }
+            Rule::KmsKeyEnabled => "Enable the key: `aws kms enable-key --key-id <key-id>`.",
+            Rule::KmsKeyApproved => {
+                "Use a key from the policy's `allowedKmsKeys`, or add this key's ARN to that list."
+            }
+            Rule::StorageclassEncrypted => {
+                "Set `parameters.encrypted: \"true\"` on the StorageClass (and `parameters.kmsKeyId` for a \
+                 customer-managed key); StorageClass parameters cannot be changed, so recreate it."
+            }
+            Rule::StorageclassUsingCmk => {
+                "Set `parameters.kmsKeyId` to the ARN of a customer-managed KMS key; StorageClass parameters \
+                 cannot be changed, so recreate it."
+            }
+            Rule::EncryptedVolumes => {
+                "EBS volumes cannot be encrypted in place: snapshot the volume, copy the snapshot with \
+                 `aws ec2 copy-snapshot --encrypted --kms-key-id <key-arn>`, and restore the volume from \
+                 the copy, or move the data to a claim of an encrypted StorageClass."
+            }
+            Rule::Ec2EbsEncryptionByDefault => {
+                "Turn on EBS encryption by default: `aws ec2 enable-ebs-encryption-by-default --region <region>`."
+            }
+            Rule::Elbv2AcmCertificateRequired => {
+                "Terminate TLS with an ACM certificate: `alb.ingress.kubernetes.io/certificate-arn: <acm-arn>` \
+                 on an Ingress, `service.beta.kubernetes.io/aws-load-balancer-ssl-cert: <acm-arn>` on an NLB \
+                 Service."
+            }
+            Rule::AlbHttpToHttpsRedirectionCheck => {
+                "Redirect HTTP to HTTPS: annotate the Ingress with `alb.ingress.kubernetes.io/ssl-redirect: \"443\"`."
+            }
+            Rule::Elbv2PredefinedSecurityPolicySslCheck => {
+                "Set `alb.ingress.kubernetes.io/ssl-policy` (Ingress) or \
+                 `service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy` (NLB Service) to a \
+                 policy with no protocol below the minimum, such as `ELBSecurityPolicy-TLS13-1-2-2021-06`."
+            }
+            Rule::AcmCertificateExpirationCheck => {
+                "Renew or replace the certificate (ACM renews DNS-validated certificates itself while the \
+                 validation CNAME records stay in place) and reference the ARN that is valid."
+            }
+            Rule::AcmCertificateStatus => {
+                "Complete the certificate's validation (`aws acm describe-certificate --certificate-arn <arn>` \
+                 lists the pending records) or reference an ISSUED certificate."
+            }
+            Rule::AcmCertificateHostCoverage => {
+                "Reference certificates that cover every host: list several ARNs, comma-separated, in \
+                 `alb.ingress.kubernetes.io/certificate-arn`, or request one with \
+                 `aws acm request-certificate --domain-name <host> --subject-alternative-names <hosts> \
+                 --validation-method DNS`."
+            }
+            Rule::AlbIngressAnnotationsValid => {
+                "Give each `alb.ingress.kubernetes.io/*` annotation a value in the syntax the AWS Load Balancer \
+                 Controller documents for it."
+            }
+            Rule::AlbIngressGroupConsistent => {
+                "Give the conflicting annotation one value on every Ingress of the group, or move the Ingress \
+                 to a group of its own with `alb.ingress.kubernetes.io/group.name`."
+            }
+        }
+    }
+
     /// Whether the rule needs facts from AWS (and so is skipped offline without `--aws`).
     pub fn needs_aws(self) -> bool {
         matches!(

@@ -1,0 +1,388 @@
+//! `wgpolicyk8s.io/v1alpha2` reports, as a multi-document YAML stream to `kubectl apply`: a
+//! `PolicyReport` per namespace for namespaced resources, then one `ClusterPolicyReport` for
+//! cluster-scoped ones. Each rule judged on a resource is one result: `fail` per finding, `pass`,
+//! or `skip` when it needed AWS facts.
+
+use super::{NEEDS_AWS, Outcome, RuleOutcome, rule_outcomes};
+use crate::api::{ResourceRef, Severity};
+use crate::cli::report::{CheckReport, CheckedObject};
+use crate::policy::Rule;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+
+const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
+/// Name of every report `dpo check` writes, so applying a newer one replaces the older.
+const REPORT_NAME: &str = "dpo-check";
+/// The `source` of every result: the engine that wrote it.
+const SOURCE: &str = "dpo";
+/// Where a namespaced resource lands when its manifest names no namespace, as `kubectl apply`
+/// without `--namespace` puts it.
+const DEFAULT_NAMESPACE: &str = "default";
+/// Kinds `dpo check` meets that have no namespace; other kinds without one are namespaced
+/// resources whose manifests leave the namespace to `kubectl`.
+const CLUSTER_SCOPED_KINDS: [&str; 6] = [
+    "StorageClass",
+    "PersistentVolume",
+    "IngressClass",
+    "Namespace",
+    "EncryptedVolumePolicy",
+    "TlsIngressPolicy",
+];
+
+pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
+    let timestamp = Timestamp::of(report.checked_at.unwrap_or_else(jiff::Timestamp::now));
+    let mut namespaced: BTreeMap<&str, Vec<PolicyResult<'_>>> = BTreeMap::new();
+    let mut cluster: Vec<PolicyResult<'_>> = Vec::new();
+    for object in &report.objects {
+        let results = object_results(object, timestamp);
+        if results.is_empty() {
+            continue;
+        }
+        match report_namespace(&object.resource) {
+            Some(namespace) => namespaced.entry(namespace).or_default().extend(results),
+            None => cluster.extend(results),
+        }
+    }
+
+    let mut reports: Vec<Report<'_>> = namespaced
+        .into_iter()
+        .map(|(namespace, results)| Report::new("PolicyReport", Some(namespace), results))
+        .collect();
+    if !cluster.is_empty() {
+        reports.push(Report::new("ClusterPolicyReport", None, cluster));
+    }
+    for report in &reports {
+        let yaml = serde_yaml::to_string(report).map_err(io::Error::other)?;
+        write!(out, "---\n{yaml}")?;
+    }
+    Ok(())
+}
+
+/// The namespace whose PolicyReport holds the resource's results; `None` for the cluster report.
+fn report_namespace(resource: &ResourceRef) -> Option<&str> {
+    match resource.namespace.as_deref() {
+        Some(namespace) => Some(namespace),
+        None if CLUSTER_SCOPED_KINDS.contains(&resource.kind.as_str()) => None,
+        None => Some(DEFAULT_NAMESPACE),
+    }
+}
+
+fn object_results(object: &CheckedObject, timestamp: Timestamp) -> Vec<PolicyResult<'_>> {
+    let location = format!("{}:{}", object.location.file, object.location.line);
+    let mut results = Vec::new();
+    for RuleOutcome { rule_id, outcome } in rule_outcomes(object) {
+        let result = |result: ResultKind, severity: Severity, message: String, remediation: Option<&str>| {
+            let mut properties = BTreeMap::from([("location", location.clone())]);
+            if let Some(remediation) = remediation {
+                properties.insert("remediation", remediation.to_string());
+            }
+            PolicyResult {
+                policy: rule_id,
+                rule: rule_id,
+                result,
+                severity,
+                message,
+                source: SOURCE,
+                scored: true,
+                resources: [&object.resource],
+                properties,
+                timestamp,
+            }
+        };
+        // Passed and skipped rules are always catalogue rules; only a finding may name another.
+        let rule = Rule::from_id(rule_id);
+        let severity = rule.map(Rule::severity).unwrap_or_default();
+        let description = rule.map(Rule::description).unwrap_or_default();
+        match outcome {
+            Outcome::Pass => results.push(result(ResultKind::Pass, severity, description.to_string(), None)),
+            Outcome::Skip => {
+                let message = format!("{description} Skipped: {NEEDS_AWS}.");
+                results.push(result(ResultKind::Skip, severity, message, None));
+            }
+            Outcome::Fail(findings) => results.extend(findings.into_iter().map(|finding| {
+                result(
+                    ResultKind::Fail,
+                    finding.severity,
+                    finding.message.clone(),
+                    Some(&finding.remediation),
+                )
+            })),
+        }
+    }
+    results
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Report<'a> {
+    api_version: &'static str,
+    kind: &'static str,
+    metadata: Metadata<'a>,
+    summary: ResultSummary,
+    results: Vec<PolicyResult<'a>>,
+}
+
+impl<'a> Report<'a> {
+    fn new(kind: &'static str, namespace: Option<&'a str>, results: Vec<PolicyResult<'a>>) -> Report<'a> {
+        let count = |kind: ResultKind| results.iter().filter(|r| r.result == kind).count();
+        Report {
+            api_version: API_VERSION,
+            kind,
+            metadata: Metadata {
+                name: REPORT_NAME,
+                namespace,
+                labels: BTreeMap::from([("app.kubernetes.io/managed-by", "dpo")]),
+            },
+            summary: ResultSummary {
+                pass: count(ResultKind::Pass),
+                fail: count(ResultKind::Fail),
+                warn: 0,
+                error: 0,
+                skip: count(ResultKind::Skip),
+            },
+            results,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Metadata<'a> {
+    name: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    namespace: Option<&'a str>,
+    labels: BTreeMap<&'static str, &'static str>,
+}
+
+#[derive(Serialize)]
+struct ResultSummary {
+    pass: usize,
+    fail: usize,
+    warn: usize,
+    error: usize,
+    skip: usize,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum ResultKind {
+    Pass,
+    Fail,
+    Skip,
+}
+
+#[derive(Serialize)]
+struct PolicyResult<'a> {
+    /// dpo's unit of policy is the rule (named like the AWS Config rule it mirrors), so the rule id
+    /// is both the policy and the rule a report viewer groups by.
+    policy: &'a str,
+    rule: &'a str,
+    result: ResultKind,
+    /// Every dpo severity is in the CRD's enum, spelt the same.
+    severity: Severity,
+    message: String,
+    source: &'static str,
+    scored: bool,
+    resources: [&'a ResourceRef; 1],
+    properties: BTreeMap<&'static str, String>,
+    timestamp: Timestamp,
+}
+
+/// A protobuf `Timestamp`, as the CRD wants it: whole seconds, and non-negative nanoseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+struct Timestamp {
+    seconds: i64,
+    nanos: i32,
+}
+
+impl Timestamp {
+    fn of(time: jiff::Timestamp) -> Timestamp {
+        const NANOS_PER_SECOND: i128 = 1_000_000_000;
+        let nanoseconds = time.as_nanosecond();
+        // jiff's range (years -9999 to 9999) fits both fields, so neither conversion can fail.
+        Timestamp {
+            seconds: i64::try_from(nanoseconds.div_euclid(NANOS_PER_SECOND)).unwrap_or_default(),
+            nanos: i32::try_from(nanoseconds.rem_euclid(NANOS_PER_SECOND)).unwrap_or_default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{OutputFormat, sample};
+    use super::Timestamp;
+    use serde::Deserialize;
+    use serde_json::Value;
+
+    /// The vendored CRD's `openAPIV3Schema`, made to reject fields it does not declare: the API
+    /// server would silently prune them, so a misspelt field would otherwise go unnoticed.
+    fn report_schema() -> Value {
+        let crd: Value =
+            serde_yaml::from_str(include_str!("../../../tests/fixtures/wgpolicyk8s.io_policyreports.yaml"))
+                .expect("the vendored CRD is YAML");
+        let versions = crd["spec"]["versions"].as_array().expect("CRD versions");
+        let version = versions.iter().find(|v| v["name"] == "v1alpha2").expect("the v1alpha2 version");
+        let mut schema = version["schema"]["openAPIV3Schema"].clone();
+        forbid_undeclared_fields(&mut schema);
+        schema
+    }
+
+    fn forbid_undeclared_fields(schema: &mut Value) {
+        if let Some(object) = schema.as_object_mut() {
+            if object.contains_key("properties") && !object.contains_key("additionalProperties") {
+                object.insert("additionalProperties".to_string(), Value::Bool(false));
+            }
+            object.values_mut().for_each(forbid_undeclared_fields);
+        } else if let Some(array) = schema.as_array_mut() {
+            array.iter_mut().for_each(forbid_undeclared_fields);
+        }
+    }
+
+    fn documents(yaml: &str) -> Vec<Value> {
+        serde_yaml::Deserializer::from_str(yaml)
+            .map(|document| Value::deserialize(document).expect("each document is YAML"))
+            .collect()
+    }
+
+    fn validate(document: &Value) {
+        let validator = jsonschema::validator_for(&report_schema()).expect("the CRD schema compiles");
+        let errors: Vec<String> =
+            validator.iter_errors(document).map(|e| format!("{} at {}", e, e.instance_path())).collect();
+        assert!(errors.is_empty(), "invalid {}: {errors:#?}", document["kind"]);
+    }
+
+    #[test]
+    fn one_report_per_namespace_and_one_for_the_cluster_all_valid() {
+        let yaml = sample::rendered(&sample::mixed(), OutputFormat::Policyreport);
+        let documents = documents(&yaml);
+        let reports: Vec<(&str, Option<&str>)> = documents
+            .iter()
+            .map(|d| (d["kind"].as_str().unwrap_or_default(), d["metadata"]["namespace"].as_str()))
+            .collect();
+        assert_eq!(
+            reports,
+            [
+                ("PolicyReport", Some("payments")),
+                ("PolicyReport", Some("shop")),
+                ("ClusterPolicyReport", None)
+            ]
+        );
+        for document in &documents {
+            assert_eq!(document["apiVersion"], "wgpolicyk8s.io/v1alpha2");
+            validate(document);
+        }
+    }
+
+    #[test]
+    fn schema_check_catches_undeclared_fields_and_bad_enums() {
+        let yaml = sample::rendered(&sample::mixed(), OutputFormat::Policyreport);
+        let document = documents(&yaml).remove(1);
+        let validator = jsonschema::validator_for(&report_schema()).expect("the CRD schema compiles");
+        let mut misspelt = document.clone();
+        misspelt["results"][0]["remediation"] = Value::from("top-level");
+        assert!(!validator.is_valid(&misspelt));
+        let mut bad_severity = document;
+        bad_severity["results"][0]["severity"] = Value::from("urgent");
+        assert!(!validator.is_valid(&bad_severity));
+    }
+
+    #[test]
+    fn results_and_summary_of_a_namespace() {
+        let yaml = sample::rendered(&sample::mixed(), OutputFormat::Policyreport);
+        let shop = documents(&yaml).remove(1);
+        let results = shop["results"].as_array().expect("results");
+        let outcomes: Vec<(&str, &str, &str, &str)> = results
+            .iter()
+            .map(|r| {
+                (
+                    r["resources"][0]["name"].as_str().unwrap_or_default(),
+                    r["policy"].as_str().unwrap_or_default(),
+                    r["result"].as_str().unwrap_or_default(),
+                    r["severity"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("web", "alb-http-to-https-redirection-check", "fail", "high"),
+                ("web", "elbv2-acm-certificate-required", "pass", "high"),
+                ("web", "elbv2-predefined-security-policy-ssl-check", "fail", "medium"),
+                ("web", "acm-certificate-status", "skip", "high"),
+                ("web", "acm-certificate-expiration-check", "skip", "high"),
+                ("db", "kms-key-approved", "fail", "low"),
+                ("db", "secretsmanager-using-cmk", "skip", "medium"),
+                ("db", "acm-certificate-status", "skip", "high"),
+            ]
+        );
+        assert_eq!(
+            shop["summary"],
+            serde_json::json!({"pass": 1, "fail": 3, "warn": 0, "error": 0, "skip": 4})
+        );
+
+        let redirect = &results[0];
+        assert_eq!(redirect["rule"], "alb-http-to-https-redirection-check");
+        assert_eq!(redirect["source"], "dpo");
+        assert_eq!(redirect["message"], "Listener \"HTTP:80\" forwards <all> traffic & does not redirect.");
+        assert_eq!(
+            redirect["properties"]["remediation"],
+            "Annotate: alb.ingress.kubernetes.io/ssl-redirect: '443'"
+        );
+        assert_eq!(redirect["properties"]["location"], "deploy/web ingress.yaml:12");
+        assert_eq!(
+            redirect["resources"][0],
+            serde_json::json!({"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "namespace": "shop", "name": "web"})
+        );
+        assert_eq!(
+            redirect["timestamp"],
+            serde_json::json!({"seconds": 1_740_830_400, "nanos": 500_000_000})
+        );
+        assert!(results[3]["message"].as_str().is_some_and(|m| m.contains("--aws")));
+    }
+
+    #[test]
+    fn cluster_report_holds_cluster_scoped_resources() {
+        let yaml = sample::rendered(&sample::mixed(), OutputFormat::Policyreport);
+        let cluster = documents(&yaml).remove(2);
+        let resources: Vec<&str> = cluster["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .filter_map(|r| r["resources"][0]["name"].as_str())
+            .collect();
+        assert_eq!(resources, ["gp2", "gp2"]);
+        assert_eq!(cluster["results"][0]["severity"], "critical");
+        assert_eq!(cluster["summary"]["fail"], 1);
+        assert_eq!(cluster["summary"]["skip"], 1);
+    }
+
+    #[test]
+    fn namespaced_kind_without_namespace_goes_to_default() {
+        let report = sample::report(vec![sample::object(
+            sample::resource("networking.k8s.io/v1", "Ingress", None, "web"),
+            "web.yaml",
+            1,
+            vec![crate::policy::Verdict::Judged({
+                let mut judgement = crate::policy::Judgement::default();
+                judgement.check(crate::policy::Rule::AlbHttpToHttpsRedirectionCheck);
+                judgement
+            })],
+        )]);
+        let documents = documents(&sample::rendered(&report, OutputFormat::Policyreport));
+        assert_eq!(documents.len(), 1);
+        assert_eq!(documents[0]["kind"], "PolicyReport");
+        assert_eq!(documents[0]["metadata"]["namespace"], "default");
+        validate(&documents[0]);
+    }
+
+    #[test]
+    fn nothing_judged_writes_no_report() {
+        assert_eq!(sample::rendered(&sample::report(Vec::new()), OutputFormat::Policyreport), "");
+    }
+
+    #[test]
+    fn timestamps_keep_nanoseconds_non_negative() {
+        let before_epoch: jiff::Timestamp = "1969-12-31T23:59:59.75Z".parse().expect("a valid timestamp");
+        assert_eq!(Timestamp::of(before_epoch), Timestamp { seconds: -1, nanos: 750_000_000 });
+    }
+}
