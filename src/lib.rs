@@ -1,9 +1,14 @@
 //! Data Protection Operator: data-protection policy for Amazon EKS.
 //!
-//! The seams: [`api`] (CRD types), [`policy`] (pure evaluation), [`aws`] (facts), `controller`
-//! (one module per kind), [`cli`] (`dpo check`).
+//! The seams: [`api`] (CRD types), [`policy`] (pure evaluation), [`aws`] (facts behind small
+//! traits, one cache), [`controller`] (one module per kind), [`status`], [`metrics`] and
+//! [`telemetry`], and [`cli`] (`dpo check`, `dpo controller`).
 
 pub mod api;
 pub mod aws;
 pub mod cli;
+pub mod controller;
+pub mod metrics;
 pub mod policy;
+pub mod status;
+pub mod telemetry;
