@@ -7,7 +7,7 @@ use super::error::AwsError;
 use super::kms::KmsApi;
 use super::secrets::SecretsApi;
 use super::session::{AwsFacts, Target};
-use crate::policy::facts::{Fact, FactSet};
+use crate::policy::facts::{Fact, FactSet, Wanted};
 use futures::future::join_all;
 use std::collections::BTreeSet;
 
@@ -25,6 +25,21 @@ pub struct FactRequest {
     pub ebs_default: bool,
     /// Secret names or ARNs.
     pub secret_ids: BTreeSet<String>,
+}
+
+impl FactRequest {
+    /// A request for what an evaluation recorded as wanted (see [`crate::policy::facts::FactRecorder`]).
+    pub fn new(target: Target, wanted: Wanted) -> Self {
+        FactRequest {
+            target,
+            kms_keys: wanted.kms_keys,
+            certificate_arns: wanted.certificate_arns,
+            hosts: wanted.hosts,
+            volume_ids: wanted.volume_ids,
+            ebs_default: wanted.ebs_default,
+            secret_ids: wanted.secret_ids,
+        }
+    }
 }
 
 fn fact<T>(result: Result<T, AwsError>) -> Fact<T> {

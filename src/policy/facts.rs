@@ -202,3 +202,132 @@ impl Facts for FactSet {
         lookup(&self.secrets, secret_id)
     }
 }
+
+/// The AWS references an evaluation asked for and did not find among the facts it was given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Wanted {
+    pub kms_keys: std::collections::BTreeSet<String>,
+    pub certificate_arns: std::collections::BTreeSet<String>,
+    pub hosts: std::collections::BTreeSet<String>,
+    pub volume_ids: std::collections::BTreeSet<String>,
+    pub ebs_default: bool,
+    pub secret_ids: std::collections::BTreeSet<String>,
+}
+
+impl Wanted {
+    pub fn is_empty(&self) -> bool {
+        *self == Wanted::default()
+    }
+}
+
+/// Answers from `known` and records every lookup it could not answer, so that a caller can
+/// learn which facts an evaluation needs by running it, gather them, and run it again. The rules
+/// stay the only place that knows which facts they read.
+pub struct FactRecorder<'a> {
+    known: &'a FactSet,
+    wanted: std::cell::RefCell<Wanted>,
+}
+
+impl<'a> FactRecorder<'a> {
+    pub fn new(known: &'a FactSet) -> Self {
+        FactRecorder { known, wanted: Default::default() }
+    }
+
+    pub fn into_wanted(self) -> Wanted {
+        self.wanted.into_inner()
+    }
+
+    fn note<T>(&self, fact: Fact<T>, record: impl FnOnce(&mut Wanted)) -> Fact<T> {
+        if matches!(fact, Fact::Unknown) {
+            record(&mut self.wanted.borrow_mut());
+        }
+        fact
+    }
+}
+
+impl Facts for FactRecorder<'_> {
+    fn now(&self) -> Timestamp {
+        self.known.now()
+    }
+    fn kms_key(&self, key: &str) -> Fact<&KmsKeyFacts> {
+        self.note(self.known.kms_key(key), |w| {
+            w.kms_keys.insert(key.to_string());
+        })
+    }
+    fn certificate(&self, arn: &str) -> Fact<&CertificateFacts> {
+        self.note(self.known.certificate(arn), |w| {
+            w.certificate_arns.insert(arn.to_string());
+        })
+    }
+    fn certificates_for_host(&self, host: &str) -> Fact<Vec<&CertificateFacts>> {
+        self.note(self.known.certificates_for_host(host), |w| {
+            w.hosts.insert(host.to_string());
+        })
+    }
+    fn volume(&self, volume_id: &str) -> Fact<&VolumeFacts> {
+        self.note(self.known.volume(volume_id), |w| {
+            w.volume_ids.insert(volume_id.to_string());
+        })
+    }
+    fn ebs_default(&self) -> Fact<&EbsDefaultFacts> {
+        self.note(self.known.ebs_default(), |w| w.ebs_default = true)
+    }
+    fn secret(&self, secret_id: &str) -> Fact<&SecretFacts> {
+        self.note(self.known.secret(secret_id), |w| {
+            w.secret_ids.insert(secret_id.to_string());
+        })
+    }
+}
+
+impl FactSet {
+    /// Adds facts gathered later; what is already known stays.
+    pub fn extend(&mut self, more: FactSet) {
+        fn merge<T>(into: &mut HashMap<String, Fact<T>>, from: HashMap<String, Fact<T>>) {
+            for (key, fact) in from {
+                into.entry(key).or_insert(fact);
+            }
+        }
+        merge(&mut self.kms_keys, more.kms_keys);
+        merge(&mut self.certificates, more.certificates);
+        merge(&mut self.host_certificates, more.host_certificates);
+        merge(&mut self.volumes, more.volumes);
+        merge(&mut self.secrets, more.secrets);
+        if self.ebs_default.is_none() {
+            self.ebs_default = more.ebs_default;
+        }
+        self.now = self.now.or(more.now);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recorder_notes_only_what_it_cannot_answer() {
+        let mut known = FactSet::default();
+        known.kms_keys.insert("alias/known".into(), Fact::NotFound);
+        let recorder = FactRecorder::new(&known);
+        assert_eq!(recorder.kms_key("alias/known"), Fact::NotFound);
+        assert_eq!(recorder.kms_key("alias/new"), Fact::Unknown);
+        assert_eq!(recorder.ebs_default(), Fact::Unknown);
+        assert_eq!(recorder.certificates_for_host("shop.example.com"), Fact::Unknown);
+        let wanted = recorder.into_wanted();
+        assert_eq!(wanted.kms_keys.iter().collect::<Vec<_>>(), ["alias/new"]);
+        assert!(wanted.ebs_default);
+        assert_eq!(wanted.hosts.len(), 1);
+        assert!(wanted.secret_ids.is_empty());
+    }
+
+    #[test]
+    fn extend_keeps_known_facts() {
+        let mut first = FactSet::default();
+        first.volumes.insert("vol-1".into(), Fact::NotFound);
+        let mut second = FactSet::default();
+        second.volumes.insert("vol-1".into(), Fact::Failed("late".into()));
+        second.volumes.insert("vol-2".into(), Fact::NotFound);
+        first.extend(second);
+        assert_eq!(first.volumes["vol-1"], Fact::NotFound);
+        assert_eq!(first.volumes.len(), 2);
+    }
+}
