@@ -3,6 +3,8 @@
 use super::input::{Located, Object};
 use super::report::{CheckReport, CheckedObject, SourceLocation};
 use crate::api::{EncryptedVolumePolicy, ResourceRef, TlsIngressPolicy};
+use crate::aws::{AwsFacts, FactRequest, Target};
+use crate::policy::facts::{FactRecorder, FactSet, Wanted};
 use crate::policy::ingress::{AlbDefaults, IngressClassParams, IngressInventory, evaluate_tls_policy};
 use crate::policy::secret::{judge_secret, validate_spec};
 use crate::policy::storage::evaluate_volume_policy;
@@ -193,4 +195,46 @@ fn assemble(
     report.findings.dedup();
     report.skipped = skipped.into_iter().collect();
     report
+}
+
+/// Gathers the AWS facts the policies ask for, for `dpo check --aws`: evaluate with a recorder,
+/// fetch what it wanted, and again while answers lead to new questions (an alias names a key,
+/// a host names certificates). Secrets are read in the region and role their ProtectedSecret
+/// names.
+pub async fn gather_facts(objects: &[Located], aws: &AwsFacts) -> FactSet {
+    const ROUNDS: usize = 3;
+    let secret_targets: HashMap<&str, Target> = objects
+        .iter()
+        .filter_map(|located| match &located.object {
+            Object::ProtectedSecret(secret) => {
+                let source = &secret.spec.source;
+                Some((
+                    source.secret_id.as_str(),
+                    Target { region: source.region.clone(), role_arn: source.role_arn.clone() },
+                ))
+            }
+            _ => None,
+        })
+        .collect();
+    let mut facts = FactSet { now: Some(jiff::Timestamp::now()), ..FactSet::default() };
+    for _ in 0..ROUNDS {
+        let recorder = FactRecorder::new(&facts);
+        let _ = check(objects, &recorder);
+        let mut wanted = recorder.into_wanted();
+        if wanted.is_empty() {
+            break;
+        }
+        let secret_ids = std::mem::take(&mut wanted.secret_ids);
+        let mut by_target: HashMap<Target, Wanted> = HashMap::from([(Target::default(), wanted)]);
+        for secret_id in secret_ids {
+            let target = secret_targets.get(secret_id.as_str()).cloned().unwrap_or_default();
+            by_target.entry(target).or_default().secret_ids.insert(secret_id);
+        }
+        let requests: Vec<FactRequest> =
+            by_target.into_iter().map(|(target, wanted)| FactRequest::new(target, wanted)).collect();
+        for gathered in futures::future::join_all(requests.iter().map(|request| aws.gather(request))).await {
+            facts.extend(gathered);
+        }
+    }
+    facts
 }

@@ -6,10 +6,12 @@ pub mod output;
 pub mod report;
 
 use crate::api::Severity;
+use crate::aws::{AwsFacts, AwsSettings};
 use crate::policy::Offline;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use input::{InputError, Source};
 use output::OutputFormat;
+use prometheus_client::registry::Registry;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -48,6 +50,13 @@ pub struct CheckArgs {
     pub keep_going: bool,
     #[arg(long, value_enum, default_value_t = Color::Auto)]
     pub color: Color,
+    /// Read the AWS facts that rules otherwise skip (KMS keys, certificates, volumes, secrets)
+    /// with the default credential chain. Read-only calls; see deploy/iam-policy.json.
+    #[arg(long)]
+    pub aws: bool,
+    /// AWS region for --aws (default: the SDK's, e.g. AWS_REGION).
+    #[arg(long, requires = "aws")]
+    pub region: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,11 +71,23 @@ pub const EXIT_FAILED_POLICY: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 
 /// Runs `dpo check`, writing the report to stdout and input errors to stderr.
-pub fn run_check(args: &CheckArgs) -> ExitCode {
+pub async fn run_check(args: &CheckArgs) -> ExitCode {
     let sources: Vec<Source> = args.paths.iter().chain(&args.policy).map(|p| Source::parse(p)).collect();
     let inputs = input::read_sources(&sources);
-    let facts = Offline { now: jiff::Timestamp::now() };
-    let (report, spec_errors) = check::check(&inputs.objects, &facts);
+    let (report, spec_errors) = if args.aws {
+        let settings = AwsSettings { default_region: args.region.clone(), ..AwsSettings::default() };
+        let aws = match AwsFacts::from_env(settings, &mut Registry::default()).await {
+            Ok(aws) => aws,
+            Err(e) => {
+                eprintln!("error: --aws: {e}");
+                return ExitCode::from(EXIT_BAD_INPUT);
+            }
+        };
+        let facts = check::gather_facts(&inputs.objects, &aws).await;
+        check::check(&inputs.objects, &facts)
+    } else {
+        check::check(&inputs.objects, &Offline { now: jiff::Timestamp::now() })
+    };
     let errors: Vec<&InputError> = inputs.errors.iter().chain(&spec_errors).collect();
     let mut stderr = std::io::stderr().lock();
     for error in &errors {

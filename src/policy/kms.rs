@@ -135,8 +135,11 @@ pub fn judge_key(
             return;
         }
     };
+    // Only AWS can create aliases under alias/aws/, whatever a describe call says of the key.
+    let customer_managed = key_facts.key_manager == KeyManager::Customer
+        && !KeyRef::parse(key).is_some_and(KeyRef::is_aws_managed_alias);
     if let Some(requirement) = wanted.customer_managed {
-        if key_facts.key_manager == KeyManager::Customer {
+        if customer_managed {
             judgement.check(requirement.rule);
         } else {
             customer_managed_violation(judgement, requirement, resource, key, usage);
@@ -167,7 +170,7 @@ pub fn judge_key(
         }
     }
     // AWS rotates AWS-managed keys itself every year; only customer keys need it turned on.
-    if wanted.rotation && key_facts.key_manager == KeyManager::Customer {
+    if wanted.rotation && customer_managed {
         if key_facts.rotation_enabled {
             judgement.check(Rule::CmkBackingKeyRotationEnabled);
         } else {
@@ -302,6 +305,13 @@ mod tests {
     fn aws_managed_key_fails_customer_managed_requirement_but_needs_no_rotation() {
         let facts = facts_with("alias/aws/ebs", key(KeyManager::Aws, true, false, false));
         let judgement = judged("alias/aws/ebs", ALL, &facts);
+        assert_eq!(rules(&judgement), ["storageclass-using-cmk"]);
+    }
+
+    #[test]
+    fn aws_alias_is_aws_managed_whatever_the_facts_say() {
+        let facts = facts_with("alias/aws/secretsmanager", key(KeyManager::Customer, true, false, false));
+        let judgement = judged("alias/aws/secretsmanager", ALL, &facts);
         assert_eq!(rules(&judgement), ["storageclass-using-cmk"]);
     }
 
