@@ -1,6 +1,7 @@
-//! The command line: `dpo check`, `dpo crdgen`.
+//! The command line: `dpo check`, `dpo controller`, `dpo crdgen`.
 
 pub mod check;
+pub mod controller;
 pub mod input;
 pub mod output;
 pub mod report;
@@ -8,6 +9,7 @@ pub mod report;
 use crate::api::Severity;
 use crate::policy::Offline;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+pub use controller::{ControllerArgs, run_controller};
 use input::{InputError, Source};
 use output::OutputFormat;
 use std::io::{IsTerminal, Write};
@@ -25,6 +27,8 @@ pub struct Cli {
 pub enum Command {
     /// Check manifests against data-protection policy, offline.
     Check(CheckArgs),
+    /// Run the controllers (in a cluster: leader election, /metrics, /healthz, /readyz).
+    Controller(ControllerArgs),
     /// Print the CustomResourceDefinitions (the content of crds/).
     Crdgen,
 }
