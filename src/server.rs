@@ -10,10 +10,13 @@ use prometheus_client::registry::Registry;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+/// Registered parts by name, each with its ready flag.
+type Parts = Vec<(String, Arc<AtomicBool>)>;
+
 /// Readiness of the process: ready once every registered part says so. Cheap to clone.
 #[derive(Clone, Debug, Default)]
 pub struct Readiness {
-    parts: Arc<Mutex<Vec<(String, Arc<AtomicBool>)>>>,
+    parts: Arc<Mutex<Parts>>,
 }
 
 /// One part's readiness; a controller calls [`ReadyHandle::set_ready`] once its caches synced.
@@ -36,10 +39,14 @@ impl Readiness {
 
     /// The parts not ready yet, by name.
     pub fn pending(&self) -> Vec<String> {
-        self.lock().iter().filter(|(_, ready)| !ready.load(Ordering::Acquire)).map(|(name, _)| name.clone()).collect()
+        self.lock()
+            .iter()
+            .filter(|(_, ready)| !ready.load(Ordering::Acquire))
+            .map(|(name, _)| name.clone())
+            .collect()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(String, Arc<AtomicBool>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Parts> {
         self.parts.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
@@ -119,7 +126,10 @@ mod tests {
         (status, body)
     }
 
-    async fn start(endpoints: Endpoints, routes: Routes) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+    async fn start(
+        endpoints: Endpoints,
+        routes: Routes,
+    ) -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -137,7 +147,10 @@ mod tests {
         let secrets = readiness.register("protectedsecret");
         let volumes = readiness.register("encryptedvolumepolicy");
         assert_eq!(get(addr, "/healthz").await, (200, "ok\n".into()));
-        assert_eq!(get(addr, "/readyz").await, (503, "waiting for: protectedsecret, encryptedvolumepolicy\n".into()));
+        assert_eq!(
+            get(addr, "/readyz").await,
+            (503, "waiting for: protectedsecret, encryptedvolumepolicy\n".into())
+        );
         secrets.set_ready();
         assert_eq!(get(addr, "/readyz").await, (503, "waiting for: encryptedvolumepolicy\n".into()));
         volumes.set_ready();

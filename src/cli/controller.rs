@@ -92,7 +92,8 @@ impl ControllerArgs {
             return Err(invalid("--concurrency", "must be at least 1"));
         }
         if let Some(region) = &self.region
-            && (region.is_empty() || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
+            && (region.is_empty()
+                || !region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
         {
             return Err(invalid("--region", format!("{region:?} is not an AWS region such as eu-west-1")));
         }
@@ -102,10 +103,15 @@ impl ControllerArgs {
             return Err(invalid("--aws-endpoint-url", format!("{url:?} is not an http:// or https:// URL")));
         }
         if let Some(role) = self.allowed_roles.iter().find(|role| !role.starts_with("arn:")) {
-            return Err(invalid("--allowed-role", format!("{role:?} is not a role ARN (arn:aws:iam::<account>:role/<name>)")));
+            return Err(invalid(
+                "--allowed-role",
+                format!("{role:?} is not a role ARN (arn:aws:iam::<account>:role/<name>)"),
+            ));
         }
         let secret_access = match &self.secret_access_file {
-            Some(path) => AccessRules::load(path).map_err(|e| invalid("--secret-access-file", e.to_string()))?,
+            Some(path) => {
+                AccessRules::load(path).map_err(|e| invalid("--secret-access-file", e.to_string()))?
+            }
             None => AccessRules::default(),
         };
         let controller = ControllerConfig {
@@ -232,7 +238,10 @@ mod tests {
         assert_eq!(config.controller.reevaluation_period, Duration::from_secs(600));
         assert_eq!(config.metrics_address, "0.0.0.0:8080".parse().unwrap());
         let lease = config.leader_election.unwrap();
-        assert_eq!((lease.name.as_str(), lease.namespace.as_str(), lease.identity.as_str()), ("dpo-leader", "dpo-system", "pod-a"));
+        assert_eq!(
+            (lease.name.as_str(), lease.namespace.as_str(), lease.identity.as_str()),
+            ("dpo-leader", "dpo-system", "pod-a")
+        );
         assert_eq!(lease.duration, Duration::from_secs(15));
         assert!(config.controller.secret_access.allowed("shop", "shop/db"));
     }
@@ -250,7 +259,10 @@ mod tests {
             "--health-address=127.0.0.1:9000",
         ])
         .unwrap();
-        assert_eq!(config.controllers, [ControllerKind::ProtectedSecrets, ControllerKind::TlsIngressPolicies]);
+        assert_eq!(
+            config.controllers,
+            [ControllerKind::ProtectedSecrets, ControllerKind::TlsIngressPolicies]
+        );
         assert_eq!(config.controller.concurrency, 8);
         assert_eq!(config.aws.default_region.as_deref(), Some("eu-west-1"));
         assert_eq!(config.aws.allowed_roles, ["arn:aws:iam::111111111111:role/dpo-*"]);
@@ -296,7 +308,9 @@ mod tests {
     #[test]
     fn leader_election_needs_a_namespace() {
         let argv = ["dpo", "controller"];
-        let Command::Controller(mut args) = Cli::try_parse_from(argv).unwrap().command else { unreachable!() };
+        let Command::Controller(mut args) = Cli::try_parse_from(argv).unwrap().command else {
+            unreachable!()
+        };
         args.lease_namespace = None;
         assert_eq!(args.validate().unwrap_err().flag, "--lease-namespace");
         args.lease_namespace = Some("dpo.system".into());

@@ -28,7 +28,7 @@ pub enum Command {
     /// Check manifests against data-protection policy, offline.
     Check(CheckArgs),
     /// Run the controllers (in a cluster: leader election, /metrics, /healthz, /readyz).
-    Controller(ControllerArgs),
+    Controller(Box<ControllerArgs>),
     /// Print the CustomResourceDefinitions (the content of crds/).
     Crdgen,
 }

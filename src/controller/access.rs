@@ -81,13 +81,24 @@ impl AccessRules {
     /// Whether `namespace` may read `secret_id` (a name, or an ARN matched on its name part).
     pub fn allowed(&self, namespace: &str, secret_id: &str) -> bool {
         let Some(name) = secret_name(secret_id) else { return false };
+        self.prefixes(namespace).any(|prefix| prefix == ANY_SECRET || name.starts_with(&prefix))
+    }
+
+    /// The prefixes `namespace` may read, for messages that tell a user what to change.
+    pub fn describe(&self, namespace: &str) -> String {
+        let prefixes: Vec<String> = self.prefixes(namespace).map(|p| format!("{p:?}")).collect();
+        if prefixes.is_empty() { "none".to_string() } else { prefixes.join(", ") }
+    }
+
+    /// The prefixes of the rules matching `namespace`, placeholder filled in.
+    fn prefixes(&self, namespace: &str) -> impl Iterator<Item = String> {
         self.rules
             .iter()
-            .filter(|rule| rule.namespaces.iter().any(|pattern| crate::glob::matches(pattern, namespace)))
-            .flat_map(|rule| &rule.secret_id_prefixes)
-            .any(|prefix| {
-                prefix == ANY_SECRET || name.starts_with(&prefix.replace(NAMESPACE_PLACEHOLDER, namespace))
+            .filter(move |rule| {
+                rule.namespaces.iter().any(|pattern| crate::glob::matches(pattern, namespace))
             })
+            .flat_map(|rule| &rule.secret_id_prefixes)
+            .map(move |prefix| prefix.replace(NAMESPACE_PLACEHOLDER, namespace))
     }
 }
 
@@ -116,7 +127,9 @@ fn validate(rule: &AccessRule) -> Result<(), String> {
             return Err(format!("prefix {prefix:?}: the only placeholder is {NAMESPACE_PLACEHOLDER}"));
         }
         if prefix.starts_with("arn:") {
-            return Err(format!("prefix {prefix:?}: prefixes match secret names; write the name, not the ARN"));
+            return Err(format!(
+                "prefix {prefix:?}: prefixes match secret names; write the name, not the ARN"
+            ));
         }
     }
     Ok(())
@@ -173,6 +186,8 @@ mod tests {
         assert!(!rules.allowed("shop", "shared/payments/key"));
         assert!(rules.allowed("platform", "anything/at/all"));
         assert!(rules.allowed("platform", &format!("{ARN}x-AbCdEf")));
+        assert_eq!(rules.describe("payments-eu"), r#""shared/payments/", "payments-eu/""#);
+        assert_eq!(rules.describe("platform"), r#""platform/", "*""#);
     }
 
     #[test]
@@ -189,6 +204,7 @@ mod tests {
     fn no_rules_allow_nothing() {
         let rules = AccessRules::parse("rules.yaml", "[]").unwrap();
         assert!(!rules.allowed("shop", "shop/db"));
+        assert_eq!(rules.describe("shop"), "none");
     }
 
     #[test]

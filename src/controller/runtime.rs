@@ -29,8 +29,11 @@ pub enum ControllerKind {
 }
 
 impl ControllerKind {
-    pub const ALL: [ControllerKind; 3] =
-        [ControllerKind::ProtectedSecrets, ControllerKind::EncryptedVolumePolicies, ControllerKind::TlsIngressPolicies];
+    pub const ALL: [ControllerKind; 3] = [
+        ControllerKind::ProtectedSecrets,
+        ControllerKind::EncryptedVolumePolicies,
+        ControllerKind::TlsIngressPolicies,
+    ];
 
     /// The name in logs, metrics and `/readyz`.
     pub fn name(self) -> &'static str {
@@ -257,9 +260,11 @@ async fn start_servers(
     };
     let mut tasks = Vec::new();
     for (flag, address, routes) in listeners {
-        let listener = tokio::net::TcpListener::bind(address)
-            .await
-            .map_err(|source| RuntimeError::Bind { flag, address, source })?;
+        let listener = tokio::net::TcpListener::bind(address).await.map_err(|source| RuntimeError::Bind {
+            flag,
+            address,
+            source,
+        })?;
         let router = server::router(endpoints.clone(), routes);
         tasks.push(tokio::spawn(server::serve(listener, router, shutdown.clone())));
     }
@@ -314,8 +319,10 @@ mod tests {
     async fn supervise_waits_for_controllers_to_drain_after_shutdown() {
         let (trigger, shutdown) = Shutdown::new();
         let finished = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let supervised =
-            tokio::spawn(supervise(vec![("a", draining(shutdown.clone(), finished.clone()))], shutdown.clone()));
+        let supervised = tokio::spawn(supervise(
+            vec![("a", draining(shutdown.clone(), finished.clone()))],
+            shutdown.clone(),
+        ));
         tokio::time::sleep(Duration::from_millis(20)).await;
         assert!(!supervised.is_finished());
         trigger.trigger();
