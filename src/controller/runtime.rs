@@ -9,7 +9,7 @@ use super::leader::{LeaderElector, LeaderError, LeaseSettings};
 use super::{Context, ControllerConfig};
 use crate::aws::{AwsError, AwsFacts, AwsMetrics, AwsSettings};
 use crate::metrics::{ReconcileMetrics, register_build_info};
-use crate::server::{self, Endpoints, Readiness, Routes};
+use crate::server::{self, Endpoints, ReadyHandle, Readiness, Routes};
 use futures::future::{BoxFuture, Shared};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::{FutureExt, future};
@@ -169,15 +169,15 @@ pub async fn run(config: RuntimeConfig) -> Result<(), RuntimeError> {
         return join_servers(servers).await;
     }
 
-    let context = Context {
-        client,
-        aws,
-        reconciles,
-        config: Arc::new(config.controller.clone()),
-        ready: readiness.register("runtime"),
+    let controller_config = Arc::new(config.controller.clone());
+    let context = |ready| Context {
+        client: client.clone(),
+        aws: aws.clone(),
+        reconciles: reconciles.clone(),
+        config: controller_config.clone(),
+        ready,
     };
-    let running = start_controllers(&config.controllers, &context, &readiness, &shutdown);
-    context.ready.set_ready();
+    let running = start_controllers(&config.controllers, context, &readiness, &shutdown);
     let holding = async {
         match &mut elector {
             Some(elector) => elector.hold().await,
@@ -196,10 +196,11 @@ pub async fn run(config: RuntimeConfig) -> Result<(), RuntimeError> {
     join_servers(servers).await
 }
 
-/// Starts each enabled controller that this binary has, with its own readiness handle.
+/// Starts each enabled controller that this binary has, with its own readiness handle. Until
+/// a replica leads nothing is registered, so a standby replica is ready (it can take over).
 fn start_controllers(
     enabled: &[ControllerKind],
-    context: &Context,
+    context: impl Fn(ReadyHandle) -> Context,
     readiness: &Readiness,
     shutdown: &Shutdown,
 ) -> Vec<(&'static str, ControllerFuture)> {
@@ -207,7 +208,7 @@ fn start_controllers(
         .iter()
         .filter_map(|kind| match CONTROLLERS.iter().find(|(k, _)| k == kind) {
             Some((_, start)) => {
-                let ctx = Context { ready: readiness.register(kind.name()), ..context.clone() };
+                let ctx = context(readiness.register(kind.name()));
                 Some((kind.name(), start(ctx, shutdown.clone())))
             }
             None => {
