@@ -9,7 +9,7 @@ use super::leader::{LeaderElector, LeaderError, LeaseSettings};
 use super::{Context, ControllerConfig};
 use crate::aws::{AwsError, AwsFacts, AwsMetrics, AwsSettings};
 use crate::metrics::{ReconcileMetrics, register_build_info};
-use crate::server::{self, Endpoints, ReadyHandle, Readiness, Routes};
+use crate::server::{self, Endpoints, Readiness, ReadyHandle, Routes};
 use futures::future::{BoxFuture, Shared};
 use futures::stream::{FuturesUnordered, StreamExt};
 use futures::{FutureExt, future};
