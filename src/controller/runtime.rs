@@ -155,6 +155,10 @@ pub async fn run(config: RuntimeConfig) -> Result<(), RuntimeError> {
     if let Some(url) = &config.aws_endpoint_url {
         loader = loader.endpoint_url(url);
     }
+    // A given region spares the SDK its region lookup (environment, profile, IMDS).
+    if let Some(region) = &config.aws.default_region {
+        loader = loader.region(aws_config::Region::new(region.clone()));
+    }
     let aws = AwsFacts::new(loader.load().await, config.aws.clone(), AwsMetrics::register(&mut registry))?;
     let client = kube::Client::try_default().await?;
     let readiness = Readiness::default();
