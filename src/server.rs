@@ -111,11 +111,12 @@ async fn readyz(State(endpoints): State<Endpoints>) -> Response {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    async fn get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
+    /// GET over loopback: the status code and the body.
+    pub(crate) async fn http_get(addr: std::net::SocketAddr, path: &str) -> (u16, String) {
         let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
         let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
         stream.write_all(request.as_bytes()).await.unwrap();
@@ -146,16 +147,16 @@ mod tests {
         let (addr, _stop) = start(endpoints, Routes { metrics: false, health: true }).await;
         let secrets = readiness.register("protectedsecret");
         let volumes = readiness.register("encryptedvolumepolicy");
-        assert_eq!(get(addr, "/healthz").await, (200, "ok\n".into()));
+        assert_eq!(http_get(addr, "/healthz").await, (200, "ok\n".into()));
         assert_eq!(
-            get(addr, "/readyz").await,
+            http_get(addr, "/readyz").await,
             (503, "waiting for: protectedsecret, encryptedvolumepolicy\n".into())
         );
         secrets.set_ready();
-        assert_eq!(get(addr, "/readyz").await, (503, "waiting for: encryptedvolumepolicy\n".into()));
+        assert_eq!(http_get(addr, "/readyz").await, (503, "waiting for: encryptedvolumepolicy\n".into()));
         volumes.set_ready();
-        assert_eq!(get(addr, "/readyz").await, (200, "ok\n".into()));
-        assert_eq!(get(addr, "/metrics").await.0, 404, "metrics are served on their own listener");
+        assert_eq!(http_get(addr, "/readyz").await, (200, "ok\n".into()));
+        assert_eq!(http_get(addr, "/metrics").await.0, 404, "metrics are served on their own listener");
     }
 
     #[tokio::test]
@@ -165,10 +166,10 @@ mod tests {
         reconciles.observe("protectedsecret", std::time::Duration::from_millis(2), false);
         let endpoints = Endpoints { registry: Arc::new(registry), readiness: Readiness::default() };
         let (addr, stop) = start(endpoints, Routes { metrics: true, health: false }).await;
-        let (status, body) = get(addr, "/metrics").await;
+        let (status, body) = http_get(addr, "/metrics").await;
         assert_eq!(status, 200);
         assert!(body.contains("dpo_reconciles_total{controller=\"protectedsecret\"} 1"), "{body}");
-        assert_eq!(get(addr, "/healthz").await.0, 404);
+        assert_eq!(http_get(addr, "/healthz").await.0, 404);
         stop.send(()).unwrap();
         // The listener closes once the server has stopped.
         let closed = tokio::time::timeout(std::time::Duration::from_secs(5), async {

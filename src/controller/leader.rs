@@ -277,7 +277,7 @@ impl LeaderElector {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use futures::future;
     use http::{Request, Response, StatusCode};
@@ -318,7 +318,7 @@ mod tests {
         assert_eq!(settings.renew_deadline(), Duration::from_secs(10));
     }
 
-    fn settings(identity: &str, seconds: u64) -> LeaseSettings {
+    pub(crate) fn settings(identity: &str, seconds: u64) -> LeaseSettings {
         LeaseSettings {
             name: "dpo-leader".into(),
             namespace: "dpo-system".into(),
@@ -329,7 +329,7 @@ mod tests {
 
     /// An apiserver holding Leases in memory, with resourceVersion checks as the real one does.
     #[derive(Clone, Default)]
-    struct FakeApiserver {
+    pub(crate) struct FakeApiserver {
         lease: Arc<Mutex<Option<Lease>>>,
         forbid: Arc<std::sync::atomic::AtomicBool>,
         writes: Arc<Mutex<Vec<(String, Lease)>>>,
@@ -338,7 +338,7 @@ mod tests {
     const PATH: &str = "/apis/coordination.k8s.io/v1/namespaces/dpo-system/leases";
 
     impl FakeApiserver {
-        fn client(&self) -> kube::Client {
+        pub(crate) fn client(&self) -> kube::Client {
             let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
             let server = self.clone();
             tokio::spawn(async move {
@@ -349,7 +349,7 @@ mod tests {
             kube::Client::new(service, "dpo-system")
         }
 
-        fn stored(&self) -> Option<LeaseSpec> {
+        pub(crate) fn stored(&self) -> Option<LeaseSpec> {
             self.lease.lock().unwrap().as_ref().and_then(|l| l.spec.clone())
         }
 

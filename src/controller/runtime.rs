@@ -145,9 +145,19 @@ pub enum RuntimeError {
     ControllerStopped(&'static str),
 }
 
-/// Runs `dpo controller` until shutdown; an error means the process should exit non-zero.
+/// Runs `dpo controller` until SIGTERM/SIGINT; an error means the process should exit non-zero.
 pub async fn run(config: RuntimeConfig) -> Result<(), RuntimeError> {
     let shutdown = Shutdown::on_signals().map_err(RuntimeError::Signals)?;
+    let client = kube::Client::try_default().await?;
+    run_with(config, client, shutdown).await
+}
+
+/// Runs `dpo controller` against `client` until `shutdown`.
+pub async fn run_with(
+    config: RuntimeConfig,
+    client: kube::Client,
+    shutdown: Shutdown,
+) -> Result<(), RuntimeError> {
     let mut registry = Registry::default();
     register_build_info(&mut registry);
     let reconciles = ReconcileMetrics::register(&mut registry);
@@ -160,7 +170,6 @@ pub async fn run(config: RuntimeConfig) -> Result<(), RuntimeError> {
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
     let aws = AwsFacts::new(loader.load().await, config.aws.clone(), AwsMetrics::register(&mut registry))?;
-    let client = kube::Client::try_default().await?;
     let readiness = Readiness::default();
     let endpoints = Endpoints { registry: Arc::new(registry), readiness: readiness.clone() };
     let servers = start_servers(&config, endpoints, shutdown.clone()).await?;
@@ -289,6 +298,8 @@ async fn join_servers(servers: Vec<ServerTask>) -> Result<(), RuntimeError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::controller::leader::tests::{FakeApiserver, settings as lease_settings};
+    use crate::server::tests::http_get;
     use std::time::Duration;
 
     fn assert_graceful_shutdown_trigger<F: Future<Output = ()> + Send + Sync + 'static>(_: &F) {}
@@ -343,6 +354,43 @@ mod tests {
         let (_trigger, shutdown) = Shutdown::new();
         let result = supervise(vec![("panics", async { panic!("boom") }.boxed())], shutdown).await;
         assert!(matches!(result, Err(RuntimeError::ControllerStopped("panics"))), "{result:?}");
+    }
+
+    #[tokio::test]
+    async fn run_leads_serves_the_endpoints_and_releases_the_lease_on_shutdown() {
+        let apiserver = FakeApiserver::default();
+        let address = {
+            let probe = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap()
+        };
+        let config = RuntimeConfig {
+            controllers: ControllerKind::ALL.to_vec(),
+            controller: ControllerConfig::default(),
+            aws: AwsSettings { default_region: Some("eu-west-1".into()), ..AwsSettings::default() },
+            aws_endpoint_url: None,
+            metrics_address: address,
+            health_address: address,
+            leader_election: Some(lease_settings("replica-a", 15)),
+        };
+        let (trigger, shutdown) = Shutdown::new();
+        let running = tokio::spawn(run_with(config, apiserver.client(), shutdown));
+        let holder = || apiserver.stored().and_then(|spec| spec.holder_identity);
+        tokio::time::timeout(Duration::from_secs(10), async {
+            while holder().is_none() {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("the lease was not acquired");
+        assert_eq!(holder().as_deref(), Some("replica-a"));
+        let (status, metrics) = http_get(address, "/metrics").await;
+        assert_eq!(status, 200);
+        assert!(metrics.contains("dpo_build_info{version="), "{metrics}");
+        assert_eq!(http_get(address, "/readyz").await.0, 200);
+        trigger.trigger();
+        tokio::time::timeout(Duration::from_secs(10), running).await.unwrap().unwrap().unwrap();
+        assert_eq!(holder(), None, "the lease was not released");
+        assert!(tokio::net::TcpStream::connect(address).await.is_err(), "still serving after shutdown");
     }
 
     #[tokio::test]
