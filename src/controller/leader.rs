@@ -173,24 +173,29 @@ impl LeaderElector {
         let mut renewed = Instant::now();
         loop {
             tokio::time::sleep(self.settings.retry_period()).await;
-            let reason = match self.round().await {
+            // (why leadership would be lost, whether a later renewal can still save it)
+            let (reason, transient) = match self.round().await {
                 Ok(Role::Leader) => {
                     renewed = Instant::now();
                     continue;
                 }
-                Ok(Role::Follower { leader }) => {
-                    format!("the lease is now held by {}", leader.as_deref().unwrap_or("another replica"))
+                Ok(Role::Follower { leader: Some(leader) }) => {
+                    (format!("the lease is now held by {leader}"), false)
+                }
+                // A write raced ours without taking the lease (someone edited it): try again.
+                Ok(Role::Follower { leader: None }) => {
+                    ("the lease kept changing under renewal".to_string(), true)
                 }
                 Err(error) => {
                     if let Err(fatal) = self.tolerate(error) {
                         return fatal;
                     }
-                    if renewed.elapsed() < self.settings.renew_deadline() {
-                        continue;
-                    }
-                    format!("not renewed for {:?}", renewed.elapsed())
+                    ("the apiserver did not answer".to_string(), true)
                 }
             };
+            if transient && renewed.elapsed() < self.settings.renew_deadline() {
+                continue;
+            }
             return LeaderError::Lost {
                 namespace: self.settings.namespace.clone(),
                 name: self.settings.name.clone(),
@@ -332,6 +337,8 @@ pub(crate) mod tests {
     pub(crate) struct FakeApiserver {
         lease: Arc<Mutex<Option<Lease>>>,
         forbid: Arc<std::sync::atomic::AtomicBool>,
+        /// The next write gets a conflict, as when someone else wrote the Lease meanwhile.
+        conflict_once: Arc<std::sync::atomic::AtomicBool>,
         writes: Arc<Mutex<Vec<(String, Lease)>>>,
     }
 
@@ -370,7 +377,9 @@ pub(crate) mod tests {
                 ("PUT", Some("/dpo-leader")) | ("POST", Some("")) => {
                     let mut lease: Lease = serde_json::from_slice(&body).unwrap();
                     let current_version = stored.as_ref().and_then(|l| l.metadata.resource_version.clone());
-                    if parts.method == "PUT" && lease.metadata.resource_version != current_version {
+                    let raced = self.conflict_once.swap(false, std::sync::atomic::Ordering::SeqCst);
+                    if parts.method == "PUT" && (raced || lease.metadata.resource_version != current_version)
+                    {
                         return status(StatusCode::CONFLICT, "Conflict");
                     }
                     let next: u64 = current_version.map_or(0, |v| v.parse().unwrap()) + 1;
@@ -472,6 +481,20 @@ pub(crate) mod tests {
         let error = b.acquire(future::pending()).await.unwrap_err();
         assert!(matches!(error, LeaderError::Forbidden { .. }), "{error}");
         assert!(error.to_string().contains("grant get, create and update"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn hold_rides_out_a_conflicting_write_that_keeps_the_holder() {
+        let apiserver = FakeApiserver::default();
+        let mut a = LeaderElector::new(apiserver.client(), settings("a", 3));
+        a.round().await.unwrap();
+        apiserver.conflict_once.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Renewals every second: the first conflicts, the next succeeds; a keeps leading.
+        let holding = tokio::time::timeout(Duration::from_millis(2500), a.hold()).await;
+        assert!(holding.is_err(), "leadership given up: {}", holding.unwrap());
+        let writes = apiserver.writes.lock().unwrap().len();
+        assert!(writes >= 2, "no renewal after the conflict ({writes} writes)");
+        assert_eq!(apiserver.stored().unwrap().holder_identity.as_deref(), Some("a"));
     }
 
     #[tokio::test]
