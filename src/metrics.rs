@@ -5,6 +5,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 use std::time::Duration;
 
@@ -61,6 +62,12 @@ impl ReconcileMetrics {
     }
 }
 
+/// Registers `dpo_build_info{version}`, so dashboards can tell which release is running.
+pub fn register_build_info(registry: &mut Registry) {
+    let info = Info::new(vec![("version".to_string(), env!("CARGO_PKG_VERSION").to_string())]);
+    registry.register("dpo_build", "Build of the running operator", info);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -77,5 +84,15 @@ mod tests {
         encode(&mut text, &registry).unwrap();
         assert!(text.contains("dpo_reconciles_total{controller=\"protectedsecret\"} 2"), "{text}");
         assert!(text.contains("dpo_reconcile_duration_seconds_count{controller=\"protectedsecret\"} 2"));
+    }
+
+    #[test]
+    fn build_info_carries_the_version() {
+        let mut registry = Registry::default();
+        register_build_info(&mut registry);
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        let expected = format!("dpo_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        assert!(text.contains(&expected), "{text}");
     }
 }

@@ -12,7 +12,7 @@ use crate::policy::{Evaluation, Facts, Verdict, exemption, resource_ref, sort_fi
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::api::storage::v1::StorageClass;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::input::InputError;
 
@@ -176,7 +176,8 @@ fn assemble(
 ) -> CheckReport {
     let mut report = CheckReport::default();
     // Built-in policies are not in the inputs; they come last.
-    let extra: Vec<ResourceRef> = verdicts.keys().filter(|r| !order.contains(r)).cloned().collect();
+    let inputs: HashSet<&ResourceRef> = order.iter().collect();
+    let extra: Vec<ResourceRef> = verdicts.keys().filter(|r| !inputs.contains(r)).cloned().collect();
     for resource in order.into_iter().chain(extra) {
         let Some(object_verdicts) = verdicts.remove(&resource) else { continue };
         let location = locations.get(&resource).cloned().unwrap_or_else(built_in_location);

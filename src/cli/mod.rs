@@ -1,6 +1,7 @@
-//! The command line: `dpo check`, `dpo crdgen`.
+//! The command line: `dpo check`, `dpo controller`, `dpo crdgen`.
 
 pub mod check;
+pub mod controller;
 pub mod input;
 pub mod output;
 pub mod report;
@@ -9,6 +10,7 @@ use crate::api::Severity;
 use crate::aws::{AwsFacts, AwsSettings};
 use crate::policy::Offline;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+pub use controller::{ControllerArgs, run_controller};
 use input::{InputError, Source};
 use output::OutputFormat;
 use prometheus_client::registry::Registry;
@@ -27,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Check manifests against data-protection policy, offline.
     Check(CheckArgs),
+    /// Run the controllers (in a cluster: leader election, /metrics, /healthz, /readyz).
+    Controller(Box<ControllerArgs>),
     /// Print the CustomResourceDefinitions (the content of crds/).
     Crdgen,
 }
@@ -71,7 +75,18 @@ pub const EXIT_FAILED_POLICY: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 
 /// Runs `dpo check`, writing the report to stdout and input errors to stderr.
-pub async fn run_check(args: &CheckArgs) -> ExitCode {
+pub fn run_check(args: &CheckArgs) -> ExitCode {
+    // Offline checks do no I/O worth a thread pool; --aws calls run concurrently on one thread.
+    match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(runtime) => runtime.block_on(check_command(args)),
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    }
+}
+
+async fn check_command(args: &CheckArgs) -> ExitCode {
     let sources: Vec<Source> = args.paths.iter().chain(&args.policy).map(|p| Source::parse(p)).collect();
     let inputs = input::read_sources(&sources);
     let (report, spec_errors) = if args.aws {

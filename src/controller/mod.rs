@@ -1,7 +1,14 @@
-//! The controllers: one module per kind, each a reconcile function of (object, context).
+//! The controllers: one module per kind, each a reconcile function of (object, context), and
+//! the runtime that runs them ([`runtime`], [`leader`]).
+
+pub mod access;
+pub mod leader;
+pub mod runtime;
 
 use crate::aws::AwsFacts;
 use crate::metrics::ReconcileMetrics;
+use crate::server::ReadyHandle;
+use access::AccessRules;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +21,8 @@ pub struct ControllerConfig {
     pub reevaluation_period: Duration,
     /// Reconciles in flight at once, per controller.
     pub concurrency: u16,
+    /// Which secret ids each namespace may reference.
+    pub secret_access: AccessRules,
 }
 
 impl Default for ControllerConfig {
@@ -22,6 +31,7 @@ impl Default for ControllerConfig {
             default_refresh: Duration::from_secs(3600),
             reevaluation_period: Duration::from_secs(600),
             concurrency: 4,
+            secret_access: AccessRules::default(),
         }
     }
 }
@@ -33,4 +43,6 @@ pub struct Context {
     pub aws: AwsFacts,
     pub reconciles: ReconcileMetrics,
     pub config: Arc<ControllerConfig>,
+    /// Set once this controller's caches have synced; `/readyz` fails until every controller's is.
+    pub ready: ReadyHandle,
 }

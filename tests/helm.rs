@@ -1,0 +1,330 @@
+//! The Helm chart: lint, and what `helm template` renders for the default values and variants
+//! (RBAC verbs and resources, pod security, leader election, monitoring), the CRDs equal to
+//! `crds/`, and `deploy/manifests/` equal to the chart's output.
+//!
+//! helm must be on PATH: tests/run.sh installs it. Without it these tests fail.
+
+use dpo::controller::access::AccessRules;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::process::Command;
+
+const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/data-protection-operator");
+const NAMESPACE: &str = "dpo-system";
+/// `deploy/manifests/` is this command's output; regenerate it with the same command.
+const MANIFESTS: &str = "deploy/manifests/data-protection-operator.yaml";
+const MANIFESTS_COMMAND: &[&str] = &[
+    "template",
+    "data-protection-operator",
+    "charts/data-protection-operator",
+    "--namespace",
+    NAMESPACE,
+    "--include-crds",
+];
+
+fn helm(args: &[&str]) -> std::process::Output {
+    Command::new("helm")
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run helm ({e}): run tests/run.sh, which installs helm"))
+}
+
+/// Renders the chart with `--set` values; fails the test when helm does.
+fn render(set: &[&str]) -> Vec<Value> {
+    let output = try_render(set);
+    assert!(output.status.success(), "helm template failed: {}", String::from_utf8_lossy(&output.stderr));
+    let text = String::from_utf8(output.stdout).unwrap();
+    serde_yaml::Deserializer::from_str(&text)
+        .map(|doc| serde_yaml::from_value::<Value>(serde::Deserialize::deserialize(doc).unwrap()).unwrap())
+        .filter(|doc| !doc.is_null())
+        .collect()
+}
+
+fn try_render(set: &[&str]) -> std::process::Output {
+    let mut args = vec!["template", "dpo", CHART, "--namespace", NAMESPACE];
+    for value in set {
+        args.extend(["--set", value]);
+    }
+    helm(&args)
+}
+
+fn find<'a>(docs: &'a [Value], kind: &str, name_suffix: &str) -> Option<&'a Value> {
+    docs.iter().find(|d| {
+        d["kind"] == kind && d["metadata"]["name"].as_str().is_some_and(|n| n.ends_with(name_suffix))
+    })
+}
+
+fn one<'a>(docs: &'a [Value], kind: &str, name_suffix: &str) -> &'a Value {
+    find(docs, kind, name_suffix).unwrap_or_else(|| panic!("no {kind} named *{name_suffix}"))
+}
+
+fn strings(value: &Value) -> Vec<&str> {
+    value.as_array().map(|a| a.iter().filter_map(Value::as_str).collect()).unwrap_or_default()
+}
+
+/// RBAC rules as (apiGroup/resource -> verbs), resourceNames noted after the resource.
+fn grants(role: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    let mut grants: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for rule in role["rules"].as_array().unwrap() {
+        let names = strings(&rule["resourceNames"]).join(",");
+        for group in strings(&rule["apiGroups"]) {
+            for resource in strings(&rule["resources"]) {
+                let key = if names.is_empty() {
+                    format!("{group}/{resource}")
+                } else {
+                    format!("{group}/{resource}[{names}]")
+                };
+                grants.entry(key).or_default().extend(strings(&rule["verbs"]).into_iter().map(String::from));
+            }
+        }
+    }
+    grants
+}
+
+fn verbs(list: &[&str]) -> BTreeSet<String> {
+    list.iter().map(|v| v.to_string()).collect()
+}
+
+const READ: &[&str] = &["get", "list", "watch"];
+const SECRET_WRITE: &[&str] = &["get", "list", "watch", "create", "update", "patch", "delete"];
+
+fn operator_args(docs: &[Value]) -> Vec<String> {
+    let container =
+        &one(docs, "Deployment", "data-protection-operator")["spec"]["template"]["spec"]["containers"][0];
+    strings(&container["args"]).into_iter().map(String::from).collect()
+}
+
+#[test]
+fn the_chart_lints_with_default_and_variant_values() {
+    for set in [
+        "",
+        "leaderElection.enabled=false,replicaCount=1",
+        "rbac.secrets.namespaces={shop,payments},rbac.secrets.write=false",
+        "monitoring.serviceMonitor.enabled=true,monitoring.prometheusRule.enabled=true,monitoring.grafanaDashboard.enabled=true",
+    ] {
+        let mut args = vec!["lint", CHART, "--strict"];
+        if !set.is_empty() {
+            args.extend(["--set", set]);
+        }
+        let output = helm(&args);
+        assert!(
+            output.status.success(),
+            "helm lint --set {set:?}: {}",
+            String::from_utf8_lossy(&output.stdout)
+        );
+    }
+}
+
+#[test]
+fn default_rbac_is_least_privilege() {
+    let docs = render(&[]);
+    let cluster = grants(one(&docs, "ClusterRole", "data-protection-operator"));
+    let mut expected: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for kind in ["protectedsecrets", "encryptedvolumepolicies", "tlsingresspolicies"] {
+        expected.insert(format!("dpo.dev/{kind}"), verbs(&["get", "list", "watch", "patch", "update"]));
+        expected.insert(format!("dpo.dev/{kind}/status"), verbs(&["get", "patch", "update"]));
+        expected.insert(format!("dpo.dev/{kind}/finalizers"), verbs(&["update"]));
+    }
+    expected.insert("/secrets".into(), verbs(SECRET_WRITE));
+    for read in [
+        "/persistentvolumes",
+        "/services",
+        "/namespaces",
+        "storage.k8s.io/storageclasses",
+        "networking.k8s.io/ingresses",
+        "networking.k8s.io/ingressclasses",
+        "elbv2.k8s.aws/ingressclassparams",
+    ] {
+        expected.insert(read.into(), verbs(READ));
+    }
+    expected.insert("/events".into(), verbs(&["create", "patch"]));
+    expected.insert("events.k8s.io/events".into(), verbs(&["create", "patch"]));
+    for workload in ["deployments", "statefulsets", "daemonsets"] {
+        expected.insert(format!("apps/{workload}"), verbs(&["get", "patch"]));
+    }
+    assert_eq!(cluster, expected);
+
+    // Leases only in the release namespace, updates only of the operator's own Lease.
+    let leases = one(&docs, "Role", "leader-election");
+    assert_eq!(leases["metadata"]["namespace"], NAMESPACE);
+    let lease_grants = grants(leases);
+    assert_eq!(lease_grants["coordination.k8s.io/leases"], verbs(&["create"]));
+    assert_eq!(lease_grants["coordination.k8s.io/leases[dpo-leader]"], verbs(&["get", "update"]));
+    let binding = one(&docs, "ClusterRoleBinding", "data-protection-operator");
+    assert_eq!(binding["subjects"][0]["name"], "dpo-data-protection-operator");
+    assert_eq!(binding["subjects"][0]["namespace"], NAMESPACE);
+    assert!(find(&docs, "Role", "-secrets").is_none());
+}
+
+#[test]
+fn secret_access_can_be_restricted_to_namespaces_and_read_only() {
+    let docs = render(&["rbac.secrets.namespaces={shop,payments}"]);
+    assert!(!grants(one(&docs, "ClusterRole", "data-protection-operator")).contains_key("/secrets"));
+    let roles: Vec<&Value> = docs
+        .iter()
+        .filter(|d| d["kind"] == "Role" && d["metadata"]["name"] == "dpo-data-protection-operator-secrets")
+        .collect();
+    let namespaces: Vec<&str> = roles.iter().map(|r| r["metadata"]["namespace"].as_str().unwrap()).collect();
+    assert_eq!(namespaces, ["shop", "payments"]);
+    for role in &roles {
+        assert_eq!(grants(role), BTreeMap::from([("/secrets".to_string(), verbs(SECRET_WRITE))]));
+    }
+    let bindings = docs.iter().filter(|d| {
+        d["kind"] == "RoleBinding" && d["roleRef"]["name"] == "dpo-data-protection-operator-secrets"
+    });
+    assert_eq!(
+        bindings.map(|b| b["metadata"]["namespace"].as_str().unwrap()).collect::<Vec<_>>(),
+        ["shop", "payments"]
+    );
+
+    let read_only = render(&["rbac.secrets.write=false", "rbac.rolloutRestart=false"]);
+    let cluster = grants(one(&read_only, "ClusterRole", "data-protection-operator"));
+    assert_eq!(cluster["/secrets"], verbs(READ));
+    assert!(!cluster.keys().any(|k| k.starts_with("apps/")), "{cluster:?}");
+}
+
+#[test]
+fn the_pod_meets_the_restricted_pod_security_standard() {
+    let docs = render(&[]);
+    let pod = &one(&docs, "Deployment", "data-protection-operator")["spec"]["template"]["spec"];
+    assert_eq!(pod["securityContext"]["runAsNonRoot"], true);
+    assert_eq!(pod["securityContext"]["seccompProfile"]["type"], "RuntimeDefault");
+    let container = &pod["containers"][0];
+    let security = &container["securityContext"];
+    assert_eq!(security["allowPrivilegeEscalation"], false);
+    assert_eq!(security["readOnlyRootFilesystem"], true);
+    assert_eq!(security["runAsNonRoot"], true);
+    assert_eq!(strings(&security["capabilities"]["drop"]), ["ALL"]);
+    assert!(security["capabilities"]["add"].is_null());
+    assert_eq!(container["livenessProbe"]["httpGet"]["path"], "/healthz");
+    assert_eq!(container["readinessProbe"]["httpGet"]["path"], "/readyz");
+    assert!(container["resources"]["requests"]["memory"].is_string());
+    assert!(pod["topologySpreadConstraints"].as_array().is_some_and(|c| c.len() == 2));
+}
+
+#[test]
+fn two_replicas_run_with_leader_election_and_a_disruption_budget() {
+    let docs = render(&[]);
+    assert_eq!(one(&docs, "Deployment", "data-protection-operator")["spec"]["replicas"], 2);
+    let args = operator_args(&docs);
+    for expected in [
+        "controller",
+        "--leader-election=true",
+        "--lease-name=dpo-leader",
+        "--secret-access-file=/etc/dpo/secret-access.yaml",
+    ] {
+        assert!(args.iter().any(|a| a == expected), "{expected} missing from {args:?}");
+    }
+    assert_eq!(one(&docs, "PodDisruptionBudget", "data-protection-operator")["spec"]["maxUnavailable"], 1);
+
+    let single = render(&["leaderElection.enabled=false", "replicaCount=1"]);
+    assert!(operator_args(&single).iter().any(|a| a == "--leader-election=false"));
+    assert!(!operator_args(&single).iter().any(|a| a.starts_with("--lease-")));
+    assert!(find(&single, "Role", "leader-election").is_none());
+    assert!(find(&single, "PodDisruptionBudget", "").is_none(), "a budget on one replica blocks node drains");
+
+    let refused = try_render(&["leaderElection.enabled=false"]);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("needs leaderElection.enabled"));
+}
+
+#[test]
+fn aws_settings_reach_the_service_account_and_the_flags() {
+    let role = "arn:aws:iam::111111111111:role/dpo";
+    let docs = render(&[
+        &format!("aws.roleArn={role}"),
+        "aws.region=eu-west-1",
+        "aws.allowedRoles={arn:aws:iam::222222222222:role/dpo-*}",
+    ]);
+    assert_eq!(
+        one(&docs, "ServiceAccount", "data-protection-operator")["metadata"]["annotations"]["eks.amazonaws.com/role-arn"],
+        role
+    );
+    let args = operator_args(&docs);
+    assert!(args.iter().any(|a| a == "--region=eu-west-1"), "{args:?}");
+    assert!(args.iter().any(|a| a == "--allowed-role=arn:aws:iam::222222222222:role/dpo-*"), "{args:?}");
+    // Without a role ARN (EKS Pod Identity) there is no IRSA annotation.
+    assert!(
+        one(&render(&[]), "ServiceAccount", "data-protection-operator")["metadata"]["annotations"].is_null()
+    );
+    let invalid = try_render(&["aws.roleArn=dpo"]);
+    assert!(!invalid.status.success(), "values.schema.json accepted a role name for a role ARN");
+}
+
+#[test]
+fn secret_access_values_become_the_rules_file_the_operator_reads() {
+    let config = |docs: &[Value]| {
+        let data = &one(docs, "ConfigMap", "secret-access")["data"]["secret-access.yaml"];
+        AccessRules::parse("configmap", data.as_str().unwrap()).unwrap()
+    };
+    let default = config(&render(&[]));
+    assert!(default.allowed("shop", "shop/db") && !default.allowed("shop", "payments/db"));
+    let custom = config(&render(&[
+        "secretAccess[0].namespaces={payments-*}",
+        "secretAccess[0].secretIdPrefixes={shared/}",
+    ]));
+    assert!(custom.allowed("payments-eu", "shared/key"));
+    assert!(!custom.allowed("shop", "shop/db"));
+}
+
+#[test]
+fn monitoring_renders_a_service_monitor_alerts_and_a_dashboard() {
+    let off = render(&[]);
+    assert!(["ServiceMonitor", "PrometheusRule"].iter().all(|kind| find(&off, kind, "").is_none()));
+    assert!(find(&off, "ConfigMap", "-dashboard").is_none());
+
+    let docs = render(&[
+        "monitoring.serviceMonitor.enabled=true",
+        "monitoring.prometheusRule.enabled=true",
+        "monitoring.grafanaDashboard.enabled=true",
+    ]);
+    let monitor = one(&docs, "ServiceMonitor", "data-protection-operator");
+    assert_eq!(monitor["spec"]["endpoints"][0]["port"], "metrics");
+    let service = one(&docs, "Service", "-metrics");
+    assert_eq!(service["spec"]["ports"][0]["name"], "metrics");
+    let rules = &one(&docs, "PrometheusRule", "data-protection-operator")["spec"]["groups"][0]["rules"];
+    let alerts: Vec<&str> = rules.as_array().unwrap().iter().map(|r| r["alert"].as_str().unwrap()).collect();
+    for alert in ["DpoSecretSyncFailing", "DpoPolicyViolations", "DpoCertificateExpiring"] {
+        assert!(alerts.contains(&alert), "{alert} missing from {alerts:?}");
+    }
+    let expiring = rules.as_array().unwrap().iter().find(|r| r["alert"] == "DpoCertificateExpiring").unwrap();
+    assert!(expiring["expr"].as_str().unwrap().contains("acm-certificate-expiration-check"));
+    let dashboard = &one(&docs, "ConfigMap", "-dashboard")["data"]["data-protection-operator.json"];
+    let dashboard: Value = serde_json::from_str(dashboard.as_str().unwrap()).expect("dashboard is not JSON");
+    let exprs: Vec<&str> = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|p| p["targets"].as_array().unwrap())
+        .map(|t| t["expr"].as_str().unwrap())
+        .collect();
+    assert!(exprs.iter().any(|e| e.contains("dpo_aws_requests_total")), "{exprs:?}");
+    assert!(exprs.iter().any(|e| e.contains("dpo_reconcile_errors_total")), "{exprs:?}");
+}
+
+#[test]
+fn the_chart_crds_are_the_repository_crds() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let chart = std::fs::read_to_string(root.join("charts/data-protection-operator/crds/crds.yaml")).unwrap();
+    let repo = std::fs::read_to_string(root.join("crds/crds.yaml")).unwrap();
+    assert!(
+        chart == repo,
+        "charts/data-protection-operator/crds/crds.yaml differs from crds/crds.yaml: cp crds/crds.yaml charts/data-protection-operator/crds/"
+    );
+}
+
+#[test]
+fn deploy_manifests_are_the_rendered_chart() {
+    let output = helm(MANIFESTS_COMMAND);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let rendered = String::from_utf8(output.stdout).unwrap();
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(MANIFESTS);
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        rendered == checked_in,
+        "{MANIFESTS} is out of date: helm {} > {MANIFESTS}",
+        MANIFESTS_COMMAND.join(" ")
+    );
+}
