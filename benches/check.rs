@@ -1,6 +1,6 @@
 //! `dpo check` throughput over a generated corpus of 100,000 objects: StorageClasses,
 //! Ingresses in IngressGroups, and NLB Services. Prints objects/second for parse+evaluate and
-//! for evaluate alone.
+//! for evaluate alone. `DPO_BENCH_OBJECTS` sets another corpus size (for profiling).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dpo::cli::check::check;
@@ -9,7 +9,9 @@ use dpo::policy::Offline;
 use std::fmt::Write;
 use std::time::Duration;
 
-const OBJECTS: usize = 100_000;
+fn objects() -> usize {
+    std::env::var("DPO_BENCH_OBJECTS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000)
+}
 const INGRESSES_PER_GROUP: usize = 20;
 
 fn storage_class(i: usize, out: &mut String) {
@@ -42,8 +44,8 @@ fn service(i: usize, out: &mut String) {
 
 /// 40% Ingresses, 30% StorageClasses, 30% Services, interleaved as a real repository would be.
 fn corpus() -> String {
-    let mut text = String::with_capacity(OBJECTS * 700);
-    for i in 0..OBJECTS {
+    let mut text = String::with_capacity(objects() * 700);
+    for i in 0..objects() {
         match i % 10 {
             0..=3 => ingress(i, &mut text),
             4..=6 => storage_class(i, &mut text),
@@ -64,10 +66,10 @@ fn bench(c: &mut Criterion) {
     let text = corpus();
     let facts = Offline { now: jiff::Timestamp::now() };
     let inputs = parse(&text);
-    assert_eq!(inputs.objects.len(), OBJECTS);
+    assert_eq!(inputs.objects.len(), objects());
 
     let mut group = c.benchmark_group("dpo-check");
-    group.throughput(Throughput::Elements(OBJECTS as u64));
+    group.throughput(Throughput::Elements(objects() as u64));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
     group.bench_function("parse+evaluate", |b| b.iter(|| check(&parse(&text).objects, &facts)));

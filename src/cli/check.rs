@@ -99,7 +99,7 @@ fn built_in<K: kube::Resource<DynamicType = ()>>(spec: K) -> K {
 /// input errors, since nothing could be judged about them.
 pub fn check(objects: &[Located], facts: &dyn Facts) -> (CheckReport, Vec<InputError>) {
     let inventory = Inventory::new(objects);
-    let mut verdicts: BTreeMap<ResourceRef, Vec<Verdict>> = BTreeMap::new();
+    let mut verdicts: HashMap<ResourceRef, Vec<Verdict>> = HashMap::new();
     let mut locations = inventory.locations.clone();
     let mut errors = Vec::new();
     let mut record = |evaluation: Evaluation| {
@@ -172,12 +172,13 @@ pub fn check(objects: &[Located], facts: &dyn Facts) -> (CheckReport, Vec<InputE
 fn assemble(
     order: Vec<ResourceRef>,
     locations: HashMap<ResourceRef, SourceLocation>,
-    mut verdicts: BTreeMap<ResourceRef, Vec<Verdict>>,
+    mut verdicts: HashMap<ResourceRef, Vec<Verdict>>,
 ) -> CheckReport {
     let mut report = CheckReport::default();
     // Built-in policies are not in the inputs; they come last.
     let inputs: HashSet<&ResourceRef> = order.iter().collect();
-    let extra: Vec<ResourceRef> = verdicts.keys().filter(|r| !inputs.contains(r)).cloned().collect();
+    let mut extra: Vec<ResourceRef> = verdicts.keys().filter(|r| !inputs.contains(r)).cloned().collect();
+    extra.sort();
     for resource in order.into_iter().chain(extra) {
         let Some(object_verdicts) = verdicts.remove(&resource) else { continue };
         let location = locations.get(&resource).cloned().unwrap_or_else(built_in_location);
