@@ -39,7 +39,8 @@ if [ -z "${CARGO_TARGET_DIR:-}" ] && [ -d "$HOME/.cache/dpo-target" ]; then
   export CARGO_TARGET_DIR="$HOME/.cache/dpo-target"
 fi
 
-cargo test --all-targets
+# Benchmarks are compiled by clippy --all-targets and run with cargo bench, not here.
+cargo test --lib --bins --tests
 
 if [ -n "${KUBECONFIG:-}" ] || [ -f "$HOME/.kube/config" ]; then
   echo "end-to-end tests against the cluster in ${KUBECONFIG:-$HOME/.kube/config}"
