@@ -355,10 +355,13 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, uid: &str, o
     if let Err(err) = ctx.aws.scope(&target) {
         return Ok(Outcome::failed(Failure::aws(err)));
     }
+    // Before the refresh is due, the version synced last is still the one to hold: a drift
+    // repair needs neither metadata nor a policy verdict from AWS.
+    let known = shared.remembered(uid, ps.meta().generation).or_else(|| synced_once(ps, once));
+    let due = known.is_none();
     let version_id = match spec.source.version() {
         SecretVersion::Id(id) => id.to_string(),
         SecretVersion::Stage(stage) => {
-            let known = shared.remembered(uid, ps.meta().generation).or_else(|| synced_once(ps, once));
             match known {
                 Some(version_id) => version_id,
                 None => match shared.metadata(&ctx.aws, &target, secret_id).await {
@@ -381,25 +384,23 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, uid: &str, o
         Ok(value) => value,
         Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
     };
-    let findings = judge(&ctx.aws, ps, &target).await;
+    let findings = if due { Some(judge(&ctx.aws, ps, &target).await) } else { None };
     let data = match render(spec, &value) {
         Ok(data) => data,
-        Err(err) => {
-            return Ok(Outcome { sync: Err(Failure::new(err.reason, err.to_string())), findings: Some(findings) });
-        }
+        Err(err) => return Ok(Outcome { sync: Err(Failure::new(err.reason, err.to_string())), findings }),
     };
-    if spec.policy.enforcement == Enforcement::Enforce && !findings.is_empty() {
+    if let Some(findings) = findings.as_ref().filter(|f| spec.policy.enforcement == Enforcement::Enforce && !f.is_empty()) {
         let message = format!(
             "policy is enforced and version {version_id} violates it ({}); the Secret is not written",
             summary(&findings)
         );
-        return Ok(Outcome { sync: Err(Failure::new("PolicyViolation", message)), findings: Some(findings) });
+        return Ok(Outcome { sync: Err(Failure::new("PolicyViolation", message)), findings: Some(findings.clone()) });
     }
     let sync = match target::write(&ctx.client, ps, data, &shared.key).await? {
         Ok(written) => Ok(Synced { version_id, written }),
         Err(Refusal { reason, message }) => Err(Failure::new(reason, message)),
     };
-    Ok(Outcome { sync, findings: Some(findings) })
+    Ok(Outcome { sync, findings })
 }
 
 /// With `refreshInterval: 0`, the version already synced for this generation (after a restart
