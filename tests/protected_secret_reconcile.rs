@@ -80,7 +80,7 @@ async fn first_sync_applies_an_owned_secret_and_a_steady_refresh_writes_nothing(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .into()
     );
-    // No finalizer under Owner + Delete... the default is Owner + Retain, which needs one.
+    // Owner + Retain (the default) holds a finalizer: deletion must drop the owner reference.
     let finalizer = writes.iter().find(|c| c.path.ends_with("/protectedsecrets/db")).expect("finalizer patch");
     assert_eq!(finalizer.body["metadata"]["finalizers"], json!(["dpo.dev/protected-secret"]));
     let status = writes.iter().find(|c| c.path.ends_with("/protectedsecrets/db/status")).expect("status patch");
