@@ -85,7 +85,11 @@ pub struct SecretSyncMetrics {
 impl SecretSyncMetrics {
     pub fn register(registry: &mut Registry) -> Self {
         let metrics = SecretSyncMetrics::default();
-        registry.register("dpo_secret_syncs", "Kubernetes Secrets written from AWS values", metrics.syncs.clone());
+        registry.register(
+            "dpo_secret_syncs",
+            "Kubernetes Secrets written from AWS values",
+            metrics.syncs.clone(),
+        );
         registry.register(
             "dpo_secret_sync_errors",
             "ProtectedSecret reconciles that could not sync, by Ready reason",

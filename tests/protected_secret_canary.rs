@@ -14,6 +14,9 @@ use support::controller::{Harness, NAMESPACE};
 use support::moto::{self, Seed};
 use support::proxy::{Fault, Proxy};
 
+/// Operations to fail, each for so many requests.
+type Injections = &'static [(&'static str, usize)];
+
 const CANARY: &str = "CANARY-7f3a9c1e-never-print-me";
 
 #[derive(Clone, Default)]
@@ -71,7 +74,7 @@ async fn the_value_never_leaks_on_any_path() {
     // A new version whose value cannot be read: the Secret keeps the last synced value. Faults
     // outlast the retry budget (3 attempts); AccessDenied is not retried, and a denied
     // BatchGetSecretValue falls back to GetSecretValue.
-    let faults: [(&[(&str, usize)], Fault, &str); 3] = [
+    let faults: [(Injections, Fault, &str); 3] = [
         (&[("BatchGetSecretValue", 3)], Fault::Throttle, "Throttled"),
         (&[("BatchGetSecretValue", 3)], Fault::ServerError, "AwsUnavailable"),
         (&[("BatchGetSecretValue", 1), ("GetSecretValue", 1)], Fault::AccessDenied, "AccessDenied"),
@@ -134,7 +137,10 @@ async fn the_value_never_leaks_on_any_path() {
     let encoded = encoded.trim_matches('"');
     let leaks = |what: &str, text: &str| {
         assert!(!text.contains(CANARY), "the value leaked into {what}: {text}");
-        assert!(!text.contains(&encoded[..encoded.len() - 4]), "the encoded value leaked into {what}: {text}");
+        assert!(
+            !text.contains(&encoded[..encoded.len() - 4]),
+            "the encoded value leaked into {what}: {text}"
+        );
     };
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
     assert!(logs.contains("not synced"), "logs were captured");

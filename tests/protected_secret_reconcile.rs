@@ -69,7 +69,10 @@ async fn first_sync_applies_an_owned_secret_and_a_steady_refresh_writes_nothing(
     assert!(secret_apply.content_type.contains("apply-patch"), "server-side apply");
     assert!(secret_apply.query.contains("fieldManager=dpo") && secret_apply.query.contains("force=true"));
     let owner = &secret_apply.body["metadata"]["ownerReferences"][0];
-    assert_eq!((owner["kind"].as_str(), owner["uid"].as_str(), owner["controller"].as_bool()), (Some("ProtectedSecret"), Some("uid-db"), Some(true)));
+    assert_eq!(
+        (owner["kind"].as_str(), owner["uid"].as_str(), owner["controller"].as_bool()),
+        (Some("ProtectedSecret"), Some("uid-db"), Some(true))
+    );
     assert_eq!(secret_apply.body["metadata"]["labels"]["dpo.dev/managed-by"], "dpo");
     assert_eq!(secret_apply.body["type"], "Opaque");
     let hmac = secret_apply.body["metadata"]["annotations"]["dpo.dev/content-hmac"].as_str().unwrap();
@@ -81,9 +84,11 @@ async fn first_sync_applies_an_owned_secret_and_a_steady_refresh_writes_nothing(
             .into()
     );
     // Owner + Retain (the default) holds a finalizer: deletion must drop the owner reference.
-    let finalizer = writes.iter().find(|c| c.path.ends_with("/protectedsecrets/db")).expect("finalizer patch");
+    let finalizer =
+        writes.iter().find(|c| c.path.ends_with("/protectedsecrets/db")).expect("finalizer patch");
     assert_eq!(finalizer.body["metadata"]["finalizers"], json!(["dpo.dev/protected-secret"]));
-    let status = writes.iter().find(|c| c.path.ends_with("/protectedsecrets/db/status")).expect("status patch");
+    let status =
+        writes.iter().find(|c| c.path.ends_with("/protectedsecrets/db/status")).expect("status patch");
     assert!(status.content_type.contains("apply-patch"));
     assert_eq!(h.ready("db").0, "True");
     assert_eq!(h.condition("db", "Compliant").0, "True", "{:?}", h.condition("db", "Compliant"));
@@ -104,7 +109,11 @@ async fn first_sync_applies_an_owned_secret_and_a_steady_refresh_writes_nothing(
     assert_eq!(aws_calls(&h.ctx.aws), before, "no AWS call before the refresh is due");
     let due = h.restarted();
     due.reconcile("db").await.expect("due refresh");
-    assert!(h.api.writes().is_empty(), "a refresh that finds nothing new writes nothing: {:#?}", h.api.writes());
+    assert!(
+        h.api.writes().is_empty(),
+        "a refresh that finds nothing new writes nothing: {:#?}",
+        h.api.writes()
+    );
     assert_eq!(
         h.ctx.aws.metrics().count("secretsmanager", "GetSecretValue")
             + h.ctx.aws.metrics().count("secretsmanager", "BatchGetSecretValue"),
@@ -127,13 +136,15 @@ async fn a_rotation_updates_the_secret_and_restarts_consumers() {
     let first = h.object("db").status.unwrap().synced_version_id.unwrap();
     assert!(h.api.writes().iter().all(|c| !c.path.contains("deployments")), "no restart on the first sync");
 
-    let second = seed.put_value(&secret_id, r#"{"username":"app","password":"pw-2","db":{"port":5432}}"#).await;
+    let second =
+        seed.put_value(&secret_id, r#"{"username":"app","password":"pw-2","db":{"port":5432}}"#).await;
     h.api.clear_calls();
     h.restarted().reconcile("db").await.unwrap();
     assert_ne!(first, second);
     assert_eq!(h.object("db").status.unwrap().synced_version_id.as_deref(), Some(second.as_str()));
     assert_eq!(data(&h.api, "db")["password"], "pw-2");
-    let restart = h.api.writes().into_iter().find(|c| c.path.ends_with("/deployments/shop")).expect("restart");
+    let restart =
+        h.api.writes().into_iter().find(|c| c.path.ends_with("/deployments/shop")).expect("restart");
     assert!(restart.body["spec"]["template"]["metadata"]["annotations"]["dpo.dev/restartedAt"].is_string());
 }
 
@@ -168,7 +179,10 @@ async fn owner_never_adopts_a_secret_it_did_not_create() {
     let (secret_id, _) = compliant_secret(&seed).await;
     let h = Harness::new(fresh_facts().await);
     h.create("db", spec(&secret_id));
-    h.api.put(&secret_path(NAMESPACE, "db"), json!({"metadata": {"name": "db"}, "data": {"password": "bWluZQ=="}}));
+    h.api.put(
+        &secret_path(NAMESPACE, "db"),
+        json!({"metadata": {"name": "db"}, "data": {"password": "bWluZQ=="}}),
+    );
     h.reconcile("db").await.unwrap();
     assert!(secret_writes(&h.api.writes(), "db").is_empty());
     let (status, reason, message) = h.ready("db");
@@ -190,7 +204,10 @@ async fn merge_writes_only_our_keys_into_an_existing_secret() {
     assert_eq!((status.as_str(), reason.as_str()), ("False", "TargetNotFound"));
     assert!(secret_writes(&h.api.writes(), "app").is_empty(), "Merge never creates");
 
-    h.api.put(&secret_path(NAMESPACE, "app"), json!({"metadata": {"name": "app"}, "type": "kubernetes.io/tls", "data": {"tls.crt": "Y2VydA=="}}));
+    h.api.put(
+        &secret_path(NAMESPACE, "app"),
+        json!({"metadata": {"name": "app"}, "type": "kubernetes.io/tls", "data": {"tls.crt": "Y2VydA=="}}),
+    );
     h.reconcile("db").await.unwrap();
     let apply = secret_writes(&h.api.writes(), "app").pop().expect("apply");
     assert!(apply.body.get("type").is_none(), "Merge never sets the type");
@@ -283,7 +300,8 @@ async fn one_aws_read_serves_every_object_on_the_same_version() {
         assert_eq!(h.ready(name).0, "True");
     }
     let m = h.ctx.aws.metrics();
-    let reads = m.count("secretsmanager", "GetSecretValue") + m.count("secretsmanager", "BatchGetSecretValue");
+    let reads =
+        m.count("secretsmanager", "GetSecretValue") + m.count("secretsmanager", "BatchGetSecretValue");
     assert_eq!(reads, 1, "one value read for ten objects");
     assert_eq!(m.count("secretsmanager", "DescribeSecret") + m.count("secretsmanager", "ListSecrets"), 1);
 }

@@ -196,7 +196,8 @@ impl FakeApiserver {
 
     /// A stored object, typed.
     pub fn object<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
-        serde_json::from_value(self.get(path).unwrap_or_else(|| panic!("{path} is stored"))).expect("typed object")
+        serde_json::from_value(self.get(path).unwrap_or_else(|| panic!("{path} is stored")))
+            .expect("typed object")
     }
 }
 

@@ -41,7 +41,8 @@ impl Harness {
     /// due, as after the refresh interval or a restart.
     pub fn restarted(&self) -> Self {
         let mut ctx = (*self.ctx).clone();
-        ctx.protected_secrets = Arc::new(Shared::new(self.ctx.protected_secrets.metrics.clone(), Duration::from_millis(5)));
+        ctx.protected_secrets =
+            Arc::new(Shared::new(self.ctx.protected_secrets.metrics.clone(), Duration::from_millis(5)));
         Harness { ctx: Arc::new(ctx), api: self.api.clone(), registry: self.registry.clone() }
     }
 
@@ -71,7 +72,11 @@ impl Harness {
 
     pub fn condition(&self, name: &str, type_: &str) -> (String, String, String) {
         let status = self.object(name).status.expect("status written");
-        let c = status.conditions.iter().find(|c| c.type_ == type_).unwrap_or_else(|| panic!("{type_} condition"));
+        let c = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .unwrap_or_else(|| panic!("{type_} condition"));
         (c.status.clone(), c.reason.clone(), c.message.clone())
     }
 

@@ -32,7 +32,7 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{watcher, Config as RuntimeConfig};
+use kube::runtime::{Config as RuntimeConfig, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use std::collections::HashMap;
@@ -139,7 +139,12 @@ impl Shared {
             None => {
                 schedule.insert(
                     uid.to_string(),
-                    Schedule { generation: None, version_id: String::new(), next_check: Some(Instant::now()), failures: 1 },
+                    Schedule {
+                        generation: None,
+                        version_id: String::new(),
+                        next_check: Some(Instant::now()),
+                        failures: 1,
+                    },
                 );
                 1
             }
@@ -160,7 +165,12 @@ impl Shared {
     }
 
     /// Metadata of one secret, read together with concurrent reconciles' reads.
-    async fn metadata(&self, aws: &AwsFacts, target: &Target, secret_id: &str) -> Result<SecretFacts, AwsError> {
+    async fn metadata(
+        &self,
+        aws: &AwsFacts,
+        target: &Target,
+        secret_id: &str,
+    ) -> Result<SecretFacts, AwsError> {
         let batch_aws = aws.clone();
         let answer = self
             .metadata
@@ -306,7 +316,8 @@ async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action,
     let status = next_status(ps, &previous, &outcome);
     if status != previous {
         let api: Api<ProtectedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
-        let body = json!({"apiVersion": crate::api::API_VERSION, "kind": "ProtectedSecret", "status": status});
+        let body =
+            json!({"apiVersion": crate::api::API_VERSION, "kind": "ProtectedSecret", "status": status});
         api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await?;
     }
     report(ps, ctx, &previous, &outcome).await;
@@ -331,7 +342,13 @@ async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action,
 
 /// Everything from the spec check to the Secret write. Kubernetes API errors end the
 /// reconcile; everything else is an outcome reported in status.
-async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, uid: &str, once: bool) -> Result<Outcome, Error> {
+async fn sync(
+    ps: &ProtectedSecret,
+    ctx: &Context,
+    namespace: &str,
+    uid: &str,
+    once: bool,
+) -> Result<Outcome, Error> {
     let spec = &ps.spec;
     let shared = &ctx.protected_secrets;
     let errors = validate_spec(spec);
@@ -361,25 +378,24 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, uid: &str, o
     let due = known.is_none();
     let version_id = match spec.source.version() {
         SecretVersion::Id(id) => id.to_string(),
-        SecretVersion::Stage(stage) => {
-            match known {
-                Some(version_id) => version_id,
-                None => match shared.metadata(&ctx.aws, &target, secret_id).await {
-                    Ok(facts) => match facts.version_for_stage(stage) {
-                        Some(version_id) => version_id.to_string(),
-                        None => {
-                            return Ok(Outcome::failed(Failure::new(
-                                "SecretNotFound",
-                                format!("AWS secret {secret_id} has no version labelled {stage}"),
-                            )));
-                        }
-                    },
-                    Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
+        SecretVersion::Stage(stage) => match known {
+            Some(version_id) => version_id,
+            None => match shared.metadata(&ctx.aws, &target, secret_id).await {
+                Ok(facts) => match facts.version_for_stage(stage) {
+                    Some(version_id) => version_id.to_string(),
+                    None => {
+                        return Ok(Outcome::failed(Failure::new(
+                            "SecretNotFound",
+                            format!("AWS secret {secret_id} has no version labelled {stage}"),
+                        )));
+                    }
                 },
-            }
-        }
+                Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
+            },
+        },
     };
-    let wanted = ValueRef { target: target.clone(), secret_id: secret_id.clone(), version_id: version_id.clone() };
+    let wanted =
+        ValueRef { target: target.clone(), secret_id: secret_id.clone(), version_id: version_id.clone() };
     let value = match shared.value(&ctx.aws, wanted).await {
         Ok(value) => value,
         Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
@@ -389,12 +405,17 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, uid: &str, o
         Ok(data) => data,
         Err(err) => return Ok(Outcome { sync: Err(Failure::new(err.reason, err.to_string())), findings }),
     };
-    if let Some(findings) = findings.as_ref().filter(|f| spec.policy.enforcement == Enforcement::Enforce && !f.is_empty()) {
+    if let Some(findings) =
+        findings.as_ref().filter(|f| spec.policy.enforcement == Enforcement::Enforce && !f.is_empty())
+    {
         let message = format!(
             "policy is enforced and version {version_id} violates it ({}); the Secret is not written",
-            summary(&findings)
+            summary(findings)
         );
-        return Ok(Outcome { sync: Err(Failure::new("PolicyViolation", message)), findings: Some(findings.clone()) });
+        return Ok(Outcome {
+            sync: Err(Failure::new("PolicyViolation", message)),
+            findings: Some(findings.clone()),
+        });
     }
     let sync = match target::write(&ctx.client, ps, data, &shared.key).await? {
         Ok(written) => Ok(Synced { version_id, written }),
@@ -440,16 +461,25 @@ fn summary(findings: &[Finding]) -> String {
 
 /// The status `outcome` calls for. Equal to `previous` when nothing changed, so that a steady
 /// refresh writes nothing.
-fn next_status(ps: &ProtectedSecret, previous: &ProtectedSecretStatus, outcome: &Outcome) -> ProtectedSecretStatus {
+fn next_status(
+    ps: &ProtectedSecret,
+    previous: &ProtectedSecretStatus,
+    outcome: &Outcome,
+) -> ProtectedSecretStatus {
     let generation = ps.meta().generation;
     let target = target::target_name(ps);
     let (synced_version_id, mut desired) = match &outcome.sync {
         Ok(synced) => {
-            let message =
-                format!("version {} of {} is in Secret {target}", synced.version_id, ps.spec.source.secret_id);
+            let message = format!(
+                "version {} of {} is in Secret {target}",
+                synced.version_id, ps.spec.source.secret_id
+            );
             (
                 Some(synced.version_id.clone()),
-                vec![Desired::new(READY, true, "Synced", &message), Desired::new(SYNCED, true, "Synced", message)],
+                vec![
+                    Desired::new(READY, true, "Synced", &message),
+                    Desired::new(SYNCED, true, "Synced", message),
+                ],
             )
         }
         Err(failure) => {
@@ -503,7 +533,9 @@ async fn report(ps: &ProtectedSecret, ctx: &Context, previous: &ProtectedSecretS
             let version = &synced.version_id;
             let (reason, note) = match synced.written {
                 Written::Unchanged => ("", String::new()),
-                Written::Created | Written::Updated => ("Synced", format!("wrote version {version} to Secret {target}")),
+                Written::Created | Written::Updated => {
+                    ("Synced", format!("wrote version {version} to Secret {target}"))
+                }
                 Written::Repaired => (
                     "DriftRepaired",
                     format!("Secret {target} was changed or deleted outside dpo; restored version {version}"),
@@ -517,7 +549,9 @@ async fn report(ps: &ProtectedSecret, ctx: &Context, previous: &ProtectedSecretS
             let changed = previous.synced_version_id.as_ref().is_some_and(|old| old != version);
             if changed && synced.written != Written::Unchanged && !ps.spec.rollout_restart.is_empty() {
                 let at = jiff::Timestamp::now().to_string();
-                for (workload, err) in target::restart(&ctx.client, &namespace, &ps.spec.rollout_restart, &at).await {
+                for (workload, err) in
+                    target::restart(&ctx.client, &namespace, &ps.spec.rollout_restart, &at).await
+                {
                     events.push((
                         EventType::Warning,
                         "RolloutRestartFailed".into(),
@@ -535,7 +569,8 @@ async fn report(ps: &ProtectedSecret, ctx: &Context, previous: &ProtectedSecretS
         }
     }
     if let Some(findings) = &outcome.findings {
-        let new: Vec<&Finding> = findings.iter().filter(|f| !previous.findings.iter().any(|p| p.rule == f.rule)).collect();
+        let new: Vec<&Finding> =
+            findings.iter().filter(|f| !previous.findings.iter().any(|p| p.rule == f.rule)).collect();
         if !new.is_empty() {
             let owned: Vec<Finding> = new.into_iter().cloned().collect();
             events.push((EventType::Warning, "PolicyViolation".into(), summary(&owned)));

@@ -27,14 +27,21 @@ impl RenderError {
 }
 
 /// The Secret data for `spec` from `value`.
-pub fn render(spec: &ProtectedSecretSpec, value: &SecretValue) -> Result<BTreeMap<String, ByteString>, RenderError> {
+pub fn render(
+    spec: &ProtectedSecretSpec,
+    value: &SecretValue,
+) -> Result<BTreeMap<String, ByteString>, RenderError> {
     let mut json: Option<Value> = None;
     let mut parsed = |field: &str| -> Result<Value, RenderError> {
         if let Some(json) = &json {
             return Ok(json.clone());
         }
         let parsed: Value = serde_json::from_slice(value.expose_bytes()).map_err(|_| {
-            RenderError::new("NotJson", field.to_string(), "the secret value is not JSON, so it has no properties")
+            RenderError::new(
+                "NotJson",
+                field.to_string(),
+                "the secret value is not JSON, so it has no properties",
+            )
         })?;
         json = Some(parsed.clone());
         Ok(parsed)
@@ -48,7 +55,13 @@ pub fn render(spec: &ProtectedSecretSpec, value: &SecretValue) -> Result<BTreeMa
                     out.insert(key, ByteString(leaf_bytes(&v)));
                 }
             }
-            _ => return Err(RenderError::new("NotJson", field.into(), "the secret value is not a JSON object")),
+            _ => {
+                return Err(RenderError::new(
+                    "NotJson",
+                    field.into(),
+                    "the secret value is not a JSON object",
+                ));
+            }
         }
     }
     for (i, mapping) in spec.data.iter().enumerate() {
@@ -58,7 +71,11 @@ pub fn render(spec: &ProtectedSecretSpec, value: &SecretValue) -> Result<BTreeMa
                 let field = format!("spec.data[{i}].property");
                 let json = parsed(&field)?;
                 let leaf = lookup(&json, path).ok_or_else(|| {
-                    RenderError::new("PropertyNotFound", field, format!("the secret has no property {path:?}"))
+                    RenderError::new(
+                        "PropertyNotFound",
+                        field,
+                        format!("the secret has no property {path:?}"),
+                    )
                 })?;
                 leaf_bytes(leaf)
             }
@@ -71,9 +88,9 @@ pub fn render(spec: &ProtectedSecretSpec, value: &SecretValue) -> Result<BTreeMa
         env.set_undefined_behavior(UndefinedBehavior::Strict);
         for (key, source) in &template.data {
             let field = format!("spec.template.data.{key}");
-            let compiled = env
-                .template_from_str(source)
-                .map_err(|e| RenderError::new("TemplateError", field.clone(), format!("does not parse: {}", e.kind())))?;
+            let compiled = env.template_from_str(source).map_err(|e| {
+                RenderError::new("TemplateError", field.clone(), format!("does not parse: {}", e.kind()))
+            })?;
             let mut missing: Vec<String> = compiled
                 .undeclared_variables(true)
                 .into_iter()
@@ -90,7 +107,11 @@ pub fn render(spec: &ProtectedSecretSpec, value: &SecretValue) -> Result<BTreeMa
             // Only the error kind and line: a render error's detail may quote what it rendered.
             let rendered = compiled.render(minijinja::value::Serde(&context)).map_err(|e| {
                 let line = e.line().map(|l| format!(" at line {l}")).unwrap_or_default();
-                RenderError::new("TemplateError", field.clone(), format!("does not render: {}{line}", e.kind()))
+                RenderError::new(
+                    "TemplateError",
+                    field.clone(),
+                    format!("does not render: {}{line}", e.kind()),
+                )
             })?;
             out.insert(key.clone(), ByteString(rendered.into_bytes()));
         }
@@ -161,8 +182,7 @@ mod tests {
         String::from_utf8(out[key].0.clone()).unwrap()
     }
 
-    const VALUE: &str =
-        r#"{"username":"app","db":{"password":"pw","port":5432},"hosts":["a","b"],"tls":true,"a.b":"dotted"}"#;
+    const VALUE: &str = r#"{"username":"app","db":{"password":"pw","port":5432},"hosts":["a","b"],"tls":true,"a.b":"dotted"}"#;
 
     #[test]
     fn data_paths_nested_keys_indexes_and_json_leaves() {
@@ -222,13 +242,18 @@ mod tests {
     fn templates_render_and_name_missing_keys() {
         let mut s = spec(&[]);
         s.template = Some(SecretTemplate {
-            data: [("DSN".to_string(), "postgres://{{ username }}:{{ db.password }}@{{ hosts[0] }}/shop".to_string())]
-                .into(),
+            data: [(
+                "DSN".to_string(),
+                "postgres://{{ username }}:{{ db.password }}@{{ hosts[0] }}/shop".to_string(),
+            )]
+            .into(),
         });
         let out = render(&s, &text(VALUE)).unwrap();
         assert_eq!(get(&out, "DSN"), "postgres://app:pw@a/shop");
 
-        s.template = Some(SecretTemplate { data: [("DSN".to_string(), "{{ db.user }}/{{ nope }}".to_string())].into() });
+        s.template = Some(SecretTemplate {
+            data: [("DSN".to_string(), "{{ db.user }}/{{ nope }}".to_string())].into(),
+        });
         let err = render(&s, &text(VALUE)).unwrap_err();
         assert_eq!((err.reason, err.field.as_str()), ("TemplateError", "spec.template.data.DSN"));
         assert!(err.message.contains("db.user") && err.message.contains("nope"), "{err}");

@@ -218,7 +218,8 @@ pub async fn release(client: &kube::Client, ps: &ProtectedSecret) -> Result<(), 
             let uid = ps.uid();
             let others: Vec<_> =
                 secret.owner_references().iter().filter(|o| Some(&o.uid) != uid.as_ref()).cloned().collect();
-            let patch = json!({"metadata": {"ownerReferences": if others.is_empty() { None } else { Some(others) }}});
+            let patch =
+                json!({"metadata": {"ownerReferences": if others.is_empty() { None } else { Some(others) }}});
             api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
         }
         (CreationPolicy::Merge, DeletionPolicy::Delete) => {
@@ -226,7 +227,8 @@ pub async fn release(client: &kube::Client, ps: &ProtectedSecret) -> Result<(), 
             let empty = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}});
             api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&empty)).await?;
         }
-        (CreationPolicy::Orphan, DeletionPolicy::Delete) | (CreationPolicy::Owner, DeletionPolicy::Delete) => {
+        (CreationPolicy::Orphan, DeletionPolicy::Delete)
+        | (CreationPolicy::Owner, DeletionPolicy::Delete) => {
             api.delete(&name, &Default::default()).await?;
         }
         (_, DeletionPolicy::Retain) => {}
@@ -243,26 +245,37 @@ pub async fn restart(
     at: &str,
 ) -> Vec<(String, kube::Error)> {
     let patch = json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: at}}}}});
-    let params = PatchParams::default();
     let mut failed = Vec::new();
     for target in targets {
-        let name = &target.name;
+        let (client, name) = (client.clone(), target.name.as_str());
         let result = match target.kind {
-            WorkloadKind::Deployment => {
-                Api::<Deployment>::namespaced(client.clone(), namespace).patch(name, &params, &Patch::Merge(&patch)).await.map(drop)
-            }
-            WorkloadKind::StatefulSet => {
-                Api::<StatefulSet>::namespaced(client.clone(), namespace).patch(name, &params, &Patch::Merge(&patch)).await.map(drop)
-            }
-            WorkloadKind::DaemonSet => {
-                Api::<DaemonSet>::namespaced(client.clone(), namespace).patch(name, &params, &Patch::Merge(&patch)).await.map(drop)
-            }
+            WorkloadKind::Deployment => annotate::<Deployment>(client, namespace, name, &patch).await,
+            WorkloadKind::StatefulSet => annotate::<StatefulSet>(client, namespace, name, &patch).await,
+            WorkloadKind::DaemonSet => annotate::<DaemonSet>(client, namespace, name, &patch).await,
         };
         if let Err(err) = result {
             failed.push((format!("{:?}/{name}", target.kind), err));
         }
     }
     failed
+}
+
+async fn annotate<K>(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    patch: &serde_json::Value,
+) -> Result<(), kube::Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(client, namespace)
+        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    Ok(())
 }
 
 #[cfg(test)]
