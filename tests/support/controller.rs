@@ -11,7 +11,6 @@ use kube::runtime::controller::Action;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 use std::sync::Arc;
-use std::time::Duration;
 
 pub const NAMESPACE: &str = "team";
 
@@ -27,12 +26,13 @@ impl Harness {
         let mut registry = Registry::default();
         let reconciles = ReconcileMetrics::register(&mut registry);
         let metrics = SecretSyncMetrics::register(&mut registry);
+        let config = ControllerConfig::default();
         let ctx = Context {
             client,
             aws,
             reconciles,
-            config: Arc::new(ControllerConfig::default()),
-            protected_secrets: Arc::new(Shared::new(metrics, Duration::from_millis(5))),
+            protected_secrets: Arc::new(Shared::new(metrics, config.batch_window)),
+            config: Arc::new(config),
         };
         Harness { ctx: Arc::new(ctx), api, registry: Arc::new(registry) }
     }
@@ -41,8 +41,8 @@ impl Harness {
     /// due, as after the refresh interval or a restart.
     pub fn restarted(&self) -> Self {
         let mut ctx = (*self.ctx).clone();
-        ctx.protected_secrets =
-            Arc::new(Shared::new(self.ctx.protected_secrets.metrics.clone(), Duration::from_millis(5)));
+        let metrics = self.ctx.protected_secrets.metrics.clone();
+        ctx.protected_secrets = Arc::new(Shared::new(metrics, ctx.config.batch_window));
         Harness { ctx: Arc::new(ctx), api: self.api.clone(), registry: self.registry.clone() }
     }
 
