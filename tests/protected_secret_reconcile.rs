@@ -331,3 +331,18 @@ async fn delete_policy_removes_an_orphan_secret_and_the_finalizer() {
     assert_eq!(writes[1].body["metadata"]["finalizers"], json!([]));
     assert!(h.api.get(&secret_path(NAMESPACE, "db")).is_none());
 }
+
+#[tokio::test]
+async fn a_policy_that_cannot_be_checked_is_not_reported_compliant() {
+    let seed = Seed::new().await;
+    let (secret_id, _) = compliant_secret(&seed).await;
+    let proxy = support::proxy::Proxy::start(moto::endpoint()).await;
+    let h = Harness::new(moto::facts_at(proxy.endpoint(), moto::test_settings()).await);
+    proxy.inject("DescribeKey", support::proxy::Fault::ServerError, 3);
+    h.create("db", spec(&secret_id));
+    h.reconcile("db").await.unwrap();
+    assert_eq!(h.ready("db").0, "True", "an unanswered policy question does not stop a sync");
+    let (status, reason, message) = h.condition("db", "Compliant");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "PolicyNotEvaluated"), "{message}");
+    assert!(message.contains("kms-key-enabled"), "{message}");
+}

@@ -21,6 +21,7 @@ use crate::api::{
 };
 use crate::aws::{AwsError, AwsFacts, FactRequest, SecretValue, SecretsApi, Target, ValueRef};
 use crate::metrics::SecretSyncMetrics;
+use crate::policy::Judgement;
 use crate::policy::facts::{FactRecorder, FactSet, SecretFacts};
 use crate::policy::secret::{judge_secret, validate_spec};
 use crate::status::{COMPLIANT, Desired, READY, SYNCED, merge_conditions};
@@ -281,11 +282,13 @@ struct Outcome {
     sync: Result<Synced, Failure>,
     /// `None`: the policy was not judged this time; status keeps what it said.
     findings: Option<Vec<Finding>>,
+    /// Rules that could not be checked because AWS did not answer what they need.
+    unchecked: Vec<&'static str>,
 }
 
 impl Outcome {
     fn failed(failure: Failure) -> Self {
-        Outcome { sync: Err(failure), findings: None }
+        Outcome { sync: Err(failure), findings: None, unchecked: Vec::new() }
     }
 }
 
@@ -400,10 +403,14 @@ async fn sync(
         Ok(value) => value,
         Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
     };
-    let findings = if due { Some(judge(&ctx.aws, ps, &target).await) } else { None };
+    let judgement = if due { Some(judge(&ctx.aws, ps, &target).await) } else { None };
+    let unchecked = judgement.as_ref().map_or_else(Vec::new, |j| j.skipped.iter().map(|r| r.id()).collect());
+    let findings = judgement.map(|j| j.findings);
     let data = match render(spec, &value) {
         Ok(data) => data,
-        Err(err) => return Ok(Outcome { sync: Err(Failure::new(err.reason, err.to_string())), findings }),
+        Err(err) => {
+            return Ok(Outcome { sync: Err(Failure::new(err.reason, err.to_string())), findings, unchecked });
+        }
     };
     if let Some(findings) =
         findings.as_ref().filter(|f| spec.policy.enforcement == Enforcement::Enforce && !f.is_empty())
@@ -415,13 +422,14 @@ async fn sync(
         return Ok(Outcome {
             sync: Err(Failure::new("PolicyViolation", message)),
             findings: Some(findings.clone()),
+            unchecked,
         });
     }
     let sync = match target::write(&ctx.client, ps, data, &shared.key).await? {
         Ok(written) => Ok(Synced { version_id, written }),
         Err(Refusal { reason, message }) => Err(Failure::new(reason, message)),
     };
-    Ok(Outcome { sync, findings })
+    Ok(Outcome { sync, findings, unchecked })
 }
 
 /// With `refreshInterval: 0`, the version already synced for this generation (after a restart
@@ -431,8 +439,8 @@ fn synced_once(ps: &ProtectedSecret, once: bool) -> Option<String> {
     (once && status.observed_generation == ps.meta().generation).then(|| status.synced_version_id.clone())?
 }
 
-/// The policy findings: evaluate, gather what the evaluation asked for, evaluate again.
-async fn judge(aws: &AwsFacts, ps: &ProtectedSecret, target: &Target) -> Vec<Finding> {
+/// The policy verdict: evaluate, gather what the evaluation asked for, evaluate again.
+async fn judge(aws: &AwsFacts, ps: &ProtectedSecret, target: &Target) -> Judgement {
     let resource = ResourceRef {
         api_version: crate::api::API_VERSION.to_string(),
         kind: ProtectedSecret::kind(&()).to_string(),
@@ -445,11 +453,11 @@ async fn judge(aws: &AwsFacts, ps: &ProtectedSecret, target: &Target) -> Vec<Fin
         let judgement = judge_secret(&resource, &ps.spec, &recorder);
         let wanted = recorder.into_wanted();
         if wanted.is_empty() {
-            return judgement.findings;
+            return judgement;
         }
         known.extend(aws.gather(&FactRequest::new(target.clone(), wanted)).await);
     }
-    judge_secret(&resource, &ps.spec, &known).findings
+    judge_secret(&resource, &ps.spec, &known)
 }
 
 /// "2 findings: first; second".
@@ -499,6 +507,12 @@ fn next_status(
         }
     };
     let compliant = match &outcome.findings {
+        Some(findings) if findings.is_empty() && !outcome.unchecked.is_empty() => Some(Desired::new(
+            COMPLIANT,
+            false,
+            "PolicyNotEvaluated",
+            format!("could not check {}: AWS did not answer what they need", outcome.unchecked.join(", ")),
+        )),
         Some(findings) if findings.is_empty() => {
             Some(Desired::new(COMPLIANT, true, "Compliant", "the AWS secret meets the policy"))
         }
