@@ -11,7 +11,7 @@ mod batch;
 mod render;
 mod target;
 
-pub use render::{RenderError, render};
+use render::render;
 pub use target::{FIELD_MANAGER, FINALIZER, HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION};
 
 use super::Context;
