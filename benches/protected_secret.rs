@@ -15,9 +15,16 @@ use std::time::{Duration, Instant};
 use support::controller::Harness;
 use support::moto::{self, Seed};
 
-const OBJECTS: usize = 1_000;
-const SECRETS: usize = 100;
-const REFRESHES: usize = 5;
+/// ProtectedSecrets, AWS secrets and refresh cycles: the measured run under `cargo bench`, and
+/// a small smoke run under `cargo test --benches` (which does not pass `--bench`).
+const FULL: Sizes = Sizes { objects: 1_000, secrets: 100, refreshes: 5 };
+const SMOKE: Sizes = Sizes { objects: 100, secrets: 10, refreshes: 2 };
+
+struct Sizes {
+    objects: usize,
+    secrets: usize,
+    refreshes: usize,
+}
 /// Reconciles in flight at once, as `ControllerConfig::concurrency` bounds them.
 const CONCURRENCY: usize = 100;
 
@@ -61,13 +68,15 @@ async fn cycle(h: &Harness, names: &[String]) -> usize {
 }
 
 fn main() {
+    let Sizes { objects, secrets, refreshes } =
+        if std::env::args().any(|a| a == "--bench") { FULL } else { SMOKE };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let seed = Seed::new().await;
         let key = seed.key().await;
         seed.enable_rotation(&key).await;
         let run = moto::unique("bench");
-        let ids: Vec<String> = (0..SECRETS).map(|i| format!("team/{run}/s-{i:03}")).collect();
+        let ids: Vec<String> = (0..secrets).map(|i| format!("team/{run}/s-{i:03}")).collect();
         for id in &ids {
             seed.secret(id, &json!({"username": "app", "password": id}).to_string(), Some(&key.arn)).await;
         }
@@ -75,32 +84,32 @@ fn main() {
         // Metadata expires between refresh cycles, as it does between hourly refreshes.
         settings.cache.secret_metadata_ttl = METADATA_TTL;
         let h = Harness::new(moto::facts(settings).await);
-        let names: Vec<String> = (0..OBJECTS).map(|i| format!("ps-{i:04}")).collect();
+        let names: Vec<String> = (0..objects).map(|i| format!("ps-{i:04}")).collect();
         for (i, name) in names.iter().enumerate() {
-            h.create(name, json!({"source": {"secretId": ids[i % SECRETS]}, "data": [{"key": "password", "property": "password"}]}));
+            h.create(name, json!({"source": {"secretId": ids[i % secrets]}, "data": [{"key": "password", "property": "password"}]}));
         }
 
         let started = Instant::now();
         let ready = cycle(&h, &names).await;
         let cold = started.elapsed();
-        assert_eq!(ready, OBJECTS, "all synced after the cold start");
+        assert_eq!(ready, objects, "all synced after the cold start");
         let cold_calls = calls(&h.ctx.aws);
         let cold_writes = h.api.writes().len();
 
         let mut steady_writes = Vec::new();
-        for _ in 1..REFRESHES {
+        for _ in 1..refreshes {
             tokio::time::sleep(METADATA_TTL + Duration::from_millis(100)).await;
             h.api.clear_calls();
             let due = h.restarted();
-            assert_eq!(cycle(&due, &names).await, OBJECTS);
+            assert_eq!(cycle(&due, &names).await, objects);
             steady_writes.push(h.api.writes().len());
         }
         let total = calls(&h.ctx.aws);
         let all: u64 = total.values().sum();
         let secretsmanager: u64 = total.iter().filter(|(op, _)| op.starts_with("secretsmanager")).map(|(_, n)| n).sum();
-        let naive = (OBJECTS * REFRESHES) as f64;
+        let naive = (objects * refreshes) as f64;
 
-        println!("protected_secret: {OBJECTS} ProtectedSecrets over {SECRETS} AWS secrets, {REFRESHES} refresh cycles (1 cold + {} due), concurrency {CONCURRENCY}", REFRESHES - 1);
+        println!("protected_secret: {objects} ProtectedSecrets over {secrets} AWS secrets, {refreshes} refresh cycles (1 cold + {} due), concurrency {CONCURRENCY}", refreshes - 1);
         println!("AWS calls by operation (cold start / all cycles):");
         for (op, n) in &total {
             println!("  {op:<36} {:>5} / {n:>5}", cold_calls[op]);
@@ -112,7 +121,7 @@ fn main() {
         println!("reduction vs naive (all services): {:.0}x", naive / all as f64);
         println!("API server writes, cold start (Secrets, status, finalizers, events): {cold_writes}");
         println!("API server writes per steady refresh: {steady_writes:?}");
-        println!("cold start to all {OBJECTS} synced: {:.2} s", cold.as_secs_f64());
+        println!("cold start to all {objects} synced: {:.2} s", cold.as_secs_f64());
         println!("peak RSS (VmHWM): {}", peak_rss());
     });
 }
