@@ -89,6 +89,7 @@ async fn the_value_never_leaks_on_any_path() {
         let (status, got, message) = h.ready("db");
         assert_eq!((status.as_str(), got.as_str()), ("False", reason), "{message}");
         assert!(message.contains("keeps version"), "{message}");
+        assert_eq!(h.condition("db", "Reconciling").0, "True", "a retried failure is work in progress");
         assert_eq!(password(&h, "db"), CANARY, "{reason} keeps the synced value");
     }
     assert!(h.ready("db").2.contains("secretsmanager:GetSecretValue"), "the IAM action is named");

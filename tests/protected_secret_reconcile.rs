@@ -98,6 +98,7 @@ async fn first_sync_applies_an_owned_secret_and_a_steady_refresh_writes_nothing(
     assert_eq!(status.secret_ref.unwrap().name, "db");
     assert!(status.synced_version_id.is_some());
     assert!(status.conditions.iter().all(|c| c.observed_generation == Some(1)));
+    assert!(status.conditions.iter().all(|c| c.type_ != "Reconciling"), "done: no Reconciling condition");
     assert_eq!(h.api.events().len(), 1, "one Synced event");
     assert_eq!(h.api.events()[0]["reason"], "Synced");
 

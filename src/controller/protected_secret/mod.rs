@@ -24,7 +24,7 @@ use crate::metrics::SecretSyncMetrics;
 use crate::policy::Judgement;
 use crate::policy::facts::{FactRecorder, FactSet, SecretFacts};
 use crate::policy::secret::{judge_secret, validate_spec};
-use crate::status::{COMPLIANT, Desired, READY, SYNCED, merge_conditions};
+use crate::status::{COMPLIANT, Desired, READY, RECONCILING, SYNCED, merge_conditions};
 use batch::Window;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
@@ -497,13 +497,20 @@ fn next_status(
                 .map(|v| format!("; Secret {target} keeps version {v}"))
                 .unwrap_or_default();
             let message = format!("{}{kept}", failure.message);
-            (
-                previous.synced_version_id.clone(),
-                vec![
-                    Desired::new(READY, false, &failure.reason, &message),
-                    Desired::new(SYNCED, false, &failure.reason, message),
-                ],
-            )
+            let mut desired = vec![
+                Desired::new(READY, false, &failure.reason, &message),
+                Desired::new(SYNCED, false, &failure.reason, message),
+            ];
+            // Still working on it: the controller retries with backoff without any change.
+            if failure.retry.is_some() {
+                desired.push(Desired::new(
+                    RECONCILING,
+                    true,
+                    "Retrying",
+                    format!("retrying after {}", failure.reason),
+                ));
+            }
+            (previous.synced_version_id.clone(), desired)
         }
     };
     let compliant = match &outcome.findings {
