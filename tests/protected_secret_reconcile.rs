@@ -147,6 +147,8 @@ async fn a_rotation_updates_the_secret_and_restarts_consumers() {
     let restart =
         h.api.writes().into_iter().find(|c| c.path.ends_with("/deployments/shop")).expect("restart");
     assert!(restart.body["spec"]["template"]["metadata"]["annotations"]["dpo.dev/restartedAt"].is_string());
+    let reasons: Vec<Value> = h.api.events().into_iter().map(|e| e["reason"].clone()).collect();
+    assert_eq!(reasons, [json!("Synced")], "a new version after a restart is an update, not drift");
 }
 
 #[tokio::test]

@@ -426,10 +426,19 @@ async fn sync(
         });
     }
     let sync = match target::write(&ctx.client, ps, data, &shared.key).await? {
+        // After a restart the HMAC key is new and every earlier write looks foreign: a new
+        // version is an update whatever the annotation says.
+        Ok(Written::Repaired) if synced_version(ps) != Some(version_id.as_str()) => {
+            Ok(Synced { version_id, written: Written::Updated })
+        }
         Ok(written) => Ok(Synced { version_id, written }),
         Err(Refusal { reason, message }) => Err(Failure::new(reason, message)),
     };
     Ok(Outcome { sync, findings, unchecked })
+}
+
+fn synced_version(ps: &ProtectedSecret) -> Option<&str> {
+    ps.status.as_ref()?.synced_version_id.as_deref()
 }
 
 /// With `refreshInterval: 0`, the version already synced for this generation (after a restart
