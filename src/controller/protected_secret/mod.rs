@@ -82,9 +82,15 @@ pub struct Shared {
     recorder: OnceLock<Recorder>,
 }
 
+/// An object whose check has been due this long without a reconcile is gone (deleted without
+/// a finalizer, so no reconcile saw it go): its schedule and metric series are dropped.
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
 /// When an object next looks for a new version, and which version it has.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Schedule {
+    namespace: String,
+    name: String,
     generation: Option<i64>,
     version_id: String,
     /// `None`: never (refreshInterval 0).
@@ -109,53 +115,60 @@ impl Shared {
         self.schedule.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The version an object synced, while its refresh is not yet due and its spec unchanged.
-    fn remembered(&self, uid: &str, generation: Option<i64>) -> Option<String> {
+    /// The version `ps` synced, while its refresh is not yet due and its spec unchanged.
+    fn remembered(&self, ps: &ProtectedSecret) -> Option<String> {
         let schedule = self.schedule();
-        let entry = schedule.get(uid)?;
+        let entry = schedule.get(&uid(ps))?;
         let due = entry.next_check.is_some_and(|at| Instant::now() >= at);
-        (entry.generation == generation && !due).then(|| entry.version_id.clone())
+        (entry.generation == ps.meta().generation && !due).then(|| entry.version_id.clone())
     }
 
-    fn remember(&self, uid: &str, generation: Option<i64>, version_id: &str, refresh: Option<Duration>) {
-        self.schedule().insert(
-            uid.to_string(),
+    /// Notes a successful sync of `version_id`; the next check is `refresh` from now.
+    fn remember(&self, ps: &ProtectedSecret, version_id: &str, refresh: Option<Duration>) {
+        let now = Instant::now();
+        let mut schedule = self.schedule();
+        if let Some(stale) = now.checked_sub(FORGET_AFTER) {
+            schedule.retain(|_, entry| {
+                let gone = entry.next_check.is_some_and(|at| at < stale);
+                if gone {
+                    self.metrics.forget(&entry.namespace, &entry.name);
+                }
+                !gone
+            });
+        }
+        schedule.insert(
+            uid(ps),
             Schedule {
-                generation,
+                namespace: ps.namespace().unwrap_or_default(),
+                name: ps.name_any(),
+                generation: ps.meta().generation,
                 version_id: version_id.to_string(),
-                next_check: refresh.map(|r| Instant::now() + r),
+                next_check: refresh.map(|r| now + r),
                 failures: 0,
             },
         );
     }
 
-    /// Counts a failure and returns how long to wait before trying again.
-    fn backoff(&self, uid: &str) -> Duration {
+    /// Counts a failure of `ps` and returns how long to wait before trying again.
+    fn backoff(&self, ps: &ProtectedSecret) -> Duration {
         let mut schedule = self.schedule();
-        let failures = match schedule.get_mut(uid) {
-            Some(entry) => {
-                entry.failures = entry.failures.saturating_add(1);
-                entry.failures
-            }
-            None => {
-                schedule.insert(
-                    uid.to_string(),
-                    Schedule {
-                        generation: None,
-                        version_id: String::new(),
-                        next_check: Some(Instant::now()),
-                        failures: 1,
-                    },
-                );
-                1
-            }
-        };
-        let wait = BACKOFF_BASE.saturating_mul(1 << failures.min(8).saturating_sub(1)).min(BACKOFF_MAX);
+        let entry = schedule.entry(uid(ps)).or_insert_with(|| Schedule {
+            namespace: ps.namespace().unwrap_or_default(),
+            name: ps.name_any(),
+            generation: None,
+            version_id: String::new(),
+            next_check: Some(Instant::now()),
+            failures: 0,
+        });
+        entry.failures = entry.failures.saturating_add(1);
+        let wait = BACKOFF_BASE.saturating_mul(1 << entry.failures.min(8).saturating_sub(1)).min(BACKOFF_MAX);
         jitter(wait)
     }
 
-    fn forget(&self, uid: &str) {
-        self.schedule().remove(uid);
+    /// Drops what is kept about a deleted ProtectedSecret.
+    fn forget(&self, ps: &ProtectedSecret) {
+        self.schedule().remove(&uid(ps));
+        self.metrics.forget(&ps.namespace().unwrap_or_default(), &ps.name_any());
     }
 
     fn recorder(&self, client: &kube::Client) -> &Recorder {
@@ -207,6 +220,10 @@ impl Shared {
     }
 }
 
+fn uid(ps: &ProtectedSecret) -> String {
+    ps.uid().unwrap_or_default()
+}
+
 /// `wait` give or take [`JITTER`].
 fn jitter(wait: Duration) -> Duration {
     wait.mul_f64(1.0 + JITTER * (2.0 * fastrand::f64() - 1.0))
@@ -239,7 +256,7 @@ pub async fn run(ctx: Context, shutdown: impl Future<Output = ()> + Send + Sync 
 
 /// Requeues a failed reconcile with exponential backoff, per object.
 pub fn error_policy(ps: Arc<ProtectedSecret>, _err: &Error, ctx: Arc<Context>) -> Action {
-    Action::requeue(ctx.protected_secrets.backoff(&ps.uid().unwrap_or_default()))
+    Action::requeue(ctx.protected_secrets.backoff(&ps))
 }
 
 /// Reconciles one ProtectedSecret.
@@ -295,15 +312,13 @@ impl Outcome {
 async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action, Error> {
     let namespace = ps.namespace().ok_or_else(|| Error::NotNamespaced(ps.name_any()))?;
     let name = ps.name_any();
-    let uid = ps.uid().unwrap_or_default();
     let shared = &ctx.protected_secrets;
     if ps.meta().deletion_timestamp.is_some() {
         if has_finalizer(ps) {
             target::release(&ctx.client, ps).await?;
             set_finalizer(ctx, ps, false).await?;
         }
-        shared.forget(&uid);
-        shared.metrics.forget(&namespace, &name);
+        shared.forget(ps);
         return Ok(Action::await_change());
     }
     let needs_finalizer = target::needs_finalizer(ps);
@@ -314,7 +329,7 @@ async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action,
     let refresh = parse_duration(&ps.spec.refresh_interval).ok().filter(|d| !d.is_zero()).map(jitter);
     let once = parse_duration(&ps.spec.refresh_interval).is_ok_and(|d| d.is_zero());
 
-    let outcome = sync(ps, ctx, &namespace, &uid, once).await?;
+    let outcome = sync(ps, ctx, &namespace, once).await?;
     let previous = ps.status.clone().unwrap_or_default();
     let status = next_status(ps, &previous, &outcome);
     if status != previous {
@@ -327,7 +342,7 @@ async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action,
 
     match outcome.sync {
         Ok(synced) => {
-            shared.remember(&uid, ps.meta().generation, &synced.version_id, refresh);
+            shared.remember(ps, &synced.version_id, refresh);
             shared.metrics.succeeded(&namespace, &name, jiff::Timestamp::now().as_second());
             Ok(refresh.map_or_else(Action::await_change, Action::requeue))
         }
@@ -345,13 +360,7 @@ async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action,
 
 /// Everything from the spec check to the Secret write. Kubernetes API errors end the
 /// reconcile; everything else is an outcome reported in status.
-async fn sync(
-    ps: &ProtectedSecret,
-    ctx: &Context,
-    namespace: &str,
-    uid: &str,
-    once: bool,
-) -> Result<Outcome, Error> {
+async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) -> Result<Outcome, Error> {
     let spec = &ps.spec;
     let shared = &ctx.protected_secrets;
     let errors = validate_spec(spec);
@@ -377,7 +386,7 @@ async fn sync(
     }
     // Before the refresh is due, the version synced last is still the one to hold: a drift
     // repair needs neither metadata nor a policy verdict from AWS.
-    let known = shared.remembered(uid, ps.meta().generation).or_else(|| synced_once(ps, once));
+    let known = shared.remembered(ps).or_else(|| synced_once(ps, once));
     let due = known.is_none();
     let version_id = match spec.source.version() {
         SecretVersion::Id(id) => id.to_string(),
