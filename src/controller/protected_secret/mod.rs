@@ -53,6 +53,9 @@ const POLICY_ROUNDS: usize = 3;
 /// do not refresh together.
 const JITTER: f64 = 0.1;
 
+/// Longest Event note, in bytes.
+const EVENT_NOTE_MAX: usize = 1024;
+
 /// First and longest wait after a failure.
 const BACKOFF_BASE: Duration = Duration::from_secs(5);
 const BACKOFF_MAX: Duration = Duration::from_secs(300);
@@ -617,7 +620,16 @@ async fn report(ps: &ProtectedSecret, ctx: &Context, previous: &ProtectedSecretS
     }
     let recorder = ctx.protected_secrets.recorder(&ctx.client);
     let reference = ps.object_ref(&());
-    for (type_, reason, note) in events {
+    for (type_, reason, mut note) in events {
+        // The Events API refuses notes over 1 kB.
+        if note.len() > EVENT_NOTE_MAX {
+            let mut end = EVENT_NOTE_MAX - 3;
+            while !note.is_char_boundary(end) {
+                end -= 1;
+            }
+            note.truncate(end);
+            note.push_str("...");
+        }
         let event = Event { type_, reason, note: Some(note), action: "Sync".into(), secondary: None };
         if let Err(err) = recorder.publish(&event, &reference).await {
             tracing::warn!(%namespace, %name, error = %err, "could not publish an event");
