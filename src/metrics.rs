@@ -4,6 +4,7 @@
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
@@ -66,6 +67,77 @@ impl ReconcileMetrics {
 pub fn register_build_info(registry: &mut Registry) {
     let info = Info::new(vec![("version".to_string(), env!("CARGO_PKG_VERSION").to_string())]);
     registry.register("dpo_build", "Build of the running operator", info);
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ObjectLabels {
+    namespace: String,
+    name: String,
+}
+
+/// ProtectedSecret syncing: Secrets written, failures by reason, and when each object last
+/// synced (alert on `time() - dpo_secret_last_sync_timestamp_seconds`).
+#[derive(Clone, Default)]
+pub struct SecretSyncMetrics {
+    syncs: Counter,
+    errors: Family<ReasonLabels, Counter>,
+    last_success: Family<ObjectLabels, Gauge>,
+}
+
+impl SecretSyncMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = SecretSyncMetrics::default();
+        registry.register(
+            "dpo_secret_syncs",
+            "Kubernetes Secrets written from AWS values",
+            metrics.syncs.clone(),
+        );
+        registry.register(
+            "dpo_secret_sync_errors",
+            "ProtectedSecret reconciles that could not sync, by Ready reason",
+            metrics.errors.clone(),
+        );
+        registry.register(
+            "dpo_secret_last_sync_timestamp_seconds",
+            "Unix time of the last successful sync, per ProtectedSecret",
+            metrics.last_success.clone(),
+        );
+        metrics
+    }
+
+    pub fn synced(&self) {
+        self.syncs.inc();
+    }
+
+    pub fn failed(&self, reason: &str) {
+        self.errors.get_or_create(&ReasonLabels { reason: reason.to_string() }).inc();
+    }
+
+    pub fn succeeded(&self, namespace: &str, name: &str, unix_seconds: i64) {
+        self.last_success.get_or_create(&object(namespace, name)).set(unix_seconds);
+    }
+
+    /// Drops the per-object series of a deleted ProtectedSecret.
+    pub fn forget(&self, namespace: &str, name: &str) {
+        self.last_success.remove(&object(namespace, name));
+    }
+
+    pub fn syncs(&self) -> u64 {
+        self.syncs.get()
+    }
+
+    pub fn errors(&self, reason: &str) -> u64 {
+        self.errors.get(&ReasonLabels { reason: reason.to_string() }).map_or(0, |c| c.get())
+    }
+}
+
+fn object(namespace: &str, name: &str) -> ObjectLabels {
+    ObjectLabels { namespace: namespace.to_string(), name: name.to_string() }
 }
 
 #[cfg(test)]

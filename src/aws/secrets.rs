@@ -51,6 +51,12 @@ impl SecretValue {
         Self { version_id, payload: Arc::new(payload) }
     }
 
+    /// A value built in memory, for tests of code that consumes values.
+    #[cfg(test)]
+    pub(crate) fn for_tests(version_id: &str, text: Option<String>, binary: Option<Vec<u8>>) -> Self {
+        Self::new(version_id.to_string(), text, binary.map(aws_smithy_types::Blob::new))
+    }
+
     /// The version this value belongs to (not secret).
     pub fn version_id(&self) -> &str {
         &self.version_id

@@ -119,6 +119,7 @@ impl ControllerArgs {
             reevaluation_period: period("--reevaluation-period", &self.reevaluation_period, MIN_PERIOD)?,
             concurrency: self.concurrency,
             secret_access,
+            ..ControllerConfig::default()
         };
         let aws = AwsSettings {
             default_region: self.region.clone(),

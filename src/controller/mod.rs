@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod leader;
+pub mod protected_secret;
 pub mod runtime;
 
 use crate::aws::AwsFacts;
@@ -23,6 +24,8 @@ pub struct ControllerConfig {
     pub concurrency: u16,
     /// Which secret ids each namespace may reference.
     pub secret_access: AccessRules,
+    /// How long AWS reads of concurrent reconciles are collected into one batch call.
+    pub batch_window: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -32,6 +35,7 @@ impl Default for ControllerConfig {
             reevaluation_period: Duration::from_secs(600),
             concurrency: 4,
             secret_access: AccessRules::default(),
+            batch_window: Duration::from_millis(20),
         }
     }
 }
@@ -45,4 +49,6 @@ pub struct Context {
     pub config: Arc<ControllerConfig>,
     /// Set once this controller's caches have synced; `/readyz` fails until every controller's is.
     pub ready: ReadyHandle,
+    /// State the ProtectedSecret controller keeps between reconciles.
+    pub protected_secrets: Arc<protected_secret::Shared>,
 }

@@ -6,9 +6,9 @@
 //! calls `ctx.ready.set_ready()` once its caches have synced.
 
 use super::leader::{LeaderElector, LeaderError, LeaseSettings};
-use super::{Context, ControllerConfig};
+use super::{Context, ControllerConfig, protected_secret};
 use crate::aws::{AwsError, AwsFacts, AwsMetrics, AwsSettings};
-use crate::metrics::{ReconcileMetrics, register_build_info};
+use crate::metrics::{ReconcileMetrics, SecretSyncMetrics, register_build_info};
 use crate::server::{self, Endpoints, Readiness, ReadyHandle, Routes};
 use futures::future::{BoxFuture, Shared};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -50,7 +50,8 @@ pub type ControllerFuture = BoxFuture<'static, ()>;
 pub type ControllerFn = fn(Context, Shutdown) -> ControllerFuture;
 
 /// The controllers built into this binary. An enabled kind missing here is reported at start.
-pub const CONTROLLERS: &[(ControllerKind, ControllerFn)] = &[];
+pub const CONTROLLERS: &[(ControllerKind, ControllerFn)] =
+    &[(ControllerKind::ProtectedSecrets, |ctx, shutdown| protected_secret::run(ctx, shutdown).boxed())];
 
 /// Resolves once shutdown is asked for. Cheap to clone; `Send + Sync + 'static`, as
 /// kube-runtime's `graceful_shutdown_on` wants.
@@ -170,6 +171,10 @@ pub async fn run_with(
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
     let aws = AwsFacts::new(loader.load().await, config.aws.clone(), AwsMetrics::register(&mut registry))?;
+    let protected_secrets = Arc::new(protected_secret::Shared::new(
+        SecretSyncMetrics::register(&mut registry),
+        config.controller.batch_window,
+    ));
     let readiness = Readiness::default();
     let endpoints = Endpoints { registry: Arc::new(registry), readiness: readiness.clone() };
     let servers = start_servers(&config, endpoints, shutdown.clone()).await?;
@@ -189,6 +194,7 @@ pub async fn run_with(
         reconciles: reconciles.clone(),
         config: controller_config.clone(),
         ready,
+        protected_secrets: protected_secrets.clone(),
     };
     let running = start_controllers(&config.controllers, context, &readiness, &shutdown);
     let holding = async {

@@ -2,5 +2,7 @@
 //! real SDK, and a fault-injecting proxy. Each test binary uses a different part of it.
 #![allow(dead_code)]
 
+pub mod apiserver;
+pub mod controller;
 pub mod moto;
 pub mod proxy;

@@ -1,0 +1,662 @@
+//! The ProtectedSecret controller: keeps a Kubernetes Secret in sync with an AWS Secrets
+//! Manager secret, under the ProtectedSecret's data-protection policy.
+//!
+//! One reconcile: check the spec and the namespace's access rules (before any AWS call), find
+//! the version to sync (metadata only, and only when a refresh is due), read its value (shared by
+//! every object on the same version, batched with concurrent reconciles), judge the policy,
+//! render the keys, write the Secret if it differs, restart consumers on a new version, and
+//! write status only if it changed. A failure never empties or deletes a synced Secret.
+
+mod batch;
+mod render;
+mod target;
+
+use render::render;
+pub use target::{FIELD_MANAGER, FINALIZER, HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION};
+
+use super::Context;
+use crate::api::{
+    Enforcement, Finding, ProtectedSecret, ProtectedSecretStatus, ResourceRef, SecretRef, SecretVersion,
+    parse_duration,
+};
+use crate::aws::{AwsError, AwsFacts, FactRequest, SecretValue, SecretsApi, Target, ValueRef};
+use crate::metrics::SecretSyncMetrics;
+use crate::policy::Judgement;
+use crate::policy::facts::{FactRecorder, FactSet, SecretFacts};
+use crate::policy::secret::{judge_secret, validate_spec};
+use crate::status::{COMPLIANT, Desired, READY, RECONCILING, SYNCED, merge_conditions};
+use batch::Window;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
+use kube::runtime::{Config as RuntimeConfig, watcher};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+use target::{ContentKey, Refusal, Written};
+
+/// `controller` label of the shared reconcile metrics.
+pub const CONTROLLER: &str = "protectedsecret";
+
+/// Most evaluate-gather rounds of one policy judgement: each round can only reveal facts that
+/// the previous round's facts point at (secret -> its KMS key).
+const POLICY_ROUNDS: usize = 3;
+
+/// Fraction of the refresh interval added or taken at random, so that objects created together
+/// do not refresh together.
+const JITTER: f64 = 0.1;
+
+/// Longest Event note, in bytes.
+const EVENT_NOTE_MAX: usize = 1024;
+
+/// First and longest wait after a failure.
+const BACKOFF_BASE: Duration = Duration::from_secs(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+/// A reconcile that could not finish. AWS failures are reported in status first.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("ProtectedSecret {0} has no namespace")]
+    NotNamespaced(String),
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+    #[error("{0}")]
+    Aws(#[from] AwsError),
+}
+
+type MetadataWindow = Window<(Target, String), Result<SecretFacts, AwsError>>;
+type ValueWindow = Window<ValueRef, Result<SecretValue, AwsError>>;
+
+/// What the controller keeps between reconciles: the per-process HMAC key, the refresh
+/// schedule, read batching, its metrics and the event recorder.
+pub struct Shared {
+    pub metrics: SecretSyncMetrics,
+    key: ContentKey,
+    schedule: Mutex<HashMap<String, Schedule>>,
+    metadata: MetadataWindow,
+    values: ValueWindow,
+    recorder: OnceLock<Recorder>,
+}
+
+/// An object whose check has been due this long without a reconcile is gone (deleted without
+/// a finalizer, so no reconcile saw it go): its schedule and metric series are dropped.
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+/// When an object next looks for a new version, and which version it has.
+#[derive(Debug)]
+struct Schedule {
+    namespace: String,
+    name: String,
+    generation: Option<i64>,
+    version_id: String,
+    /// `None`: never (refreshInterval 0).
+    next_check: Option<Instant>,
+    failures: u32,
+}
+
+impl Shared {
+    /// `batch_window`: how long concurrent AWS reads are collected into one call.
+    pub fn new(metrics: SecretSyncMetrics, batch_window: Duration) -> Self {
+        Shared {
+            metrics,
+            key: ContentKey::random(),
+            schedule: Mutex::default(),
+            metadata: Window::new(batch_window),
+            values: Window::new(batch_window),
+            recorder: OnceLock::new(),
+        }
+    }
+
+    fn schedule(&self) -> std::sync::MutexGuard<'_, HashMap<String, Schedule>> {
+        self.schedule.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The version `ps` synced, while its refresh is not yet due and its spec unchanged.
+    fn remembered(&self, ps: &ProtectedSecret) -> Option<String> {
+        let schedule = self.schedule();
+        let entry = schedule.get(&uid(ps))?;
+        let due = entry.next_check.is_some_and(|at| Instant::now() >= at);
+        (entry.generation == ps.meta().generation && !due).then(|| entry.version_id.clone())
+    }
+
+    /// Notes a successful sync of `version_id`; the next check is `refresh` from now.
+    fn remember(&self, ps: &ProtectedSecret, version_id: &str, refresh: Option<Duration>) {
+        let now = Instant::now();
+        let mut schedule = self.schedule();
+        if let Some(stale) = now.checked_sub(FORGET_AFTER) {
+            schedule.retain(|_, entry| {
+                let gone = entry.next_check.is_some_and(|at| at < stale);
+                if gone {
+                    self.metrics.forget(&entry.namespace, &entry.name);
+                }
+                !gone
+            });
+        }
+        schedule.insert(
+            uid(ps),
+            Schedule {
+                namespace: ps.namespace().unwrap_or_default(),
+                name: ps.name_any(),
+                generation: ps.meta().generation,
+                version_id: version_id.to_string(),
+                next_check: refresh.map(|r| now + r),
+                failures: 0,
+            },
+        );
+    }
+
+    /// Counts a failure of `ps` and returns how long to wait before trying again.
+    fn backoff(&self, ps: &ProtectedSecret) -> Duration {
+        let mut schedule = self.schedule();
+        let entry = schedule.entry(uid(ps)).or_insert_with(|| Schedule {
+            namespace: ps.namespace().unwrap_or_default(),
+            name: ps.name_any(),
+            generation: None,
+            version_id: String::new(),
+            next_check: Some(Instant::now()),
+            failures: 0,
+        });
+        entry.failures = entry.failures.saturating_add(1);
+        let wait = BACKOFF_BASE.saturating_mul(1 << entry.failures.min(8).saturating_sub(1)).min(BACKOFF_MAX);
+        jitter(wait)
+    }
+
+    /// Drops what is kept about a deleted ProtectedSecret.
+    fn forget(&self, ps: &ProtectedSecret) {
+        self.schedule().remove(&uid(ps));
+        self.metrics.forget(&ps.namespace().unwrap_or_default(), &ps.name_any());
+    }
+
+    fn recorder(&self, client: &kube::Client) -> &Recorder {
+        self.recorder.get_or_init(|| {
+            let reporter = Reporter { controller: "dpo".into(), instance: std::env::var("POD_NAME").ok() };
+            Recorder::new(client.clone(), reporter)
+        })
+    }
+
+    /// Metadata of one secret, read together with concurrent reconciles' reads.
+    async fn metadata(
+        &self,
+        aws: &AwsFacts,
+        target: &Target,
+        secret_id: &str,
+    ) -> Result<SecretFacts, AwsError> {
+        let batch_aws = aws.clone();
+        let answer = self
+            .metadata
+            .get((target.clone(), secret_id.to_string()), move |keys| async move {
+                let mut by_target: HashMap<Target, Vec<String>> = HashMap::new();
+                for (target, id) in keys {
+                    by_target.entry(target).or_default().push(id);
+                }
+                let mut answers = HashMap::new();
+                for (target, ids) in by_target {
+                    for (id, result) in batch_aws.secrets(&target, &ids).await {
+                        answers.insert((target.clone(), id), result);
+                    }
+                }
+                answers
+            })
+            .await;
+        match answer {
+            Some(result) => result,
+            None => aws.secret(target, secret_id).await,
+        }
+    }
+
+    /// The value of one version, read together with concurrent reconciles' reads.
+    async fn value(&self, aws: &AwsFacts, wanted: ValueRef) -> Result<SecretValue, AwsError> {
+        let batch_aws = aws.clone();
+        let answer =
+            self.values.get(wanted.clone(), move |keys| async move { batch_aws.values(&keys).await }).await;
+        match answer {
+            Some(result) => result,
+            None => aws.value(&wanted.target, &wanted.secret_id, &wanted.version_id).await,
+        }
+    }
+}
+
+fn uid(ps: &ProtectedSecret) -> String {
+    ps.uid().unwrap_or_default()
+}
+
+/// `wait` give or take [`JITTER`].
+fn jitter(wait: Duration) -> Duration {
+    wait.mul_f64(1.0 + JITTER * (2.0 * fastrand::f64() - 1.0))
+}
+
+/// Runs the controller until `shutdown` completes, then finishes the reconciles in flight.
+pub async fn run(ctx: Context, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let client = ctx.client.clone();
+    let concurrency = ctx.config.concurrency;
+    let secrets: Api<Secret> = Api::all(client.clone());
+    let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    let controller = Controller::new(Api::<ProtectedSecret>::all(client), watcher::Config::default())
+        // Every Secret we write names its ProtectedSecret: an edit or deletion is seen at once,
+        // whatever the creation policy (an owner reference exists only under Owner).
+        .watches(secrets, managed, |secret| {
+            let namespace = secret.namespace()?;
+            let owner = secret.annotations().get(OWNER_ANNOTATION)?;
+            Some(ObjectRef::<ProtectedSecret>::new(owner).within(&namespace))
+        });
+    let (store, ready) = (controller.store(), ctx.ready.clone());
+    tokio::spawn(async move {
+        if store.wait_until_ready().await.is_ok() {
+            ready.set_ready();
+        }
+    });
+    controller
+        .with_config(RuntimeConfig::default().concurrency(concurrency))
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, Arc::new(ctx))
+        .for_each(|result| async move {
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "protectedsecret reconcile failed");
+            }
+        })
+        .await;
+}
+
+/// Requeues a failed reconcile with exponential backoff, per object.
+pub fn error_policy(ps: Arc<ProtectedSecret>, _err: &Error, ctx: Arc<Context>) -> Action {
+    Action::requeue(ctx.protected_secrets.backoff(&ps))
+}
+
+/// Reconciles one ProtectedSecret.
+pub async fn reconcile(ps: Arc<ProtectedSecret>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_object(&ps, &ctx).await;
+    ctx.reconciles.observe(CONTROLLER, started.elapsed(), result.is_err());
+    result
+}
+
+/// Why a reconcile did not sync, as `Ready` and `Synced` report it.
+#[derive(Debug)]
+struct Failure {
+    reason: String,
+    message: String,
+    /// An AWS failure worth retrying with backoff rather than at the next refresh.
+    retry: Option<AwsError>,
+}
+
+impl Failure {
+    fn new(reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Failure { reason: reason.into(), message: message.into(), retry: None }
+    }
+
+    fn aws(err: AwsError) -> Self {
+        let retry = (!matches!(err, AwsError::RoleNotAllowed { .. })).then(|| err.clone());
+        Failure { reason: err.reason().to_string(), message: err.to_string(), retry }
+    }
+}
+
+/// A successful sync: the version in the Secret and what the write did.
+#[derive(Debug)]
+struct Synced {
+    version_id: String,
+    written: Written,
+}
+
+#[derive(Debug)]
+struct Outcome {
+    sync: Result<Synced, Failure>,
+    /// `None`: the policy was not judged this time; status keeps what it said.
+    findings: Option<Vec<Finding>>,
+    /// Rules that could not be checked because AWS did not answer what they need.
+    unchecked: Vec<&'static str>,
+}
+
+impl Outcome {
+    fn failed(failure: Failure) -> Self {
+        Outcome { sync: Err(failure), findings: None, unchecked: Vec::new() }
+    }
+}
+
+async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action, Error> {
+    let namespace = ps.namespace().ok_or_else(|| Error::NotNamespaced(ps.name_any()))?;
+    let name = ps.name_any();
+    let shared = &ctx.protected_secrets;
+    if ps.meta().deletion_timestamp.is_some() {
+        if has_finalizer(ps) {
+            target::release(&ctx.client, ps).await?;
+            set_finalizer(ctx, ps, false).await?;
+        }
+        shared.forget(ps);
+        return Ok(Action::await_change());
+    }
+    let needs_finalizer = target::needs_finalizer(ps);
+    if needs_finalizer != has_finalizer(ps) {
+        set_finalizer(ctx, ps, needs_finalizer).await?;
+    }
+    // `None`: sync once. An invalid interval is reported by the spec check.
+    let refresh = parse_duration(&ps.spec.refresh_interval).ok().filter(|d| !d.is_zero()).map(jitter);
+    let once = parse_duration(&ps.spec.refresh_interval).is_ok_and(|d| d.is_zero());
+
+    let outcome = sync(ps, ctx, &namespace, once).await?;
+    let previous = ps.status.clone().unwrap_or_default();
+    let status = next_status(ps, &previous, &outcome);
+    if status != previous {
+        let api: Api<ProtectedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
+        let body =
+            json!({"apiVersion": crate::api::API_VERSION, "kind": "ProtectedSecret", "status": status});
+        api.patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&body)).await?;
+    }
+    report(ps, ctx, &previous, &outcome).await;
+
+    match outcome.sync {
+        Ok(synced) => {
+            shared.remember(ps, &synced.version_id, refresh);
+            shared.metrics.succeeded(&namespace, &name, jiff::Timestamp::now().as_second());
+            Ok(refresh.map_or_else(Action::await_change, Action::requeue))
+        }
+        Err(failure) => {
+            shared.metrics.failed(&failure.reason);
+            match failure.retry {
+                Some(err) => Err(Error::Aws(err)),
+                // Spec, tenancy, template, policy and target problems wait for a change; the
+                // AWS secret or the target may change without an event, so look again later.
+                None => Ok(Action::requeue(refresh.unwrap_or(ctx.config.default_refresh))),
+            }
+        }
+    }
+}
+
+/// Everything from the spec check to the Secret write. Kubernetes API errors end the
+/// reconcile; everything else is an outcome reported in status.
+async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) -> Result<Outcome, Error> {
+    let spec = &ps.spec;
+    let shared = &ctx.protected_secrets;
+    let errors = validate_spec(spec);
+    if !errors.is_empty() {
+        let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
+        return Ok(Outcome::failed(Failure::new("InvalidSpec", message)));
+    }
+    let secret_id = &spec.source.secret_id;
+    let access = &ctx.config.secret_access;
+    if !access.allowed(namespace, secret_id) {
+        return Ok(Outcome::failed(Failure::new(
+            "AccessNotAllowed",
+            format!(
+                "namespace {namespace} may not read AWS secret {secret_id}: its access rules allow names starting \
+                 with {}",
+                access.describe(namespace)
+            ),
+        )));
+    }
+    let target = Target { region: spec.source.region.clone(), role_arn: spec.source.role_arn.clone() };
+    if let Err(err) = ctx.aws.scope(&target) {
+        return Ok(Outcome::failed(Failure::aws(err)));
+    }
+    // Before the refresh is due, the version synced last is still the one to hold: a drift
+    // repair needs neither metadata nor a policy verdict from AWS.
+    let known = shared.remembered(ps).or_else(|| synced_once(ps, once));
+    let due = known.is_none();
+    let version_id = match spec.source.version() {
+        SecretVersion::Id(id) => id.to_string(),
+        SecretVersion::Stage(stage) => match known {
+            Some(version_id) => version_id,
+            None => match shared.metadata(&ctx.aws, &target, secret_id).await {
+                Ok(facts) => match facts.version_for_stage(stage) {
+                    Some(version_id) => version_id.to_string(),
+                    None => {
+                        return Ok(Outcome::failed(Failure::new(
+                            "SecretNotFound",
+                            format!("AWS secret {secret_id} has no version labelled {stage}"),
+                        )));
+                    }
+                },
+                Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
+            },
+        },
+    };
+    let wanted =
+        ValueRef { target: target.clone(), secret_id: secret_id.clone(), version_id: version_id.clone() };
+    let value = match shared.value(&ctx.aws, wanted).await {
+        Ok(value) => value,
+        Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
+    };
+    let judgement = if due { Some(judge(&ctx.aws, ps, &target).await) } else { None };
+    let unchecked = judgement.as_ref().map_or_else(Vec::new, |j| j.skipped.iter().map(|r| r.id()).collect());
+    let findings = judgement.map(|j| j.findings);
+    let data = match render(spec, &value) {
+        Ok(data) => data,
+        Err(err) => {
+            return Ok(Outcome { sync: Err(Failure::new(err.reason, err.to_string())), findings, unchecked });
+        }
+    };
+    if let Some(findings) =
+        findings.as_ref().filter(|f| spec.policy.enforcement == Enforcement::Enforce && !f.is_empty())
+    {
+        let message = format!(
+            "policy is enforced and version {version_id} violates it ({}); the Secret is not written",
+            summary(findings)
+        );
+        return Ok(Outcome {
+            sync: Err(Failure::new("PolicyViolation", message)),
+            findings: Some(findings.clone()),
+            unchecked,
+        });
+    }
+    let sync = match target::write(&ctx.client, ps, data, &shared.key).await? {
+        // After a restart the HMAC key is new and every earlier write looks foreign: a new
+        // version is an update whatever the annotation says.
+        Ok(Written::Repaired) if synced_version(ps) != Some(version_id.as_str()) => {
+            Ok(Synced { version_id, written: Written::Updated })
+        }
+        Ok(written) => Ok(Synced { version_id, written }),
+        Err(Refusal { reason, message }) => Err(Failure::new(reason, message)),
+    };
+    Ok(Outcome { sync, findings, unchecked })
+}
+
+fn synced_version(ps: &ProtectedSecret) -> Option<&str> {
+    ps.status.as_ref()?.synced_version_id.as_deref()
+}
+
+/// With `refreshInterval: 0`, the version already synced for this generation (after a restart
+/// of the controller, status is the only memory).
+fn synced_once(ps: &ProtectedSecret, once: bool) -> Option<String> {
+    let status = ps.status.as_ref()?;
+    (once && status.observed_generation == ps.meta().generation).then(|| status.synced_version_id.clone())?
+}
+
+/// The policy verdict: evaluate, gather what the evaluation asked for, evaluate again.
+async fn judge(aws: &AwsFacts, ps: &ProtectedSecret, target: &Target) -> Judgement {
+    let resource = ResourceRef {
+        api_version: crate::api::API_VERSION.to_string(),
+        kind: ProtectedSecret::kind(&()).to_string(),
+        namespace: ps.namespace(),
+        name: ps.name_any(),
+    };
+    let mut known = FactSet::default();
+    for _ in 0..POLICY_ROUNDS {
+        let recorder = FactRecorder::new(&known);
+        let judgement = judge_secret(&resource, &ps.spec, &recorder);
+        let wanted = recorder.into_wanted();
+        if wanted.is_empty() {
+            return judgement;
+        }
+        known.extend(aws.gather(&FactRequest::new(target.clone(), wanted)).await);
+    }
+    judge_secret(&resource, &ps.spec, &known)
+}
+
+/// "2 findings: first; second".
+fn summary(findings: &[Finding]) -> String {
+    let messages: Vec<&str> = findings.iter().take(3).map(|f| f.message.as_str()).collect();
+    let more = if findings.len() > 3 { "; ..." } else { "" };
+    format!("{} finding(s): {}{more}", findings.len(), messages.join("; "))
+}
+
+/// The status `outcome` calls for. Equal to `previous` when nothing changed, so that a steady
+/// refresh writes nothing.
+fn next_status(
+    ps: &ProtectedSecret,
+    previous: &ProtectedSecretStatus,
+    outcome: &Outcome,
+) -> ProtectedSecretStatus {
+    let generation = ps.meta().generation;
+    let target = target::target_name(ps);
+    let (synced_version_id, mut desired) = match &outcome.sync {
+        Ok(synced) => {
+            let message = format!(
+                "version {} of {} is in Secret {target}",
+                synced.version_id, ps.spec.source.secret_id
+            );
+            (
+                Some(synced.version_id.clone()),
+                vec![
+                    Desired::new(READY, true, "Synced", &message),
+                    Desired::new(SYNCED, true, "Synced", message),
+                ],
+            )
+        }
+        Err(failure) => {
+            let kept = previous
+                .synced_version_id
+                .as_ref()
+                .map(|v| format!("; Secret {target} keeps version {v}"))
+                .unwrap_or_default();
+            let message = format!("{}{kept}", failure.message);
+            let mut desired = vec![
+                Desired::new(READY, false, &failure.reason, &message),
+                Desired::new(SYNCED, false, &failure.reason, message),
+            ];
+            // Still working on it: the controller retries with backoff without any change.
+            if failure.retry.is_some() {
+                desired.push(Desired::new(
+                    RECONCILING,
+                    true,
+                    "Retrying",
+                    format!("retrying after {}", failure.reason),
+                ));
+            }
+            (previous.synced_version_id.clone(), desired)
+        }
+    };
+    let compliant = match &outcome.findings {
+        Some(findings) if findings.is_empty() && !outcome.unchecked.is_empty() => Some(Desired::new(
+            COMPLIANT,
+            false,
+            "PolicyNotEvaluated",
+            format!("could not check {}: AWS did not answer what they need", outcome.unchecked.join(", ")),
+        )),
+        Some(findings) if findings.is_empty() => {
+            Some(Desired::new(COMPLIANT, true, "Compliant", "the AWS secret meets the policy"))
+        }
+        Some(findings) => Some(Desired::new(COMPLIANT, false, "PolicyViolation", summary(findings))),
+        None => previous
+            .conditions
+            .iter()
+            .find(|c| c.type_ == COMPLIANT)
+            .map(|c| Desired::new(COMPLIANT, c.status == "True", &c.reason, &c.message)),
+    };
+    desired.extend(compliant);
+    let now = Time(jiff::Timestamp::now());
+    let conditions = merge_conditions(&previous.conditions, &desired, generation, &now);
+    ProtectedSecretStatus {
+        observed_generation: generation,
+        conditions,
+        secret_ref: synced_version_id.is_some().then_some(SecretRef { name: target }),
+        synced_version_id,
+        findings: outcome.findings.clone().unwrap_or_else(|| previous.findings.clone()),
+    }
+}
+
+/// Events, logs and rollout restarts for what the reconcile did. Failures to publish are
+/// logged: an event is never worth failing a sync for.
+async fn report(ps: &ProtectedSecret, ctx: &Context, previous: &ProtectedSecretStatus, outcome: &Outcome) {
+    let namespace = ps.namespace().unwrap_or_default();
+    let name = ps.name_any();
+    let target = target::target_name(ps);
+    let mut events = Vec::new();
+    match &outcome.sync {
+        Ok(synced) => {
+            let version = &synced.version_id;
+            let (reason, note) = match synced.written {
+                Written::Unchanged => ("", String::new()),
+                Written::Created | Written::Updated => {
+                    ("Synced", format!("wrote version {version} to Secret {target}"))
+                }
+                Written::Repaired => (
+                    "DriftRepaired",
+                    format!("Secret {target} was changed or deleted outside dpo; restored version {version}"),
+                ),
+            };
+            if synced.written != Written::Unchanged {
+                ctx.protected_secrets.metrics.synced();
+                tracing::info!(%namespace, %name, %target, version = %version, event = reason, "secret written");
+                events.push((EventType::Normal, reason.to_string(), note));
+            }
+            let changed = previous.synced_version_id.as_ref().is_some_and(|old| old != version);
+            if changed && synced.written != Written::Unchanged && !ps.spec.rollout_restart.is_empty() {
+                let at = jiff::Timestamp::now().to_string();
+                for (workload, err) in
+                    target::restart(&ctx.client, &namespace, &ps.spec.rollout_restart, &at).await
+                {
+                    events.push((
+                        EventType::Warning,
+                        "RolloutRestartFailed".into(),
+                        format!("could not restart {workload}: {err}"),
+                    ));
+                }
+            }
+        }
+        Err(failure) => {
+            let was = previous.conditions.iter().find(|c| c.type_ == READY).map(|c| c.reason.as_str());
+            tracing::warn!(%namespace, %name, reason = %failure.reason, message = %failure.message, "not synced");
+            if was != Some(failure.reason.as_str()) {
+                events.push((EventType::Warning, failure.reason.clone(), failure.message.clone()));
+            }
+        }
+    }
+    if let Some(findings) = &outcome.findings {
+        let new: Vec<&Finding> =
+            findings.iter().filter(|f| !previous.findings.iter().any(|p| p.rule == f.rule)).collect();
+        if !new.is_empty() {
+            let owned: Vec<Finding> = new.into_iter().cloned().collect();
+            events.push((EventType::Warning, "PolicyViolation".into(), summary(&owned)));
+        }
+    }
+    let recorder = ctx.protected_secrets.recorder(&ctx.client);
+    let reference = ps.object_ref(&());
+    for (type_, reason, mut note) in events {
+        // The Events API refuses notes over 1 kB.
+        if note.len() > EVENT_NOTE_MAX {
+            let mut end = EVENT_NOTE_MAX - 3;
+            while !note.is_char_boundary(end) {
+                end -= 1;
+            }
+            note.truncate(end);
+            note.push_str("...");
+        }
+        let event = Event { type_, reason, note: Some(note), action: "Sync".into(), secondary: None };
+        if let Err(err) = recorder.publish(&event, &reference).await {
+            tracing::warn!(%namespace, %name, error = %err, "could not publish an event");
+        }
+    }
+}
+
+fn has_finalizer(ps: &ProtectedSecret) -> bool {
+    ps.finalizers().iter().any(|f| f == FINALIZER)
+}
+
+/// Adds or removes our finalizer. The resourceVersion makes the list replacement safe against
+/// a concurrent change by someone else.
+async fn set_finalizer(ctx: &Context, ps: &ProtectedSecret, present: bool) -> Result<(), Error> {
+    let mut finalizers: Vec<String> = ps.finalizers().iter().filter(|f| *f != FINALIZER).cloned().collect();
+    if present {
+        finalizers.push(FINALIZER.to_string());
+    }
+    let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": ps.resource_version()}});
+    let api: Api<ProtectedSecret> = Api::namespaced(ctx.client.clone(), &ps.namespace().unwrap_or_default());
+    api.patch(&ps.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
+    Ok(())
+}

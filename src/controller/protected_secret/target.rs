@@ -1,0 +1,295 @@
+//! The Kubernetes Secret a ProtectedSecret writes: ownership checks per creation policy,
+//! server-side apply only when something differs, drift detection with a per-process HMAC,
+//! release on deletion, and rollout restarts of consumers.
+
+use crate::api::{CreationPolicy, DeletionPolicy, ProtectedSecret, RolloutTarget, WorkloadKind};
+use hmac::{Hmac, KeyInit, Mac};
+use k8s_openapi::ByteString;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, Patch, PatchParams};
+use kube::{Resource, ResourceExt};
+use serde_json::json;
+use sha2::Sha256;
+use std::collections::BTreeMap;
+
+/// Field manager of every write.
+pub const FIELD_MANAGER: &str = "dpo";
+/// Label on every Secret we write; the controller watches Secrets carrying it.
+pub const MANAGED_BY_LABEL: &str = "dpo.dev/managed-by";
+pub const MANAGED_BY: &str = "dpo";
+/// Name of the ProtectedSecret (same namespace) that writes the Secret.
+pub const OWNER_ANNOTATION: &str = "dpo.dev/protected-secret";
+/// HMAC-SHA256 of the keys we wrote, keyed per process: tells a hand edit from our own write
+/// without storing anything from which the value could be guessed.
+pub const HASH_ANNOTATION: &str = "dpo.dev/content-hmac";
+/// Pod-template annotation that restarts a workload.
+pub const RESTARTED_AT_ANNOTATION: &str = "dpo.dev/restartedAt";
+/// Finalizer, held only where deletion needs work the garbage collector does not do.
+pub const FINALIZER: &str = "dpo.dev/protected-secret";
+
+/// The per-process HMAC key.
+pub struct ContentKey([u8; 32]);
+
+impl ContentKey {
+    pub fn random() -> Self {
+        let mut key = [0u8; 32];
+        // Without OS randomness the process cannot keep secrets safe at all.
+        getrandom::fill(&mut key).expect("the operating system provides randomness");
+        ContentKey(key)
+    }
+
+    /// HMAC of `data`, hex. Length-prefixed so that no two maps hash alike.
+    pub fn digest<'a>(&self, data: impl IntoIterator<Item = (&'a String, &'a ByteString)>) -> String {
+        let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        for (key, value) in data {
+            mac.update(&(key.len() as u64).to_be_bytes());
+            mac.update(key.as_bytes());
+            mac.update(&(value.0.len() as u64).to_be_bytes());
+            mac.update(&value.0);
+        }
+        mac.finalize().into_bytes().iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Why the Secret was not written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+/// What a write did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Written {
+    /// The Secret already held exactly this: no request was made.
+    Unchanged,
+    Created,
+    Updated,
+    /// Someone else changed our keys (or deleted the Secret); they were put back.
+    Repaired,
+}
+
+pub fn target_name(ps: &ProtectedSecret) -> String {
+    ps.spec.target.name.clone().unwrap_or_else(|| ps.name_any())
+}
+
+/// Whether `secret` was written by `ps` under its creation policy.
+fn is_ours(secret: &Secret, ps: &ProtectedSecret) -> bool {
+    match ps.spec.target.creation_policy {
+        CreationPolicy::Owner => {
+            let uid = ps.uid();
+            secret.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref())
+        }
+        CreationPolicy::Orphan => {
+            secret.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY)
+                && secret.annotations().get(OWNER_ANNOTATION) == Some(&ps.name_any())
+        }
+        CreationPolicy::Merge => true,
+    }
+}
+
+/// The Secret as we apply it: only the fields we own.
+fn desired(ps: &ProtectedSecret, data: BTreeMap<String, ByteString>, key: &ContentKey) -> Secret {
+    let target = &ps.spec.target;
+    let mut labels = target.labels.clone();
+    labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
+    let mut annotations = target.annotations.clone();
+    annotations.insert(OWNER_ANNOTATION.into(), ps.name_any());
+    annotations.insert(HASH_ANNOTATION.into(), key.digest(&data));
+    let owner = (target.creation_policy == CreationPolicy::Owner).then(|| ps.controller_owner_ref(&()));
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(target_name(ps)),
+            namespace: ps.namespace(),
+            labels: Some(labels),
+            annotations: Some(annotations),
+            owner_references: owner.flatten().map(|o| vec![o]),
+            ..ObjectMeta::default()
+        },
+        // Merge never changes the type of someone else's Secret.
+        type_: (target.creation_policy != CreationPolicy::Merge)
+            .then(|| target.type_.clone().unwrap_or_else(|| "Opaque".into())),
+        data: Some(data),
+        ..Secret::default()
+    }
+}
+
+/// Whether `actual` already holds everything in `want` (the HMAC annotation aside: its key
+/// changes with every process, and rewriting it alone would be a write with no effect).
+fn holds(actual: &Secret, want: &Secret) -> bool {
+    let contains = |have: Option<&BTreeMap<String, String>>, need: Option<&BTreeMap<String, String>>| {
+        need.into_iter()
+            .flatten()
+            .filter(|(k, _)| *k != HASH_ANNOTATION)
+            .all(|(k, v)| have.and_then(|h| h.get(k)) == Some(v))
+    };
+    let data = actual.data.as_ref();
+    want.data.iter().flatten().all(|(k, v)| data.and_then(|d| d.get(k)) == Some(v))
+        && contains(actual.metadata.labels.as_ref(), want.metadata.labels.as_ref())
+        && contains(actual.metadata.annotations.as_ref(), want.metadata.annotations.as_ref())
+        && (want.type_.is_none() || actual.type_ == want.type_)
+        && want
+            .metadata
+            .owner_references
+            .iter()
+            .flatten()
+            .all(|o| actual.owner_references().iter().any(|a| a.uid == o.uid))
+}
+
+/// Writes `data` into the target Secret per the creation policy, if anything differs.
+pub async fn write(
+    client: &kube::Client,
+    ps: &ProtectedSecret,
+    data: BTreeMap<String, ByteString>,
+    key: &ContentKey,
+) -> Result<Result<Written, Refusal>, kube::Error> {
+    let namespace = ps.namespace().unwrap_or_default();
+    let name = target_name(ps);
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let existing = api.get_opt(&name).await?;
+    let policy = ps.spec.target.creation_policy;
+    match (&existing, policy) {
+        (None, CreationPolicy::Merge) => {
+            return Ok(Err(Refusal {
+                reason: "TargetNotFound",
+                message: format!(
+                    "Secret {name} does not exist and creationPolicy Merge only adds keys to an existing \
+                     Secret: create it, or use creationPolicy Owner"
+                ),
+            }));
+        }
+        (Some(secret), _) if !is_ours(secret, ps) => {
+            return Ok(Err(Refusal {
+                reason: "TargetExists",
+                message: format!(
+                    "Secret {name} exists and was not created by this ProtectedSecret, so it is left alone: \
+                     delete it, choose another target.name, or use creationPolicy Merge"
+                ),
+            }));
+        }
+        _ => {}
+    }
+    let want = desired(ps, data, key);
+    let outcome = match &existing {
+        Some(secret) if holds(secret, &want) => return Ok(Ok(Written::Unchanged)),
+        None if ps.status.as_ref().is_some_and(|s| s.synced_version_id.is_some()) => Written::Repaired,
+        None => Written::Created,
+        Some(secret) => {
+            let ours: Vec<_> = want
+                .data
+                .iter()
+                .flatten()
+                .filter_map(|(k, _)| secret.data.as_ref()?.get_key_value(k))
+                .collect();
+            let written = secret.annotations().get(HASH_ANNOTATION);
+            if written.is_some_and(|h| *h != key.digest(ours)) { Written::Repaired } else { Written::Updated }
+        }
+    };
+    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&want)).await?;
+    Ok(Ok(outcome))
+}
+
+/// Whether the ProtectedSecret's deletion needs our finalizer: Owner + Retain must drop the
+/// owner reference (or the garbage collector deletes the Secret), Orphan + Delete must delete
+/// the Secret, Merge + Delete must take our keys out. Owner + Delete is the garbage
+/// collector's job.
+pub fn needs_finalizer(ps: &ProtectedSecret) -> bool {
+    matches!(
+        (ps.spec.target.creation_policy, ps.spec.target.deletion_policy),
+        (CreationPolicy::Owner, DeletionPolicy::Retain)
+            | (CreationPolicy::Orphan, DeletionPolicy::Delete)
+            | (CreationPolicy::Merge, DeletionPolicy::Delete)
+    )
+}
+
+/// Carries out the deletion policy for a ProtectedSecret that is going away.
+pub async fn release(client: &kube::Client, ps: &ProtectedSecret) -> Result<(), kube::Error> {
+    let namespace = ps.namespace().unwrap_or_default();
+    let name = target_name(ps);
+    let api: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let Some(secret) = api.get_opt(&name).await? else { return Ok(()) };
+    if !is_ours(&secret, ps) {
+        return Ok(());
+    }
+    match (ps.spec.target.creation_policy, ps.spec.target.deletion_policy) {
+        (CreationPolicy::Owner, DeletionPolicy::Retain) => {
+            let uid = ps.uid();
+            let others: Vec<_> =
+                secret.owner_references().iter().filter(|o| Some(&o.uid) != uid.as_ref()).cloned().collect();
+            let patch =
+                json!({"metadata": {"ownerReferences": if others.is_empty() { None } else { Some(others) }}});
+            api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
+        }
+        (CreationPolicy::Merge, DeletionPolicy::Delete) => {
+            // Applying nothing as our field manager removes exactly the fields only we own.
+            let empty = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}});
+            api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&empty)).await?;
+        }
+        (CreationPolicy::Orphan, DeletionPolicy::Delete)
+        | (CreationPolicy::Owner, DeletionPolicy::Delete) => {
+            api.delete(&name, &Default::default()).await?;
+        }
+        (_, DeletionPolicy::Retain) => {}
+    }
+    Ok(())
+}
+
+/// Restarts the consumers named in `targets`: sets the pod-template annotation, as
+/// `kubectl rollout restart` does. Returns the workloads that could not be restarted.
+pub async fn restart(
+    client: &kube::Client,
+    namespace: &str,
+    targets: &[RolloutTarget],
+    at: &str,
+) -> Vec<(String, kube::Error)> {
+    let patch = json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: at}}}}});
+    let mut failed = Vec::new();
+    for target in targets {
+        let (client, name) = (client.clone(), target.name.as_str());
+        let result = match target.kind {
+            WorkloadKind::Deployment => annotate::<Deployment>(client, namespace, name, &patch).await,
+            WorkloadKind::StatefulSet => annotate::<StatefulSet>(client, namespace, name, &patch).await,
+            WorkloadKind::DaemonSet => annotate::<DaemonSet>(client, namespace, name, &patch).await,
+        };
+        if let Err(err) = result {
+            failed.push((format!("{:?}/{name}", target.kind), err));
+        }
+    }
+    failed
+}
+
+async fn annotate<K>(
+    client: kube::Client,
+    namespace: &str,
+    name: &str,
+    patch: &serde_json::Value,
+) -> Result<(), kube::Error>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+        + Clone
+        + serde::de::DeserializeOwned
+        + std::fmt::Debug,
+{
+    Api::<K>::namespaced(client, namespace)
+        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+        .await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digests_differ_by_key_and_by_process() {
+        let one: BTreeMap<String, ByteString> = [("a".to_string(), ByteString(b"bc".to_vec()))].into();
+        let other: BTreeMap<String, ByteString> = [("ab".to_string(), ByteString(b"c".to_vec()))].into();
+        let key = ContentKey::random();
+        assert_eq!(key.digest(&one), key.digest(&one));
+        assert_ne!(key.digest(&one), key.digest(&other));
+        assert_ne!(key.digest(&one), ContentKey::random().digest(&one));
+        assert_eq!(key.digest(&one).len(), 64);
+    }
+}

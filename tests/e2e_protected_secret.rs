@@ -1,0 +1,264 @@
+//! End to end against a real cluster (`KUBECONFIG`): the CRDs are applied, the controller runs
+//! in this process against moto, and a ProtectedSecret is synced, refreshed after a rotation,
+//! repaired after a hand edit and a deletion, and deleted per its policies.
+//!
+//! Run with `tests/run.sh` or `cargo test --test e2e_protected_secret -- --ignored`. Without a
+//! reachable cluster every test fails with a message saying so.
+
+mod support;
+
+use dpo::api::ProtectedSecret;
+use dpo::controller::protected_secret::{self, Shared};
+use dpo::controller::{Context, ControllerConfig};
+use dpo::metrics::{ReconcileMetrics, SecretSyncMetrics};
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use serde_json::json;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::moto::{self, Seed};
+
+const PATIENCE: Duration = Duration::from_secs(90);
+
+/// A client for the cluster in KUBECONFIG, or a failure that says what is missing.
+async fn cluster() -> kube::Client {
+    let config = std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".into());
+    let client = kube::Client::try_default()
+        .await
+        .unwrap_or_else(|e| panic!("no Kubernetes client from KUBECONFIG={config}: {e}; start a cluster (kind create cluster) or run tests/run.sh"));
+    if let Err(e) = client.apiserver_version().await {
+        panic!(
+            "the cluster in KUBECONFIG={config} is not reachable: {e}; start a cluster (kind create cluster) or run tests/run.sh"
+        );
+    }
+    client
+}
+
+async fn apply_crds(client: &kube::Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in dpo::api::crds() {
+        let name = crd.metadata.name.clone().expect("CRD name");
+        api.patch(&name, &PatchParams::apply("dpo-e2e").force(), &Patch::Apply(&crd))
+            .await
+            .expect("apply CRD");
+        let established = await_condition(api.clone(), &name, conditions::is_crd_established());
+        tokio::time::timeout(Duration::from_secs(30), established)
+            .await
+            .unwrap_or_else(|_| panic!("CRD {name} not Established within 30s"))
+            .expect("watch CRD");
+    }
+}
+
+/// Waits until `check` returns something, failing after [`PATIENCE`] with `what`.
+async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out after {PATIENCE:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn password(secret: &Secret) -> Option<String> {
+    let bytes = secret.data.as_ref()?.get("password")?;
+    String::from_utf8(bytes.0.clone()).ok()
+}
+
+/// Runs `scenario` in a fresh namespace with the controller running, and always cleans up.
+async fn in_namespace<F, Fut>(scenario: F)
+where
+    F: FnOnce(kube::Client, String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let client = cluster().await;
+    apply_crds(&client).await;
+    let namespace = moto::unique("dpo-e2e").to_lowercase();
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let object = serde_json::from_value(json!({"metadata": {"name": namespace}})).expect("namespace");
+    namespaces.create(&PostParams::default(), &object).await.expect("create namespace");
+
+    let mut settings = moto::test_settings();
+    settings.cache.secret_metadata_ttl = Duration::from_secs(1);
+    let mut registry = prometheus_client::registry::Registry::default();
+    let ctx = Context {
+        client: client.clone(),
+        aws: moto::facts(settings).await,
+        reconciles: ReconcileMetrics::register(&mut registry),
+        config: Arc::new(ControllerConfig::default()),
+        protected_secrets: Arc::new(Shared::new(
+            SecretSyncMetrics::register(&mut registry),
+            Duration::from_millis(20),
+        )),
+        ready: dpo::server::Readiness::default().register(protected_secret::CONTROLLER),
+    };
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let controller = tokio::spawn(protected_secret::run(ctx, async move {
+        let _ = stopped.await;
+    }));
+
+    let outcome = tokio::spawn(scenario(client.clone(), namespace.clone())).await;
+
+    let _ = stop.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(30), controller).await;
+    let _ = namespaces.delete(&namespace, &DeleteParams::default()).await;
+    if let Err(err) = outcome {
+        std::panic::resume_unwind(err.into_panic());
+    }
+}
+
+async fn compliant_secret(namespace: &str, password: &str) -> String {
+    let seed = Seed::new().await;
+    let key = seed.key().await;
+    seed.enable_rotation(&key).await;
+    let name = moto::unique(&format!("{namespace}/db"));
+    seed.secret(&name, &json!({"username": "app", "password": password}).to_string(), Some(&key.arn)).await;
+    name
+}
+
+async fn apply_protected_secret(client: &kube::Client, namespace: &str, name: &str, spec: serde_json::Value) {
+    let api: Api<ProtectedSecret> = Api::namespaced(client.clone(), namespace);
+    let object = json!({"apiVersion": "dpo.dev/v1alpha1", "kind": "ProtectedSecret", "metadata": {"name": name}, "spec": spec});
+    api.patch(name, &PatchParams::apply("dpo-e2e").force(), &Patch::Apply(&object))
+        .await
+        .expect("apply ProtectedSecret");
+}
+
+#[tokio::test]
+#[ignore = "e2e: needs a cluster (KUBECONFIG); run tests/run.sh"]
+async fn a_secret_is_synced_refreshed_repaired_and_retained() {
+    in_namespace(|client, namespace| async move {
+        let secret_id = compliant_secret(&namespace, "pw-1").await;
+        let spec = json!({
+            "source": {"secretId": secret_id},
+            "data": [{"key": "password", "property": "password"}],
+            "refreshInterval": "10s",
+        });
+        apply_protected_secret(&client, &namespace, "db", spec).await;
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        let get = |expected: &'static str| {
+            let secrets = secrets.clone();
+            move || {
+                let secrets = secrets.clone();
+                async move {
+                    secrets
+                        .get_opt("db")
+                        .await
+                        .ok()
+                        .flatten()
+                        .filter(|s| password(s).as_deref() == Some(expected))
+                }
+            }
+        };
+        let synced = eventually("the Secret with pw-1", get("pw-1")).await;
+        assert_eq!(synced.metadata.owner_references.as_ref().map(Vec::len), Some(1), "Owner: owned");
+        let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), &namespace);
+        eventually("Ready=True", || {
+            let psecs = psecs.clone();
+            async move {
+                let ps = psecs.get("db").await.ok()?;
+                let status = ps.status?;
+                status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True").then_some(())
+            }
+        })
+        .await;
+
+        Seed::new()
+            .await
+            .put_value(&secret_id, &json!({"username": "app", "password": "pw-2"}).to_string())
+            .await;
+        eventually("the rotated value pw-2", get("pw-2")).await;
+
+        let edit = json!({"data": {"password": "aGFja2Vk"}});
+        secrets.patch("db", &PatchParams::default(), &Patch::Merge(&edit)).await.expect("hand edit");
+        eventually("the hand edit repaired", get("pw-2")).await;
+
+        secrets.delete("db", &DeleteParams::default()).await.expect("delete Secret");
+        eventually("the deleted Secret recreated", get("pw-2")).await;
+
+        // Owner + Retain: the ProtectedSecret goes, the Secret stays without its owner.
+        psecs.delete("db", &DeleteParams::default()).await.expect("delete ProtectedSecret");
+        eventually("the ProtectedSecret gone", || {
+            let psecs = psecs.clone();
+            async move { psecs.get_opt("db").await.ok().flatten().is_none().then_some(()) }
+        })
+        .await;
+        let kept = secrets.get("db").await.expect("Retain keeps the Secret");
+        assert!(kept.metadata.owner_references.as_ref().is_none_or(Vec::is_empty), "released by its owner");
+        assert_eq!(password(&kept).as_deref(), Some("pw-2"));
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "e2e: needs a cluster (KUBECONFIG); run tests/run.sh"]
+async fn delete_policy_removes_the_secret_with_its_protected_secret() {
+    in_namespace(|client, namespace| async move {
+        let secret_id = compliant_secret(&namespace, "pw-1").await;
+        let spec = json!({
+            "source": {"secretId": secret_id},
+            "target": {"name": "orphan", "creationPolicy": "Orphan", "deletionPolicy": "Delete"},
+            "data": [{"key": "password", "property": "password"}],
+        });
+        apply_protected_secret(&client, &namespace, "db", spec).await;
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        let created = eventually("the Secret", || {
+            let secrets = secrets.clone();
+            async move { secrets.get_opt("orphan").await.ok().flatten() }
+        })
+        .await;
+        assert!(created.metadata.owner_references.unwrap_or_default().is_empty(), "Orphan: no owner");
+
+        let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), &namespace);
+        psecs.delete("db", &DeleteParams::default()).await.expect("delete ProtectedSecret");
+        eventually("the Secret deleted with its ProtectedSecret", || {
+            let (secrets, psecs) = (secrets.clone(), psecs.clone());
+            async move {
+                let secret_gone = secrets.get_opt("orphan").await.ok()?.is_none();
+                let psec_gone = psecs.get_opt("db").await.ok()?.is_none();
+                (secret_gone && psec_gone).then_some(())
+            }
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "e2e: needs a cluster (KUBECONFIG); run tests/run.sh"]
+async fn a_foreign_secret_is_never_adopted() {
+    in_namespace(|client, namespace| async move {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        let foreign =
+            serde_json::from_value(json!({"metadata": {"name": "db"}, "stringData": {"password": "mine"}}))
+                .unwrap();
+        secrets.create(&PostParams::default(), &foreign).await.expect("create foreign Secret");
+        let secret_id = compliant_secret(&namespace, "pw-1").await;
+        let spec =
+            json!({"source": {"secretId": secret_id}, "data": [{"key": "password", "property": "password"}]});
+        apply_protected_secret(&client, &namespace, "db", spec).await;
+        let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), &namespace);
+        eventually("Ready=False TargetExists", || {
+            let psecs = psecs.clone();
+            async move {
+                let status = psecs.get("db").await.ok()?.status?;
+                status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == "Ready" && c.reason == "TargetExists")
+                    .then_some(())
+            }
+        })
+        .await;
+        assert_eq!(password(&secrets.get("db").await.unwrap()).as_deref(), Some("mine"));
+    })
+    .await;
+}

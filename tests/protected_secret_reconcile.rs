@@ -1,0 +1,351 @@
+//! The ProtectedSecret reconciler against a fake API server (kube's mock service) and moto:
+//! the exact writes it makes, and the ones it must not make.
+
+mod support;
+
+use dpo::aws::AwsFacts;
+use k8s_openapi::api::core::v1::Secret;
+use serde_json::{Value, json};
+use support::apiserver::{Call, secret_path};
+use support::controller::{Harness, NAMESPACE};
+use support::moto::{self, Key, Seed};
+
+const VALUE: &str = r#"{"username":"app","password":"pw-1","db":{"port":5432}}"#;
+
+/// A compliant AWS secret: customer-managed key with rotation on. Returns (name, key).
+async fn compliant_secret(seed: &Seed) -> (String, Key) {
+    let key = seed.key().await;
+    seed.enable_rotation(&key).await;
+    let name = moto::unique("team/db");
+    seed.secret(&name, VALUE, Some(&key.arn)).await;
+    (name, key)
+}
+
+fn spec(secret_id: &str) -> Value {
+    json!({
+        "source": {"secretId": secret_id},
+        "data": [{"key": "password", "property": "password"}, {"key": "port", "property": "db.port"}],
+        "template": {"data": {"DSN": "postgres://{{ username }}:{{ password }}@db/shop"}},
+    })
+}
+
+/// Metadata and key facts never go stale in these tests, so a due refresh sees a rotation at once.
+async fn fresh_facts() -> AwsFacts {
+    let mut settings = moto::test_settings();
+    settings.cache.secret_metadata_ttl = std::time::Duration::ZERO;
+    settings.cache.kms_key_ttl = std::time::Duration::ZERO;
+    moto::facts(settings).await
+}
+
+fn secret_writes(calls: &[Call], name: &str) -> Vec<Call> {
+    let path = secret_path(NAMESPACE, name);
+    calls.iter().filter(|c| c.path == path && c.is_write()).cloned().collect()
+}
+
+fn data(api: &support::apiserver::FakeApiserver, name: &str) -> std::collections::BTreeMap<String, String> {
+    let secret: Secret = api.object(&secret_path(NAMESPACE, name));
+    secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8(v.0).unwrap())).collect()
+}
+
+fn aws_calls(facts: &AwsFacts) -> u64 {
+    ["DescribeSecret", "ListSecrets", "GetSecretValue", "BatchGetSecretValue"]
+        .iter()
+        .map(|op| facts.metrics().count("secretsmanager", op))
+        .sum()
+}
+
+#[tokio::test]
+async fn first_sync_applies_an_owned_secret_and_a_steady_refresh_writes_nothing() {
+    let seed = Seed::new().await;
+    let (secret_id, _) = compliant_secret(&seed).await;
+    let h = Harness::new(fresh_facts().await);
+    h.create("db", spec(&secret_id));
+
+    h.reconcile("db").await.expect("reconcile");
+    let writes = h.api.writes();
+    let secret_apply = &secret_writes(&writes, "db")[0];
+    assert_eq!(secret_writes(&writes, "db").len(), 1, "{writes:#?}");
+    assert_eq!(secret_apply.method, "PATCH");
+    assert!(secret_apply.content_type.contains("apply-patch"), "server-side apply");
+    assert!(secret_apply.query.contains("fieldManager=dpo") && secret_apply.query.contains("force=true"));
+    let owner = &secret_apply.body["metadata"]["ownerReferences"][0];
+    assert_eq!(
+        (owner["kind"].as_str(), owner["uid"].as_str(), owner["controller"].as_bool()),
+        (Some("ProtectedSecret"), Some("uid-db"), Some(true))
+    );
+    assert_eq!(secret_apply.body["metadata"]["labels"]["dpo.dev/managed-by"], "dpo");
+    assert_eq!(secret_apply.body["type"], "Opaque");
+    let hmac = secret_apply.body["metadata"]["annotations"]["dpo.dev/content-hmac"].as_str().unwrap();
+    assert_eq!(hmac.len(), 64);
+    assert_eq!(
+        data(&h.api, "db"),
+        [("DSN", "postgres://app:pw-1@db/shop"), ("password", "pw-1"), ("port", "5432")]
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .into()
+    );
+    // Owner + Retain (the default) holds a finalizer: deletion must drop the owner reference.
+    let finalizer =
+        writes.iter().find(|c| c.path.ends_with("/protectedsecrets/db")).expect("finalizer patch");
+    assert_eq!(finalizer.body["metadata"]["finalizers"], json!(["dpo.dev/protected-secret"]));
+    let status =
+        writes.iter().find(|c| c.path.ends_with("/protectedsecrets/db/status")).expect("status patch");
+    assert!(status.content_type.contains("apply-patch"));
+    assert_eq!(h.ready("db").0, "True");
+    assert_eq!(h.condition("db", "Compliant").0, "True", "{:?}", h.condition("db", "Compliant"));
+    let ps = h.object("db");
+    let status = ps.status.unwrap();
+    assert_eq!(status.observed_generation, Some(1));
+    assert_eq!(status.secret_ref.unwrap().name, "db");
+    assert!(status.synced_version_id.is_some());
+    assert!(status.conditions.iter().all(|c| c.observed_generation == Some(1)));
+    assert!(status.conditions.iter().all(|c| c.type_ != "Reconciling"), "done: no Reconciling condition");
+    assert_eq!(h.api.events().len(), 1, "one Synced event");
+    assert_eq!(h.api.events()[0]["reason"], "Synced");
+
+    // Steady state: before the refresh is due, and when it is due but nothing changed.
+    h.api.clear_calls();
+    let before = aws_calls(&h.ctx.aws);
+    h.reconcile("db").await.expect("steady reconcile");
+    assert!(h.api.writes().is_empty(), "{:#?}", h.api.writes());
+    assert_eq!(aws_calls(&h.ctx.aws), before, "no AWS call before the refresh is due");
+    let due = h.restarted();
+    due.reconcile("db").await.expect("due refresh");
+    assert!(
+        h.api.writes().is_empty(),
+        "a refresh that finds nothing new writes nothing: {:#?}",
+        h.api.writes()
+    );
+    assert_eq!(
+        h.ctx.aws.metrics().count("secretsmanager", "GetSecretValue")
+            + h.ctx.aws.metrics().count("secretsmanager", "BatchGetSecretValue"),
+        1,
+        "the value of a known version is never read again"
+    );
+    assert_eq!(h.ctx.protected_secrets.metrics.syncs(), 1);
+}
+
+#[tokio::test]
+async fn a_rotation_updates_the_secret_and_restarts_consumers() {
+    let seed = Seed::new().await;
+    let (secret_id, _) = compliant_secret(&seed).await;
+    let h = Harness::new(fresh_facts().await);
+    let mut spec = spec(&secret_id);
+    spec["rolloutRestart"] = json!([{"kind": "Deployment", "name": "shop"}]);
+    h.create("db", spec);
+    h.api.put("/apis/apps/v1/namespaces/team/deployments/shop", json!({"metadata": {"name": "shop"}}));
+    h.reconcile("db").await.unwrap();
+    let first = h.object("db").status.unwrap().synced_version_id.unwrap();
+    assert!(h.api.writes().iter().all(|c| !c.path.contains("deployments")), "no restart on the first sync");
+
+    let second =
+        seed.put_value(&secret_id, r#"{"username":"app","password":"pw-2","db":{"port":5432}}"#).await;
+    h.api.clear_calls();
+    h.restarted().reconcile("db").await.unwrap();
+    assert_ne!(first, second);
+    assert_eq!(h.object("db").status.unwrap().synced_version_id.as_deref(), Some(second.as_str()));
+    assert_eq!(data(&h.api, "db")["password"], "pw-2");
+    let restart =
+        h.api.writes().into_iter().find(|c| c.path.ends_with("/deployments/shop")).expect("restart");
+    assert!(restart.body["spec"]["template"]["metadata"]["annotations"]["dpo.dev/restartedAt"].is_string());
+    let reasons: Vec<Value> = h.api.events().into_iter().map(|e| e["reason"].clone()).collect();
+    assert_eq!(reasons, [json!("Synced")], "a new version after a restart is an update, not drift");
+}
+
+#[tokio::test]
+async fn drift_is_repaired_from_the_cache_without_aws() {
+    let seed = Seed::new().await;
+    let (secret_id, _) = compliant_secret(&seed).await;
+    let h = Harness::new(fresh_facts().await);
+    h.create("db", spec(&secret_id));
+    h.reconcile("db").await.unwrap();
+    let path = secret_path(NAMESPACE, "db");
+    let calls = aws_calls(&h.ctx.aws);
+
+    let mut edited = h.api.get(&path).unwrap();
+    edited["data"]["password"] = json!("aGFja2Vk");
+    h.api.put(&path, edited);
+    h.api.clear_calls();
+    h.reconcile("db").await.unwrap();
+    assert_eq!(secret_writes(&h.api.writes(), "db").len(), 1);
+    assert_eq!(data(&h.api, "db")["password"], "pw-1");
+    assert!(h.api.events().iter().any(|e| e["reason"] == "DriftRepaired"), "{:#?}", h.api.events());
+
+    h.api.remove(&path);
+    h.reconcile("db").await.unwrap();
+    assert_eq!(data(&h.api, "db")["password"], "pw-1", "a deleted Secret is recreated");
+    assert_eq!(aws_calls(&h.ctx.aws), calls, "repairs make no AWS call");
+}
+
+#[tokio::test]
+async fn owner_never_adopts_a_secret_it_did_not_create() {
+    let seed = Seed::new().await;
+    let (secret_id, _) = compliant_secret(&seed).await;
+    let h = Harness::new(fresh_facts().await);
+    h.create("db", spec(&secret_id));
+    h.api.put(
+        &secret_path(NAMESPACE, "db"),
+        json!({"metadata": {"name": "db"}, "data": {"password": "bWluZQ=="}}),
+    );
+    h.reconcile("db").await.unwrap();
+    assert!(secret_writes(&h.api.writes(), "db").is_empty());
+    let (status, reason, message) = h.ready("db");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "TargetExists"));
+    assert!(message.contains("Secret db exists"), "{message}");
+    assert_eq!(data(&h.api, "db")["password"], "mine");
+}
+
+#[tokio::test]
+async fn merge_writes_only_our_keys_into_an_existing_secret() {
+    let seed = Seed::new().await;
+    let (secret_id, _) = compliant_secret(&seed).await;
+    let h = Harness::new(fresh_facts().await);
+    let mut spec = spec(&secret_id);
+    spec["target"] = json!({"name": "app", "creationPolicy": "Merge"});
+    h.create("db", spec);
+    h.reconcile("db").await.unwrap();
+    let (status, reason, _) = h.ready("db");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "TargetNotFound"));
+    assert!(secret_writes(&h.api.writes(), "app").is_empty(), "Merge never creates");
+
+    h.api.put(
+        &secret_path(NAMESPACE, "app"),
+        json!({"metadata": {"name": "app"}, "type": "kubernetes.io/tls", "data": {"tls.crt": "Y2VydA=="}}),
+    );
+    h.reconcile("db").await.unwrap();
+    let apply = secret_writes(&h.api.writes(), "app").pop().expect("apply");
+    assert!(apply.body.get("type").is_none(), "Merge never sets the type");
+    assert!(apply.body["metadata"].get("ownerReferences").is_none());
+    let keys: Vec<&String> = apply.body["data"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["DSN", "password", "port"]);
+    assert_eq!(data(&h.api, "app")["tls.crt"], "cert");
+    assert_eq!(h.ready("db").0, "True");
+}
+
+#[tokio::test]
+async fn access_rules_are_checked_before_any_aws_call() {
+    let h = Harness::new(fresh_facts().await);
+    h.create("db", spec("other-team/db"));
+    h.reconcile("db").await.unwrap();
+    let (status, reason, message) = h.ready("db");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "AccessNotAllowed"));
+    assert!(message.contains("other-team/db") && message.contains("\"team/\""), "{message}");
+    assert_eq!(aws_calls(&h.ctx.aws), 0);
+
+    let mut spec = spec("team/db");
+    spec["source"]["roleArn"] = json!("arn:aws:iam::123456789012:role/not-allowed");
+    h.create("role", spec);
+    h.reconcile("role").await.unwrap();
+    assert_eq!(h.ready("role").1, "AccessNotAllowed");
+    assert_eq!(aws_calls(&h.ctx.aws), 0);
+    assert_eq!(h.ctx.protected_secrets.metrics.errors("AccessNotAllowed"), 2);
+}
+
+#[tokio::test]
+async fn an_invalid_spec_names_the_field() {
+    let h = Harness::new(fresh_facts().await);
+    let mut spec = spec("team/db");
+    spec["refreshInterval"] = json!("5s");
+    h.create("db", spec);
+    h.reconcile("db").await.unwrap();
+    let (status, reason, message) = h.ready("db");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"));
+    assert!(message.contains("spec.refreshInterval"), "{message}");
+    assert_eq!(aws_calls(&h.ctx.aws), 0);
+}
+
+#[tokio::test]
+async fn enforce_keeps_the_last_good_secret_and_audit_syncs_and_reports() {
+    let seed = Seed::new().await;
+    let (secret_id, key) = compliant_secret(&seed).await;
+    let h = Harness::new(fresh_facts().await);
+    let mut spec = spec(&secret_id);
+    spec["policy"] = json!({"enforcement": "Enforce"});
+    h.create("db", spec.clone());
+    h.reconcile("db").await.unwrap();
+    assert_eq!(h.ready("db").0, "True");
+
+    // The key loses automatic rotation, and a new value arrives.
+    seed.kms.disable_key_rotation().key_id(&key.id).send().await.unwrap();
+    seed.put_value(&secret_id, r#"{"username":"app","password":"pw-bad","db":{"port":1}}"#).await;
+    h.api.clear_calls();
+    let due = h.restarted();
+    due.reconcile("db").await.unwrap();
+    let (status, reason, message) = h.ready("db");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "PolicyViolation"), "{message}");
+    assert!(message.contains("keeps version"), "{message}");
+    assert!(secret_writes(&h.api.writes(), "db").is_empty());
+    assert_eq!(data(&h.api, "db")["password"], "pw-1", "the last good value stays");
+    let ps = h.object("db");
+    let findings = &ps.status.as_ref().unwrap().findings;
+    assert!(findings.iter().any(|f| f.rule == "cmk-backing-key-rotation-enabled"), "{findings:#?}");
+    assert!(h.api.events().iter().any(|e| e["reason"] == "PolicyViolation"));
+
+    spec["policy"] = json!({"enforcement": "Audit"});
+    h.create("audit", spec);
+    due.reconcile("audit").await.unwrap();
+    assert_eq!(h.ready("audit").0, "True");
+    assert_eq!(h.condition("audit", "Compliant").1, "PolicyViolation");
+    assert_eq!(data(&h.api, "audit")["password"], "pw-bad");
+}
+
+#[tokio::test]
+async fn one_aws_read_serves_every_object_on_the_same_version() {
+    let seed = Seed::new().await;
+    let (secret_id, _) = compliant_secret(&seed).await;
+    let h = Harness::new(moto::facts(moto::test_settings()).await);
+    let names: Vec<String> = (0..10).map(|i| format!("db-{i}")).collect();
+    for name in &names {
+        h.create(name, spec(&secret_id));
+    }
+    let results = futures::future::join_all(names.iter().map(|n| h.reconcile(n))).await;
+    assert!(results.iter().all(Result::is_ok));
+    for name in &names {
+        assert_eq!(h.ready(name).0, "True");
+    }
+    let m = h.ctx.aws.metrics();
+    let reads =
+        m.count("secretsmanager", "GetSecretValue") + m.count("secretsmanager", "BatchGetSecretValue");
+    assert_eq!(reads, 1, "one value read for ten objects");
+    assert_eq!(m.count("secretsmanager", "DescribeSecret") + m.count("secretsmanager", "ListSecrets"), 1);
+}
+
+#[tokio::test]
+async fn delete_policy_removes_an_orphan_secret_and_the_finalizer() {
+    let seed = Seed::new().await;
+    let (secret_id, _) = compliant_secret(&seed).await;
+    let h = Harness::new(fresh_facts().await);
+    let mut spec = spec(&secret_id);
+    spec["target"] = json!({"creationPolicy": "Orphan", "deletionPolicy": "Delete"});
+    h.create("db", spec);
+    h.reconcile("db").await.unwrap();
+    let apply = secret_writes(&h.api.writes(), "db").pop().unwrap();
+    assert!(apply.body["metadata"].get("ownerReferences").is_none(), "Orphan: no owner reference");
+    let path = support::apiserver::protected_secret_path(NAMESPACE, "db");
+    let mut object = h.api.get(&path).unwrap();
+    assert_eq!(object["metadata"]["finalizers"], json!(["dpo.dev/protected-secret"]));
+
+    object["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    h.api.put(&path, object);
+    h.api.clear_calls();
+    h.reconcile("db").await.unwrap();
+    let writes = h.api.object_writes();
+    assert_eq!(writes[0].method, "DELETE");
+    assert_eq!(writes[0].path, secret_path(NAMESPACE, "db"));
+    assert_eq!(writes[1].body["metadata"]["finalizers"], json!([]));
+    assert!(h.api.get(&secret_path(NAMESPACE, "db")).is_none());
+}
+
+#[tokio::test]
+async fn a_policy_that_cannot_be_checked_is_not_reported_compliant() {
+    let seed = Seed::new().await;
+    let (secret_id, _) = compliant_secret(&seed).await;
+    let proxy = support::proxy::Proxy::start(moto::endpoint()).await;
+    let h = Harness::new(moto::facts_at(proxy.endpoint(), moto::test_settings()).await);
+    proxy.inject("DescribeKey", support::proxy::Fault::ServerError, 3);
+    h.create("db", spec(&secret_id));
+    h.reconcile("db").await.unwrap();
+    assert_eq!(h.ready("db").0, "True", "an unanswered policy question does not stop a sync");
+    let (status, reason, message) = h.condition("db", "Compliant");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "PolicyNotEvaluated"), "{message}");
+    assert!(message.contains("kms-key-enabled"), "{message}");
+}

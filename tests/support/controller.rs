@@ -1,0 +1,90 @@
+//! A ProtectedSecret controller context over the fake API server and moto, and helpers to
+//! drive reconciles the way the runtime does: the object as the API server holds it.
+
+use super::apiserver::{self, FakeApiserver, protected_secret_path};
+use dpo::api::ProtectedSecret;
+use dpo::aws::AwsFacts;
+use dpo::controller::protected_secret::{self, Error, Shared};
+use dpo::controller::{Context, ControllerConfig};
+use dpo::metrics::{ReconcileMetrics, SecretSyncMetrics};
+use dpo::server::Readiness;
+use kube::runtime::controller::Action;
+use prometheus_client::registry::Registry;
+use serde_json::{Value, json};
+use std::sync::Arc;
+
+pub const NAMESPACE: &str = "team";
+
+pub struct Harness {
+    pub ctx: Arc<Context>,
+    pub api: FakeApiserver,
+    pub registry: Arc<Registry>,
+}
+
+impl Harness {
+    pub fn new(aws: AwsFacts) -> Self {
+        let (client, api) = apiserver::start();
+        let mut registry = Registry::default();
+        let reconciles = ReconcileMetrics::register(&mut registry);
+        let metrics = SecretSyncMetrics::register(&mut registry);
+        let config = ControllerConfig::default();
+        let ctx = Context {
+            client,
+            aws,
+            reconciles,
+            protected_secrets: Arc::new(Shared::new(metrics, config.batch_window)),
+            config: Arc::new(config),
+            ready: Readiness::default().register(protected_secret::CONTROLLER),
+        };
+        Harness { ctx: Arc::new(ctx), api, registry: Arc::new(registry) }
+    }
+
+    /// The same cluster and AWS handle, with the controller's memory gone: every refresh is
+    /// due, as after the refresh interval or a restart.
+    pub fn restarted(&self) -> Self {
+        let mut ctx = (*self.ctx).clone();
+        let metrics = self.ctx.protected_secrets.metrics.clone();
+        ctx.protected_secrets = Arc::new(Shared::new(metrics, ctx.config.batch_window));
+        Harness { ctx: Arc::new(ctx), api: self.api.clone(), registry: self.registry.clone() }
+    }
+
+    /// Stores a ProtectedSecret `name` with `spec`, generation 1.
+    pub fn create(&self, name: &str, spec: Value) {
+        let object = json!({
+            "apiVersion": "dpo.dev/v1alpha1", "kind": "ProtectedSecret",
+            "metadata": {"name": name, "namespace": NAMESPACE, "generation": 1, "uid": format!("uid-{name}")},
+            "spec": spec,
+        });
+        self.api.put(&protected_secret_path(NAMESPACE, name), object);
+    }
+
+    pub fn object(&self, name: &str) -> ProtectedSecret {
+        self.api.object(&protected_secret_path(NAMESPACE, name))
+    }
+
+    /// One reconcile of the stored object.
+    pub async fn reconcile(&self, name: &str) -> Result<Action, Error> {
+        protected_secret::reconcile(Arc::new(self.object(name)), self.ctx.clone()).await
+    }
+
+    /// The Ready condition: (status, reason, message).
+    pub fn ready(&self, name: &str) -> (String, String, String) {
+        self.condition(name, "Ready")
+    }
+
+    pub fn condition(&self, name: &str, type_: &str) -> (String, String, String) {
+        let status = self.object(name).status.expect("status written");
+        let c = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == type_)
+            .unwrap_or_else(|| panic!("{type_} condition"));
+        (c.status.clone(), c.reason.clone(), c.message.clone())
+    }
+
+    pub fn metrics_text(&self) -> String {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry).expect("metrics encode");
+        text
+    }
+}
