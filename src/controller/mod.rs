@@ -1,7 +1,10 @@
 //! The controllers: one module per kind, each a reconcile function of (object, context).
 
+pub mod policy;
+
 use crate::aws::AwsFacts;
-use crate::metrics::ReconcileMetrics;
+use crate::metrics::{PolicyMetrics, ReconcileMetrics};
+use crate::policy::AlbDefaults;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -14,6 +17,8 @@ pub struct ControllerConfig {
     pub reevaluation_period: Duration,
     /// Reconciles in flight at once, per controller.
     pub concurrency: u16,
+    /// How the AWS Load Balancer Controller of the cluster is configured (TlsIngressPolicy).
+    pub alb_defaults: AlbDefaults,
 }
 
 impl Default for ControllerConfig {
@@ -22,6 +27,7 @@ impl Default for ControllerConfig {
             default_refresh: Duration::from_secs(3600),
             reevaluation_period: Duration::from_secs(600),
             concurrency: 4,
+            alb_defaults: AlbDefaults::default(),
         }
     }
 }
@@ -32,5 +38,6 @@ pub struct Context {
     pub client: kube::Client,
     pub aws: AwsFacts,
     pub reconciles: ReconcileMetrics,
+    pub policies: PolicyMetrics,
     pub config: Arc<ControllerConfig>,
 }
