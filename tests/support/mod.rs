@@ -2,5 +2,6 @@
 //! real SDK, and a fault-injecting proxy. Each test binary uses a different part of it.
 #![allow(dead_code)]
 
+pub mod apiserver;
 pub mod moto;
 pub mod proxy;

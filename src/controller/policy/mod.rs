@@ -25,7 +25,7 @@ use crate::api::{Finding, MAX_STATUS_FINDINGS, PolicyStatus, ResourceRef, Severi
 use crate::aws::{FactRequest, Target};
 use crate::metrics::FindingLabels;
 use crate::policy::facts::{FactRecorder, FactSet};
-use crate::policy::{Evaluation, Facts, Verdict};
+use crate::policy::{Evaluation, Facts, Verdict, sort_findings};
 use crate::status::{Desired, READY, RECONCILING, merge_conditions};
 use futures::{Stream, StreamExt, TryStreamExt};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -227,14 +227,16 @@ impl<K: PolicyKind> PolicyEngine<K> {
             let mut memory = self.memory();
             let known = memory.contains_key(name);
             let entry = memory.entry(name.to_string()).or_default();
-            let previous = if known {
-                Some(std::mem::take(&mut entry.violations))
-            } else {
+            let previous = match stored {
+                _ if known => Some(std::mem::take(&mut entry.violations)),
+                // Never evaluated: every violation is new.
+                None => Some(BTreeSet::new()),
                 // After a restart the status is the memory; a truncated list cannot tell what is
                 // new, so that first pass reports nothing.
-                stored
-                    .filter(|s| s.findings.len() as u32 == s.findings_total)
-                    .map(|s| s.findings.iter().map(|f| (f.rule.clone(), f.resource.clone())).collect())
+                Some(s) if s.findings.len() as u32 == s.findings_total => {
+                    Some(s.findings.iter().map(|f| (f.rule.clone(), f.resource.clone())).collect())
+                }
+                Some(_) => None,
             };
             let (found, resolved) = match &previous {
                 Some(previous) => (
@@ -283,13 +285,14 @@ impl<K: PolicyKind> PolicyEngine<K> {
     async fn publish_events(
         &self,
         policy: &K::Policy,
-        mut found: Vec<&Finding>,
+        found: Vec<&Finding>,
         resolved: Vec<(String, ResourceRef)>,
     ) {
         let reference = policy.object_ref(&());
         let mut events = Vec::new();
-        // The most severe first; among equals, the map's order (rule, object) holds.
-        found.sort_by(|a, b| b.severity.cmp(&a.severity));
+        // In the order status lists them: the most severe first.
+        let mut found: Vec<Finding> = found.into_iter().cloned().collect();
+        sort_findings(&mut found);
         if let Some(top) = found.first() {
             events.push(Event {
                 type_: EventType::Warning,

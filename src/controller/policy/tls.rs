@@ -112,11 +112,9 @@ fn selects(spec: &TlsIngressPolicySpec, meta: &ObjectMeta, namespaces: &Store<Na
 /// Whether the cluster serves IngressClassParams. Only a 404 says no; on any other answer the
 /// watch is started and retries on its own.
 async fn serves_ingress_class_params(client: &Client) -> bool {
-    match Api::<IngressClassParams>::all(client.clone()).list_metadata(&ListParams::default().limit(1)).await
-    {
-        Err(kube::Error::Api(status)) if status.is_not_found() => false,
-        _ => true,
-    }
+    let probe =
+        Api::<IngressClassParams>::all(client.clone()).list_metadata(&ListParams::default().limit(1)).await;
+    !matches!(probe, Err(kube::Error::Api(status)) if status.is_not_found())
 }
 
 /// Runs the TlsIngressPolicy controller until `shutdown` completes: one watch each of Ingresses,
