@@ -5,7 +5,7 @@ mod support;
 use dpo::aws::{AcmApi, AwsError, Ec2Api, FactRequest, KmsApi, SecretsApi, Target};
 use dpo::policy::facts::{Fact, KeyManager};
 use support::moto::{self, Seed};
-use support::proxy::{Fault, Proxy};
+use support::proxy::Proxy;
 
 fn here() -> Target {
     Target::default()

@@ -44,6 +44,7 @@ cargo test --all-targets
 if [ -n "${KUBECONFIG:-}" ] || [ -f "$HOME/.kube/config" ]; then
   echo "end-to-end tests against the cluster in ${KUBECONFIG:-$HOME/.kube/config}"
   cargo test --test e2e -- --ignored --test-threads=1
+  cargo test --test e2e_policies -- --ignored --test-threads=1
 else
   echo "end-to-end tests NOT run: no KUBECONFIG and no ~/.kube/config (they are reported as ignored above)"
 fi
