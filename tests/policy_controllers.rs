@@ -103,7 +103,11 @@ async fn volume_policy_status_events_and_metrics_follow_the_world() {
     let proxy = Proxy::start(moto::endpoint()).await;
     proxy.inject("GetEbsDefaultKmsKeyId", moto::ebs_default_key_answer("alias/aws/ebs"), 3);
     let aws = moto::facts_at(proxy.endpoint(), settings).await;
-    let engine = PolicyEngine::<VolumePolicies>::new(context(api.client.clone(), aws, metrics.clone()).await);
+    let mut ctx = context(api.client.clone(), aws, metrics.clone()).await;
+    // Nor may the engine hold facts from one evaluation to the next.
+    ctx.config =
+        Arc::new(ControllerConfig { reevaluation_period: Duration::ZERO, ..ControllerConfig::default() });
+    let engine = PolicyEngine::<VolumePolicies>::new(ctx);
     let mut policy = EncryptedVolumePolicy::new("ebs", EncryptedVolumePolicySpec::default());
     policy.meta_mut().generation = Some(1);
     let mut world = VolumeWorld {
@@ -326,7 +330,7 @@ async fn tls_policy_judges_acm_certificates_and_flips_ready_back() {
     assert!(message.contains(&format!("certificate {expiring} expires on")), "{message}");
     assert_eq!(requests[2].body["reason"], "ViolationsFound");
 
-    // Each certificate is described once; the unchanged pass is served from the cache.
+    // Each certificate is described once; the unchanged pass reuses the facts gathered.
     let described = aws.metrics().count("acm", "DescribeCertificate");
     policy.status = Some(outcome.status.clone());
     engine.reconcile(&policy, &world).await.expect("reconcile");

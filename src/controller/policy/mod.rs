@@ -24,7 +24,7 @@ use super::Context;
 use crate::api::{Finding, MAX_STATUS_FINDINGS, PolicyStatus, ResourceRef, Severity};
 use crate::aws::{FactRequest, Target};
 use crate::metrics::FindingLabels;
-use crate::policy::facts::{FactRecorder, FactSet};
+use crate::policy::facts::{Fact, FactRecorder, FactSet};
 use crate::policy::{Evaluation, Facts, Verdict, sort_findings};
 use crate::status::{Desired, READY, RECONCILING, merge_conditions};
 use futures::{Stream, StreamExt, TryStreamExt};
@@ -120,11 +120,24 @@ struct Memory {
     governed: HashSet<ResourceRef>,
 }
 
+/// AWS facts gathered for earlier evaluations of a kind's policies.
+struct HeldFacts {
+    facts: FactSet,
+    since: Instant,
+}
+
+impl Default for HeldFacts {
+    fn default() -> Self {
+        HeldFacts { facts: FactSet::default(), since: Instant::now() }
+    }
+}
+
 /// The shared engine of one policy kind.
 pub struct PolicyEngine<K: PolicyKind> {
     ctx: Context,
     recorder: Recorder,
     memory: Mutex<HashMap<String, Memory>>,
+    facts: Mutex<HeldFacts>,
     kind: PhantomData<fn() -> K>,
 }
 
@@ -138,6 +151,7 @@ impl<K: PolicyKind> PolicyEngine<K> {
             recorder: Recorder::new(ctx.client.clone(), reporter),
             ctx,
             memory: Mutex::default(),
+            facts: Mutex::default(),
             kind: PhantomData,
         }
     }
@@ -147,10 +161,13 @@ impl<K: PolicyKind> PolicyEngine<K> {
         self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Runs the evaluation, gathering the AWS facts it asks for.
+    /// Runs the evaluation, gathering the AWS facts it asks for. Facts gathered for earlier
+    /// evaluations are reused for up to `reevaluation_period`, so a change to one object costs
+    /// one evaluation pass; after that they are read again (through the aws layer's cache).
     pub async fn evaluate(&self, policy: &K::Policy, world: &K::World) -> Evaluation {
         let config = &self.ctx.config;
-        let mut facts = FactSet { now: Some(jiff::Timestamp::now()), ..FactSet::default() };
+        let mut facts = self.held_facts();
+        facts.now = Some(jiff::Timestamp::now());
         for _ in 0..FACT_ROUNDS {
             let recorder = FactRecorder::new(&facts);
             let evaluation = K::evaluate(policy, world, &recorder, config);
@@ -158,9 +175,40 @@ impl<K: PolicyKind> PolicyEngine<K> {
             if wanted.is_empty() {
                 return evaluation;
             }
-            facts.extend(self.ctx.aws.gather(&FactRequest::new(Target::default(), wanted)).await);
+            let gathered = self.ctx.aws.gather(&FactRequest::new(Target::default(), wanted)).await;
+            self.hold(&gathered);
+            facts.extend(gathered);
         }
-        K::evaluate(policy, world, &facts, config)
+        K::evaluate(policy, world, &facts, &self.ctx.config)
+    }
+
+    fn held_facts(&self) -> FactSet {
+        let mut held = self.facts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if held.since.elapsed() >= self.ctx.config.reevaluation_period {
+            *held = HeldFacts::default();
+        }
+        held.facts.clone()
+    }
+
+    /// Keeps what AWS answered; failures are asked again next time.
+    fn hold(&self, gathered: &FactSet) {
+        fn settled<T: Clone>(facts: &HashMap<String, Fact<T>>) -> HashMap<String, Fact<T>> {
+            facts
+                .iter()
+                .filter(|(_, f)| !matches!(f, Fact::Failed(_)))
+                .map(|(k, f)| (k.clone(), f.clone()))
+                .collect()
+        }
+        let settled = FactSet {
+            now: None,
+            kms_keys: settled(&gathered.kms_keys),
+            certificates: settled(&gathered.certificates),
+            host_certificates: settled(&gathered.host_certificates),
+            volumes: settled(&gathered.volumes),
+            ebs_default: gathered.ebs_default.clone().filter(|f| !matches!(f, Fact::Failed(_))),
+            secrets: settled(&gathered.secrets),
+        };
+        self.facts.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).facts.extend(settled);
     }
 
     /// Evaluates one policy over `world`, writes its status if it changed, and reports new and
