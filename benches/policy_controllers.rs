@@ -48,7 +48,7 @@ fn host(group: usize) -> String {
 
 fn ingress(index: usize, certificate: &str, ssl_policy: &str) -> Arc<Ingress> {
     let group = index / INGRESSES_PER_GROUP;
-    let tier = if group % 2 == 0 { "prod" } else { "dev" };
+    let tier = if group.is_multiple_of(2) { "prod" } else { "dev" };
     Arc::new(
         serde_json::from_value(json!({
             "apiVersion": "networking.k8s.io/v1",
@@ -121,11 +121,10 @@ fn policy<P: serde::de::DeserializeOwned>(kind: &str, name: &str, spec: serde_js
 /// 10 ms (`CLK_TCK` is 100 on Linux).
 fn cpu_time() -> Duration {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // After the parenthesised name come the state (field 3), ..., utime and stime (14 and 15).
     let after_name = stat.rsplit(')').next().unwrap_or_default();
-    let fields: Vec<u64> = after_name.split_whitespace().filter_map(|f| f.parse().ok()).collect();
-    // After the name: state (not numeric, skipped by the parse), then ppid...; utime and stime
-    // are fields 14 and 15 of the line, i.e. 11 and 12 of the numeric ones after the state.
-    let ticks = fields.get(10).copied().unwrap_or(0) + fields.get(11).copied().unwrap_or(0);
+    let mut fields = after_name.split_whitespace().skip(11).map(|f| f.parse::<u64>().unwrap_or(0));
+    let ticks = fields.next().unwrap_or(0) + fields.next().unwrap_or(0);
     Duration::from_millis(ticks * 10)
 }
 

@@ -588,3 +588,106 @@ async fn run<K: PolicyKind>(
         })
         .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Judgement, Rule};
+
+    fn class(name: &str) -> ResourceRef {
+        ResourceRef {
+            api_version: "storage.k8s.io/v1".into(),
+            kind: "StorageClass".into(),
+            namespace: None,
+            name: name.into(),
+        }
+    }
+
+    fn evaluation(findings: &[(&str, Severity)]) -> Evaluation {
+        let mut evaluation = Evaluation::default();
+        for (name, severity) in findings {
+            let mut judgement = Judgement::default();
+            judgement.violation_at(
+                Rule::StorageclassEncrypted,
+                *severity,
+                &class(name),
+                "unencrypted".into(),
+                "fix".into(),
+            );
+            evaluation.push(class(name), Verdict::Judged(judgement));
+        }
+        evaluation
+    }
+
+    fn time(s: &str) -> Time {
+        Time(s.parse().unwrap())
+    }
+
+    #[test]
+    fn findings_below_fail_on_leave_the_policy_ready() {
+        let status = desired_status(
+            &evaluation(&[("gp2", Severity::Low)]),
+            Severity::High,
+            Some(3),
+            &PolicyStatus::default(),
+            &time("2026-01-01T00:00:00Z"),
+        );
+        let ready = &status.conditions[0];
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", "Compliant"));
+        assert_eq!(ready.message, "1 object(s) evaluated; 1 finding(s), none at or above high");
+        assert_eq!((status.observed_generation, ready.observed_generation), (Some(3), Some(3)));
+        let lowered = desired_status(
+            &evaluation(&[("gp2", Severity::Low)]),
+            Severity::Low,
+            Some(3),
+            &status,
+            &time("2026-01-02T00:00:00Z"),
+        );
+        assert_eq!(lowered.conditions[0].status, "False");
+        assert_eq!(lowered.conditions[0].last_transition_time, time("2026-01-02T00:00:00Z"));
+        assert!(lowered.conditions[0].message.starts_with("1 finding(s) at or above low; the most severe: "));
+    }
+
+    #[test]
+    fn status_lists_the_most_severe_findings_and_counts_all() {
+        let mut findings: Vec<(String, Severity)> =
+            (0..MAX_STATUS_FINDINGS + 5).map(|i| (format!("low-{i:03}"), Severity::Low)).collect();
+        findings.push(("critical".into(), Severity::Critical));
+        let findings: Vec<(&str, Severity)> = findings.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        let status =
+            desired_status(&evaluation(&findings), Severity::High, Some(1), &PolicyStatus::default(), &now());
+        assert_eq!(status.findings.len(), MAX_STATUS_FINDINGS);
+        assert_eq!(status.findings_total as usize, MAX_STATUS_FINDINGS + 6);
+        assert_eq!(status.findings[0].resource.name, "critical");
+        assert_eq!(status.conditions[0].reason, "ViolationsFound");
+    }
+
+    #[test]
+    fn only_the_evaluation_time_differing_is_no_change() {
+        let first = desired_status(
+            &evaluation(&[]),
+            Severity::High,
+            Some(1),
+            &PolicyStatus::default(),
+            &time("2026-01-01T00:00:00Z"),
+        );
+        let later =
+            desired_status(&evaluation(&[]), Severity::High, Some(1), &first, &time("2026-01-01T00:10:00Z"));
+        assert_ne!(first.last_evaluated_time, later.last_evaluated_time);
+        assert!(same_apart_from_time(&first, &later));
+        let changed = desired_status(
+            &evaluation(&[("gp2", Severity::High)]),
+            Severity::High,
+            Some(1),
+            &first,
+            &time("2026-01-01T00:20:00Z"),
+        );
+        assert!(!same_apart_from_time(&first, &changed));
+    }
+
+    #[test]
+    fn long_event_notes_are_clipped_on_a_character_boundary() {
+        let note = clip("é".repeat(NOTE_LIMIT));
+        assert!(note.len() <= NOTE_LIMIT && note.ends_with("..."), "{}", note.len());
+    }
+}
