@@ -140,6 +140,64 @@ fn object(namespace: &str, name: &str) -> ObjectLabels {
     ObjectLabels { namespace: namespace.to_string(), name: name.to_string() }
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FindingLabels {
+    pub policy: String,
+    pub rule: String,
+    pub severity: &'static str,
+}
+
+/// What the cluster policies found, and how long evaluating them takes.
+#[derive(Clone)]
+pub struct PolicyMetrics {
+    findings: Family<FindingLabels, Gauge>,
+    evaluation: Family<ControllerLabels, Histogram>,
+}
+
+impl PolicyMetrics {
+    pub fn register(registry: &mut Registry) -> Self {
+        let metrics = PolicyMetrics {
+            findings: Family::default(),
+            evaluation: Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16))),
+        };
+        registry.register(
+            "dpo_policy_findings",
+            "Findings of the last evaluation of a cluster policy, by policy, rule and severity",
+            metrics.findings.clone(),
+        );
+        registry.register(
+            "dpo_policy_evaluation_duration_seconds",
+            "Time to evaluate one cluster policy (facts included), by controller",
+            metrics.evaluation.clone(),
+        );
+        metrics
+    }
+
+    pub fn set_findings(&self, labels: &FindingLabels, count: i64) {
+        self.findings.get_or_create(labels).set(count);
+    }
+
+    /// Drops a series, so that a rule no longer violated does not linger at its last value.
+    pub fn remove_findings(&self, labels: &FindingLabels) {
+        self.findings.remove(labels);
+    }
+
+    pub fn findings(&self, labels: &FindingLabels) -> Option<i64> {
+        self.findings.get(labels).map(|gauge| gauge.get())
+    }
+
+    pub fn observe_evaluation(&self, controller: &'static str, elapsed: Duration) {
+        self.evaluation.get_or_create(&ControllerLabels { controller }).observe(elapsed.as_secs_f64());
+    }
+}
+
+impl Default for PolicyMetrics {
+    /// Unregistered metrics, for tools and tests that read them directly.
+    fn default() -> Self {
+        Self::register(&mut Registry::default())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -166,5 +224,27 @@ mod tests {
         encode(&mut text, &registry).unwrap();
         let expected = format!("dpo_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
         assert!(text.contains(&expected), "{text}");
+    }
+
+    #[test]
+    fn stale_finding_series_disappear() {
+        let mut registry = Registry::default();
+        let metrics = PolicyMetrics::register(&mut registry);
+        let labels =
+            FindingLabels { policy: "ebs".into(), rule: "storageclass-encrypted".into(), severity: "high" };
+        metrics.set_findings(&labels, 3);
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        assert!(
+            text.contains(
+                "dpo_policy_findings{policy=\"ebs\",rule=\"storageclass-encrypted\",severity=\"high\"} 3"
+            ),
+            "{text}"
+        );
+        metrics.remove_findings(&labels);
+        let mut text = String::new();
+        encode(&mut text, &registry).unwrap();
+        assert!(!text.contains("policy=\"ebs\""), "{text}");
+        assert_eq!(metrics.findings(&labels), None);
     }
 }

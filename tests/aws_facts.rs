@@ -5,7 +5,7 @@ mod support;
 use dpo::aws::{AcmApi, AwsError, Ec2Api, FactRequest, KmsApi, SecretsApi, Target};
 use dpo::policy::facts::{Fact, KeyManager};
 use support::moto::{self, Seed};
-use support::proxy::{Fault, Proxy};
+use support::proxy::Proxy;
 
 fn here() -> Target {
     Target::default()
@@ -140,15 +140,6 @@ async fn volumes_are_read_in_batches_of_200() {
 }
 
 /// moto 5.2 does not implement GetEbsDefaultKmsKeyId; the proxy answers it as AWS does.
-fn default_key_answer(key: &str) -> Fault {
-    Fault::Respond {
-        content_type: "text/xml;charset=UTF-8",
-        body: format!(
-            r#"<?xml version="1.0" encoding="UTF-8"?><GetEbsDefaultKmsKeyIdResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>5f4a4e9c-0000-0000-0000-000000000000</requestId><kmsKeyId>{key}</kmsKeyId></GetEbsDefaultKmsKeyIdResponse>"#
-        ),
-    }
-}
-
 #[tokio::test]
 async fn ebs_encryption_by_default_and_its_key() {
     let seed = Seed::new().await;
@@ -158,14 +149,18 @@ async fn ebs_encryption_by_default_and_its_key() {
     let facts = moto::facts_at(proxy.endpoint(), settings).await;
 
     seed.ebs_default(true).await;
-    proxy.inject("GetEbsDefaultKmsKeyId", default_key_answer("alias/aws/ebs"), 1);
+    proxy.inject("GetEbsDefaultKmsKeyId", moto::ebs_default_key_answer("alias/aws/ebs"), 1);
     let on = facts.ebs_default(&here()).await.unwrap();
     assert!(on.encryption_by_default);
     assert_eq!(on.default_kms_key_id.as_deref(), Some("alias/aws/ebs"));
     assert_eq!(on.region, moto::REGION);
 
     seed.ebs_default(false).await;
-    proxy.inject("GetEbsDefaultKmsKeyId", default_key_answer("arn:aws:kms:us-east-1:123456789012:key/k"), 1);
+    proxy.inject(
+        "GetEbsDefaultKmsKeyId",
+        moto::ebs_default_key_answer("arn:aws:kms:us-east-1:123456789012:key/k"),
+        1,
+    );
     let off = facts.ebs_default(&here()).await.unwrap();
     assert!(!off.encryption_by_default);
     assert_eq!(off.default_kms_key_id.as_deref(), Some("arn:aws:kms:us-east-1:123456789012:key/k"));

@@ -8,16 +8,14 @@
 mod support;
 
 use dpo::api::ProtectedSecret;
-use dpo::controller::protected_secret::{self, Shared};
+use dpo::controller::protected_secret;
 use dpo::controller::{Context, ControllerConfig};
-use dpo::metrics::{ReconcileMetrics, SecretSyncMetrics};
 use k8s_openapi::api::core::v1::{Namespace, Secret};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use serde_json::json;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::moto::{self, Seed};
 
@@ -89,17 +87,8 @@ where
     let mut settings = moto::test_settings();
     settings.cache.secret_metadata_ttl = Duration::from_secs(1);
     let mut registry = prometheus_client::registry::Registry::default();
-    let ctx = Context {
-        client: client.clone(),
-        aws: moto::facts(settings).await,
-        reconciles: ReconcileMetrics::register(&mut registry),
-        config: Arc::new(ControllerConfig::default()),
-        protected_secrets: Arc::new(Shared::new(
-            SecretSyncMetrics::register(&mut registry),
-            Duration::from_millis(20),
-        )),
-        ready: dpo::server::Readiness::default().register(protected_secret::CONTROLLER),
-    };
+    let ctx =
+        Context::new(client.clone(), moto::facts(settings).await, ControllerConfig::default(), &mut registry);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(protected_secret::run(ctx, async move {
         let _ = stopped.await;

@@ -6,9 +6,9 @@
 //! calls `ctx.ready.set_ready()` once its caches have synced.
 
 use super::leader::{LeaderElector, LeaderError, LeaseSettings};
-use super::{Context, ControllerConfig, protected_secret};
+use super::{Context, ControllerConfig, policy, protected_secret};
 use crate::aws::{AwsError, AwsFacts, AwsMetrics, AwsSettings};
-use crate::metrics::{ReconcileMetrics, SecretSyncMetrics, register_build_info};
+use crate::metrics::register_build_info;
 use crate::server::{self, Endpoints, Readiness, ReadyHandle, Routes};
 use futures::future::{BoxFuture, Shared};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -50,8 +50,13 @@ pub type ControllerFuture = BoxFuture<'static, ()>;
 pub type ControllerFn = fn(Context, Shutdown) -> ControllerFuture;
 
 /// The controllers built into this binary. An enabled kind missing here is reported at start.
-pub const CONTROLLERS: &[(ControllerKind, ControllerFn)] =
-    &[(ControllerKind::ProtectedSecrets, |ctx, shutdown| protected_secret::run(ctx, shutdown).boxed())];
+pub const CONTROLLERS: &[(ControllerKind, ControllerFn)] = &[
+    (ControllerKind::ProtectedSecrets, |ctx, shutdown| protected_secret::run(ctx, shutdown).boxed()),
+    (ControllerKind::EncryptedVolumePolicies, |ctx, shutdown| {
+        policy::run_volume_policies(ctx, shutdown).boxed()
+    }),
+    (ControllerKind::TlsIngressPolicies, |ctx, shutdown| policy::run_tls_policies(ctx, shutdown).boxed()),
+];
 
 /// Resolves once shutdown is asked for. Cheap to clone; `Send + Sync + 'static`, as
 /// kube-runtime's `graceful_shutdown_on` wants.
@@ -161,7 +166,7 @@ pub async fn run_with(
 ) -> Result<(), RuntimeError> {
     let mut registry = Registry::default();
     register_build_info(&mut registry);
-    let reconciles = ReconcileMetrics::register(&mut registry);
+
     let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
     if let Some(url) = &config.aws_endpoint_url {
         loader = loader.endpoint_url(url);
@@ -171,10 +176,7 @@ pub async fn run_with(
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
     let aws = AwsFacts::new(loader.load().await, config.aws.clone(), AwsMetrics::register(&mut registry))?;
-    let protected_secrets = Arc::new(protected_secret::Shared::new(
-        SecretSyncMetrics::register(&mut registry),
-        config.controller.batch_window,
-    ));
+    let base = Context::new(client.clone(), aws.clone(), config.controller.clone(), &mut registry);
     let readiness = Readiness::default();
     let endpoints = Endpoints { registry: Arc::new(registry), readiness: readiness.clone() };
     let servers = start_servers(&config, endpoints, shutdown.clone()).await?;
@@ -187,15 +189,7 @@ pub async fn run_with(
         return join_servers(servers).await;
     }
 
-    let controller_config = Arc::new(config.controller.clone());
-    let context = |ready| Context {
-        client: client.clone(),
-        aws: aws.clone(),
-        reconciles: reconciles.clone(),
-        config: controller_config.clone(),
-        ready,
-        protected_secrets: protected_secrets.clone(),
-    };
+    let context = |ready| Context { ready, ..base.clone() };
     let running = start_controllers(&config.controllers, context, &readiness, &shutdown);
     let holding = async {
         match &mut elector {

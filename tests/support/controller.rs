@@ -6,8 +6,6 @@ use dpo::api::ProtectedSecret;
 use dpo::aws::AwsFacts;
 use dpo::controller::protected_secret::{self, Error, Shared};
 use dpo::controller::{Context, ControllerConfig};
-use dpo::metrics::{ReconcileMetrics, SecretSyncMetrics};
-use dpo::server::Readiness;
 use kube::runtime::controller::Action;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
@@ -25,17 +23,7 @@ impl Harness {
     pub fn new(aws: AwsFacts) -> Self {
         let (client, api) = apiserver::start();
         let mut registry = Registry::default();
-        let reconciles = ReconcileMetrics::register(&mut registry);
-        let metrics = SecretSyncMetrics::register(&mut registry);
-        let config = ControllerConfig::default();
-        let ctx = Context {
-            client,
-            aws,
-            reconciles,
-            protected_secrets: Arc::new(Shared::new(metrics, config.batch_window)),
-            config: Arc::new(config),
-            ready: Readiness::default().register(protected_secret::CONTROLLER),
-        };
+        let ctx = Context::new(client, aws, ControllerConfig::default(), &mut registry);
         Harness { ctx: Arc::new(ctx), api, registry: Arc::new(registry) }
     }
 

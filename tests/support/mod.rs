@@ -5,4 +5,5 @@
 pub mod apiserver;
 pub mod controller;
 pub mod moto;
+pub mod policy_apiserver;
 pub mod proxy;

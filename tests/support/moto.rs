@@ -223,6 +223,17 @@ impl Seed {
     }
 }
 
+/// moto does not implement GetEbsDefaultKmsKeyId: the answer AWS gives, for the fault proxy to
+/// serve.
+pub fn ebs_default_key_answer(key: &str) -> super::proxy::Fault {
+    super::proxy::Fault::Respond {
+        content_type: "text/xml;charset=UTF-8",
+        body: format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?><GetEbsDefaultKmsKeyIdResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>5f4a4e9c-0000-0000-0000-000000000000</requestId><kmsKeyId>{key}</kmsKeyId></GetEbsDefaultKmsKeyIdResponse>"#
+        ),
+    }
+}
+
 fn ymd(t: jiff::Timestamp) -> (i32, u8, u8) {
     let date = t.to_zoned(jiff::tz::TimeZone::UTC).date();
     (i32::from(date.year()), date.month().unsigned_abs(), date.day().unsigned_abs())

@@ -246,12 +246,7 @@ pub async fn run(ctx: Context, shutdown: impl Future<Output = ()> + Send + Sync 
             let owner = secret.annotations().get(OWNER_ANNOTATION)?;
             Some(ObjectRef::<ProtectedSecret>::new(owner).within(&namespace))
         });
-    let (store, ready) = (controller.store(), ctx.ready.clone());
-    tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
-            ready.set_ready();
-        }
-    });
+    super::ready_when_synced(controller.store(), ctx.ready.clone());
     controller
         .with_config(RuntimeConfig::default().concurrency(concurrency))
         .graceful_shutdown_on(shutdown)

@@ -1,0 +1,694 @@
+//! The cluster policies (EncryptedVolumePolicy, TlsIngressPolicy) on one engine.
+//!
+//! A policy kind ([`PolicyKind`]) says only which objects it sees ([`PolicyKind::World`]) and
+//! which pure evaluation from `crate::policy` it runs; everything else is shared here:
+//!
+//! - gathering AWS facts: the evaluation runs over a [`FactRecorder`], what it wanted is gathered
+//!   through the aws layer (whose cache reads each certificate and key once per TTL) and it runs
+//!   again, at most [`FACT_ROUNDS`] times;
+//! - status: `Ready` by `failOn`, `Reconciling`, summary, bounded findings, exemptions. Status is
+//!   written only when something besides `lastEvaluatedTime` changed, so `lastEvaluatedTime` is
+//!   the time of the evaluation that produced the status shown (an unchanged world writes
+//!   nothing); `dpo_policy_evaluation_duration_seconds` shows that evaluations keep running;
+//! - Events on newly found and newly resolved violations, and `dpo_policy_findings`;
+//! - the run loop: one reflector per governed kind, changes mapped to the policies that select
+//!   or last governed the object, a full re-evaluation every `reevaluation_period`.
+
+pub mod tls;
+pub mod volume;
+
+pub use tls::{TlsPolicies, TlsWorld, run_tls_policies};
+pub use volume::{VolumePolicies, VolumeWorld, run_volume_policies};
+
+use super::Context;
+use crate::api::{Finding, MAX_STATUS_FINDINGS, PolicyStatus, ResourceRef, Severity};
+use crate::aws::{FactRequest, Target};
+use crate::metrics::FindingLabels;
+use crate::policy::facts::{Fact, FactRecorder, FactSet};
+use crate::policy::{Evaluation, Facts, Verdict, sort_findings};
+use crate::status::{Desired, READY, RECONCILING, merge_conditions};
+use futures::{Stream, StreamExt, TryStreamExt};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use kube::api::{Patch, PatchParams};
+use kube::core::ClusterResourceScope;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{PredicateConfig, WatchStreamExt, predicates, watcher};
+use kube::{Api, Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::fmt::Debug;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Rounds of (evaluate, gather what it wanted): certificates discovered by host are judged in the
+/// second round, facts they lead to in the third.
+pub const FACT_ROUNDS: usize = 3;
+/// Field manager of the status this controller applies.
+pub const FIELD_MANAGER: &str = "dpo";
+/// How long a reconcile waits for the governed kinds' first list before retrying later.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// Retry delay after a failed reconcile.
+const RETRY_AFTER: Duration = Duration::from_secs(30);
+/// Events carry at most this many bytes of note (the API allows 1 kB).
+const NOTE_LIMIT: usize = 1000;
+
+/// A cluster policy kind: what it governs and which pure evaluation judges it.
+pub trait PolicyKind: Send + Sync + 'static {
+    type Policy: Resource<DynamicType = (), Scope = ClusterResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Serialize
+        + Send
+        + Sync
+        + 'static;
+    /// The governed objects one evaluation sees.
+    type World: Send + Sync;
+    /// The live stores the world is read from.
+    type Stores: Send + Sync + 'static;
+    /// Controller name in metrics and logs.
+    const CONTROLLER: &'static str;
+
+    fn status(policy: &Self::Policy) -> Option<&PolicyStatus>;
+    fn fail_on(policy: &Self::Policy) -> Severity;
+    fn evaluate(
+        policy: &Self::Policy,
+        world: &Self::World,
+        facts: &dyn Facts,
+        config: &super::ControllerConfig,
+    ) -> Evaluation;
+    /// The world as the stores hold it once each has listed its kind.
+    fn snapshot(stores: &Self::Stores) -> impl Future<Output = Result<Self::World, PolicyError>> + Send;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("writing the status of {policy}: {source}")]
+    WriteStatus {
+        policy: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("the watch of {0} has not listed its objects yet")]
+    NotReady(&'static str),
+}
+
+/// What one reconcile did.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    /// The status the policy has now.
+    pub status: PolicyStatus,
+    /// Status writes made (0 when nothing changed).
+    pub writes: usize,
+    pub evaluation: Evaluation,
+}
+
+/// What the engine remembers of a policy between evaluations.
+#[derive(Default)]
+struct Memory {
+    /// Violations last seen, by rule and object (messages may change while the violation stays).
+    violations: BTreeSet<(String, ResourceRef)>,
+    /// `dpo_policy_findings` series last set.
+    series: HashSet<FindingLabels>,
+    /// Objects judged or exempted last time: a change to one of them concerns the policy even
+    /// when it no longer selects it.
+    governed: HashSet<ResourceRef>,
+}
+
+/// AWS facts gathered for earlier evaluations of a kind's policies.
+struct HeldFacts {
+    facts: FactSet,
+    since: Instant,
+}
+
+impl Default for HeldFacts {
+    fn default() -> Self {
+        HeldFacts { facts: FactSet::default(), since: Instant::now() }
+    }
+}
+
+/// The shared engine of one policy kind.
+pub struct PolicyEngine<K: PolicyKind> {
+    ctx: Context,
+    recorder: Recorder,
+    memory: Mutex<HashMap<String, Memory>>,
+    facts: Mutex<HeldFacts>,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K: PolicyKind> PolicyEngine<K> {
+    pub fn new(ctx: Context) -> Self {
+        let reporter = Reporter {
+            controller: "dpo".into(),
+            instance: std::env::var("POD_NAME").ok().filter(|name| !name.is_empty()),
+        };
+        PolicyEngine {
+            recorder: Recorder::new(ctx.client.clone(), reporter),
+            ctx,
+            memory: Mutex::default(),
+            facts: Mutex::default(),
+            kind: PhantomData,
+        }
+    }
+
+    fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, Memory>> {
+        // A panic elsewhere while holding the lock leaves plain data behind; keep using it.
+        self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs the evaluation, gathering the AWS facts it asks for. Facts gathered for earlier
+    /// evaluations are reused for up to `reevaluation_period`, so a change to one object costs
+    /// one evaluation pass; after that they are read again (through the aws layer's cache).
+    pub async fn evaluate(&self, policy: &K::Policy, world: &K::World) -> Evaluation {
+        let config = &self.ctx.config;
+        let mut facts = self.held_facts();
+        facts.now = Some(jiff::Timestamp::now());
+        for _ in 0..FACT_ROUNDS {
+            let recorder = FactRecorder::new(&facts);
+            let evaluation = K::evaluate(policy, world, &recorder, config);
+            let wanted = recorder.into_wanted();
+            if wanted.is_empty() {
+                return evaluation;
+            }
+            let gathered = self.ctx.aws.gather(&FactRequest::new(Target::default(), wanted)).await;
+            self.hold(&gathered);
+            facts.extend(gathered);
+        }
+        K::evaluate(policy, world, &facts, &self.ctx.config)
+    }
+
+    fn held_facts(&self) -> FactSet {
+        let mut held = self.facts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if held.since.elapsed() >= self.ctx.config.reevaluation_period {
+            *held = HeldFacts::default();
+        }
+        held.facts.clone()
+    }
+
+    /// Keeps what AWS answered; failures are asked again next time.
+    fn hold(&self, gathered: &FactSet) {
+        fn settled<T: Clone>(facts: &HashMap<String, Fact<T>>) -> HashMap<String, Fact<T>> {
+            facts
+                .iter()
+                .filter(|(_, f)| !matches!(f, Fact::Failed(_)))
+                .map(|(k, f)| (k.clone(), f.clone()))
+                .collect()
+        }
+        let settled = FactSet {
+            now: None,
+            kms_keys: settled(&gathered.kms_keys),
+            certificates: settled(&gathered.certificates),
+            host_certificates: settled(&gathered.host_certificates),
+            volumes: settled(&gathered.volumes),
+            ebs_default: gathered.ebs_default.clone().filter(|f| !matches!(f, Fact::Failed(_))),
+            secrets: settled(&gathered.secrets),
+        };
+        self.facts.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).facts.extend(settled);
+    }
+
+    /// Evaluates one policy over `world`, writes its status if it changed, and reports new and
+    /// resolved violations.
+    pub async fn reconcile(&self, policy: &K::Policy, world: &K::World) -> Result<Outcome, PolicyError> {
+        let started = Instant::now();
+        let name = policy.name_any();
+        let generation = policy.meta().generation;
+        let mut current = K::status(policy).cloned().unwrap_or_default();
+        let mut writes = 0;
+        if current.observed_generation != generation {
+            // kstatus: a spec not yet evaluated is in progress.
+            let mut reconciling = current.clone();
+            reconciling.conditions.retain(|c| c.type_ != RECONCILING);
+            reconciling.conditions.push(Condition {
+                type_: RECONCILING.into(),
+                status: "True".into(),
+                reason: "Evaluating".into(),
+                message: format!("evaluating generation {}", generation.unwrap_or_default()),
+                observed_generation: generation,
+                last_transition_time: now(),
+            });
+            self.write_status(&name, &reconciling).await?;
+            writes += 1;
+            current = reconciling;
+        }
+
+        let evaluation = self.evaluate(policy, world).await;
+        let desired = desired_status(&evaluation, K::fail_on(policy), generation, &current, &now());
+        if !same_apart_from_time(&desired, &current) {
+            self.write_status(&name, &desired).await?;
+            writes += 1;
+            current = desired;
+        }
+        self.report(policy, &name, &evaluation, K::status(policy)).await;
+        self.ctx.policies.observe_evaluation(K::CONTROLLER, started.elapsed());
+        Ok(Outcome { status: current, writes, evaluation })
+    }
+
+    async fn write_status(&self, name: &str, status: &PolicyStatus) -> Result<(), PolicyError> {
+        let api: Api<K::Policy> = Api::all(self.ctx.client.clone());
+        let patch = Patch::Apply(serde_json::json!({
+            "apiVersion": K::Policy::api_version(&()),
+            "kind": K::Policy::kind(&()),
+            "status": status,
+        }));
+        api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &patch)
+            .await
+            .map(drop)
+            .map_err(|source| PolicyError::WriteStatus { policy: name.to_string(), source })
+    }
+
+    /// Events for violations found or resolved since the last evaluation, and the metrics.
+    async fn report(
+        &self,
+        policy: &K::Policy,
+        name: &str,
+        evaluation: &Evaluation,
+        stored: Option<&PolicyStatus>,
+    ) {
+        let findings: BTreeMap<(String, ResourceRef), &Finding> =
+            evaluation.findings().map(|f| ((f.rule.clone(), f.resource.clone()), f)).collect();
+        let (found, resolved) = {
+            let mut memory = self.memory();
+            let known = memory.contains_key(name);
+            let entry = memory.entry(name.to_string()).or_default();
+            let previous = match stored {
+                _ if known => Some(std::mem::take(&mut entry.violations)),
+                // Never evaluated: every violation is new.
+                None => Some(BTreeSet::new()),
+                // After a restart the status is the memory; a truncated list cannot tell what is
+                // new, so that first pass reports nothing.
+                Some(s) if s.findings.len() as u32 == s.findings_total => {
+                    Some(s.findings.iter().map(|f| (f.rule.clone(), f.resource.clone())).collect())
+                }
+                Some(_) => None,
+            };
+            let (found, resolved) = match &previous {
+                Some(previous) => (
+                    findings.iter().filter(|(key, _)| !previous.contains(*key)).map(|(_, f)| *f).collect(),
+                    previous.iter().filter(|key| !findings.contains_key(*key)).cloned().collect(),
+                ),
+                None => (Vec::new(), Vec::new()),
+            };
+            entry.violations = findings.keys().cloned().collect();
+            entry.governed = evaluation
+                .verdicts
+                .iter()
+                .filter(|v| !matches!(v.verdict, Verdict::NotApplicable(_)))
+                .map(|v| v.resource.clone())
+                .collect();
+            entry.series = self.set_metrics(name, evaluation, std::mem::take(&mut entry.series));
+            (found, resolved)
+        };
+        self.publish_events(policy, found, resolved).await;
+    }
+
+    fn set_metrics(
+        &self,
+        name: &str,
+        evaluation: &Evaluation,
+        previous: HashSet<FindingLabels>,
+    ) -> HashSet<FindingLabels> {
+        let mut counts: HashMap<FindingLabels, i64> = HashMap::new();
+        for finding in evaluation.findings() {
+            let labels = FindingLabels {
+                policy: name.to_string(),
+                rule: finding.rule.clone(),
+                severity: finding.severity.as_str(),
+            };
+            *counts.entry(labels).or_default() += 1;
+        }
+        for stale in previous.iter().filter(|labels| !counts.contains_key(*labels)) {
+            self.ctx.policies.remove_findings(stale);
+        }
+        for (labels, count) in &counts {
+            self.ctx.policies.set_findings(labels, *count);
+        }
+        counts.into_keys().collect()
+    }
+
+    async fn publish_events(
+        &self,
+        policy: &K::Policy,
+        found: Vec<&Finding>,
+        resolved: Vec<(String, ResourceRef)>,
+    ) {
+        let reference = policy.object_ref(&());
+        let mut events = Vec::new();
+        // In the order status lists them: the most severe first.
+        let mut found: Vec<Finding> = found.into_iter().cloned().collect();
+        sort_findings(&mut found);
+        if let Some(top) = found.first() {
+            events.push(Event {
+                type_: EventType::Warning,
+                reason: "ViolationsFound".into(),
+                note: Some(clip(format!(
+                    "{} new violation(s); the most severe: {} ({}) on {}: {}",
+                    found.len(),
+                    top.rule,
+                    top.severity,
+                    top.resource,
+                    top.message
+                ))),
+                action: "Evaluate".into(),
+                secondary: None,
+            });
+        }
+        if let Some((rule, resource)) = resolved.first() {
+            events.push(Event {
+                type_: EventType::Normal,
+                reason: "ViolationsResolved".into(),
+                note: Some(clip(format!(
+                    "{} violation(s) resolved, among them {rule} on {resource}",
+                    resolved.len()
+                ))),
+                action: "Evaluate".into(),
+                secondary: None,
+            });
+        }
+        for event in events {
+            // Events are informational: failing to publish one must not fail the evaluation.
+            if let Err(err) = self.recorder.publish(&event, &reference).await {
+                tracing::warn!(policy = %policy.name_any(), reason = %event.reason, error = %err, "publishing an event failed");
+            }
+        }
+    }
+
+    /// Forgets a deleted policy: its memory and its metric series.
+    pub fn forget(&self, name: &str) {
+        if let Some(memory) = self.memory().remove(name) {
+            for labels in &memory.series {
+                self.ctx.policies.remove_findings(labels);
+            }
+        }
+    }
+
+    /// Whether the last evaluation of `policy` judged or exempted `resource`.
+    pub fn governed(&self, policy: &str, resource: &ResourceRef) -> bool {
+        self.memory().get(policy).is_some_and(|m| m.governed.contains(resource))
+    }
+
+    /// The policies a change to the objects `resources` concerns: those that select one of them
+    /// now (`selects`) and those that governed one of them last time.
+    pub fn affected(
+        &self,
+        policies: &Store<K::Policy>,
+        resources: &[ResourceRef],
+        selects: impl Fn(&K::Policy) -> bool,
+    ) -> Vec<ObjectRef<K::Policy>> {
+        policies
+            .state()
+            .iter()
+            .filter(|policy| {
+                selects(policy) || resources.iter().any(|r| self.governed(&policy.name_any(), r))
+            })
+            .map(|policy| ObjectRef::from_obj(&**policy))
+            .collect()
+    }
+}
+
+fn now() -> Time {
+    // The apiserver keeps seconds; comparing with what it returns needs the same precision.
+    Time(jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap_or_default())
+}
+
+fn clip(mut text: String) -> String {
+    if text.len() > NOTE_LIMIT {
+        let mut end = NOTE_LIMIT - 3;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+    text
+}
+
+/// The status an evaluation leads to. Conditions keep their transition time while unchanged.
+pub fn desired_status(
+    evaluation: &Evaluation,
+    fail_on: Severity,
+    generation: Option<i64>,
+    current: &PolicyStatus,
+    now: &Time,
+) -> PolicyStatus {
+    let summary = evaluation.summary();
+    let mut findings = evaluation.sorted_findings();
+    let findings_total = findings.len() as u32;
+    findings.truncate(MAX_STATUS_FINDINGS);
+    let mut exemptions = evaluation.exemptions();
+    exemptions.truncate(MAX_STATUS_FINDINGS);
+    let failing = summary.by_severity.at_or_above(fail_on);
+    let ready = match findings.first() {
+        // Findings are sorted most severe first, so the first one is at or above failOn.
+        Some(top) if failing > 0 => Desired::new(
+            READY,
+            false,
+            "ViolationsFound",
+            format!(
+                "{failing} finding(s) at or above {fail_on}; the most severe: {} ({}) on {}: {}",
+                top.rule, top.severity, top.resource, top.message
+            ),
+        ),
+        _ if summary.violations > 0 => Desired::new(
+            READY,
+            true,
+            "Compliant",
+            format!(
+                "{} object(s) evaluated; {} finding(s), none at or above {fail_on}",
+                summary.evaluated, summary.violations
+            ),
+        ),
+        _ => Desired::new(
+            READY,
+            true,
+            "Compliant",
+            format!("{} object(s) evaluated; no findings", summary.evaluated),
+        ),
+    };
+    let reconciling = Desired::new(
+        RECONCILING,
+        false,
+        "Evaluated",
+        format!("generation {} evaluated", generation.unwrap_or_default()),
+    );
+    PolicyStatus {
+        observed_generation: generation,
+        conditions: merge_conditions(&current.conditions, &[ready, reconciling], generation, now),
+        summary: Some(summary),
+        findings,
+        findings_total,
+        exemptions,
+        last_evaluated_time: Some(now.clone()),
+    }
+}
+
+fn same_apart_from_time(a: &PolicyStatus, b: &PolicyStatus) -> bool {
+    let strip = |s: &PolicyStatus| PolicyStatus { last_evaluated_time: None, ..s.clone() };
+    strip(a) == strip(b)
+}
+
+/// A reflector over every object of kind `T`: the store, and the stream of changed objects
+/// (deleted ones included) that keeps the store filled while it is polled.
+pub fn reflect<T>(
+    client: &kube::Client,
+) -> (Store<T>, impl Stream<Item = Result<T, watcher::Error>> + Send + 'static)
+where
+    T: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    let (reader, writer) = reflector::store();
+    let stream = reflector::reflector(writer, watcher(Api::all(client.clone()), watcher::Config::default()))
+        .default_backoff()
+        .touched_objects();
+    (reader, stream)
+}
+
+/// An empty store that is ready: the stand-in for a kind the cluster does not serve.
+pub fn empty_store<T>() -> Store<T>
+where
+    T: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
+{
+    let (reader, mut writer) = reflector::store();
+    writer.apply_watcher_event(&watcher::Event::Init);
+    writer.apply_watcher_event(&watcher::Event::InitDone);
+    reader
+}
+
+/// Waits for a store's first list.
+pub async fn ready<T>(store: &Store<T>, kind: &'static str) -> Result<(), PolicyError>
+where
+    T: Resource<DynamicType = ()> + Clone + 'static,
+{
+    match tokio::time::timeout(READY_TIMEOUT, store.wait_until_ready()).await {
+        Ok(Ok(())) => Ok(()),
+        _ => Err(PolicyError::NotReady(kind)),
+    }
+}
+
+/// Runs the controller of one policy kind until `shutdown` completes. `watches` adds the
+/// governed kinds' triggers to the controller.
+async fn run<K: PolicyKind>(
+    ctx: Context,
+    stores: K::Stores,
+    watches: impl FnOnce(Controller<K::Policy>, Store<K::Policy>, Arc<PolicyEngine<K>>) -> Controller<K::Policy>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) {
+    let engine = Arc::new(PolicyEngine::<K>::new(ctx.clone()));
+    let (policies, writer) = reflector::store();
+    super::ready_when_synced(policies.clone(), ctx.ready.clone());
+    let forget = engine.clone();
+    // Status writes do not change the generation: filtering on it keeps our own writes from
+    // triggering another evaluation.
+    let triggers = reflector::reflector(
+        writer,
+        watcher(Api::<K::Policy>::all(ctx.client.clone()), watcher::Config::default()),
+    )
+    .default_backoff()
+    .inspect_ok(move |event| {
+        if let watcher::Event::Delete(policy) = event {
+            forget.forget(&policy.name_any());
+        }
+    })
+    .touched_objects()
+    .predicate_filter(predicates::generation, PredicateConfig::default());
+    let controller = Controller::for_stream(triggers, policies.clone())
+        .with_config(kube::runtime::Config::default().concurrency(ctx.config.concurrency));
+    let controller = watches(controller, policies, engine.clone());
+    let stores = Arc::new(stores);
+    let period = ctx.config.reevaluation_period;
+    controller
+        .graceful_shutdown_on(shutdown)
+        .run(
+            move |policy, engine: Arc<PolicyEngine<K>>| {
+                let stores = stores.clone();
+                async move {
+                    let started = Instant::now();
+                    let result = match K::snapshot(&stores).await {
+                        Ok(world) => engine.reconcile(&policy, &world).await,
+                        Err(err) => Err(err),
+                    };
+                    engine.ctx.reconciles.observe(K::CONTROLLER, started.elapsed(), result.is_err());
+                    // The periodic pass catches what changes in AWS (expiry nears, rotation off).
+                    result.map(|_| Action::requeue(period))
+                }
+            },
+            |policy, err, _| {
+                tracing::warn!(policy = %policy.name_any(), error = %err, "policy evaluation failed");
+                Action::requeue(RETRY_AFTER)
+            },
+            engine,
+        )
+        .for_each(|result| {
+            if let Err(err) = result {
+                tracing::debug!(controller = K::CONTROLLER, error = %err, "controller event");
+            }
+            std::future::ready(())
+        })
+        .await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::{Judgement, Rule};
+
+    fn class(name: &str) -> ResourceRef {
+        ResourceRef {
+            api_version: "storage.k8s.io/v1".into(),
+            kind: "StorageClass".into(),
+            namespace: None,
+            name: name.into(),
+        }
+    }
+
+    fn evaluation(findings: &[(&str, Severity)]) -> Evaluation {
+        let mut evaluation = Evaluation::default();
+        for (name, severity) in findings {
+            let mut judgement = Judgement::default();
+            judgement.violation_at(
+                Rule::StorageclassEncrypted,
+                *severity,
+                &class(name),
+                "unencrypted".into(),
+                "fix".into(),
+            );
+            evaluation.push(class(name), Verdict::Judged(judgement));
+        }
+        evaluation
+    }
+
+    fn time(s: &str) -> Time {
+        Time(s.parse().unwrap())
+    }
+
+    #[test]
+    fn findings_below_fail_on_leave_the_policy_ready() {
+        let status = desired_status(
+            &evaluation(&[("gp2", Severity::Low)]),
+            Severity::High,
+            Some(3),
+            &PolicyStatus::default(),
+            &time("2026-01-01T00:00:00Z"),
+        );
+        let ready = &status.conditions[0];
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", "Compliant"));
+        assert_eq!(ready.message, "1 object(s) evaluated; 1 finding(s), none at or above high");
+        assert_eq!((status.observed_generation, ready.observed_generation), (Some(3), Some(3)));
+        let lowered = desired_status(
+            &evaluation(&[("gp2", Severity::Low)]),
+            Severity::Low,
+            Some(3),
+            &status,
+            &time("2026-01-02T00:00:00Z"),
+        );
+        assert_eq!(lowered.conditions[0].status, "False");
+        assert_eq!(lowered.conditions[0].last_transition_time, time("2026-01-02T00:00:00Z"));
+        assert!(lowered.conditions[0].message.starts_with("1 finding(s) at or above low; the most severe: "));
+    }
+
+    #[test]
+    fn status_lists_the_most_severe_findings_and_counts_all() {
+        let mut findings: Vec<(String, Severity)> =
+            (0..MAX_STATUS_FINDINGS + 5).map(|i| (format!("low-{i:03}"), Severity::Low)).collect();
+        findings.push(("critical".into(), Severity::Critical));
+        let findings: Vec<(&str, Severity)> = findings.iter().map(|(n, s)| (n.as_str(), *s)).collect();
+        let status =
+            desired_status(&evaluation(&findings), Severity::High, Some(1), &PolicyStatus::default(), &now());
+        assert_eq!(status.findings.len(), MAX_STATUS_FINDINGS);
+        assert_eq!(status.findings_total as usize, MAX_STATUS_FINDINGS + 6);
+        assert_eq!(status.findings[0].resource.name, "critical");
+        assert_eq!(status.conditions[0].reason, "ViolationsFound");
+    }
+
+    #[test]
+    fn only_the_evaluation_time_differing_is_no_change() {
+        let first = desired_status(
+            &evaluation(&[]),
+            Severity::High,
+            Some(1),
+            &PolicyStatus::default(),
+            &time("2026-01-01T00:00:00Z"),
+        );
+        let later =
+            desired_status(&evaluation(&[]), Severity::High, Some(1), &first, &time("2026-01-01T00:10:00Z"));
+        assert_ne!(first.last_evaluated_time, later.last_evaluated_time);
+        assert!(same_apart_from_time(&first, &later));
+        let changed = desired_status(
+            &evaluation(&[("gp2", Severity::High)]),
+            Severity::High,
+            Some(1),
+            &first,
+            &time("2026-01-01T00:20:00Z"),
+        );
+        assert!(!same_apart_from_time(&first, &changed));
+    }
+
+    #[test]
+    fn long_event_notes_are_clipped_on_a_character_boundary() {
+        let note = clip("é".repeat(NOTE_LIMIT));
+        assert!(note.len() <= NOTE_LIMIT && note.ends_with("..."), "{}", note.len());
+    }
+}

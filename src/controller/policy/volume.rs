@@ -1,0 +1,102 @@
+//! EncryptedVolumePolicy on the shared engine: StorageClasses and PersistentVolumes.
+
+use super::{PolicyError, PolicyKind, ready, reflect, run};
+use crate::api::{EncryptedVolumePolicy, PolicyStatus, ResourceRef, Severity};
+use crate::controller::{Context, ControllerConfig};
+use crate::policy::storage::evaluate_volume_policy;
+use crate::policy::{Evaluation, Facts, resource_ref, selector};
+use k8s_openapi::api::core::v1::PersistentVolume;
+use k8s_openapi::api::storage::v1::StorageClass;
+use kube::Resource;
+use kube::runtime::reflector::Store;
+use std::future::Future;
+use std::sync::Arc;
+
+/// The EncryptedVolumePolicy kind.
+pub struct VolumePolicies;
+
+/// The objects an EncryptedVolumePolicy evaluation sees.
+#[derive(Clone, Debug, Default)]
+pub struct VolumeWorld {
+    pub storage_classes: Vec<Arc<StorageClass>>,
+    pub persistent_volumes: Vec<Arc<PersistentVolume>>,
+}
+
+pub struct VolumeStores {
+    storage_classes: Store<StorageClass>,
+    persistent_volumes: Store<PersistentVolume>,
+}
+
+impl PolicyKind for VolumePolicies {
+    type Policy = EncryptedVolumePolicy;
+    type World = VolumeWorld;
+    type Stores = VolumeStores;
+    const CONTROLLER: &'static str = "encryptedvolumepolicy";
+
+    fn status(policy: &EncryptedVolumePolicy) -> Option<&PolicyStatus> {
+        policy.status.as_ref()
+    }
+
+    fn fail_on(policy: &EncryptedVolumePolicy) -> Severity {
+        policy.spec.fail_on
+    }
+
+    fn evaluate(
+        policy: &EncryptedVolumePolicy,
+        world: &VolumeWorld,
+        facts: &dyn Facts,
+        _: &ControllerConfig,
+    ) -> Evaluation {
+        let classes: Vec<&StorageClass> = world.storage_classes.iter().map(Arc::as_ref).collect();
+        let volumes: Vec<&PersistentVolume> = world.persistent_volumes.iter().map(Arc::as_ref).collect();
+        evaluate_volume_policy(policy, &classes, &volumes, facts)
+    }
+
+    async fn snapshot(stores: &VolumeStores) -> Result<VolumeWorld, PolicyError> {
+        ready(&stores.storage_classes, "StorageClass").await?;
+        ready(&stores.persistent_volumes, "PersistentVolume").await?;
+        Ok(VolumeWorld {
+            storage_classes: stores.storage_classes.state(),
+            persistent_volumes: stores.persistent_volumes.state(),
+        })
+    }
+}
+
+/// Runs the EncryptedVolumePolicy controller until `shutdown` completes: one watch each of
+/// StorageClasses and PersistentVolumes, `ctx.config.concurrency` policies evaluated at once.
+pub async fn run_volume_policies(ctx: Context, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
+    let (storage_classes, class_changes) = reflect::<StorageClass>(&ctx.client);
+    let (persistent_volumes, volume_changes) = reflect::<PersistentVolume>(&ctx.client);
+    let stores = VolumeStores { storage_classes, persistent_volumes };
+    run::<VolumePolicies>(
+        ctx,
+        stores,
+        move |controller, policies, engine| {
+            let (class_policies, class_engine) = (policies.clone(), engine.clone());
+            controller
+                .watches_stream(class_changes, move |class: StorageClass| {
+                    class_engine.affected(&class_policies, &[resource_ref(&class)], |policy| {
+                        selector::matches(
+                            policy.spec.storage_class_selector.as_ref(),
+                            class.metadata.labels.as_ref(),
+                        )
+                    })
+                })
+                .watches_stream(volume_changes, move |volume: PersistentVolume| {
+                    // A volume concerns the policies that govern its StorageClass.
+                    let mut resources = vec![resource_ref(&volume)];
+                    if let Some(name) = volume.spec.as_ref().and_then(|s| s.storage_class_name.clone()) {
+                        resources.push(ResourceRef {
+                            api_version: StorageClass::api_version(&()).into_owned(),
+                            kind: StorageClass::kind(&()).into_owned(),
+                            namespace: None,
+                            name,
+                        });
+                    }
+                    engine.affected(&policies, &resources, |_| false)
+                })
+        },
+        shutdown,
+    )
+    .await;
+}

@@ -1,0 +1,303 @@
+//! End to end against the cluster named by `KUBECONFIG`: the CRDs are applied, the policy
+//! controllers run in-process with moto as AWS, and policies flip `Ready` as governed objects
+//! are made non-compliant and compliant again. Run with `tests/run.sh` (or `cargo test --test
+//! e2e_policies -- --ignored --test-threads=1`); without a reachable cluster every test fails.
+
+mod support;
+
+use dpo::api::{EncryptedVolumePolicy, TlsIngressPolicy};
+use dpo::controller::policy::{run_tls_policies, run_volume_policies};
+use dpo::controller::{Context, ControllerConfig};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::networking::v1::Ingress;
+use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use kube::{Api, Client, Resource, ResourceExt};
+use prometheus_client::registry::Registry;
+use serde_json::{Value, json};
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+use support::moto::{self, Seed};
+use tokio::sync::oneshot;
+
+const FIELD_MANAGER: &str = "dpo-e2e";
+const WAIT: Duration = Duration::from_secs(90);
+
+/// A client for the cluster, or a failure that says what is missing.
+async fn cluster() -> Client {
+    let client = Client::try_default().await.unwrap_or_else(|err| {
+        panic!("e2e tests need a Kubernetes cluster: set KUBECONFIG to a reachable cluster ({err})")
+    });
+    match tokio::time::timeout(Duration::from_secs(15), client.apiserver_version()).await {
+        Ok(Ok(_)) => client,
+        Ok(Err(err)) => panic!("e2e tests need a reachable cluster; the one in KUBECONFIG answers: {err}"),
+        Err(_) => {
+            panic!("e2e tests need a reachable cluster; the one in KUBECONFIG did not answer within 15s")
+        }
+    }
+}
+
+/// Applies the CRDs (server-side) and waits until the apiserver serves them.
+async fn install_crds(client: &Client) {
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in dpo::api::crds() {
+        let name = crd.name_any();
+        crds.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
+            .await
+            .unwrap_or_else(|err| panic!("applying CRD {name}: {err}"));
+        tokio::time::timeout(WAIT, await_condition(crds.clone(), &name, conditions::is_crd_established()))
+            .await
+            .unwrap_or_else(|_| panic!("CRD {name} not Established within {WAIT:?}"))
+            .unwrap_or_else(|err| panic!("watching CRD {name}: {err}"));
+    }
+}
+
+/// Runs a policy controller in-process with moto as AWS; dropping the guard stops it.
+struct Running(Option<oneshot::Sender<()>>);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(stop) = self.0.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+type Shutdown = Pin<Box<dyn Future<Output = ()> + Send + Sync>>;
+
+async fn start<Fut>(client: &Client, run: impl FnOnce(Context, Shutdown) -> Fut) -> Running
+where
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut registry = Registry::default();
+    let aws = moto::facts(moto::test_settings()).await;
+    let ctx = Context::new(client.clone(), aws, ControllerConfig::default(), &mut registry);
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(run(
+        ctx,
+        Box::pin(async move {
+            // A dropped sender stops the controller too.
+            let _ = stopped.await;
+        }),
+    ));
+    Running(Some(stop))
+}
+
+/// Waits until `get` returns the object and `done` holds for it; fails with its last state.
+async fn wait_for<K>(api: &Api<K>, name: &str, what: &str, done: impl Fn(&K) -> bool) -> K
+where
+    K: Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let object = api.get(name).await.unwrap_or_else(|err| panic!("reading {name}: {err}"));
+        if done(&object) {
+            return object;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!(
+                "{name}: {what} not reached within {WAIT:?}; last seen:\n{}",
+                serde_json::to_string_pretty(&object).unwrap_or_default()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+fn ready_is(status: Option<&dpo::api::PolicyStatus>, generation: Option<i64>, want: &str) -> bool {
+    status.is_some_and(|s| {
+        s.observed_generation == generation
+            && s.conditions
+                .iter()
+                .any(|c| c.type_ == "Ready" && c.status == want && c.observed_generation == generation)
+    })
+}
+
+/// The `kubectl get` columns of a policy, read from the Table API: column name -> cell.
+async fn printed_columns(client: &Client, path: &str) -> serde_json::Map<String, Value> {
+    let request = http::Request::get(path)
+        .header(http::header::ACCEPT, "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .body(Vec::new())
+        .expect("request");
+    let table: Value =
+        serde_json::from_str(&client.request_text(request).await.expect("Table API")).expect("Table JSON");
+    assert_eq!(table["kind"], "Table", "{table}");
+    let names = table["columnDefinitions"]
+        .as_array()
+        .expect("columnDefinitions")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or_default().to_string());
+    let cells = table["rows"][0]["cells"].as_array().expect("one row").iter().cloned();
+    names.zip(cells).collect()
+}
+
+fn unique() -> String {
+    // Kubernetes names: lowercase alphanumerics and dashes.
+    moto::unique("e2e").to_lowercase()
+}
+
+async fn create_storage_class(api: &Api<StorageClass>, name: &str, label: &str, encrypted: bool) {
+    let parameters =
+        if encrypted { json!({"type": "gp3", "encrypted": "true"}) } else { json!({"type": "gp3"}) };
+    let class: StorageClass = serde_json::from_value(json!({
+        "apiVersion": "storage.k8s.io/v1",
+        "kind": "StorageClass",
+        "metadata": {"name": name, "labels": {"dpo.dev/e2e": label}},
+        "provisioner": "ebs.csi.aws.com",
+        "parameters": parameters,
+    }))
+    .expect("StorageClass");
+    api.create(&PostParams::default(), &class)
+        .await
+        .unwrap_or_else(|err| panic!("creating StorageClass {name}: {err}"));
+}
+
+/// StorageClass parameters are immutable: changing them means replacing the object.
+async fn replace_storage_class(api: &Api<StorageClass>, name: &str, label: &str, encrypted: bool) {
+    api.delete(name, &DeleteParams::default()).await.unwrap_or_else(|err| panic!("deleting {name}: {err}"));
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while api.get_opt(name).await.expect("reading StorageClass").is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "StorageClass {name} not deleted within {WAIT:?}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    create_storage_class(api, name, label, encrypted).await;
+}
+
+#[tokio::test]
+#[ignore = "e2e: needs a cluster (KUBECONFIG); run tests/run.sh"]
+async fn encrypted_volume_policy_flips_ready_with_its_storage_class() {
+    let client = cluster().await;
+    install_crds(&client).await;
+    let id = unique();
+    let classes: Api<StorageClass> = Api::all(client.clone());
+    create_storage_class(&classes, &id, &id, true).await;
+    let policies: Api<EncryptedVolumePolicy> = Api::all(client.clone());
+    let policy: EncryptedVolumePolicy = serde_json::from_value(json!({
+        "apiVersion": "dpo.dev/v1alpha1",
+        "kind": "EncryptedVolumePolicy",
+        "metadata": {"name": id},
+        "spec": {
+            "storageClassSelector": {"matchLabels": {"dpo.dev/e2e": id}},
+            "checkVolumes": false,
+            "checkAccountDefault": false,
+        },
+    }))
+    .expect("policy");
+    let policy = policies.create(&PostParams::default(), &policy).await.expect("creating the policy");
+    let generation = policy.metadata.generation;
+    let _controller = start(&client, run_volume_policies).await;
+
+    wait_for(&policies, &id, "Ready=True", |p| ready_is(p.status.as_ref(), generation, "True")).await;
+    replace_storage_class(&classes, &id, &id, false).await;
+    let failing =
+        wait_for(&policies, &id, "Ready=False", |p| ready_is(p.status.as_ref(), generation, "False")).await;
+    let status = failing.status.expect("status");
+    assert_eq!(status.findings[0].rule, "storageclass-encrypted");
+    assert_eq!(status.findings[0].resource.name, id);
+    assert_eq!(status.conditions[0].reason, "ViolationsFound");
+
+    let columns =
+        printed_columns(&client, &format!("/apis/dpo.dev/v1alpha1/encryptedvolumepolicies/{id}")).await;
+    assert_eq!(columns.get("Ready"), Some(&json!("False")), "{columns:?}");
+    assert_eq!(columns.get("Reason"), Some(&json!("ViolationsFound")), "{columns:?}");
+    assert_eq!(columns.get("Violations"), Some(&json!(1)), "{columns:?}");
+
+    replace_storage_class(&classes, &id, &id, true).await;
+    wait_for(&policies, &id, "Ready=True again", |p| ready_is(p.status.as_ref(), generation, "True")).await;
+    let columns =
+        printed_columns(&client, &format!("/apis/dpo.dev/v1alpha1/encryptedvolumepolicies/{id}")).await;
+    assert_eq!((columns.get("Ready"), columns.get("Violations")), (Some(&json!("True")), Some(&json!(0))));
+
+    let _ = policies.delete(&id, &DeleteParams::default()).await;
+    let _ = classes.delete(&id, &DeleteParams::default()).await;
+}
+
+fn tls_ingress(name: &str, namespace: &str, host: &str, certificate: &str, label: &str) -> Ingress {
+    serde_json::from_value(json!({
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "Ingress",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "labels": {"dpo.dev/e2e": label},
+            "annotations": {
+                "alb.ingress.kubernetes.io/listen-ports": "[{\"HTTP\": 80}, {\"HTTPS\": 443}]",
+                "alb.ingress.kubernetes.io/ssl-redirect": "443",
+                "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                "alb.ingress.kubernetes.io/certificate-arn": certificate,
+            },
+        },
+        "spec": {
+            "ingressClassName": "alb",
+            "rules": [{"host": host, "http": {"paths": [{"path": "/", "pathType": "Prefix",
+                "backend": {"service": {"name": "web", "port": {"number": 80}}}}]}}],
+        },
+    }))
+    .expect("Ingress")
+}
+
+#[tokio::test]
+#[ignore = "e2e: needs a cluster (KUBECONFIG); run tests/run.sh"]
+async fn tls_ingress_policy_flips_ready_with_the_certificate() {
+    let client = cluster().await;
+    install_crds(&client).await;
+    let id = unique();
+    let seed = Seed::new().await;
+    let host = format!("{id}.example.com");
+    let days = |n: i64| jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * n);
+    let valid = seed.certificate(&[&host], days(200)).await;
+    let expiring = seed.certificate(&[&host], days(3)).await;
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": id}})).expect("Namespace");
+    namespaces.create(&PostParams::default(), &namespace).await.expect("creating the namespace");
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), &id);
+    ingresses
+        .create(&PostParams::default(), &tls_ingress("web", &id, &host, &valid, &id))
+        .await
+        .expect("creating the Ingress");
+    let policies: Api<TlsIngressPolicy> = Api::all(client.clone());
+    let policy: TlsIngressPolicy = serde_json::from_value(json!({
+        "apiVersion": "dpo.dev/v1alpha1",
+        "kind": "TlsIngressPolicy",
+        "metadata": {"name": id},
+        "spec": {"ingressSelector": {"matchLabels": {"dpo.dev/e2e": id}}},
+    }))
+    .expect("policy");
+    let policy = policies.create(&PostParams::default(), &policy).await.expect("creating the policy");
+    let generation = policy.metadata.generation;
+    let _controller = start(&client, run_tls_policies).await;
+
+    wait_for(&policies, &id, "Ready=True", |p| ready_is(p.status.as_ref(), generation, "True")).await;
+    let certificate = |arn: &str| {
+        Patch::Merge(json!({"metadata": {"annotations": {"alb.ingress.kubernetes.io/certificate-arn": arn}}}))
+    };
+    ingresses
+        .patch("web", &PatchParams::default(), &certificate(&expiring))
+        .await
+        .expect("patching the Ingress");
+    let failing =
+        wait_for(&policies, &id, "Ready=False", |p| ready_is(p.status.as_ref(), generation, "False")).await;
+    let status = failing.status.expect("status");
+    assert_eq!(status.findings[0].rule, "acm-certificate-expiration-check");
+    let columns = printed_columns(&client, &format!("/apis/dpo.dev/v1alpha1/tlsingresspolicies/{id}")).await;
+    assert_eq!(
+        (columns.get("Ready"), columns.get("Violations")),
+        (Some(&json!("False")), Some(&json!(1))),
+        "{columns:?}"
+    );
+
+    ingresses
+        .patch("web", &PatchParams::default(), &certificate(&valid))
+        .await
+        .expect("patching the Ingress");
+    wait_for(&policies, &id, "Ready=True again", |p| ready_is(p.status.as_ref(), generation, "True")).await;
+    let columns = printed_columns(&client, &format!("/apis/dpo.dev/v1alpha1/tlsingresspolicies/{id}")).await;
+    assert_eq!((columns.get("Ready"), columns.get("Violations")), (Some(&json!("True")), Some(&json!(0))));
+
+    let _ = policies.delete(&id, &DeleteParams::default()).await;
+    let _ = namespaces.delete(&id, &DeleteParams::default()).await;
+}
