@@ -65,11 +65,6 @@ pub fn merge_conditions(
         .collect()
 }
 
-/// Whether a condition of `type_` is True.
-pub fn is_true(conditions: &[Condition], type_: &str) -> bool {
-    conditions.iter().any(|c| c.type_ == type_ && c.status == "True")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -101,6 +96,5 @@ mod tests {
         );
         assert_eq!(flipped[0].last_transition_time, time("2026-03-01T00:00:00Z"));
         assert_eq!((flipped[0].status.as_str(), flipped[0].observed_generation), ("False", Some(2)));
-        assert!(!is_true(&flipped, READY));
     }
 }

@@ -115,15 +115,6 @@ impl Evaluation {
             .collect()
     }
 
-    /// Skipped rules with how many objects each was skipped for.
-    pub fn skipped(&self) -> Vec<(Rule, usize)> {
-        let mut counts = std::collections::BTreeMap::new();
-        for rule in self.judgements().flat_map(|j| j.skipped.iter()) {
-            *counts.entry(*rule).or_insert(0) += 1;
-        }
-        counts.into_iter().collect()
-    }
-
     pub fn summary(&self) -> PolicySummary {
         let mut summary = PolicySummary::default();
         for verdict in &self.verdicts {
