@@ -9,6 +9,10 @@ use dpo::policy::Offline;
 use std::fmt::Write;
 use std::time::Duration;
 
+// The allocator the `dpo` binary runs with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn objects() -> usize {
     std::env::var("DPO_BENCH_OBJECTS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000)
 }

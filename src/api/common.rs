@@ -3,6 +3,7 @@
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 /// How much a finding matters. Ordered: `low < medium < high < critical`.
@@ -51,8 +52,9 @@ impl std::str::FromStr for Severity {
 #[derive(Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceRef {
-    pub api_version: String,
-    pub kind: String,
+    // Borrowed for the kinds this crate knows, so that references are cheap to make and clone.
+    pub api_version: Cow<'static, str>,
+    pub kind: Cow<'static, str>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub namespace: Option<String>,
     pub name: String,

@@ -12,11 +12,14 @@ use crate::policy::{Evaluation, Facts, Verdict, exemption, resource_ref, sort_fi
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::api::storage::v1::StorageClass;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::FxHashMap;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeMap, HashMap};
 
 use super::input::InputError;
 
-/// Objects of the inputs, sorted by kind, each with where it came from.
+/// Objects of the inputs, sorted by kind, and every distinct resource once, in input order,
+/// ready to collect its verdicts.
 #[derive(Default)]
 struct Inventory<'a> {
     storage_classes: Vec<&'a StorageClass>,
@@ -28,9 +31,8 @@ struct Inventory<'a> {
     namespaces: Vec<&'a Namespace>,
     volume_policies: Vec<&'a EncryptedVolumePolicy>,
     tls_policies: Vec<&'a TlsIngressPolicy>,
-    locations: HashMap<ResourceRef, SourceLocation>,
-    /// Resources in input order.
-    order: Vec<ResourceRef>,
+    checked: Vec<CheckedObject>,
+    position: FxHashMap<ResourceRef, usize>,
 }
 
 impl<'a> Inventory<'a> {
@@ -38,49 +40,56 @@ impl<'a> Inventory<'a> {
         let mut inventory = Inventory::default();
         for located in objects {
             let resource = match &located.object {
-                Object::StorageClass(o) => {
-                    inventory.storage_classes.push(&**o);
-                    resource_ref(&**o)
-                }
-                Object::PersistentVolume(o) => {
-                    inventory.persistent_volumes.push(&**o);
-                    resource_ref(&**o)
-                }
-                Object::EncryptedVolumePolicy(o) => {
-                    inventory.volume_policies.push(&**o);
-                    resource_ref(&**o)
-                }
-                Object::TlsIngressPolicy(o) => {
-                    inventory.tls_policies.push(&**o);
-                    resource_ref(&**o)
-                }
-                Object::Ingress(o) => {
-                    inventory.ingresses.push(&**o);
-                    resource_ref(&**o)
-                }
-                Object::IngressClass(o) => {
-                    inventory.ingress_classes.push(&**o);
-                    resource_ref(&**o)
-                }
-                Object::IngressClassParams(o) => {
-                    inventory.ingress_class_params.push(&**o);
-                    resource_ref(&**o)
-                }
-                Object::Service(o) => {
-                    inventory.services.push(&**o);
-                    resource_ref(&**o)
-                }
-                Object::Namespace(o) => {
-                    inventory.namespaces.push(&**o);
-                    resource_ref(&**o)
-                }
+                Object::StorageClass(o) => inventory.storage_classes.push_ref(o),
+                Object::PersistentVolume(o) => inventory.persistent_volumes.push_ref(o),
+                Object::EncryptedVolumePolicy(o) => inventory.volume_policies.push_ref(o),
+                Object::TlsIngressPolicy(o) => inventory.tls_policies.push_ref(o),
+                Object::Ingress(o) => inventory.ingresses.push_ref(o),
+                Object::IngressClass(o) => inventory.ingress_classes.push_ref(o),
+                Object::IngressClassParams(o) => inventory.ingress_class_params.push_ref(o),
+                Object::Service(o) => inventory.services.push_ref(o),
+                Object::Namespace(o) => inventory.namespaces.push_ref(o),
                 Object::ProtectedSecret(o) => resource_ref(&**o),
             };
-            if inventory.locations.insert(resource.clone(), located.location.clone()).is_none() {
-                inventory.order.push(resource);
-            }
+            inventory.add(resource, located.location.clone());
         }
         inventory
+    }
+
+    /// Adds a resource not seen before; the first location of a duplicate wins.
+    fn add(&mut self, resource: ResourceRef, location: SourceLocation) {
+        if let Entry::Vacant(slot) = self.position.entry(resource) {
+            let resource = slot.key().clone();
+            slot.insert(self.checked.len());
+            self.checked.push(CheckedObject { resource, location, verdicts: Vec::new() });
+        }
+    }
+
+    fn record(&mut self, evaluation: Evaluation) {
+        for object in evaluation.verdicts {
+            match self.position.get(&object.resource) {
+                Some(&position) => self.checked[position].verdicts.push(object.verdict),
+                // Only the built-in policies judge themselves without being among the inputs.
+                None => {
+                    self.add(object.resource, built_in_location());
+                    if let Some(last) = self.checked.last_mut() {
+                        last.verdicts.push(object.verdict);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Files a typed object by kind and names it.
+trait PushRef<'a, K> {
+    fn push_ref(&mut self, object: &'a K) -> ResourceRef;
+}
+
+impl<'a, K: kube::Resource<DynamicType = ()>> PushRef<'a, K> for Vec<&'a K> {
+    fn push_ref(&mut self, object: &'a K) -> ResourceRef {
+        self.push(object);
+        resource_ref(object)
     }
 }
 
@@ -98,50 +107,36 @@ fn built_in<K: kube::Resource<DynamicType = ()>>(spec: K) -> K {
 /// Runs every policy over the objects. ProtectedSecrets whose spec is unusable come back as
 /// input errors, since nothing could be judged about them.
 pub fn check(objects: &[Located], facts: &dyn Facts) -> (CheckReport, Vec<InputError>) {
-    let inventory = Inventory::new(objects);
-    let mut verdicts: HashMap<ResourceRef, Vec<Verdict>> = HashMap::new();
-    let mut locations = inventory.locations.clone();
+    let mut inventory = Inventory::new(objects);
     let mut errors = Vec::new();
-    let mut record = |evaluation: Evaluation| {
-        for object in evaluation.verdicts {
-            verdicts.entry(object.resource).or_default().push(object.verdict);
-        }
-    };
 
-    let default_volume_policy;
-    let volume_policies = if inventory.volume_policies.is_empty() {
-        default_volume_policy = built_in(EncryptedVolumePolicy::new("", Default::default()));
-        locations.insert(resource_ref(&default_volume_policy), built_in_location());
-        vec![&default_volume_policy]
-    } else {
-        inventory.volume_policies.clone()
+    let default_volume_policy = built_in(EncryptedVolumePolicy::new("", Default::default()));
+    let volume_policies = match inventory.volume_policies.is_empty() {
+        true => vec![&default_volume_policy],
+        false => std::mem::take(&mut inventory.volume_policies),
     };
     for policy in volume_policies {
-        record(evaluate_volume_policy(
-            policy,
-            &inventory.storage_classes,
-            &inventory.persistent_volumes,
-            facts,
-        ));
+        let evaluation =
+            evaluate_volume_policy(policy, &inventory.storage_classes, &inventory.persistent_volumes, facts);
+        inventory.record(evaluation);
     }
 
-    let default_tls_policy;
-    let tls_policies = if inventory.tls_policies.is_empty() {
-        default_tls_policy = built_in(TlsIngressPolicy::new("", Default::default()));
-        vec![&default_tls_policy]
-    } else {
-        inventory.tls_policies.clone()
-    };
-    let ingress_inventory = IngressInventory {
-        ingresses: &inventory.ingresses,
-        ingress_classes: &inventory.ingress_classes,
-        ingress_class_params: &inventory.ingress_class_params,
-        services: &inventory.services,
-        namespaces: &inventory.namespaces,
+    let default_tls_policy = built_in(TlsIngressPolicy::new("", Default::default()));
+    let tls_policies = match inventory.tls_policies.is_empty() {
+        true => vec![&default_tls_policy],
+        false => std::mem::take(&mut inventory.tls_policies),
     };
     let alb_defaults = AlbDefaults::default();
     for policy in tls_policies {
-        record(evaluate_tls_policy(&policy.spec, &ingress_inventory, facts, &alb_defaults));
+        let ingress_inventory = IngressInventory {
+            ingresses: &inventory.ingresses,
+            ingress_classes: &inventory.ingress_classes,
+            ingress_class_params: &inventory.ingress_class_params,
+            services: &inventory.services,
+            namespaces: &inventory.namespaces,
+        };
+        let evaluation = evaluate_tls_policy(&policy.spec, &ingress_inventory, facts, &alb_defaults);
+        inventory.record(evaluation);
     }
 
     for located in objects {
@@ -162,28 +157,17 @@ pub fn check(objects: &[Located], facts: &dyn Facts) -> (CheckReport, Vec<InputE
         };
         let mut evaluation = Evaluation::default();
         evaluation.push(resource, verdict);
-        record(evaluation);
+        inventory.record(evaluation);
     }
 
-    (assemble(inventory.order, locations, verdicts), errors)
+    (assemble(inventory.checked), errors)
 }
 
-/// Orders the verdicts as the inputs were, and sums them up.
-fn assemble(
-    order: Vec<ResourceRef>,
-    locations: HashMap<ResourceRef, SourceLocation>,
-    mut verdicts: HashMap<ResourceRef, Vec<Verdict>>,
-) -> CheckReport {
-    let mut report = CheckReport::default();
-    // Built-in policies are not in the inputs; they come last.
-    let inputs: HashSet<&ResourceRef> = order.iter().collect();
-    let mut extra: Vec<ResourceRef> = verdicts.keys().filter(|r| !inputs.contains(r)).cloned().collect();
-    extra.sort();
-    for resource in order.into_iter().chain(extra) {
-        let Some(object_verdicts) = verdicts.remove(&resource) else { continue };
-        let location = locations.get(&resource).cloned().unwrap_or_else(built_in_location);
-        report.objects.push(CheckedObject { resource, location, verdicts: object_verdicts });
-    }
+/// Keeps the objects some policy had a verdict on, in input order with the built-in policies
+/// last, and sums them up.
+fn assemble(mut checked: Vec<CheckedObject>) -> CheckReport {
+    checked.retain(|object| !object.verdicts.is_empty());
+    let mut report = CheckReport { objects: checked, ..CheckReport::default() };
     let mut skipped = BTreeMap::new();
     for verdict in report.objects.iter().flat_map(|o| &o.verdicts) {
         if let Verdict::Judged(judgement) = verdict {

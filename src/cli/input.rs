@@ -249,7 +249,15 @@ fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLoca
         location: &SourceLocation,
         wrap: fn(T) -> Object,
     ) -> Result<Object, InputError> {
-        serde_yaml::from_str::<T>(text).map(wrap).map_err(|e| yaml_error(location, &e, "invalid object"))
+        // Most manifests are plain block YAML, which the fast reader takes; whatever it declines
+        // or cannot type, serde_yaml parses, and its errors carry the lines.
+        let fast = super::yaml::read(text).and_then(|value| serde_json::from_value::<T>(value).ok());
+        match fast {
+            Some(object) => Ok(wrap(object)),
+            None => serde_yaml::from_str::<T>(text)
+                .map(wrap)
+                .map_err(|e| yaml_error(location, &e, "invalid object")),
+        }
     }
     let parsed = match (api_version, kind) {
         ("storage.k8s.io/v1", "StorageClass") => typed(text, location, |o| Object::StorageClass(Box::new(o))),

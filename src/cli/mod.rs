@@ -5,6 +5,7 @@ pub mod controller;
 pub mod input;
 pub mod output;
 pub mod report;
+mod yaml;
 
 use crate::api::Severity;
 use crate::aws::{AwsFacts, AwsSettings};

@@ -23,8 +23,8 @@ use kube::Resource;
 /// The reference a finding carries for a typed Kubernetes object.
 pub fn resource_ref<K: Resource<DynamicType = ()>>(obj: &K) -> ResourceRef {
     ResourceRef {
-        api_version: K::api_version(&()).into_owned(),
-        kind: K::kind(&()).into_owned(),
+        api_version: K::api_version(&()),
+        kind: K::kind(&()),
         namespace: obj.meta().namespace.clone(),
         name: obj.meta().name.clone().unwrap_or_default(),
     }

@@ -107,7 +107,7 @@ fn suites(report: &CheckReport) -> Vec<Suite<'_>> {
     let mut suites: Vec<Suite<'_>> = Vec::new();
     for object in &report.objects {
         let cases = rule_outcomes(object).into_iter().map(|outcome| Case { object, outcome });
-        let kind = object.resource.kind.as_str();
+        let kind = &*object.resource.kind;
         match suites.iter_mut().find(|suite| suite.kind == kind) {
             Some(suite) => suite.cases.extend(cases),
             None => {

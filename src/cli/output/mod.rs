@@ -160,14 +160,14 @@ mod sample {
     use crate::policy::{Judgement, sort_findings};
 
     pub(super) fn resource(
-        api_version: &str,
-        kind: &str,
+        api_version: &'static str,
+        kind: &'static str,
         namespace: Option<&str>,
         name: &str,
     ) -> ResourceRef {
         ResourceRef {
-            api_version: api_version.to_string(),
-            kind: kind.to_string(),
+            api_version: api_version.into(),
+            kind: kind.into(),
             namespace: namespace.map(str::to_string),
             name: name.to_string(),
         }

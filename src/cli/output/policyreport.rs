@@ -63,7 +63,7 @@ pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()
 fn report_namespace(resource: &ResourceRef) -> Option<&str> {
     match resource.namespace.as_deref() {
         Some(namespace) => Some(namespace),
-        None if CLUSTER_SCOPED_KINDS.contains(&resource.kind.as_str()) => None,
+        None if CLUSTER_SCOPED_KINDS.contains(&&*resource.kind) => None,
         None => Some(DEFAULT_NAMESPACE),
     }
 }

@@ -87,8 +87,8 @@ pub async fn run_volume_policies(ctx: Context, shutdown: impl Future<Output = ()
                     let mut resources = vec![resource_ref(&volume)];
                     if let Some(name) = volume.spec.as_ref().and_then(|s| s.storage_class_name.clone()) {
                         resources.push(ResourceRef {
-                            api_version: StorageClass::api_version(&()).into_owned(),
-                            kind: StorageClass::kind(&()).into_owned(),
+                            api_version: StorageClass::api_version(&()),
+                            kind: StorageClass::kind(&()),
                             namespace: None,
                             name,
                         });

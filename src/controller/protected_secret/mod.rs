@@ -465,8 +465,8 @@ fn synced_once(ps: &ProtectedSecret, once: bool) -> Option<String> {
 /// The policy verdict: evaluate, gather what the evaluation asked for, evaluate again.
 async fn judge(aws: &AwsFacts, ps: &ProtectedSecret, target: &Target) -> Judgement {
     let resource = ResourceRef {
-        api_version: crate::api::API_VERSION.to_string(),
-        kind: ProtectedSecret::kind(&()).to_string(),
+        api_version: crate::api::API_VERSION.into(),
+        kind: ProtectedSecret::kind(&()),
         namespace: ps.namespace(),
         name: ps.name_any(),
     };
