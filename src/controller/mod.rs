@@ -12,6 +12,7 @@ use crate::metrics::{PolicyMetrics, ReconcileMetrics, SecretSyncMetrics};
 use crate::policy::AlbDefaults;
 use crate::server::ReadyHandle;
 use access::AccessRules;
+use kube::runtime::reflector::Store;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,6 +32,9 @@ pub struct ControllerConfig {
     pub batch_window: Duration,
     /// How the AWS Load Balancer Controller of the cluster is configured (TlsIngressPolicy).
     pub alb_defaults: AlbDefaults,
+    /// Namespaces the ProtectedSecret controller watches and writes Secrets in; empty: every
+    /// namespace.
+    pub secret_namespaces: Vec<String>,
 }
 
 impl Default for ControllerConfig {
@@ -42,6 +46,7 @@ impl Default for ControllerConfig {
             secret_access: AccessRules::default(),
             batch_window: Duration::from_millis(20),
             alb_defaults: AlbDefaults::default(),
+            secret_namespaces: Vec::new(),
         }
     }
 }
@@ -84,16 +89,51 @@ impl Context {
     }
 }
 
-/// Marks `ready` once `store` has its first list, so `/readyz` turns green when the controller
-/// works from a synced cache.
-pub fn ready_when_synced<K>(store: kube::runtime::reflector::Store<K>, ready: ReadyHandle)
+/// Marks `ready` once every one of `stores` has its first list, so `/readyz` turns green when
+/// the controller works from synced caches.
+pub fn ready_when_synced<K>(stores: impl IntoIterator<Item = Store<K>>, ready: ReadyHandle)
 where
     K: kube::Resource + Clone + Send + Sync + 'static,
     K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
 {
+    let stores: Vec<Store<K>> = stores.into_iter().collect();
     tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
+        let synced = futures::future::join_all(stores.iter().map(Store::wait_until_ready)).await;
+        if synced.iter().all(Result::is_ok) {
             ready.set_ready();
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ProtectedSecret;
+    use crate::server::Readiness;
+    use kube::runtime::reflector;
+    use kube::runtime::watcher::Event;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn ready_once_every_store_has_synced() {
+        let readiness = Readiness::default();
+        let (first, mut first_writer) = reflector::store::<ProtectedSecret>();
+        let (second, mut second_writer) = reflector::store::<ProtectedSecret>();
+        ready_when_synced([first, second], readiness.register("protectedsecret"));
+        for event in [Event::Init, Event::InitDone] {
+            first_writer.apply_watcher_event(&event);
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(readiness.pending(), ["protectedsecret"], "ready with one cache not synced");
+        for event in [Event::Init, Event::InitDone] {
+            second_writer.apply_watcher_event(&event);
+        }
+        tokio::time::timeout(Duration::from_secs(5), async {
+            while !readiness.pending().is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await
+        .expect("not ready after every cache synced");
+    }
 }

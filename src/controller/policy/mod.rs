@@ -538,7 +538,7 @@ async fn run<K: PolicyKind>(
 ) {
     let engine = Arc::new(PolicyEngine::<K>::new(ctx.clone()));
     let (policies, writer) = reflector::store();
-    super::ready_when_synced(policies.clone(), ctx.ready.clone());
+    super::ready_when_synced([policies.clone()], ctx.ready.clone());
     let forget = engine.clone();
     // Status writes do not change the generation: filtering on it keeps our own writes from
     // triggering another evaluation.
