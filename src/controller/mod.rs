@@ -12,9 +12,11 @@ use crate::metrics::{PolicyMetrics, ReconcileMetrics, SecretSyncMetrics};
 use crate::policy::AlbDefaults;
 use crate::server::ReadyHandle;
 use access::AccessRules;
-use kube::runtime::reflector::Store;
+use futures::{Stream, TryStreamExt};
+use kube::runtime::watcher;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Settings shared by the controllers, validated at start.
@@ -89,20 +91,37 @@ impl Context {
     }
 }
 
-/// Marks `ready` once every one of `stores` has its first list, so `/readyz` turns green when
-/// the controller works from synced caches.
-pub fn ready_when_synced<K>(stores: impl IntoIterator<Item = Store<K>>, ready: ReadyHandle)
-where
-    K: kube::Resource + Clone + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    let stores: Vec<Store<K>> = stores.into_iter().collect();
-    tokio::spawn(async move {
-        let synced = futures::future::join_all(stores.iter().map(Store::wait_until_ready)).await;
-        if synced.iter().all(Result::is_ok) {
-            ready.set_ready();
-        }
-    });
+/// A controller's readiness over its caches: `/readyz` turns green once every watch passed
+/// through [`CacheSync::track`] has completed its first list. Wrap every watch before polling
+/// any. (A task of our own awaiting `Store::wait_until_ready` would race the controller, which
+/// awaits it too, for the store's single wakeup, and could wait forever.)
+pub struct CacheSync {
+    ready: ReadyHandle,
+    pending: Arc<AtomicUsize>,
+}
+
+impl CacheSync {
+    pub fn new(ready: ReadyHandle) -> Self {
+        CacheSync { ready, pending: Arc::default() }
+    }
+
+    /// Passes `events` through, counting this cache synced at its first complete list.
+    pub fn track<K, S>(&self, events: S) -> impl Stream<Item = S::Item> + use<K, S>
+    where
+        S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+    {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let (pending, ready) = (self.pending.clone(), self.ready.clone());
+        let mut synced = false;
+        events.inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) && !std::mem::replace(&mut synced, true) {
+                // The last cache to sync turns the controller ready; a relist counts nothing.
+                if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    ready.set_ready();
+                }
+            }
+        })
+    }
 }
 
 #[cfg(test)]
@@ -110,30 +129,24 @@ mod tests {
     use super::*;
     use crate::api::ProtectedSecret;
     use crate::server::Readiness;
-    use kube::runtime::reflector;
+    use futures::{StreamExt, stream};
     use kube::runtime::watcher::Event;
-    use std::time::Duration;
+
+    type Events = Vec<Result<Event<ProtectedSecret>, watcher::Error>>;
+
+    fn listed_twice() -> Events {
+        vec![Ok(Event::Init), Ok(Event::InitDone), Ok(Event::Init), Ok(Event::InitDone)]
+    }
 
     #[tokio::test]
-    async fn ready_once_every_store_has_synced() {
+    async fn ready_once_every_cache_has_synced() {
         let readiness = Readiness::default();
-        let (first, mut first_writer) = reflector::store::<ProtectedSecret>();
-        let (second, mut second_writer) = reflector::store::<ProtectedSecret>();
-        ready_when_synced([first, second], readiness.register("protectedsecret"));
-        for event in [Event::Init, Event::InitDone] {
-            first_writer.apply_watcher_event(&event);
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        assert_eq!(readiness.pending(), ["protectedsecret"], "ready with one cache not synced");
-        for event in [Event::Init, Event::InitDone] {
-            second_writer.apply_watcher_event(&event);
-        }
-        tokio::time::timeout(Duration::from_secs(5), async {
-            while !readiness.pending().is_empty() {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        })
-        .await
-        .expect("not ready after every cache synced");
+        let sync = CacheSync::new(readiness.register("protectedsecret"));
+        let first = sync.track(stream::iter(listed_twice()));
+        let second = sync.track(stream::iter(vec![Ok(Event::Init), Ok(Event::InitDone)] as Events));
+        assert_eq!(first.count().await, 4);
+        assert_eq!(readiness.pending(), ["protectedsecret"], "one cache's relist is not another's list");
+        second.count().await;
+        assert!(readiness.pending().is_empty(), "{:?}", readiness.pending());
     }
 }

@@ -14,7 +14,7 @@ mod target;
 use render::render;
 pub use target::{FIELD_MANAGER, FINALIZER, HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION};
 
-use super::Context;
+use super::{CacheSync, Context};
 use crate::api::{
     Enforcement, Finding, ProtectedSecret, ProtectedSecretStatus, ResourceRef, SecretRef, SecretVersion,
     parse_duration,
@@ -33,8 +33,8 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Config as RuntimeConfig, watcher};
+use kube::runtime::reflector::{self, ObjectRef, reflector};
+use kube::runtime::{Config as RuntimeConfig, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use std::collections::HashMap;
@@ -249,11 +249,10 @@ pub async fn run(ctx: Context, shutdown: impl Future<Output = ()> + Send + Sync 
         0 => Semaphore::MAX_PERMITS,
         n => usize::from(n),
     }));
-    let mut stores = Vec::new();
+    let sync = CacheSync::new(ctx.ready.clone());
     let mut controllers = Vec::new();
     for scope in scopes(&ctx.config.secret_namespaces) {
-        let controller = controller(&ctx.client, scope);
-        stores.push(controller.store());
+        let controller = controller(&ctx.client, scope, &sync);
         let permits = permits.clone();
         let running = controller
             .with_config(RuntimeConfig::default().concurrency(concurrency))
@@ -272,7 +271,6 @@ pub async fn run(ctx: Context, shutdown: impl Future<Output = ()> + Send + Sync 
             );
         controllers.push(running.boxed());
     }
-    super::ready_when_synced(stores, ctx.ready.clone());
     futures::stream::select_all(controllers)
         .for_each(|result| async move {
             if let Err(err) = result {
@@ -287,10 +285,13 @@ fn scopes(namespaces: &[String]) -> Vec<Option<&str>> {
     if namespaces.is_empty() { vec![None] } else { namespaces.iter().map(|ns| Some(ns.as_str())).collect() }
 }
 
-/// The controller of the ProtectedSecrets in `scope` (`None`: every namespace).
-fn controller(client: &kube::Client, scope: Option<&str>) -> Controller<ProtectedSecret> {
+/// The controller of the ProtectedSecrets in `scope` (`None`: every namespace), its cache
+/// tracked by `sync`.
+fn controller(client: &kube::Client, scope: Option<&str>, sync: &CacheSync) -> Controller<ProtectedSecret> {
+    let (store, writer) = reflector::store();
+    let watch = watcher(scoped::<ProtectedSecret>(client, scope), watcher::Config::default());
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    Controller::new(scoped::<ProtectedSecret>(client, scope), watcher::Config::default())
+    Controller::for_stream(sync.track(reflector(writer, watch)).applied_objects(), store)
         // Every Secret we write names its ProtectedSecret: an edit or deletion is seen at once,
         // whatever the creation policy (an owner reference exists only under Owner).
         .watches(scoped::<Secret>(client, scope), managed, |secret| {
