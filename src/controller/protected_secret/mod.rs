@@ -301,6 +301,7 @@ fn controller(client: &kube::Client, scope: Option<&str>, sync: &CacheSync) -> C
         })
 }
 
+/// The objects of kind `K` in `scope` (`None`: every namespace).
 fn scoped<K>(client: &kube::Client, scope: Option<&str>) -> Api<K>
 where
     K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
