@@ -1,4 +1,5 @@
-//! `dpo check` as users run it: the shipped binary over real files and stdin.
+//! `dpo check` as users run it: the shipped binary over real files and stdin; and the start-up
+//! checks of `dpo controller`, which need no cluster.
 
 use std::io::Write;
 use std::path::Path;
@@ -140,4 +141,16 @@ fn usage_errors_exit_two() {
     let missing = dpo(&["check", "no/such/dir"], None);
     assert_eq!(missing.status.code(), Some(2));
     assert!(stderr(&missing).contains("no/such/dir"));
+}
+
+#[test]
+fn controller_names_a_bad_secret_namespace_from_the_environment_and_exits_two() {
+    let output = Command::new(env!("CARGO_BIN_EXE_dpo"))
+        .args(["controller", "--leader-election=false", "--log-format=text"])
+        .env("DPO_SECRET_NAMESPACES", "shop,Payments")
+        .output()
+        .expect("dpo runs");
+    let log = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{log}");
+    assert!(log.contains(r#"invalid --secret-namespaces: "Payments" is not a namespace name"#), "{log}");
 }

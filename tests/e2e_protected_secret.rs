@@ -1,6 +1,7 @@
 //! End to end against a real cluster (`KUBECONFIG`): the CRDs are applied, the controller runs
 //! in this process against moto, and a ProtectedSecret is synced, refreshed after a rotation,
-//! repaired after a hand edit and a deletion, and deleted per its policies.
+//! repaired after a hand edit and a deletion, and deleted per its policies; with
+//! `--secret-namespaces`, a ProtectedSecret in another namespace is left alone.
 //!
 //! Run with `tests/run.sh` or `cargo test --test e2e_protected_secret -- --ignored`. Without a
 //! reachable cluster every test fails with a message saying so.
@@ -71,24 +72,45 @@ fn password(secret: &Secret) -> Option<String> {
     String::from_utf8(bytes.0.clone()).ok()
 }
 
+/// Creates a namespace with a unique name starting with `prefix`.
+async fn create_namespace(client: &kube::Client, prefix: &str) -> String {
+    let namespace = moto::unique(prefix).to_lowercase();
+    let object = serde_json::from_value(json!({"metadata": {"name": namespace}})).expect("namespace");
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &object)
+        .await
+        .expect("create namespace");
+    namespace
+}
+
 /// Runs `scenario` in a fresh namespace with the controller running, and always cleans up.
 async fn in_namespace<F, Fut>(scenario: F)
 where
     F: FnOnce(kube::Client, String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
+    run_in_namespace(false, scenario).await;
+}
+
+/// [`in_namespace`], the controller watching every namespace or (`only_there`) only the
+/// scenario's own (`--secret-namespaces`).
+async fn run_in_namespace<F, Fut>(only_there: bool, scenario: F)
+where
+    F: FnOnce(kube::Client, String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
     let client = cluster().await;
     apply_crds(&client).await;
-    let namespace = moto::unique("dpo-e2e").to_lowercase();
-    let namespaces: Api<Namespace> = Api::all(client.clone());
-    let object = serde_json::from_value(json!({"metadata": {"name": namespace}})).expect("namespace");
-    namespaces.create(&PostParams::default(), &object).await.expect("create namespace");
+    let namespace = create_namespace(&client, "dpo-e2e").await;
 
     let mut settings = moto::test_settings();
     settings.cache.secret_metadata_ttl = Duration::from_secs(1);
     let mut registry = prometheus_client::registry::Registry::default();
-    let ctx =
-        Context::new(client.clone(), moto::facts(settings).await, ControllerConfig::default(), &mut registry);
+    let config = ControllerConfig {
+        secret_namespaces: if only_there { vec![namespace.clone()] } else { Vec::new() },
+        ..ControllerConfig::default()
+    };
+    let ctx = Context::new(client.clone(), moto::facts(settings).await, config, &mut registry);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let controller = tokio::spawn(protected_secret::run(ctx, async move {
         let _ = stopped.await;
@@ -98,7 +120,7 @@ where
 
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(30), controller).await;
-    let _ = namespaces.delete(&namespace, &DeleteParams::default()).await;
+    let _ = Api::<Namespace>::all(client).delete(&namespace, &DeleteParams::default()).await;
     if let Err(err) = outcome {
         std::panic::resume_unwind(err.into_panic());
     }
@@ -248,6 +270,45 @@ async fn a_foreign_secret_is_never_adopted() {
         })
         .await;
         assert_eq!(password(&secrets.get("db").await.unwrap()).as_deref(), Some("mine"));
+    })
+    .await;
+}
+
+#[tokio::test]
+#[ignore = "e2e: needs a cluster (KUBECONFIG); run tests/run.sh"]
+async fn with_secret_namespaces_a_protected_secret_elsewhere_is_not_watched() {
+    run_in_namespace(true, |client, namespace| async move {
+        let elsewhere = create_namespace(&client, "dpo-e2e-elsewhere").await;
+        let spec = |secret_id: &str| {
+            json!({
+                "source": {"secretId": secret_id},
+                "data": [{"key": "password", "property": "password"}],
+            })
+        };
+        let secret_id = compliant_secret(&namespace, "pw-1").await;
+        apply_protected_secret(&client, &namespace, "db", spec(&secret_id)).await;
+        // Were it watched, even a missing AWS secret would be reported in status.
+        apply_protected_secret(&client, &elsewhere, "db", spec(&format!("{elsewhere}/db"))).await;
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        eventually("the Secret in the watched namespace", || {
+            let secrets = secrets.clone();
+            async move {
+                let secret = secrets.get_opt("db").await.ok().flatten();
+                secret.filter(|s| password(s).as_deref() == Some("pw-1"))
+            }
+        })
+        .await;
+        // The other namespace has had as long, and a few seconds more.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let unwatched = Api::<ProtectedSecret>::namespaced(client.clone(), &elsewhere).get("db").await;
+        let secret = Api::<Secret>::namespaced(client.clone(), &elsewhere).get_opt("db").await;
+        let _ = Api::<Namespace>::all(client).delete(&elsewhere, &DeleteParams::default()).await;
+        let status = unwatched.expect("get the ProtectedSecret").status;
+        assert!(status.is_none(), "a ProtectedSecret outside --secret-namespaces got a status: {status:?}");
+        assert!(
+            secret.expect("get the Secret").is_none(),
+            "a Secret was written outside --secret-namespaces"
+        );
     })
     .await;
 }

@@ -4,7 +4,10 @@
 //!
 //! helm must be on PATH: tests/run.sh installs it. Without it these tests fail.
 
+use clap::Parser;
+use dpo::cli::{Cli, Command as Subcommand};
 use dpo::controller::access::AccessRules;
+use dpo::controller::runtime::RuntimeConfig;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -96,6 +99,20 @@ fn operator_args(docs: &[Value]) -> Vec<String> {
     strings(&container["args"]).into_iter().map(String::from).collect()
 }
 
+/// The operator's flags as `dpo controller` validates them, with what the pod supplies besides
+/// (the access rules file mounted from the ConfigMap, POD_NAMESPACE) left to other tests.
+fn controller_config(docs: &[Value]) -> RuntimeConfig {
+    let argv = std::iter::once("dpo".to_string()).chain(operator_args(docs));
+    let Subcommand::Controller(mut args) =
+        Cli::try_parse_from(argv).expect("the chart's flags parse").command
+    else {
+        panic!("the chart runs another command than `dpo controller`")
+    };
+    args.secret_access_file = None;
+    args.lease_namespace = Some(NAMESPACE.into());
+    args.validate().expect("the chart's flags are valid")
+}
+
 #[test]
 fn the_chart_lints_with_default_and_variant_values() {
     for set in [
@@ -159,30 +176,65 @@ fn default_rbac_is_least_privilege() {
 }
 
 #[test]
-fn secret_access_can_be_restricted_to_namespaces_and_read_only() {
+fn protected_secrets_can_be_restricted_to_namespaces() {
+    const ROLE: &str = "dpo-data-protection-operator-protected-secrets";
     let docs = render(&["rbac.secrets.namespaces={shop,payments}"]);
-    assert!(!grants(one(&docs, "ClusterRole", "data-protection-operator")).contains_key("/secrets"));
-    let roles: Vec<&Value> = docs
-        .iter()
-        .filter(|d| d["kind"] == "Role" && d["metadata"]["name"] == "dpo-data-protection-operator-secrets")
-        .collect();
+    // The controller watches and writes only there...
+    assert_eq!(controller_config(&docs).controller.secret_namespaces, ["shop", "payments"]);
+    assert!(operator_args(&docs).iter().any(|a| a == "--secret-namespaces=shop,payments"));
+    // ...and may do so nowhere else.
+    let cluster = grants(one(&docs, "ClusterRole", "data-protection-operator"));
+    for key in cluster.keys() {
+        assert!(
+            !key.starts_with("dpo.dev/protectedsecrets") && key != "/secrets" && !key.starts_with("apps/"),
+            "{key} is granted cluster-wide: {cluster:?}"
+        );
+    }
+    let roles: Vec<&Value> =
+        docs.iter().filter(|d| d["kind"] == "Role" && d["metadata"]["name"] == ROLE).collect();
     let namespaces: Vec<&str> = roles.iter().map(|r| r["metadata"]["namespace"].as_str().unwrap()).collect();
     assert_eq!(namespaces, ["shop", "payments"]);
-    for role in &roles {
-        assert_eq!(grants(role), BTreeMap::from([("/secrets".to_string(), verbs(SECRET_WRITE))]));
+    let mut expected = BTreeMap::from([
+        ("dpo.dev/protectedsecrets".to_string(), verbs(&["get", "list", "watch", "patch", "update"])),
+        ("dpo.dev/protectedsecrets/status".to_string(), verbs(&["get", "patch", "update"])),
+        ("dpo.dev/protectedsecrets/finalizers".to_string(), verbs(&["update"])),
+        ("/secrets".to_string(), verbs(SECRET_WRITE)),
+    ]);
+    for workload in ["deployments", "statefulsets", "daemonsets"] {
+        expected.insert(format!("apps/{workload}"), verbs(&["get", "patch"]));
     }
-    let bindings = docs.iter().filter(|d| {
-        d["kind"] == "RoleBinding" && d["roleRef"]["name"] == "dpo-data-protection-operator-secrets"
-    });
+    for role in &roles {
+        assert_eq!(grants(role), expected);
+    }
+    let bindings = docs.iter().filter(|d| d["kind"] == "RoleBinding" && d["roleRef"]["name"] == ROLE);
     assert_eq!(
         bindings.map(|b| b["metadata"]["namespace"].as_str().unwrap()).collect::<Vec<_>>(),
         ["shop", "payments"]
     );
 
+    let everywhere = render(&[]);
+    assert!(controller_config(&everywhere).controller.secret_namespaces.is_empty());
+    assert!(!operator_args(&everywhere).iter().any(|a| a.starts_with("--secret-namespaces")));
+
+    for bad in ["rbac.secrets.namespaces={Shop}", &format!("rbac.secrets.namespaces={{{}}}", "a".repeat(64))]
+    {
+        let refused = try_render(&[bad]);
+        assert!(!refused.status.success(), "values.schema.json accepted {bad}");
+    }
+}
+
+#[test]
+fn secrets_can_be_read_only_and_restarts_off() {
     let read_only = render(&["rbac.secrets.write=false", "rbac.rolloutRestart=false"]);
     let cluster = grants(one(&read_only, "ClusterRole", "data-protection-operator"));
     assert_eq!(cluster["/secrets"], verbs(READ));
     assert!(!cluster.keys().any(|k| k.starts_with("apps/")), "{cluster:?}");
+
+    let namespaced =
+        render(&["rbac.secrets.namespaces={shop}", "rbac.secrets.write=false", "rbac.rolloutRestart=false"]);
+    let role = grants(one(&namespaced, "Role", "-protected-secrets"));
+    assert_eq!(role["/secrets"], verbs(READ));
+    assert!(!role.keys().any(|k| k.starts_with("apps/")), "{role:?}");
 }
 
 #[test]

@@ -1,12 +1,19 @@
 //! The ProtectedSecret reconciler against a fake API server (kube's mock service) and moto:
-//! the exact writes it makes, and the ones it must not make.
+//! the exact writes it makes, and the ones it must not make; and the whole controller's
+//! watches, with and without `--secret-namespaces`.
 
 mod support;
 
 use dpo::aws::AwsFacts;
+use dpo::controller::runtime::Shutdown;
+use dpo::controller::{Context, ControllerConfig, protected_secret};
+use dpo::server::Readiness;
 use k8s_openapi::api::core::v1::Secret;
+use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
-use support::apiserver::{Call, secret_path};
+use std::collections::BTreeSet;
+use std::time::Duration;
+use support::apiserver::{Call, FakeApiserver, protected_secret_path, secret_path};
 use support::controller::{Harness, NAMESPACE};
 use support::moto::{self, Key, Seed};
 
@@ -348,4 +355,113 @@ async fn a_policy_that_cannot_be_checked_is_not_reported_compliant() {
     let (status, reason, message) = h.condition("db", "Compliant");
     assert_eq!((status.as_str(), reason.as_str()), ("False", "PolicyNotEvaluated"), "{message}");
     assert!(message.contains("kms-key-enabled"), "{message}");
+}
+
+const SECRETS: &str = "/api/v1/secrets";
+const PROTECTED_SECRETS: &str = "/apis/dpo.dev/v1alpha1/protectedsecrets";
+
+/// The collection requests among `calls`: (path, "list" or "watch").
+fn collection_requests(calls: &[Call]) -> BTreeSet<(String, &'static str)> {
+    calls
+        .iter()
+        .filter(|c| {
+            c.method == "GET" && (c.path.ends_with("/secrets") || c.path.ends_with("/protectedsecrets"))
+        })
+        .map(|c| (c.path.clone(), if c.is_watch() { "watch" } else { "list" }))
+        .collect()
+}
+
+/// A list and a watch of each of `collections`.
+fn listed_and_watched(collections: &[String]) -> BTreeSet<(String, &'static str)> {
+    collections.iter().flat_map(|path| [(path.clone(), "list"), (path.clone(), "watch")]).collect()
+}
+
+/// Runs the whole controller, watches included, with `--secret-namespaces` set to
+/// `namespaces`, over a ProtectedSecret `db` in each of shop, payments and elsewhere. Stops it
+/// once it is ready, has listed and watched `collections` and has reconciled the objects in
+/// `reconciled`; returns the API server with every call the controller made.
+async fn run_controller(namespaces: &[&str], collections: &[String], reconciled: &[&str]) -> FakeApiserver {
+    let (client, api) = support::apiserver::start();
+    for namespace in ["shop", "payments", "elsewhere"] {
+        // Denied by the default access rules: a reconcile writes status and makes no AWS call.
+        let object = json!({
+            "apiVersion": "dpo.dev/v1alpha1", "kind": "ProtectedSecret",
+            "metadata": {"name": "db", "namespace": namespace, "generation": 1, "uid": format!("uid-{namespace}")},
+            "spec": {"source": {"secretId": "other-team/db"}, "dataFrom": {"extract": true}},
+        });
+        api.put(&protected_secret_path(namespace, "db"), object);
+    }
+    let config = ControllerConfig {
+        secret_namespaces: namespaces.iter().map(|ns| ns.to_string()).collect(),
+        ..ControllerConfig::default()
+    };
+    let readiness = Readiness::default();
+    let ctx = Context::new(client, fresh_facts().await, config, &mut Registry::default());
+    let ctx = Context { ready: readiness.register(protected_secret::CONTROLLER), ..ctx };
+    let (trigger, shutdown) = Shutdown::new();
+    let running = tokio::spawn(protected_secret::run(ctx, shutdown));
+
+    let expected = listed_and_watched(collections);
+    let has_status =
+        |ns: &str| api.get(&protected_secret_path(ns, "db")).is_some_and(|ps| !ps["status"].is_null());
+    let done = || {
+        readiness.pending().is_empty()
+            && collection_requests(&api.calls()).is_superset(&expected)
+            && reconciled.iter().all(|ns| has_status(ns))
+    };
+    let waited = tokio::time::timeout(Duration::from_secs(20), async {
+        while !done() {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    trigger.trigger();
+    assert!(
+        waited.is_ok(),
+        "not ready ({:?} pending), or not every collection listed and watched: {:#?}",
+        readiness.pending(),
+        collection_requests(&api.calls())
+    );
+    tokio::time::timeout(Duration::from_secs(10), running)
+        .await
+        .expect("the controller stops on shutdown")
+        .expect("the controller does not panic");
+    api
+}
+
+#[tokio::test]
+async fn secret_namespaces_confine_watches_and_writes_to_those_namespaces() {
+    let namespaces = ["shop", "payments"];
+    let collections: Vec<String> = namespaces
+        .iter()
+        .flat_map(|ns| {
+            [
+                format!("/api/v1/namespaces/{ns}/secrets"),
+                format!("/apis/dpo.dev/v1alpha1/namespaces/{ns}/protectedsecrets"),
+            ]
+        })
+        .collect();
+    let api = run_controller(&namespaces, &collections, &namespaces).await;
+    let calls = api.calls();
+    // Exactly one namespaced list and watch each; nothing cluster-wide (RBAC would refuse it).
+    assert_eq!(collection_requests(&calls), listed_and_watched(&collections));
+    for call in &calls {
+        assert!(
+            namespaces.iter().any(|ns| call.path.contains(&format!("/namespaces/{ns}/"))),
+            "a request outside the listed namespaces: {call:?}"
+        );
+    }
+    for ns in namespaces {
+        let ps = api.get(&protected_secret_path(ns, "db")).unwrap();
+        assert_eq!(ps["status"]["conditions"][0]["reason"], "AccessNotAllowed", "{ps:#}");
+    }
+    let elsewhere = api.get(&protected_secret_path("elsewhere", "db")).unwrap();
+    assert!(elsewhere["status"].is_null(), "not watched, so never reconciled: {elsewhere:#}");
+}
+
+#[tokio::test]
+async fn without_secret_namespaces_one_watch_covers_every_namespace() {
+    let collections = [SECRETS.to_string(), PROTECTED_SECRETS.to_string()];
+    let api = run_controller(&[], &collections, &["shop", "payments", "elsewhere"]).await;
+    assert_eq!(collection_requests(&api.calls()), listed_and_watched(&collections));
 }

@@ -31,6 +31,11 @@ pub struct ControllerArgs {
     /// YAML rules of which secret ids each namespace may read (default: ids under `<namespace>/`).
     #[arg(long, env = "DPO_SECRET_ACCESS_FILE", value_name = "FILE")]
     pub secret_access_file: Option<PathBuf>,
+    /// Namespaces whose ProtectedSecrets are synced, comma-separated (default: every namespace).
+    /// ProtectedSecrets elsewhere are not watched at all: no status, no Secret. The operator
+    /// needs access to ProtectedSecrets and Secrets only in these (Helm: rbac.secrets.namespaces).
+    #[arg(long, env = "DPO_SECRET_NAMESPACES", value_delimiter = ',', value_name = "NAMESPACE")]
+    pub secret_namespaces: Vec<String>,
     /// Role a reference may ask to assume: an ARN, `*` matching any run; repeat or comma-separate.
     #[arg(long = "allowed-role", env = "DPO_ALLOWED_ROLES", value_delimiter = ',', value_name = "ARN")]
     pub allowed_roles: Vec<String>,
@@ -119,6 +124,7 @@ impl ControllerArgs {
             reevaluation_period: period("--reevaluation-period", &self.reevaluation_period, MIN_PERIOD)?,
             concurrency: self.concurrency,
             secret_access,
+            secret_namespaces: self.secret_namespaces()?,
             ..ControllerConfig::default()
         };
         let aws = AwsSettings {
@@ -137,6 +143,30 @@ impl ControllerArgs {
         })
     }
 
+    /// The namespaces of `--secret-namespaces`, each once, in the order given.
+    fn secret_namespaces(&self) -> Result<Vec<String>, ConfigError> {
+        let mut namespaces: Vec<String> = Vec::new();
+        // An empty value (`DPO_SECRET_NAMESPACES=`) asks for the default, as an unset one does.
+        if self.secret_namespaces == [""] {
+            return Ok(namespaces);
+        }
+        for namespace in &self.secret_namespaces {
+            if !is_namespace_name(namespace) {
+                return Err(invalid(
+                    "--secret-namespaces",
+                    format!(
+                        "{namespace:?} is not a namespace name (lowercase letters, digits and '-', at most 63): \
+                         list names separated by single commas, such as shop,payments"
+                    ),
+                ));
+            }
+            if !namespaces.contains(namespace) {
+                namespaces.push(namespace.clone());
+            }
+        }
+        Ok(namespaces)
+    }
+
     fn lease_settings(&self) -> Result<Option<LeaseSettings>, ConfigError> {
         if !self.leader_election {
             return Ok(None);
@@ -147,7 +177,7 @@ impl ControllerArgs {
         let namespace = self.lease_namespace.clone().ok_or_else(|| {
             invalid("--lease-namespace", "required with leader election (or set POD_NAMESPACE)")
         })?;
-        if !is_dns_subdomain(&namespace) || namespace.contains('.') {
+        if !is_namespace_name(&namespace) {
             return Err(invalid("--lease-namespace", format!("{namespace:?} is not a namespace name")));
         }
         let duration = period("--lease-duration", &self.lease_duration, MIN_LEASE)?;
@@ -181,6 +211,11 @@ fn is_dns_subdomain(name: &str) -> bool {
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
         && name.starts_with(|c: char| c.is_ascii_alphanumeric())
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// A namespace name is a DNS label: a subdomain without dots, at most 63 characters.
+fn is_namespace_name(name: &str) -> bool {
+    name.len() <= 63 && !name.contains('.') && is_dns_subdomain(name)
 }
 
 /// Exit code of `dpo controller` when a flag is invalid (as `dpo check` on bad usage).
@@ -291,6 +326,26 @@ mod tests {
             assert_eq!(error.flag, flag, "{flags:?}: {error}");
             assert!(error.to_string().starts_with(&format!("invalid {flag}: ")), "{error}");
         }
+    }
+
+    #[test]
+    fn secret_namespaces_default_to_every_namespace_and_are_listed_once() {
+        assert!(parse(&[]).unwrap().controller.secret_namespaces.is_empty());
+        assert!(parse(&["--secret-namespaces="]).unwrap().controller.secret_namespaces.is_empty());
+        let config = parse(&["--secret-namespaces", "shop,payments", "--secret-namespaces=shop"]).unwrap();
+        assert_eq!(config.controller.secret_namespaces, ["shop", "payments"]);
+    }
+
+    #[test]
+    fn a_secret_namespace_that_is_no_namespace_name_is_refused() {
+        let too_long = "a".repeat(64);
+        for bad in ["Shop", "shop,,payments", "shop, payments", "team.shop", "-shop", too_long.as_str()] {
+            let error = rejected(&[&format!("--secret-namespaces={bad}")]);
+            assert_eq!(error.flag, "--secret-namespaces", "{bad}: {error}");
+            assert!(error.message.contains("is not a namespace name"), "{error}");
+            assert!(error.message.contains("such as shop,payments"), "the fix is named: {error}");
+        }
+        assert!(parse(&["--secret-namespaces", &"a".repeat(63)]).is_ok());
     }
 
     #[test]

@@ -12,8 +12,11 @@ use crate::metrics::{PolicyMetrics, ReconcileMetrics, SecretSyncMetrics};
 use crate::policy::AlbDefaults;
 use crate::server::ReadyHandle;
 use access::AccessRules;
+use futures::{Stream, TryStreamExt};
+use kube::runtime::watcher;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Settings shared by the controllers, validated at start.
@@ -31,6 +34,9 @@ pub struct ControllerConfig {
     pub batch_window: Duration,
     /// How the AWS Load Balancer Controller of the cluster is configured (TlsIngressPolicy).
     pub alb_defaults: AlbDefaults,
+    /// Namespaces the ProtectedSecret controller watches and writes Secrets in; empty: every
+    /// namespace.
+    pub secret_namespaces: Vec<String>,
 }
 
 impl Default for ControllerConfig {
@@ -42,6 +48,7 @@ impl Default for ControllerConfig {
             secret_access: AccessRules::default(),
             batch_window: Duration::from_millis(20),
             alb_defaults: AlbDefaults::default(),
+            secret_namespaces: Vec::new(),
         }
     }
 }
@@ -84,16 +91,62 @@ impl Context {
     }
 }
 
-/// Marks `ready` once `store` has its first list, so `/readyz` turns green when the controller
-/// works from a synced cache.
-pub fn ready_when_synced<K>(store: kube::runtime::reflector::Store<K>, ready: ReadyHandle)
-where
-    K: kube::Resource + Clone + Send + Sync + 'static,
-    K::DynamicType: Eq + std::hash::Hash + Clone + Send + Sync,
-{
-    tokio::spawn(async move {
-        if store.wait_until_ready().await.is_ok() {
-            ready.set_ready();
-        }
-    });
+/// A controller's readiness over its caches: `/readyz` turns green once every watch passed
+/// through [`CacheSync::track`] has completed its first list. Wrap every watch before polling
+/// any. (A task of our own awaiting `Store::wait_until_ready` would race the controller, which
+/// awaits it too, for the store's single wakeup, and could wait forever.)
+pub struct CacheSync {
+    ready: ReadyHandle,
+    pending: Arc<AtomicUsize>,
+}
+
+impl CacheSync {
+    pub fn new(ready: ReadyHandle) -> Self {
+        CacheSync { ready, pending: Arc::default() }
+    }
+
+    /// Passes `events` through, counting this cache synced at its first complete list.
+    pub fn track<K, S>(&self, events: S) -> impl Stream<Item = S::Item> + use<K, S>
+    where
+        S: Stream<Item = Result<watcher::Event<K>, watcher::Error>>,
+    {
+        self.pending.fetch_add(1, Ordering::AcqRel);
+        let (pending, ready) = (self.pending.clone(), self.ready.clone());
+        let mut synced = false;
+        events.inspect_ok(move |event| {
+            if matches!(event, watcher::Event::InitDone) && !std::mem::replace(&mut synced, true) {
+                // The last cache to sync turns the controller ready; a relist counts nothing.
+                if pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+                    ready.set_ready();
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::ProtectedSecret;
+    use crate::server::Readiness;
+    use futures::{StreamExt, stream};
+    use kube::runtime::watcher::Event;
+
+    type Events = Vec<Result<Event<ProtectedSecret>, watcher::Error>>;
+
+    fn listed_twice() -> Events {
+        vec![Ok(Event::Init), Ok(Event::InitDone), Ok(Event::Init), Ok(Event::InitDone)]
+    }
+
+    #[tokio::test]
+    async fn ready_once_every_cache_has_synced() {
+        let readiness = Readiness::default();
+        let sync = CacheSync::new(readiness.register("protectedsecret"));
+        let first = sync.track(stream::iter(listed_twice()));
+        let second = sync.track(stream::iter(vec![Ok(Event::Init), Ok(Event::InitDone)] as Events));
+        assert_eq!(first.count().await, 4);
+        assert_eq!(readiness.pending(), ["protectedsecret"], "one cache's relist is not another's list");
+        second.count().await;
+        assert!(readiness.pending().is_empty(), "{:?}", readiness.pending());
+    }
 }

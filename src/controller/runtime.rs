@@ -180,7 +180,12 @@ pub async fn run_with(
     let readiness = Readiness::default();
     let endpoints = Endpoints { registry: Arc::new(registry), readiness: readiness.clone() };
     let servers = start_servers(&config, endpoints, shutdown.clone()).await?;
-    tracing::info!(region = aws.default_region(), controllers = ?config.controllers, "starting");
+    tracing::info!(
+        region = aws.default_region(),
+        controllers = ?config.controllers,
+        secret_namespaces = ?config.controller.secret_namespaces,
+        "starting"
+    );
 
     let mut elector = config.leader_election.clone().map(|lease| LeaderElector::new(client.clone(), lease));
     if let Some(elector) = &mut elector

@@ -1,7 +1,8 @@
 //! An in-memory stand-in for the Kubernetes API server behind kube's mock service
 //! (`tower_test::mock::pair`): it stores objects by path, answers GET, POST, PATCH (apply and
-//! merge) and DELETE the way the real one does for the calls the controllers make, and records
-//! every call so that tests can assert exactly what was written.
+//! merge) and DELETE the way the real one does for the calls the controllers make, lists
+//! collections (label selectors ignored) and holds watches open with nothing to report, and
+//! records every call so that tests can assert exactly what was written and watched.
 
 use http::{Request, Response, StatusCode};
 use kube::client::Body;
@@ -23,6 +24,10 @@ impl Call {
     pub fn is_write(&self) -> bool {
         self.method != "GET"
     }
+
+    pub fn is_watch(&self) -> bool {
+        self.method == "GET" && self.query.split('&').any(|pair| pair == "watch=true")
+    }
 }
 
 #[derive(Default)]
@@ -43,6 +48,8 @@ pub fn start() -> (kube::Client, FakeApiserver) {
     let server = FakeApiserver::default();
     let serving = server.clone();
     tokio::spawn(async move {
+        // Watches stay open and report nothing: their replies are kept, never sent.
+        let mut watches = Vec::new();
         while let Some((request, reply)) = handle.next_request().await {
             let (parts, body) = request.into_parts();
             let bytes = body.collect_bytes().await.unwrap_or_default();
@@ -59,6 +66,11 @@ pub fn start() -> (kube::Client, FakeApiserver) {
                     .to_string(),
                 body,
             };
+            if call.is_watch() {
+                serving.lock().calls.push(call);
+                watches.push(reply);
+                continue;
+            }
             let (status, answer) = serving.serve(call);
             let response = Response::builder()
                 .status(status)
@@ -78,6 +90,30 @@ pub fn secret_path(namespace: &str, name: &str) -> String {
 
 pub fn protected_secret_path(namespace: &str, name: &str) -> String {
     format!("/apis/dpo.dev/v1alpha1/namespaces/{namespace}/protectedsecrets/{name}")
+}
+
+/// Whether `path` names a collection: `<prefix>/<plural>` or `<prefix>/namespaces/<ns>/<plural>`,
+/// the prefix `/api/v1` or `/apis/<group>/<version>`.
+fn is_collection(path: &str) -> bool {
+    let rest = match (path.strip_prefix("/api/v1/"), path.strip_prefix("/apis/")) {
+        (Some(rest), _) => rest,
+        (None, Some(grouped)) => grouped.splitn(3, '/').nth(2).unwrap_or_default(),
+        (None, None) => return false,
+    };
+    matches!(rest.split('/').collect::<Vec<_>>().as_slice(), [_] | ["namespaces", _, _])
+}
+
+/// The collections an object at `path` is listed in: its namespace's and the cluster-wide one.
+fn listed_in(path: &str) -> Vec<String> {
+    let Some((collection, _)) = path.rsplit_once('/') else { return Vec::new() };
+    let segments: Vec<&str> = collection.split('/').collect();
+    let mut lists = vec![collection.to_string()];
+    if let Some(at) = segments.iter().position(|s| *s == "namespaces")
+        && at + 2 < segments.len()
+    {
+        lists.push([&segments[..at], &segments[at + 2..]].concat().join("/"));
+    }
+    lists
 }
 
 fn not_found(path: &str) -> (StatusCode, Value) {
@@ -115,6 +151,17 @@ impl FakeApiserver {
             None => (call.path.clone(), false),
         };
         match call.method.as_str() {
+            "GET" if is_collection(&path) => {
+                let mut items: Vec<(&String, &Value)> =
+                    state.objects.iter().filter(|(at, _)| listed_in(at).contains(&path)).collect();
+                items.sort_by_key(|(at, _)| *at);
+                let items: Vec<Value> = items.into_iter().map(|(_, object)| object.clone()).collect();
+                let version = state.next_version.to_string();
+                (
+                    StatusCode::OK,
+                    json!({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": version}, "items": items}),
+                )
+            }
             "GET" => match state.objects.get(&path) {
                 Some(object) => (StatusCode::OK, object.clone()),
                 None => not_found(&path),

@@ -39,3 +39,27 @@ app.kubernetes.io/part-of: data-protection-operator
 {{- else }}["get", "list", "watch"]
 {{- end }}
 {{- end }}
+
+{{/*
+Rules of the ProtectedSecret controller where it works (every namespace, or each of
+rbac.secrets.namespaces): its objects, the Secrets they write, the workloads they restart.
+*/}}
+{{- define "dpo.protectedSecretRules" -}}
+- apiGroups: ["dpo.dev"]
+  resources: ["protectedsecrets"]
+  verbs: ["get", "list", "watch", "patch", "update"]
+- apiGroups: ["dpo.dev"]
+  resources: ["protectedsecrets/status"]
+  verbs: ["get", "patch", "update"]
+- apiGroups: ["dpo.dev"]
+  resources: ["protectedsecrets/finalizers"]
+  verbs: ["update"]
+- apiGroups: [""]
+  resources: ["secrets"]
+  verbs: {{ include "dpo.secretVerbs" . }}
+{{- if .Values.rbac.rolloutRestart }}
+- apiGroups: ["apps"]
+  resources: ["deployments", "statefulsets", "daemonsets"]
+  verbs: ["get", "patch"]
+{{- end }}
+{{- end }}

@@ -20,7 +20,7 @@ pub mod volume;
 pub use tls::{TlsPolicies, TlsWorld, run_tls_policies};
 pub use volume::{VolumePolicies, VolumeWorld, run_volume_policies};
 
-use super::Context;
+use super::{CacheSync, Context};
 use crate::api::{Finding, MAX_STATUS_FINDINGS, PolicyStatus, ResourceRef, Severity};
 use crate::aws::{FactRequest, Target};
 use crate::metrics::FindingLabels;
@@ -538,22 +538,23 @@ async fn run<K: PolicyKind>(
 ) {
     let engine = Arc::new(PolicyEngine::<K>::new(ctx.clone()));
     let (policies, writer) = reflector::store();
-    super::ready_when_synced(policies.clone(), ctx.ready.clone());
+    let sync = CacheSync::new(ctx.ready.clone());
     let forget = engine.clone();
     // Status writes do not change the generation: filtering on it keeps our own writes from
     // triggering another evaluation.
-    let triggers = reflector::reflector(
-        writer,
-        watcher(Api::<K::Policy>::all(ctx.client.clone()), watcher::Config::default()),
-    )
-    .default_backoff()
-    .inspect_ok(move |event| {
-        if let watcher::Event::Delete(policy) = event {
-            forget.forget(&policy.name_any());
-        }
-    })
-    .touched_objects()
-    .predicate_filter(predicates::generation, PredicateConfig::default());
+    let triggers = sync
+        .track(reflector::reflector(
+            writer,
+            watcher(Api::<K::Policy>::all(ctx.client.clone()), watcher::Config::default()),
+        ))
+        .default_backoff()
+        .inspect_ok(move |event| {
+            if let watcher::Event::Delete(policy) = event {
+                forget.forget(&policy.name_any());
+            }
+        })
+        .touched_objects()
+        .predicate_filter(predicates::generation, PredicateConfig::default());
     let controller = Controller::for_stream(triggers, policies.clone())
         .with_config(kube::runtime::Config::default().concurrency(ctx.config.concurrency));
     let controller = watches(controller, policies, engine.clone());

@@ -14,7 +14,7 @@ mod target;
 use render::render;
 pub use target::{FIELD_MANAGER, FINALIZER, HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION};
 
-use super::Context;
+use super::{CacheSync, Context};
 use crate::api::{
     Enforcement, Finding, ProtectedSecret, ProtectedSecretStatus, ResourceRef, SecretRef, SecretVersion,
     parse_duration,
@@ -26,14 +26,15 @@ use crate::policy::facts::{FactRecorder, FactSet, SecretFacts};
 use crate::policy::secret::{judge_secret, validate_spec};
 use crate::status::{COMPLIANT, Desired, READY, RECONCILING, SYNCED, merge_conditions};
 use batch::Window;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
-use kube::runtime::{Config as RuntimeConfig, watcher};
+use kube::runtime::reflector::{self, ObjectRef, reflector};
+use kube::runtime::{Config as RuntimeConfig, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use std::collections::HashMap;
@@ -41,6 +42,7 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use target::{ContentKey, Refusal, Written};
+use tokio::sync::Semaphore;
 
 /// `controller` label of the shared reconcile metrics.
 pub const CONTROLLER: &str = "protectedsecret";
@@ -233,30 +235,81 @@ fn jitter(wait: Duration) -> Duration {
 }
 
 /// Runs the controller until `shutdown` completes, then finishes the reconciles in flight.
+///
+/// With `secret_namespaces` set there is one controller per namespace, as a watch covers one
+/// namespace or all of them; they share the context and the concurrency limit. (One controller
+/// over merged namespaced watches would keep a single cache, and each namespace's relist would
+/// replace it with that namespace's objects alone.)
 pub async fn run(ctx: Context, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
-    let client = ctx.client.clone();
+    let shutdown = shutdown.boxed().shared();
+    let ctx = Arc::new(ctx);
     let concurrency = ctx.config.concurrency;
-    let secrets: Api<Secret> = Api::all(client.clone());
-    let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    let controller = Controller::new(Api::<ProtectedSecret>::all(client), watcher::Config::default())
-        // Every Secret we write names its ProtectedSecret: an edit or deletion is seen at once,
-        // whatever the creation policy (an owner reference exists only under Owner).
-        .watches(secrets, managed, |secret| {
-            let namespace = secret.namespace()?;
-            let owner = secret.annotations().get(OWNER_ANNOTATION)?;
-            Some(ObjectRef::<ProtectedSecret>::new(owner).within(&namespace))
-        });
-    super::ready_when_synced(controller.store(), ctx.ready.clone());
-    controller
-        .with_config(RuntimeConfig::default().concurrency(concurrency))
-        .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, Arc::new(ctx))
+    // 0 is kube-runtime's "unbounded".
+    let permits = Arc::new(Semaphore::new(match concurrency {
+        0 => Semaphore::MAX_PERMITS,
+        n => usize::from(n),
+    }));
+    let sync = CacheSync::new(ctx.ready.clone());
+    let mut controllers = Vec::new();
+    for scope in scopes(&ctx.config.secret_namespaces) {
+        let controller = controller(&ctx.client, scope, &sync);
+        let permits = permits.clone();
+        let running = controller
+            .with_config(RuntimeConfig::default().concurrency(concurrency))
+            .graceful_shutdown_on(shutdown.clone())
+            .run(
+                move |ps, ctx| {
+                    let permits = permits.clone();
+                    async move {
+                        // Never closed, so the permit is always granted.
+                        let _permit = permits.acquire_owned().await;
+                        reconcile(ps, ctx).await
+                    }
+                },
+                error_policy,
+                ctx.clone(),
+            );
+        controllers.push(running.boxed());
+    }
+    futures::stream::select_all(controllers)
         .for_each(|result| async move {
             if let Err(err) = result {
                 tracing::warn!(error = %err, "protectedsecret reconcile failed");
             }
         })
         .await;
+}
+
+/// The namespaces to watch, one watch each: `[None]` is a single watch of every namespace.
+fn scopes(namespaces: &[String]) -> Vec<Option<&str>> {
+    if namespaces.is_empty() { vec![None] } else { namespaces.iter().map(|ns| Some(ns.as_str())).collect() }
+}
+
+/// The controller of the ProtectedSecrets in `scope` (`None`: every namespace), its cache
+/// tracked by `sync`.
+fn controller(client: &kube::Client, scope: Option<&str>, sync: &CacheSync) -> Controller<ProtectedSecret> {
+    let (store, writer) = reflector::store();
+    let watch = watcher(scoped::<ProtectedSecret>(client, scope), watcher::Config::default());
+    let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    Controller::for_stream(sync.track(reflector(writer, watch)).applied_objects(), store)
+        // Every Secret we write names its ProtectedSecret: an edit or deletion is seen at once,
+        // whatever the creation policy (an owner reference exists only under Owner).
+        .watches(scoped::<Secret>(client, scope), managed, |secret| {
+            let namespace = secret.namespace()?;
+            let owner = secret.annotations().get(OWNER_ANNOTATION)?;
+            Some(ObjectRef::<ProtectedSecret>::new(owner).within(&namespace))
+        })
+}
+
+/// The objects of kind `K` in `scope` (`None`: every namespace).
+fn scoped<K>(client: &kube::Client, scope: Option<&str>) -> Api<K>
+where
+    K: Resource<Scope = NamespaceResourceScope, DynamicType = ()>,
+{
+    match scope {
+        Some(namespace) => Api::namespaced(client.clone(), namespace),
+        None => Api::all(client.clone()),
+    }
 }
 
 /// Requeues a failed reconcile with exponential backoff, per object.
