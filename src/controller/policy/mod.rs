@@ -65,6 +65,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Events carry at most this many bytes of note (the API allows 1 kB).
 const NOTE_LIMIT: usize = 1000;
+/// kubectl's copy of the object as last applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A cluster policy kind: what it governs and which pure evaluation judges it.
 pub trait PolicyKind: Send + Sync + 'static {
@@ -542,8 +544,18 @@ fn same_apart_from_time(a: &PolicyStatus, b: &PolicyStatus) -> bool {
     strip(a) == strip(b)
 }
 
-/// A reflector over every object of kind `T`: the store, and the stream of changed objects
-/// (deleted ones included) that keeps the store filled while it is polled.
+/// Drops what the apiserver and kubectl add to objects and no policy reads: `managedFields` and
+/// the last-applied configuration, a copy of the object. Together they are often half of it.
+pub fn slim<T: Resource>(object: &mut T) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// A reflector over every object of kind `T`: the store of [`slim`] objects, and the stream of
+/// changed objects (deleted ones included) that keeps the store filled while it is polled.
 pub fn reflect<T>(
     client: &kube::Client,
 ) -> (Store<T>, impl Stream<Item = Result<T, watcher::Error>> + Send + 'static)
@@ -551,9 +563,8 @@ where
     T: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(Api::all(client.clone()), watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
+    let objects = watcher(Api::all(client.clone()), watcher::Config::default()).modify(slim);
+    let stream = reflector::reflector(writer, objects).default_backoff().touched_objects();
     (reader, stream)
 }
 
@@ -595,7 +606,7 @@ async fn run<K: PolicyKind>(
     // triggering another evaluation.
     let triggers = reflector::reflector(
         writer,
-        watcher(Api::<K::Policy>::all(ctx.client.clone()), watcher::Config::default()),
+        watcher(Api::<K::Policy>::all(ctx.client.clone()), watcher::Config::default()).modify(slim),
     )
     .default_backoff()
     .inspect_ok(move |event| {
@@ -735,6 +746,31 @@ mod tests {
             &time("2026-01-01T00:20:00Z"),
         );
         assert!(!same_apart_from_time(&first, &changed));
+    }
+
+    #[test]
+    fn slim_objects_keep_everything_a_policy_reads() {
+        let mut ingress: k8s_openapi::api::networking::v1::Ingress =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {
+                    "name": "web",
+                    "labels": {"tier": "prod"},
+                    "annotations": {
+                        LAST_APPLIED: "{\"kind\":\"Ingress\"}",
+                        "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                    },
+                    "managedFields": [{"manager": "kubectl", "operation": "Update", "fieldsType": "FieldsV1",
+                                       "fieldsV1": {"f:metadata": {"f:labels": {"f:tier": {}}}}}],
+                },
+                "spec": {"ingressClassName": "alb"},
+            }))
+            .unwrap();
+        let mut expected = ingress.clone();
+        expected.metadata.managed_fields = None;
+        expected.metadata.annotations.as_mut().unwrap().remove(LAST_APPLIED);
+        slim(&mut ingress);
+        assert_eq!(ingress, expected);
+        assert_eq!(ingress.metadata.annotations.unwrap().len(), 1);
     }
 
     #[test]
