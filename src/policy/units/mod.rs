@@ -256,7 +256,7 @@ mod tests {
         }
     }
 
-    fn fingerprint(objects: &[ObjectMeta]) -> Option<Fingerprint> {
+    fn fingerprint(objects: &[&ObjectMeta]) -> Option<Fingerprint> {
         let mut versions = Versions::default();
         objects.iter().for_each(|meta| versions.add(meta));
         versions.fingerprint()
@@ -264,12 +264,12 @@ mod tests {
 
     #[test]
     fn fingerprints_follow_object_versions() {
-        let a1 = meta("a", Some("1"));
-        assert_eq!(fingerprint(&[a1.clone()]), fingerprint(&[a1.clone()]));
-        assert_ne!(fingerprint(&[a1.clone()]), fingerprint(&[meta("a", Some("2"))]));
+        let (a1, a2, b1) = (meta("a", Some("1")), meta("a", Some("2")), meta("b", Some("1")));
+        assert_eq!(fingerprint(&[&a1]), fingerprint(&[&a1.clone()]));
+        assert_ne!(fingerprint(&[&a1]), fingerprint(&[&a2]));
         // The same version of another object (recreated under the same name) is another input.
-        assert_ne!(fingerprint(&[a1.clone()]), fingerprint(&[meta("b", Some("1"))]));
-        assert_ne!(fingerprint(&[a1.clone()]), fingerprint(&[a1.clone(), meta("b", Some("1"))]));
-        assert_eq!(fingerprint(&[a1, meta("b", None)]), None);
+        assert_ne!(fingerprint(&[&a1]), fingerprint(&[&b1]));
+        assert_ne!(fingerprint(&[&a1]), fingerprint(&[&a1, &b1]));
+        assert_eq!(fingerprint(&[&a1, &meta("b", None)]), None);
     }
 }
