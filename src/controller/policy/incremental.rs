@@ -176,7 +176,7 @@ mod tests {
     use crate::policy::ingress::AlbDefaults;
     use crate::policy::units::testing::{
         ARN, STRONG, TlsWorld, VolumeWorld, WEAK, annotations, certificate, ingress, labels, set_ssl_policy,
-        touch,
+        touch, volume as volume_of,
     };
 
     fn basis(generation: i64, epoch: u64) -> Basis {
@@ -186,7 +186,8 @@ mod tests {
     /// Evaluates with facts that answer every lookup.
     fn run<J: Judge>(plan: UnitPlan<J>, basis: Basis, cache: UnitCache, facts: &FactSet) -> Judged {
         let mut evaluation = Incremental::new(plan, basis, cache);
-        assert!(evaluation.round(facts).is_empty(), "the facts answer every lookup");
+        let wanted = evaluation.round(facts);
+        assert!(wanted.is_empty(), "the facts answer every lookup: {wanted:?}");
         evaluation.finish(facts)
     }
 
@@ -233,6 +234,8 @@ mod tests {
         assert_eq!(tls.evaluate(), 2);
         // A store lists its objects in no particular order.
         tls.world.ingresses.reverse();
+        tls.world.namespaces.reverse();
+        tls.world.classes.reverse();
         assert_eq!(tls.evaluate(), 0);
     }
 
@@ -394,6 +397,60 @@ mod tests {
     }
 
     #[test]
+    fn incremental_volume_evaluations_equal_whole_ones_through_any_edits() {
+        let policy: EncryptedVolumePolicy = serde_json::from_value(serde_json::json!({
+            "apiVersion": "dpo.dev/v1alpha1", "kind": "EncryptedVolumePolicy",
+            "metadata": {"name": "ebs"}, "spec": {"storageClassSelector": {"matchLabels": {"tier": "prod"}}},
+        }))
+        .unwrap();
+        let facts = VolumeWorld::facts();
+        let mut world = VolumeWorld::sample();
+        let mut rng = fastrand::Rng::with_seed(7);
+        let mut cache = UnitCache::default();
+        let (mut judged, mut units) = (0, 0);
+        for created in 0..200 {
+            let classes = ["gp3", "gp2", "efs", "legacy", "gone"];
+            let volume = rng.usize(..world.volumes.len());
+            match rng.u8(..6) {
+                0 => {
+                    let class = &mut world.classes[rng.usize(..4)];
+                    let encrypted = if rng.bool() { "true" } else { "false" };
+                    class.parameters.get_or_insert_default().insert("encrypted".into(), encrypted.into());
+                    touch(&mut class.metadata);
+                }
+                1 => {
+                    let class = &mut world.classes[rng.usize(..4)];
+                    let tier = if rng.bool() { "prod" } else { "dev" };
+                    labels(&mut class.metadata).insert("tier".into(), tier.into());
+                    touch(&mut class.metadata);
+                }
+                2 => {
+                    let spec = world.volumes[volume].spec.as_mut().unwrap();
+                    spec.storage_class_name = Some(classes[rng.usize(..classes.len())].into());
+                    touch(&mut world.volumes[volume].metadata);
+                }
+                3 => {
+                    let handle = format!("vol-{}", rng.usize(1..7));
+                    world.volumes[volume].spec.as_mut().unwrap().csi.as_mut().unwrap().volume_handle = handle;
+                    touch(&mut world.volumes[volume].metadata);
+                }
+                4 if world.volumes.len() > 1 => {
+                    world.volumes.swap_remove(volume);
+                }
+                _ => {
+                    let class = classes[rng.usize(..classes.len())];
+                    let position = rng.usize(..=world.volumes.len());
+                    world.volumes.insert(position, volume_of(&format!("new-{created}"), class, "vol-2"));
+                }
+            }
+            let result = run(world.plan(&policy), basis(1, 0), cache, &facts);
+            assert_eq!(result.evaluation, world.evaluate(&policy, &facts));
+            (judged, units, cache) = (judged + result.judged, units + result.units, result.cache);
+        }
+        assert!(judged < units / 2, "{judged} of {units} units judged");
+    }
+
+    #[test]
     fn a_changed_volume_judges_only_its_class() {
         let policy: EncryptedVolumePolicy = serde_json::from_value(serde_json::json!({
             "apiVersion": "dpo.dev/v1alpha1", "kind": "EncryptedVolumePolicy",
@@ -410,5 +467,11 @@ mod tests {
         assert_eq!(second.judged, 1);
         assert_eq!(second.evaluation, world.evaluate(&policy, &facts));
         assert_eq!(second.evaluation.summary().violations, first.evaluation.summary().violations - 1);
+        // A store lists its objects in no particular order.
+        world.volumes.reverse();
+        world.classes.reverse();
+        let third = run(world.plan(&policy), basis(1, 0), second.cache, &facts);
+        assert_eq!(third.judged, 0);
+        assert_eq!(third.evaluation, world.evaluate(&policy, &facts));
     }
 }

@@ -3,12 +3,13 @@
 //! A policy kind ([`PolicyKind`]) says only which objects it sees ([`PolicyKind::World`]) and
 //! which pure evaluation from `crate::policy` it runs; everything else is shared here:
 //!
-//! - incremental evaluation ([`incremental`]): the world is cut into units (an IngressGroup, a
+//! - incremental evaluation (`incremental.rs`): the world is cut into units (an IngressGroup, a
 //!   Service, a StorageClass with its volumes), and only units whose objects changed since the
 //!   policy's previous evaluation are judged again; every unit is judged when the policy's
 //!   generation changes and once every `reevaluation_period`, when the held AWS facts are read
 //!   afresh;
-//! - gathering AWS facts: units are judged over a [`FactRecorder`], what they wanted is gathered
+//! - gathering AWS facts: units are judged over a
+//!   [`FactRecorder`](crate::policy::facts::FactRecorder), what they wanted is gathered
 //!   through the aws layer (whose cache reads each certificate and key once per TTL) and they are
 //!   judged again, at most [`FACT_ROUNDS`] times;
 //! - status: `Ready` by `failOn`, `Reconciling`, summary, bounded findings, exemptions. Status is

@@ -29,10 +29,12 @@ pub type Fingerprint = u64;
 pub type UnitVerdicts = Vec<Option<Verdict>>;
 
 /// Hashes the uid and resourceVersion of objects: the apiserver gives every write of an object a
-/// new resourceVersion, so equal fingerprints mean unchanged objects.
+/// new resourceVersion, so equal fingerprints mean unchanged objects. The order objects are added
+/// in does not count: stores list them in no particular order.
 #[derive(Clone, Debug)]
 pub struct Versions {
-    hasher: DefaultHasher,
+    /// Sum of the objects' hashes.
+    sum: u64,
     /// False once an object without a resourceVersion was added: one not read from an apiserver
     /// (a test's), whose changes cannot be told.
     versioned: bool,
@@ -40,7 +42,7 @@ pub struct Versions {
 
 impl Default for Versions {
     fn default() -> Self {
-        Versions { hasher: DefaultHasher::new(), versioned: true }
+        Versions { sum: 0, versioned: true }
     }
 }
 
@@ -48,8 +50,9 @@ impl Versions {
     pub fn add(&mut self, meta: &ObjectMeta) {
         match &meta.resource_version {
             Some(version) => {
-                meta.uid.hash(&mut self.hasher);
-                version.hash(&mut self.hasher);
+                let mut hasher = DefaultHasher::new();
+                (&meta.uid, version).hash(&mut hasher);
+                self.sum = self.sum.wrapping_add(hasher.finish());
             }
             None => self.versioned = false,
         }
@@ -57,11 +60,13 @@ impl Versions {
 
     /// `None` when some object had no resourceVersion: such a unit is judged every time.
     pub fn fingerprint(&self) -> Option<Fingerprint> {
-        self.versioned.then(|| self.hasher.finish())
+        self.versioned.then_some(self.sum)
     }
 }
 
-/// One unit: the fingerprint of its inputs and the verdict slots its objects fill.
+/// One unit: the fingerprint of its inputs and the verdict slots its objects fill. The objects
+/// are in an order of their own (an IngressGroup's, names), so that equal fingerprints also mean
+/// verdicts in the same order.
 #[derive(Clone, Debug)]
 pub struct Unit {
     pub fingerprint: Option<Fingerprint>,
@@ -270,6 +275,7 @@ mod tests {
         // The same version of another object (recreated under the same name) is another input.
         assert_ne!(fingerprint(&[&a1]), fingerprint(&[&b1]));
         assert_ne!(fingerprint(&[&a1]), fingerprint(&[&a1, &b1]));
+        assert_eq!(fingerprint(&[&a1, &b1]), fingerprint(&[&b1, &a1]));
         assert_eq!(fingerprint(&[&a1, &meta("b", None)]), None);
     }
 }

@@ -244,7 +244,7 @@ impl VolumeWorld {
                 volume("pv-1", "gp3", "vol-1"),
                 volume("pv-2", "gp2", "vol-2"),
                 volume("pv-3", "gp3", "vol-3"),
-                volume("pv-4", "efs", "fs-1"),
+                volume("pv-4", "efs", "vol-4"),
                 volume("pv-5", "gone", "vol-5"),
                 volume("pv-6", "legacy", "vol-6"),
             ],
@@ -265,12 +265,11 @@ impl VolumeWorld {
         evaluate_volume_policy(policy, &classes, &volumes, facts)
     }
 
-    /// Facts for every volume (vol-3 unencrypted) and an account default that is on.
+    /// Facts for every volume (vol-3 is unencrypted) and an account default that is on.
     pub fn facts() -> FactSet {
         let mut facts = FactSet::default();
-        for (id, encrypted) in
-            [("vol-1", true), ("vol-2", true), ("vol-3", false), ("vol-5", true), ("vol-6", true)]
-        {
+        for id in ["vol-1", "vol-2", "vol-3", "vol-4", "vol-5", "vol-6"] {
+            let encrypted = id != "vol-3";
             let volume = VolumeFacts { volume_id: id.into(), encrypted, kms_key_id: None };
             facts.volumes.insert(id.into(), Fact::Known(volume));
         }

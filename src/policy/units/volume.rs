@@ -55,6 +55,10 @@ pub fn volume_plan<'a>(
             members[unit].push(i);
         }
     }
+    // A unit's volumes by name, whatever order the store lists them in.
+    for bound in &mut members {
+        bound.sort_by_key(|&v| volumes[v].metadata.name.as_deref());
+    }
 
     let shared = Versions::default();
     let mut units: Vec<Unit> = classes
