@@ -358,3 +358,84 @@ async fn a_rejected_status_write_is_a_typed_error() {
     assert!(err.to_string().starts_with("writing the status of gone: "), "{err}");
     assert_eq!(calls(&api.take()), [("PATCH", "/apis/dpo.dev/v1alpha1/encryptedvolumepolicies/gone/status")]);
 }
+
+/// The object as an apiserver serves it, at resourceVersion `version`.
+fn served(mut ingress: Arc<Ingress>, version: u32) -> Arc<Ingress> {
+    let meta = &mut Arc::make_mut(&mut ingress).metadata;
+    meta.uid = Some(format!("uid-{}", meta.name.as_deref().unwrap_or_default()));
+    meta.resource_version = Some(version.to_string());
+    ingress
+}
+
+#[tokio::test]
+async fn a_change_judges_only_the_units_it_touches_and_the_periodic_pass_all() {
+    let seed = Seed::new().await;
+    let host = format!("{}.example.com", moto::unique("units"));
+    let certificate =
+        seed.certificate(&[&host], jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 90)).await;
+    let api = ApiServer::start();
+    let ctx =
+        context(api.client.clone(), moto::facts(moto::test_settings()).await, PolicyMetrics::default()).await;
+    let engine = PolicyEngine::<TlsPolicies>::new(ctx.clone());
+    let mut policy = TlsIngressPolicy::new("units", TlsIngressPolicySpec::default());
+    policy.meta_mut().generation = Some(1);
+    policy.status = Some(Default::default());
+    let grouped = |name: &str, group: &str, ssl_policy: &str, version: u32| {
+        let annotations = [
+            LISTEN,
+            REDIRECT,
+            ("alb.ingress.kubernetes.io/ssl-policy", ssl_policy),
+            (CERT, &certificate),
+            ("alb.ingress.kubernetes.io/group.name", group),
+        ];
+        served(ingress(name, &host, &annotations, ""), version)
+    };
+    let strong = SSL_POLICY.1;
+    let mut world = TlsWorld {
+        ingresses: vec![
+            grouped("a1", "a", strong, 1),
+            grouped("a2", "a", strong, 2),
+            grouped("b1", "b", strong, 3),
+            grouped("c1", "c", strong, 4),
+        ],
+        ..TlsWorld::default()
+    };
+
+    let first = engine.reconcile(&policy, &world).await.expect("reconcile");
+    assert_eq!((first.units, first.judged_units), (3, 3));
+    assert!(first.next_full_pass <= ControllerConfig::default().reevaluation_period);
+    policy.status = Some(first.status);
+    api.take();
+    let unchanged = engine.reconcile(&policy, &world).await.expect("reconcile");
+    assert_eq!((unchanged.judged_units, unchanged.writes), (0, 0));
+
+    // The ALB of group b allows TLS 1.0: only that ALB is judged again.
+    world.ingresses[2] = grouped("b1", "b", "ELBSecurityPolicy-2016-08", 5);
+    let changed = engine.reconcile(&policy, &world).await.expect("reconcile");
+    assert_eq!(changed.judged_units, 1);
+    assert_eq!(changed.writes, 1);
+    assert_eq!(
+        changed
+            .evaluation
+            .sorted_findings()
+            .iter()
+            .map(|f| (f.rule.as_str(), f.resource.name.as_str()))
+            .collect::<Vec<_>>(),
+        [("elbv2-predefined-security-policy-ssl-check", "b1")]
+    );
+
+    // A new generation is judged whole.
+    policy.meta_mut().generation = Some(2);
+    policy.status = Some(changed.status);
+    assert_eq!(engine.reconcile(&policy, &world).await.expect("reconcile").judged_units, 3);
+
+    // With held facts read afresh on every pass, every pass is a full one.
+    let mut periodic = ctx;
+    periodic.config =
+        Arc::new(ControllerConfig { reevaluation_period: Duration::ZERO, ..ControllerConfig::default() });
+    let engine = PolicyEngine::<TlsPolicies>::new(periodic);
+    for _ in 0..2 {
+        let outcome = engine.reconcile(&policy, &world).await.expect("reconcile");
+        assert_eq!((outcome.judged_units, outcome.next_full_pass), (3, Duration::ZERO));
+    }
+}

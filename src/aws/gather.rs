@@ -8,8 +8,14 @@ use super::kms::KmsApi;
 use super::secrets::SecretsApi;
 use super::session::{AwsFacts, Target};
 use crate::policy::facts::{Fact, FactSet, Wanted};
-use futures::future::join_all;
+use futures::{StreamExt, stream};
 use std::collections::BTreeSet;
+use std::future::Future;
+
+/// Lookups of one kind in flight at once. Each holds a connection and the SDK's request state,
+/// and AWS throttles bursts (ACM allows a few DescribeCertificate calls a second), so a gather
+/// of thousands of references runs them a few at a time.
+const IN_FLIGHT: usize = 16;
 
 /// The AWS references one evaluation needs, all in one region and role.
 #[derive(Clone, Debug, Default)]
@@ -42,6 +48,15 @@ impl FactRequest {
     }
 }
 
+/// `lookup` of every id, in order, [`IN_FLIGHT`] at a time. (Ids are passed owned: a lookup
+/// borrowing its id makes the caller's future fail to be `Send` for every lifetime.)
+async fn each<T, Fut>(ids: &BTreeSet<String>, lookup: impl FnMut(String) -> Fut) -> Vec<T>
+where
+    Fut: Future<Output = T>,
+{
+    stream::iter(ids.iter().cloned()).map(lookup).buffered(IN_FLIGHT).collect().await
+}
+
 fn fact<T>(result: Result<T, AwsError>) -> Fact<T> {
     match result {
         Ok(value) => Fact::Known(value),
@@ -51,12 +66,12 @@ fn fact<T>(result: Result<T, AwsError>) -> Fact<T> {
 }
 
 impl AwsFacts {
-    /// Gathers every fact `wanted` names, concurrently per kind.
+    /// Gathers every fact `wanted` names, [`IN_FLIGHT`] lookups of a kind at a time.
     pub async fn gather(&self, wanted: &FactRequest) -> FactSet {
         let target = &wanted.target;
         let mut set = FactSet { now: Some(jiff::Timestamp::now()), ..FactSet::default() };
 
-        let keys = join_all(wanted.kms_keys.iter().map(|key| self.kms_key(target, key))).await;
+        let keys = each(&wanted.kms_keys, |key| async move { self.kms_key(target, &key).await }).await;
         for (key, result) in wanted.kms_keys.iter().zip(keys) {
             // Rules look a key up by the reference they hold; an alias is also known by its ARN.
             if let Ok(facts) = &result
@@ -68,13 +83,13 @@ impl AwsFacts {
         }
 
         let certificates =
-            join_all(wanted.certificate_arns.iter().map(|arn| self.certificate(target, arn))).await;
+            each(&wanted.certificate_arns, |arn| async move { self.certificate(target, &arn).await }).await;
         for (arn, result) in wanted.certificate_arns.iter().zip(certificates) {
             set.certificates.insert(arn.clone(), fact(result));
         }
 
         let by_host =
-            join_all(wanted.hosts.iter().map(|host| self.certificates_for_host(target, host))).await;
+            each(&wanted.hosts, |host| async move { self.certificates_for_host(target, &host).await }).await;
         for (host, result) in wanted.hosts.iter().zip(by_host) {
             let arns = result.map(|found| {
                 found

@@ -218,6 +218,16 @@ impl Wanted {
     pub fn is_empty(&self) -> bool {
         *self == Wanted::default()
     }
+
+    /// Adds what `more` wants.
+    pub fn merge(&mut self, more: Wanted) {
+        self.kms_keys.extend(more.kms_keys);
+        self.certificate_arns.extend(more.certificate_arns);
+        self.hosts.extend(more.hosts);
+        self.volume_ids.extend(more.volume_ids);
+        self.ebs_default |= more.ebs_default;
+        self.secret_ids.extend(more.secret_ids);
+    }
 }
 
 /// Answers from `known` and records every lookup it could not answer, so that a caller can

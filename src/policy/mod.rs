@@ -9,6 +9,7 @@ mod rules;
 pub mod secret;
 pub mod selector;
 pub mod storage;
+pub mod units;
 mod verdict;
 
 pub use facts::{Fact, FactSet, Facts, Offline};

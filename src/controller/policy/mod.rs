@@ -3,31 +3,41 @@
 //! A policy kind ([`PolicyKind`]) says only which objects it sees ([`PolicyKind::World`]) and
 //! which pure evaluation from `crate::policy` it runs; everything else is shared here:
 //!
-//! - gathering AWS facts: the evaluation runs over a [`FactRecorder`], what it wanted is gathered
-//!   through the aws layer (whose cache reads each certificate and key once per TTL) and it runs
-//!   again, at most [`FACT_ROUNDS`] times;
+//! - incremental evaluation (`incremental.rs`): the world is cut into units (an IngressGroup, a
+//!   Service, a StorageClass with its volumes), and only units whose objects changed since the
+//!   policy's previous evaluation are judged again; every unit is judged when the policy's
+//!   generation changes and once every `reevaluation_period`, when the held AWS facts are read
+//!   afresh;
+//! - gathering AWS facts: units are judged over a
+//!   [`FactRecorder`](crate::policy::facts::FactRecorder), what they wanted is gathered
+//!   through the aws layer (whose cache reads each certificate and key once per TTL) and they are
+//!   judged again, at most [`FACT_ROUNDS`] times;
 //! - status: `Ready` by `failOn`, `Reconciling`, summary, bounded findings, exemptions. Status is
 //!   written only when something besides `lastEvaluatedTime` changed, so `lastEvaluatedTime` is
 //!   the time of the evaluation that produced the status shown (an unchanged world writes
 //!   nothing); `dpo_policy_evaluation_duration_seconds` shows that evaluations keep running;
 //! - Events on newly found and newly resolved violations, and `dpo_policy_findings`;
-//! - the run loop: one reflector per governed kind, changes mapped to the policies that select
-//!   or last governed the object, a full re-evaluation every `reevaluation_period`.
+//! - the run loop: one reflector per governed kind (objects slimmed before they are stored),
+//!   changes mapped to the policies that select or last governed the object, a full
+//!   re-evaluation every `reevaluation_period`.
 
+mod incremental;
 pub mod tls;
 pub mod volume;
 
 pub use tls::{TlsPolicies, TlsWorld, run_tls_policies};
 pub use volume::{VolumePolicies, VolumeWorld, run_volume_policies};
 
-use super::{CacheSync, Context};
+use super::{CacheSync, Context, ControllerConfig};
 use crate::api::{Finding, MAX_STATUS_FINDINGS, PolicyStatus, ResourceRef, Severity};
 use crate::aws::{FactRequest, Target};
 use crate::metrics::FindingLabels;
-use crate::policy::facts::{Fact, FactRecorder, FactSet};
-use crate::policy::{Evaluation, Facts, Verdict, sort_findings};
+use crate::policy::facts::{Fact, FactSet};
+use crate::policy::units::{Judge, UnitPlan};
+use crate::policy::{Evaluation, Verdict, sort_findings};
 use crate::status::{Desired, READY, RECONCILING, merge_conditions};
 use futures::{Stream, StreamExt, TryStreamExt};
+use incremental::{Basis, Incremental, Judged, UnitCache};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Patch, PatchParams};
 use kube::core::ClusterResourceScope;
@@ -42,10 +52,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Debug;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Rounds of (evaluate, gather what it wanted): certificates discovered by host are judged in the
+/// Rounds of (judge, gather what was wanted): certificates discovered by host are judged in the
 /// second round, facts they lead to in the third.
 pub const FACT_ROUNDS: usize = 3;
 /// Field manager of the status this controller applies.
@@ -56,6 +66,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Events carry at most this many bytes of note (the API allows 1 kB).
 const NOTE_LIMIT: usize = 1000;
+/// kubectl's copy of the object as last applied.
+const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A cluster policy kind: what it governs and which pure evaluation judges it.
 pub trait PolicyKind: Send + Sync + 'static {
@@ -69,6 +81,10 @@ pub trait PolicyKind: Send + Sync + 'static {
         + 'static;
     /// The governed objects one evaluation sees.
     type World: Send + Sync;
+    /// Judges the units of a world.
+    type Units<'w>: Judge + Send + Sync
+    where
+        Self: 'w;
     /// The live stores the world is read from.
     type Stores: Send + Sync + 'static;
     /// Controller name in metrics and logs.
@@ -76,12 +92,12 @@ pub trait PolicyKind: Send + Sync + 'static {
 
     fn status(policy: &Self::Policy) -> Option<&PolicyStatus>;
     fn fail_on(policy: &Self::Policy) -> Severity;
-    fn evaluate(
-        policy: &Self::Policy,
-        world: &Self::World,
-        facts: &dyn Facts,
-        config: &super::ControllerConfig,
-    ) -> Evaluation;
+    /// Cuts `world` into the units `policy` judges.
+    fn plan<'w>(
+        policy: &'w Self::Policy,
+        world: &'w Self::World,
+        config: &'w ControllerConfig,
+    ) -> UnitPlan<Self::Units<'w>>;
     /// The world as the stores hold it once each has listed its kind.
     fn snapshot(stores: &Self::Stores) -> impl Future<Output = Result<Self::World, PolicyError>> + Send;
 }
@@ -106,6 +122,12 @@ pub struct Outcome {
     /// Status writes made (0 when nothing changed).
     pub writes: usize,
     pub evaluation: Evaluation,
+    /// Units the world was cut into.
+    pub units: usize,
+    /// Units judged by this evaluation; the others kept the verdicts of the previous one.
+    pub judged_units: usize,
+    /// When every unit is due to be judged again (the held AWS facts are read afresh then).
+    pub next_full_pass: Duration,
 }
 
 /// What the engine remembers of a policy between evaluations.
@@ -124,12 +146,22 @@ struct Memory {
 struct HeldFacts {
     facts: FactSet,
     since: Instant,
+    /// Counts the readings: verdicts judged over facts of an earlier one are not kept.
+    epoch: u64,
 }
 
 impl Default for HeldFacts {
     fn default() -> Self {
-        HeldFacts { facts: FactSet::default(), since: Instant::now() }
+        HeldFacts { facts: FactSet::default(), since: Instant::now(), epoch: 0 }
     }
+}
+
+/// The facts an evaluation starts from.
+struct Held {
+    facts: FactSet,
+    epoch: u64,
+    /// Time left until they are read afresh.
+    left: Duration,
 }
 
 /// The shared engine of one policy kind.
@@ -137,6 +169,8 @@ pub struct PolicyEngine<K: PolicyKind> {
     ctx: Context,
     recorder: Recorder,
     memory: Mutex<HashMap<String, Memory>>,
+    /// Verdicts of each policy's units, kept for its next evaluation.
+    units: Mutex<HashMap<String, UnitCache>>,
     facts: Mutex<HeldFacts>,
     kind: PhantomData<fn() -> K>,
 }
@@ -151,43 +185,52 @@ impl<K: PolicyKind> PolicyEngine<K> {
             recorder: Recorder::new(ctx.client.clone(), reporter),
             ctx,
             memory: Mutex::default(),
+            units: Mutex::default(),
             facts: Mutex::default(),
             kind: PhantomData,
         }
     }
 
-    fn memory(&self) -> std::sync::MutexGuard<'_, HashMap<String, Memory>> {
-        // A panic elsewhere while holding the lock leaves plain data behind; keep using it.
-        self.memory.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn memory(&self) -> MutexGuard<'_, HashMap<String, Memory>> {
+        lock(&self.memory)
     }
 
-    /// Runs the evaluation, gathering the AWS facts it asks for. Facts gathered for earlier
-    /// evaluations are reused for up to `reevaluation_period`, so a change to one object costs
-    /// one evaluation pass; after that they are read again (through the aws layer's cache).
-    pub async fn evaluate(&self, policy: &K::Policy, world: &K::World) -> Evaluation {
-        let config = &self.ctx.config;
-        let mut facts = self.held_facts();
+    /// Runs the evaluation, judging the units whose objects changed and gathering the AWS facts
+    /// they ask for. Facts gathered for earlier evaluations are reused for up to
+    /// `reevaluation_period`; after that they are read again (through the aws layer's cache) and
+    /// every unit is judged.
+    async fn evaluate(&self, policy: &K::Policy, world: &K::World) -> (Judged, Duration) {
+        let Held { mut facts, epoch, left } = self.held_facts();
         facts.now = Some(jiff::Timestamp::now());
+        let name = policy.name_any();
+        let basis = Basis { uid: policy.meta().uid.clone(), generation: policy.meta().generation, epoch };
+        let cache = lock(&self.units).remove(&name).unwrap_or_default();
+        let mut evaluation = Incremental::new(K::plan(policy, world, &self.ctx.config), basis, cache);
         for _ in 0..FACT_ROUNDS {
-            let recorder = FactRecorder::new(&facts);
-            let evaluation = K::evaluate(policy, world, &recorder, config);
-            let wanted = recorder.into_wanted();
+            let wanted = evaluation.round(&facts);
             if wanted.is_empty() {
-                return evaluation;
+                break;
             }
             let gathered = self.ctx.aws.gather(&FactRequest::new(Target::default(), wanted)).await;
             self.hold(&gathered);
             facts.extend(gathered);
         }
-        K::evaluate(policy, world, &facts, &self.ctx.config)
+        let mut judged = evaluation.finish(&facts);
+        lock(&self.units).insert(name, std::mem::take(&mut judged.cache));
+        (judged, left)
     }
 
-    fn held_facts(&self) -> FactSet {
-        let mut held = self.facts.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if held.since.elapsed() >= self.ctx.config.reevaluation_period {
-            *held = HeldFacts::default();
+    fn held_facts(&self) -> Held {
+        let mut held = lock(&self.facts);
+        let period = self.ctx.config.reevaluation_period;
+        if held.since.elapsed() >= period {
+            *held = HeldFacts { epoch: held.epoch + 1, ..HeldFacts::default() };
         }
-        held.facts.clone()
+        Held {
+            facts: held.facts.clone(),
+            epoch: held.epoch,
+            left: period.saturating_sub(held.since.elapsed()),
+        }
     }
 
     /// Keeps what AWS answered; failures are asked again next time.
@@ -208,7 +251,7 @@ impl<K: PolicyKind> PolicyEngine<K> {
             ebs_default: gathered.ebs_default.clone().filter(|f| !matches!(f, Fact::Failed(_))),
             secrets: settled(&gathered.secrets),
         };
-        self.facts.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).facts.extend(settled);
+        lock(&self.facts).facts.extend(settled);
     }
 
     /// Evaluates one policy over `world`, writes its status if it changed, and reports new and
@@ -236,7 +279,7 @@ impl<K: PolicyKind> PolicyEngine<K> {
             current = reconciling;
         }
 
-        let evaluation = self.evaluate(policy, world).await;
+        let (Judged { evaluation, units, judged, .. }, next_full_pass) = self.evaluate(policy, world).await;
         let desired = desired_status(&evaluation, K::fail_on(policy), generation, &current, &now());
         if !same_apart_from_time(&desired, &current) {
             self.write_status(&name, &desired).await?;
@@ -245,7 +288,7 @@ impl<K: PolicyKind> PolicyEngine<K> {
         }
         self.report(policy, &name, &evaluation, K::status(policy)).await;
         self.ctx.policies.observe_evaluation(K::CONTROLLER, started.elapsed());
-        Ok(Outcome { status: current, writes, evaluation })
+        Ok(Outcome { status: current, writes, evaluation, units, judged_units: judged, next_full_pass })
     }
 
     async fn write_status(&self, name: &str, status: &PolicyStatus) -> Result<(), PolicyError> {
@@ -377,8 +420,9 @@ impl<K: PolicyKind> PolicyEngine<K> {
         }
     }
 
-    /// Forgets a deleted policy: its memory and its metric series.
+    /// Forgets a deleted policy: its memory, its units' verdicts and its metric series.
     pub fn forget(&self, name: &str) {
+        lock(&self.units).remove(name);
         if let Some(memory) = self.memory().remove(name) {
             for labels in &memory.series {
                 self.ctx.policies.remove_findings(labels);
@@ -408,6 +452,16 @@ impl<K: PolicyKind> PolicyEngine<K> {
             .map(|policy| ObjectRef::from_obj(&**policy))
             .collect()
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // A panic elsewhere while holding the lock leaves plain data behind; keep using it.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The objects behind a store's snapshot, as the pure evaluation takes them.
+fn refs<T>(objects: &[Arc<T>]) -> Vec<&T> {
+    objects.iter().map(Arc::as_ref).collect()
 }
 
 fn now() -> Time {
@@ -491,8 +545,18 @@ fn same_apart_from_time(a: &PolicyStatus, b: &PolicyStatus) -> bool {
     strip(a) == strip(b)
 }
 
-/// A reflector over every object of kind `T`: the store, and the stream of changed objects
-/// (deleted ones included) that keeps the store filled while it is polled.
+/// Drops what the apiserver and kubectl add to objects and no policy reads: `managedFields` and
+/// the last-applied configuration, a copy of the object. Together they are often half of it.
+pub fn slim<T: Resource>(object: &mut T) {
+    let meta = object.meta_mut();
+    meta.managed_fields = None;
+    if let Some(annotations) = meta.annotations.as_mut() {
+        annotations.remove(LAST_APPLIED);
+    }
+}
+
+/// A reflector over every object of kind `T`: the store of [`slim`] objects, and the stream of
+/// changed objects (deleted ones included) that keeps the store filled while it is polled.
 pub fn reflect<T>(
     client: &kube::Client,
 ) -> (Store<T>, impl Stream<Item = Result<T, watcher::Error>> + Send + 'static)
@@ -500,9 +564,8 @@ where
     T: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
 {
     let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher(Api::all(client.clone()), watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
+    let objects = watcher(Api::all(client.clone()), watcher::Config::default()).modify(slim);
+    let stream = reflector::reflector(writer, objects).default_backoff().touched_objects();
     (reader, stream)
 }
 
@@ -545,7 +608,7 @@ async fn run<K: PolicyKind>(
     let triggers = sync
         .track(reflector::reflector(
             writer,
-            watcher(Api::<K::Policy>::all(ctx.client.clone()), watcher::Config::default()),
+            watcher(Api::<K::Policy>::all(ctx.client.clone()), watcher::Config::default()).modify(slim),
         ))
         .default_backoff()
         .inspect_ok(move |event| {
@@ -559,7 +622,6 @@ async fn run<K: PolicyKind>(
         .with_config(kube::runtime::Config::default().concurrency(ctx.config.concurrency));
     let controller = watches(controller, policies, engine.clone());
     let stores = Arc::new(stores);
-    let period = ctx.config.reevaluation_period;
     controller
         .graceful_shutdown_on(shutdown)
         .run(
@@ -572,8 +634,9 @@ async fn run<K: PolicyKind>(
                         Err(err) => Err(err),
                     };
                     engine.ctx.reconciles.observe(K::CONTROLLER, started.elapsed(), result.is_err());
-                    // The periodic pass catches what changes in AWS (expiry nears, rotation off).
-                    result.map(|_| Action::requeue(period))
+                    // The periodic full pass catches what changes in AWS (expiry nears, rotation
+                    // off); it is due when the held facts are read afresh.
+                    result.map(|outcome| Action::requeue(outcome.next_full_pass))
                 }
             },
             |policy, err, _| {
@@ -685,6 +748,31 @@ mod tests {
             &time("2026-01-01T00:20:00Z"),
         );
         assert!(!same_apart_from_time(&first, &changed));
+    }
+
+    #[test]
+    fn slim_objects_keep_everything_a_policy_reads() {
+        let mut ingress: k8s_openapi::api::networking::v1::Ingress =
+            serde_json::from_value(serde_json::json!({
+                "metadata": {
+                    "name": "web",
+                    "labels": {"tier": "prod"},
+                    "annotations": {
+                        LAST_APPLIED: "{\"kind\":\"Ingress\"}",
+                        "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
+                    },
+                    "managedFields": [{"manager": "kubectl", "operation": "Update", "fieldsType": "FieldsV1",
+                                       "fieldsV1": {"f:metadata": {"f:labels": {"f:tier": {}}}}}],
+                },
+                "spec": {"ingressClassName": "alb"},
+            }))
+            .unwrap();
+        let mut expected = ingress.clone();
+        expected.metadata.managed_fields = None;
+        expected.metadata.annotations.as_mut().unwrap().remove(LAST_APPLIED);
+        slim(&mut ingress);
+        assert_eq!(ingress, expected);
+        assert_eq!(ingress.metadata.annotations.unwrap().len(), 1);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! TlsIngressPolicy on the shared engine: Ingresses, IngressClasses, IngressClassParams,
 //! Services and Namespaces.
 
-use super::{PolicyError, PolicyKind, empty_store, ready, reflect, run};
+use super::{PolicyError, PolicyKind, empty_store, ready, reflect, refs, run};
 use crate::api::{PolicyStatus, Severity, TlsIngressPolicy, TlsIngressPolicySpec};
 use crate::controller::{Context, ControllerConfig};
-use crate::policy::ingress::{IngressClassParams, IngressInventory, evaluate_tls_policy};
-use crate::policy::{Evaluation, Facts, resource_ref, selector};
+use crate::policy::ingress::IngressClassParams;
+use crate::policy::units::{TlsUnits, UnitPlan, tls_plan};
+use crate::policy::{resource_ref, selector};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -39,14 +40,11 @@ pub struct TlsStores {
     namespaces: Store<Namespace>,
 }
 
-fn refs<T>(objects: &[Arc<T>]) -> Vec<&T> {
-    objects.iter().map(Arc::as_ref).collect()
-}
-
 impl PolicyKind for TlsPolicies {
     type Policy = TlsIngressPolicy;
     type World = TlsWorld;
     type Stores = TlsStores;
+    type Units<'w> = TlsUnits<'w>;
     const CONTROLLER: &'static str = "tlsingresspolicy";
 
     fn status(policy: &TlsIngressPolicy) -> Option<&PolicyStatus> {
@@ -57,27 +55,20 @@ impl PolicyKind for TlsPolicies {
         policy.spec.fail_on
     }
 
-    fn evaluate(
-        policy: &TlsIngressPolicy,
-        world: &TlsWorld,
-        facts: &dyn Facts,
-        config: &ControllerConfig,
-    ) -> Evaluation {
-        let (ingresses, ingress_classes, ingress_class_params, services, namespaces) = (
-            refs(&world.ingresses),
-            refs(&world.ingress_classes),
-            refs(&world.ingress_class_params),
-            refs(&world.services),
-            refs(&world.namespaces),
-        );
-        let inventory = IngressInventory {
-            ingresses: &ingresses,
-            ingress_classes: &ingress_classes,
-            ingress_class_params: &ingress_class_params,
-            services: &services,
-            namespaces: &namespaces,
-        };
-        evaluate_tls_policy(&policy.spec, &inventory, facts, &config.alb_defaults)
+    fn plan<'w>(
+        policy: &'w TlsIngressPolicy,
+        world: &'w TlsWorld,
+        config: &'w ControllerConfig,
+    ) -> UnitPlan<TlsUnits<'w>> {
+        tls_plan(
+            &policy.spec,
+            &refs(&world.ingresses),
+            &refs(&world.ingress_classes),
+            &refs(&world.ingress_class_params),
+            &refs(&world.services),
+            &refs(&world.namespaces),
+            &config.alb_defaults,
+        )
     }
 
     async fn snapshot(stores: &TlsStores) -> Result<TlsWorld, PolicyError> {

@@ -1,10 +1,10 @@
 //! EncryptedVolumePolicy on the shared engine: StorageClasses and PersistentVolumes.
 
-use super::{PolicyError, PolicyKind, ready, reflect, run};
+use super::{PolicyError, PolicyKind, ready, reflect, refs, run};
 use crate::api::{EncryptedVolumePolicy, PolicyStatus, ResourceRef, Severity};
 use crate::controller::{Context, ControllerConfig};
-use crate::policy::storage::evaluate_volume_policy;
-use crate::policy::{Evaluation, Facts, resource_ref, selector};
+use crate::policy::units::{UnitPlan, VolumeUnits, volume_plan};
+use crate::policy::{resource_ref, selector};
 use k8s_openapi::api::core::v1::PersistentVolume;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Resource;
@@ -31,6 +31,7 @@ impl PolicyKind for VolumePolicies {
     type Policy = EncryptedVolumePolicy;
     type World = VolumeWorld;
     type Stores = VolumeStores;
+    type Units<'w> = VolumeUnits<'w>;
     const CONTROLLER: &'static str = "encryptedvolumepolicy";
 
     fn status(policy: &EncryptedVolumePolicy) -> Option<&PolicyStatus> {
@@ -41,15 +42,12 @@ impl PolicyKind for VolumePolicies {
         policy.spec.fail_on
     }
 
-    fn evaluate(
-        policy: &EncryptedVolumePolicy,
-        world: &VolumeWorld,
-        facts: &dyn Facts,
-        _: &ControllerConfig,
-    ) -> Evaluation {
-        let classes: Vec<&StorageClass> = world.storage_classes.iter().map(Arc::as_ref).collect();
-        let volumes: Vec<&PersistentVolume> = world.persistent_volumes.iter().map(Arc::as_ref).collect();
-        evaluate_volume_policy(policy, &classes, &volumes, facts)
+    fn plan<'w>(
+        policy: &'w EncryptedVolumePolicy,
+        world: &'w VolumeWorld,
+        _: &'w ControllerConfig,
+    ) -> UnitPlan<VolumeUnits<'w>> {
+        volume_plan(policy, &refs(&world.storage_classes), &refs(&world.persistent_volumes))
     }
 
     async fn snapshot(stores: &VolumeStores) -> Result<VolumeWorld, PolicyError> {
