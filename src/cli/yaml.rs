@@ -9,6 +9,9 @@ use serde_json::{Map, Number, Value};
 
 /// The document as a JSON value, or `None` when it uses YAML beyond this reader's subset.
 pub fn read(doc: &str) -> Option<Value> {
+    if !plain_text(doc) {
+        return None;
+    }
     let mut lines = Vec::with_capacity(32);
     for line in doc.lines() {
         let content = line.trim_start_matches(' ');
@@ -16,8 +19,8 @@ pub fn read(doc: &str) -> Option<Value> {
         if text.is_empty() || text.starts_with('#') {
             continue;
         }
-        // Tabs may not indent YAML; directives are the full parser's business.
-        if content.starts_with(['\t', '%']) {
+        // Directives are the full parser's business.
+        if content.starts_with('%') {
             return None;
         }
         lines.push(Line { indent: line.len() - content.len(), text });
@@ -27,6 +30,20 @@ pub fn read(doc: &str) -> Option<Value> {
     let value = reader.node(first)?;
     // Anything left over sits at an indentation the document's structure does not allow.
     (reader.next == reader.lines.len()).then_some(value)
+}
+
+/// Whether the text has none of the characters whose handling this reader leaves to the full
+/// parser: tabs (which may separate comments and may not indent), characters YAML forbids, a
+/// byte order mark and the line breaks YAML knows besides `\n`.
+fn plain_text(doc: &str) -> bool {
+    let control = |b: u8| (b < 0x20 && b != b'\n' && b != b'\r') || b == 0x7f;
+    if doc.bytes().any(control) {
+        return false;
+    }
+    doc.is_ascii()
+        || !doc.chars().any(|c| {
+            matches!(c, '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}')
+        })
 }
 
 #[derive(Clone, Copy)]
@@ -135,7 +152,12 @@ fn split_key(text: &str) -> Option<(String, &str)> {
     } else {
         let colon = find_pair(text, b": ").or_else(|| text.strip_suffix(':').map(str::len))?;
         let key = &text[..colon];
-        if key.is_empty() || key.starts_with(INDICATORS) || find_pair(key, b" #").is_some() || resolves(key) {
+        if key.is_empty()
+            || key.ends_with(' ')
+            || key.starts_with(INDICATORS)
+            || find_pair(key, b" #").is_some()
+            || resolves(key)
+        {
             return None;
         }
         (key.to_string(), &text[colon + 1..])
@@ -179,11 +201,77 @@ fn scalar(text: &str) -> Option<Value> {
             let rest = rest.trim_start_matches(' ');
             (rest.is_empty() || rest.starts_with('#')).then_some(Value::String(value))
         }
-        _ => match strip_comment(text) {
-            "{}" => Some(Value::Object(Map::new())),
-            "[]" => Some(Value::Array(Vec::new())),
-            plain_text => plain(plain_text),
-        },
+        '[' | '{' => {
+            let mut cursor = Flow { rest: text };
+            let value = cursor.node()?;
+            let rest = cursor.rest.trim_start_matches(' ');
+            (rest.is_empty() || rest.starts_with('#')).then_some(value)
+        }
+        _ => plain(strip_comment(text)),
+    }
+}
+
+/// A one-line flow collection (`[a, b]`, `{app: web}`), nested or not, of plain and quoted
+/// scalars.
+struct Flow<'a> {
+    rest: &'a str,
+}
+
+impl Flow<'_> {
+    fn skip_spaces(&mut self) {
+        self.rest = self.rest.trim_start_matches(' ');
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        self.skip_spaces();
+        self.rest.strip_prefix(c).map(|rest| self.rest = rest).is_some()
+    }
+
+    fn node(&mut self) -> Option<Value> {
+        self.skip_spaces();
+        if self.eat('[') {
+            let mut items = Vec::new();
+            while !self.eat(']') {
+                items.push(self.node()?);
+                if !self.eat(',') && !self.rest.starts_with(']') {
+                    return None;
+                }
+            }
+            Some(Value::Array(items))
+        } else if self.eat('{') {
+            let mut map = Map::new();
+            while !self.eat('}') {
+                let Value::String(key) = self.scalar()? else { return None };
+                // `key: value`; a quoted key may be followed directly by the colon.
+                if !self.eat(':') || !self.rest.starts_with(' ') {
+                    return None;
+                }
+                let value = self.node()?;
+                if map.insert(key, value).is_some() || (!self.eat(',') && !self.rest.starts_with('}')) {
+                    return None;
+                }
+            }
+            Some(Value::Object(map))
+        } else {
+            self.scalar()
+        }
+    }
+
+    fn scalar(&mut self) -> Option<Value> {
+        self.skip_spaces();
+        match self.rest.chars().next()? {
+            quote @ ('"' | '\'') => {
+                let (value, rest) = quoted(self.rest, quote)?;
+                self.rest = rest;
+                Some(Value::String(value))
+            }
+            _ => {
+                let end = self.rest.find([',', '[', ']', '{', '}', ':', '#']).unwrap_or(self.rest.len());
+                let (text, rest) = self.rest.split_at(end);
+                self.rest = rest;
+                plain(text.trim_end_matches(' ')).filter(|_| !text.trim().is_empty())
+            }
+        }
     }
 }
 
@@ -217,7 +305,7 @@ fn quoted(text: &str, quote: char) -> Option<(String, &str)> {
 }
 
 /// A one-line plain scalar resolved by YAML 1.2's core schema, as `serde_yaml` does. Scalars
-/// that resolve to floats or other numbers are left to the full parser.
+/// that may resolve to floats or non-decimal integers are left to the full parser.
 fn plain(text: &str) -> Option<Value> {
     if text == "-"
         || text.starts_with(INDICATORS)
@@ -232,17 +320,19 @@ fn plain(text: &str) -> Option<Value> {
         "true" | "True" | "TRUE" => Value::Bool(true),
         "false" | "False" | "FALSE" => Value::Bool(false),
         _ if text.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.')) => {
-            let digits = text.strip_prefix(['-', '+']).unwrap_or(text);
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                // `-foo` and `.bar` are strings, but `1.5`, `.inf`, `0x1F` and `1e3` are not.
-                let numeric_looking = digits.starts_with(|c: char| c.is_ascii_digit() || c == '.');
-                return (!numeric_looking && !text.starts_with('+')).then(|| Value::String(text.to_string()));
+            let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
+            let leading_zero = unsigned.len() > 1 && unsigned.starts_with('0');
+            match text.parse::<i64>() {
+                // `010` is a string to YAML 1.2 but octal to YAML 1.1 readers; let the full parser say.
+                Ok(_) if leading_zero => return None,
+                Ok(int) => Value::Number(Number::from(int)),
+                // Floats, `.inf`, `0x1F`, `0o17` and `0b101` resolve to numbers in ways not worth
+                // repeating here.
+                Err(_) if text.parse::<f64>().is_ok() || leading_zero || unsigned.starts_with('.') => {
+                    return None;
+                }
+                Err(_) => Value::String(text.to_string()),
             }
-            // Leading zeros would be octal in YAML 1.1; leave them to the full parser.
-            if digits.len() > 1 && digits.starts_with('0') {
-                return None;
-            }
-            Value::Number(text.parse::<i64>().ok().map(Number::from)?)
         }
         _ => Value::String(text.to_string()),
     };
@@ -266,6 +356,7 @@ mod tests {
             "a:\n- 1\n- -2\n- x: y\n  z:\n  - nested\n- - inner\n  - more\n-\n  deep: true\nb: \"esc \\\" \\\\ \\n done\"\nc: ~\nd:\ne: []\nf: False\ng: -web\nh: http://x.example.com/a#b\n",
             "# leading comment\n\nkey: value\n\n  # indented comment\nother: 'x # not a comment'\nnone: # a comment\nitems:\n  - # a comment\n    k: v\n",
             "list:\n  -   spaced: 1\n      again: 2\n",
+            "a: [ReadWriteOnce]\nb: {app: web, 'tier': \"x, y\"}\nc: [1, [true, ~], {}, []] # note\nd: [a, b,]\n",
         ];
         for doc in docs {
             assert_eq!(read(doc), Some(full(doc)), "{doc}");
@@ -302,13 +393,49 @@ mod tests {
         ));
     }
 
+    /// Every document the project ships that this reader takes reads as the full parser reads
+    /// it, and the examples (plain manifests, as users write them) are all taken.
+    #[test]
+    fn shipped_manifests_read_as_serde_yaml_reads_them() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut pending = vec![root.join("deploy"), root.join("crds")];
+        let (mut read_here, mut declined) = (0, Vec::new());
+        while let Some(path) = pending.pop() {
+            if path.is_dir() {
+                pending.extend(std::fs::read_dir(&path).unwrap().map(|entry| entry.unwrap().path()));
+                continue;
+            }
+            if path.extension().is_none_or(|ext| ext != "yaml") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for doc in text
+                .split("\n---\n")
+                .filter(|doc| doc.lines().any(|l| !l.trim().is_empty() && !l.starts_with('#')))
+            {
+                match read(doc) {
+                    Some(value) => {
+                        assert_eq!(value, full(doc), "{}:\n{doc}", path.display());
+                        read_here += 1;
+                    }
+                    None => declined.push(path.clone()),
+                }
+            }
+        }
+        assert!(read_here > 20, "only {read_here} documents read; declined {declined:?}");
+        assert!(!declined.iter().any(|path| path.starts_with(root.join("deploy/examples"))), "{declined:?}");
+    }
+
     #[test]
     fn values_resolve_like_the_core_schema() {
-        let doc = "a: 10\nb: \"10\"\nc: true\nd: 'true'\ne: null\nf: v1\ng: -1\n";
-        assert_eq!(
-            read(doc),
-            Some(json!({"a": 10, "b": "10", "c": true, "d": "true", "e": null, "f": "v1", "g": -1}))
-        );
+        let doc =
+            "a: 10\nb: \"10\"\nc: true\nd: 'true'\ne: null\nf: v1\ng: -1\nh: 15m\ni: 20Gi\nj: 6.8-apache\n";
+        let expected = json!({
+            "a": 10, "b": "10", "c": true, "d": "true", "e": null, "f": "v1", "g": -1,
+            "h": "15m", "i": "20Gi", "j": "6.8-apache",
+        });
+        assert_eq!(read(doc), Some(expected.clone()));
+        assert_eq!(full(doc), expected);
     }
 
     /// What this reader does not read, it declines rather than misreads.
@@ -319,13 +446,20 @@ mod tests {
             "a: >-\n  folded\n",
             "a: &anchor 1\nb: *anchor\n",
             "a: !!str 1\n",
-            "a: [1, 2]\n",
-            "a: {b: 1}\n",
+            "a: [1, 2\n",
+            "a: {b: 1, b: 2}\n",
+            "a: {b:1}\n",
+            "a: [b: 1]\n",
+            "a: [x]]\n",
+            "a: [x, {y: }]\n",
             "a: plain\n  continued\n",
             "a: \"open\n  quote\"\n",
             "a: 1\na: 2\n",
             "a: 1.5\n",
             "a: 0x1F\n",
+            "a: 0o17\n",
+            "a: 1e3\n",
+            "a: -.5\n",
             "a: 010\n",
             "a: .inf\n",
             "a: \"\\u00e9\"\n",
@@ -335,6 +469,11 @@ mod tests {
             "1: numeric key\n",
             "just a scalar\n",
             "a: -\n",
+            "a: b\t# tab before the comment\n",
+            "\u{feff}a: b\n",
+            "a: line\u{2028}break\n",
+            "a: bell\u{7}\n",
+            "key : spaced\n",
         ] {
             assert_eq!(read(doc), None, "{doc}");
         }
