@@ -9,7 +9,7 @@ use dpo::policy::Offline;
 use std::fmt::Write;
 use std::time::Duration;
 
-// The allocator the `dpo` binary runs with.
+// The allocator the `dpo` binary runs with, so that the figures are the binary's.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

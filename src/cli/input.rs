@@ -251,7 +251,7 @@ fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLoca
     ) -> Result<Object, InputError> {
         // Most manifests are plain block YAML, which the fast reader takes; whatever it declines
         // or cannot type, serde_yaml parses, and its errors carry the lines.
-        let fast = super::yaml::read(text).and_then(|value| serde_json::from_value::<T>(value).ok());
+        let fast = super::yaml::read(text).and_then(|node| T::deserialize(node).ok());
         match fast {
             Some(object) => Ok(wrap(object)),
             None => serde_yaml::from_str::<T>(text)

@@ -5,10 +5,32 @@
 //! document with `serde_yaml`, which also produces every error message. Scalars resolve as
 //! `serde_yaml` resolves them, so a document read here deserialises to the same object.
 
-use serde_json::{Map, Number, Value};
+use serde::de::value::{MapDeserializer, SeqDeserializer};
+use serde::de::{self, IntoDeserializer, Visitor};
 
-/// The document as a JSON value, or `None` when it uses YAML beyond this reader's subset.
-pub fn read(doc: &str) -> Option<Value> {
+/// A node as this reader builds it: lighter than a generic value, and deserialised straight into
+/// typed objects.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Node {
+    Null,
+    Bool(bool),
+    Int(i64),
+    String(String),
+    Seq(Vec<Node>),
+    Map(Vec<(String, Node)>),
+}
+
+/// Adds an entry unless the key is taken (YAML forbids duplicate keys; the full parser says so).
+fn insert(map: &mut Vec<(String, Node)>, key: String, value: Node) -> bool {
+    let fresh = !map.iter().any(|(existing, _)| *existing == key);
+    if fresh {
+        map.push((key, value));
+    }
+    fresh
+}
+
+/// The document's node, or `None` when it uses YAML beyond this reader's subset.
+pub fn read(doc: &str) -> Option<Node> {
     if !plain_text(doc) {
         return None;
     }
@@ -69,25 +91,25 @@ impl<'a> Reader<'a> {
     }
 
     /// The block node whose first line is the next one, at `indent`.
-    fn node(&mut self, indent: usize) -> Option<Value> {
+    fn node(&mut self, indent: usize) -> Option<Node> {
         let line = self.peek()?;
         if line.is_item() { self.sequence(indent) } else { self.mapping(indent) }
     }
 
     /// The value of a key or item with nothing after it on its line: a nested block, or null.
-    fn nested(&mut self, parent: usize, sequence_may_align: bool) -> Option<Value> {
+    fn nested(&mut self, parent: usize, sequence_may_align: bool) -> Option<Node> {
         match self.peek() {
             Some(line) if line.indent > parent => self.node(line.indent),
             // `key:` followed by `- item` at the key's own indentation.
             Some(line) if sequence_may_align && line.indent == parent && line.is_item() => {
                 self.sequence(parent)
             }
-            _ => Some(Value::Null),
+            _ => Some(Node::Null),
         }
     }
 
-    fn mapping(&mut self, indent: usize) -> Option<Value> {
-        let mut map = Map::new();
+    fn mapping(&mut self, indent: usize) -> Option<Node> {
+        let mut map = Vec::new();
         while let Some(line) = self.peek() {
             if line.indent < indent || (line.indent == indent && line.is_item()) {
                 break;
@@ -98,14 +120,14 @@ impl<'a> Reader<'a> {
             self.next += 1;
             let (key, rest) = split_key(line.text)?;
             let value = if rest.is_empty() { self.nested(indent, true)? } else { self.inline(indent, rest)? };
-            if map.insert(key, value).is_some() {
+            if !insert(&mut map, key, value) {
                 return None;
             }
         }
-        Some(Value::Object(map))
+        Some(Node::Map(map))
     }
 
-    fn sequence(&mut self, indent: usize) -> Option<Value> {
+    fn sequence(&mut self, indent: usize) -> Option<Node> {
         let mut items = Vec::new();
         while let Some(line) = self.peek() {
             if line.indent != indent || !line.is_item() {
@@ -131,12 +153,12 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        Some(Value::Array(items))
+        Some(Node::Seq(items))
     }
 
     /// A scalar on the line of its key or item; a more-indented line after it would continue
     /// it (a multi-line scalar), which this reader leaves to the full parser.
-    fn inline(&self, indent: usize, text: &str) -> Option<Value> {
+    fn inline(&self, indent: usize, text: &str) -> Option<Node> {
         if self.peek().is_some_and(|next| next.indent > indent) {
             return None;
         }
@@ -174,7 +196,7 @@ const INDICATORS: [char; 13] = ['&', '*', '!', '|', '>', '%', '@', '`', '[', ']'
 /// Whether a plain key would resolve to something other than a string.
 fn resolves(key: &str) -> bool {
     let may_resolve = |c: char| c.is_ascii_digit() || "-+.~nNtTfF".contains(c);
-    key.starts_with(may_resolve) && !matches!(plain(key), Some(Value::String(_)))
+    key.starts_with(may_resolve) && !matches!(plain(key), Some(Node::String(_)))
 }
 
 /// Where two ASCII characters first occur together (cheaper than a substring search for lines
@@ -194,12 +216,12 @@ fn strip_comment(text: &str) -> &str {
     }
 }
 
-fn scalar(text: &str) -> Option<Value> {
+fn scalar(text: &str) -> Option<Node> {
     match text.chars().next()? {
         quote @ ('"' | '\'') => {
             let (value, rest) = quoted(text, quote)?;
             let rest = rest.trim_start_matches(' ');
-            (rest.is_empty() || rest.starts_with('#')).then_some(Value::String(value))
+            (rest.is_empty() || rest.starts_with('#')).then_some(Node::String(value))
         }
         '[' | '{' => {
             let mut cursor = Flow { rest: text };
@@ -227,7 +249,7 @@ impl Flow<'_> {
         self.rest.strip_prefix(c).map(|rest| self.rest = rest).is_some()
     }
 
-    fn node(&mut self) -> Option<Value> {
+    fn node(&mut self) -> Option<Node> {
         self.skip_spaces();
         if self.eat('[') {
             let mut items = Vec::new();
@@ -237,33 +259,33 @@ impl Flow<'_> {
                     return None;
                 }
             }
-            Some(Value::Array(items))
+            Some(Node::Seq(items))
         } else if self.eat('{') {
-            let mut map = Map::new();
+            let mut map = Vec::new();
             while !self.eat('}') {
-                let Value::String(key) = self.scalar()? else { return None };
+                let Node::String(key) = self.scalar()? else { return None };
                 // `key: value`; a quoted key may be followed directly by the colon.
                 if !self.eat(':') || !self.rest.starts_with(' ') {
                     return None;
                 }
                 let value = self.node()?;
-                if map.insert(key, value).is_some() || (!self.eat(',') && !self.rest.starts_with('}')) {
+                if !insert(&mut map, key, value) || (!self.eat(',') && !self.rest.starts_with('}')) {
                     return None;
                 }
             }
-            Some(Value::Object(map))
+            Some(Node::Map(map))
         } else {
             self.scalar()
         }
     }
 
-    fn scalar(&mut self) -> Option<Value> {
+    fn scalar(&mut self) -> Option<Node> {
         self.skip_spaces();
         match self.rest.chars().next()? {
             quote @ ('"' | '\'') => {
                 let (value, rest) = quoted(self.rest, quote)?;
                 self.rest = rest;
-                Some(Value::String(value))
+                Some(Node::String(value))
             }
             _ => {
                 let end = self.rest.find([',', '[', ']', '{', '}', ':', '#']).unwrap_or(self.rest.len());
@@ -306,7 +328,7 @@ fn quoted(text: &str, quote: char) -> Option<(String, &str)> {
 
 /// A one-line plain scalar resolved by YAML 1.2's core schema, as `serde_yaml` does. Scalars
 /// that may resolve to floats or non-decimal integers are left to the full parser.
-fn plain(text: &str) -> Option<Value> {
+fn plain(text: &str) -> Option<Node> {
     if text == "-"
         || text.starts_with(INDICATORS)
         || text.starts_with("- ")
@@ -316,36 +338,98 @@ fn plain(text: &str) -> Option<Value> {
         return None;
     }
     let value = match text {
-        "~" | "null" | "Null" | "NULL" => Value::Null,
-        "true" | "True" | "TRUE" => Value::Bool(true),
-        "false" | "False" | "FALSE" => Value::Bool(false),
+        "~" | "null" | "Null" | "NULL" => Node::Null,
+        "true" | "True" | "TRUE" => Node::Bool(true),
+        "false" | "False" | "FALSE" => Node::Bool(false),
         _ if text.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+' | '.')) => {
             let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
             let leading_zero = unsigned.len() > 1 && unsigned.starts_with('0');
             match text.parse::<i64>() {
                 // `010` is a string to YAML 1.2 but octal to YAML 1.1 readers; let the full parser say.
                 Ok(_) if leading_zero => return None,
-                Ok(int) => Value::Number(Number::from(int)),
+                Ok(int) => Node::Int(int),
                 // Floats, `.inf`, `0x1F`, `0o17` and `0b101` resolve to numbers in ways not worth
                 // repeating here.
                 Err(_) if text.parse::<f64>().is_ok() || leading_zero || unsigned.starts_with('.') => {
                     return None;
                 }
-                Err(_) => Value::String(text.to_string()),
+                Err(_) => Node::String(text.to_string()),
             }
         }
-        _ => Value::String(text.to_string()),
+        _ => Node::String(text.to_string()),
     };
     Some(value)
+}
+
+impl<'de> de::Deserializer<'de> for Node {
+    type Error = de::value::Error;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self {
+            Node::Null => visitor.visit_unit(),
+            Node::Bool(b) => visitor.visit_bool(b),
+            Node::Int(i) => visitor.visit_i64(i),
+            Node::String(s) => visitor.visit_string(s),
+            Node::Seq(items) => visitor.visit_seq(SeqDeserializer::new(items.into_iter())),
+            Node::Map(entries) => visitor.visit_map(MapDeserializer::new(entries.into_iter())),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
+        match self {
+            Node::Null => visitor.visit_none(),
+            node => visitor.visit_some(node),
+        }
+    }
+
+    fn deserialize_newtype_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        visitor.visit_newtype_struct(self)
+    }
+
+    /// Unit variants, written as strings; other shapes are left to the full parser.
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, Self::Error> {
+        match self {
+            Node::String(variant) => visitor.visit_enum(variant.into_deserializer()),
+            _ => Err(de::Error::custom("only unit variants are read here")),
+        }
+    }
+
+    serde::forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string bytes byte_buf unit
+        unit_struct seq tuple tuple_struct map struct identifier ignored_any
+    }
+}
+
+impl IntoDeserializer<'_, de::value::Error> for Node {
+    type Deserializer = Node;
+
+    fn into_deserializer(self) -> Node {
+        self
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde::Deserialize;
+    use serde_json::{Value, json};
 
     fn full(doc: &str) -> Value {
         serde_yaml::from_str(doc).expect("valid YAML")
+    }
+
+    /// What the reader makes of `doc`, as a JSON value (deserialised from the node).
+    fn fast(doc: &str) -> Option<Value> {
+        read(doc).map(|node| Value::deserialize(node).expect("a node deserialises"))
     }
 
     /// Documents inside the subset read exactly as the full parser reads them.
@@ -359,7 +443,7 @@ mod tests {
             "a: [ReadWriteOnce]\nb: {app: web, 'tier': \"x, y\"}\nc: [1, [true, ~], {}, []] # note\nd: [a, b,]\n",
         ];
         for doc in docs {
-            assert_eq!(read(doc), Some(full(doc)), "{doc}");
+            assert_eq!(fast(doc), Some(full(doc)), "{doc}");
         }
     }
 
@@ -370,9 +454,8 @@ mod tests {
         use k8s_openapi::api::networking::v1::Ingress;
         use k8s_openapi::api::storage::v1::StorageClass;
         fn same<T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(doc: &str) {
-            let value = read(doc).unwrap_or_else(|| panic!("declined:\n{doc}"));
-            let fast: T = serde_json::from_value(value).expect("types");
-            assert_eq!(fast, serde_yaml::from_str::<T>(doc).unwrap());
+            let node = read(doc).unwrap_or_else(|| panic!("declined:\n{doc}"));
+            assert_eq!(T::deserialize(node).expect("types"), serde_yaml::from_str::<T>(doc).unwrap());
         }
         same::<Ingress>(concat!(
             "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: app\n  namespace: team\n",
@@ -413,7 +496,7 @@ mod tests {
                 .split("\n---\n")
                 .filter(|doc| doc.lines().any(|l| !l.trim().is_empty() && !l.starts_with('#')))
             {
-                match read(doc) {
+                match fast(doc) {
                     Some(value) => {
                         assert_eq!(value, full(doc), "{}:\n{doc}", path.display());
                         read_here += 1;
@@ -434,7 +517,7 @@ mod tests {
             "a": 10, "b": "10", "c": true, "d": "true", "e": null, "f": "v1", "g": -1,
             "h": "15m", "i": "20Gi", "j": "6.8-apache",
         });
-        assert_eq!(read(doc), Some(expected.clone()));
+        assert_eq!(fast(doc), Some(expected.clone()));
         assert_eq!(full(doc), expected);
     }
 
