@@ -9,10 +9,6 @@ use dpo::policy::Offline;
 use std::fmt::Write;
 use std::time::Duration;
 
-// The allocator the `dpo` binary runs with, so that the figures are the binary's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn objects() -> usize {
     std::env::var("DPO_BENCH_OBJECTS").ok().and_then(|n| n.parse().ok()).unwrap_or(100_000)
 }

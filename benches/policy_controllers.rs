@@ -28,10 +28,6 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-
-// The allocator the `dpo` binary runs with, so that time and RSS are the controller's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use support::moto::{self, Seed};
 use support::policy_apiserver::ApiServer;
 use support::proxy::Proxy;

@@ -12,10 +12,6 @@ use futures::StreamExt;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-
-// The allocator the `dpo` binary runs with, so that time and RSS are the controller's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use support::controller::Harness;
 use support::moto::{self, Seed};
 

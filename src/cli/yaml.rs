@@ -6,22 +6,24 @@
 //! `serde_yaml` resolves them, so a document read here deserialises to the same object.
 
 use serde::de::value::{MapDeserializer, SeqDeserializer};
+use std::borrow::Cow;
 use serde::de::{self, IntoDeserializer, Visitor};
 
 /// A node as this reader builds it: lighter than a generic value, and deserialised straight into
 /// typed objects.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Node {
+pub enum Node<'a> {
     Null,
     Bool(bool),
     Int(i64),
-    String(String),
-    Seq(Vec<Node>),
-    Map(Vec<(String, Node)>),
+    /// Borrowed from the document unless unescaping changed it.
+    Str(Cow<'a, str>),
+    Seq(Vec<Node<'a>>),
+    Map(Vec<(Cow<'a, str>, Node<'a>)>),
 }
 
 /// Adds an entry unless the key is taken (YAML forbids duplicate keys; the full parser says so).
-fn insert(map: &mut Vec<(String, Node)>, key: String, value: Node) -> bool {
+fn insert<'a>(map: &mut Vec<(Cow<'a, str>, Node<'a>)>, key: Cow<'a, str>, value: Node<'a>) -> bool {
     let fresh = !map.iter().any(|(existing, _)| *existing == key);
     if fresh {
         map.push((key, value));
@@ -30,7 +32,7 @@ fn insert(map: &mut Vec<(String, Node)>, key: String, value: Node) -> bool {
 }
 
 /// The document's node, or `None` when it uses YAML beyond this reader's subset.
-pub fn read(doc: &str) -> Option<Node> {
+pub fn read(doc: &str) -> Option<Node<'_>> {
     if !plain_text(doc) {
         return None;
     }
@@ -91,13 +93,13 @@ impl<'a> Reader<'a> {
     }
 
     /// The block node whose first line is the next one, at `indent`.
-    fn node(&mut self, indent: usize) -> Option<Node> {
+    fn node(&mut self, indent: usize) -> Option<Node<'a>> {
         let line = self.peek()?;
         if line.is_item() { self.sequence(indent) } else { self.mapping(indent) }
     }
 
     /// The value of a key or item with nothing after it on its line: a nested block, or null.
-    fn nested(&mut self, parent: usize, sequence_may_align: bool) -> Option<Node> {
+    fn nested(&mut self, parent: usize, sequence_may_align: bool) -> Option<Node<'a>> {
         match self.peek() {
             Some(line) if line.indent > parent => self.node(line.indent),
             // `key:` followed by `- item` at the key's own indentation.
@@ -108,7 +110,7 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn mapping(&mut self, indent: usize) -> Option<Node> {
+    fn mapping(&mut self, indent: usize) -> Option<Node<'a>> {
         let mut map = Vec::new();
         while let Some(line) = self.peek() {
             if line.indent < indent || (line.indent == indent && line.is_item()) {
@@ -127,7 +129,7 @@ impl<'a> Reader<'a> {
         Some(Node::Map(map))
     }
 
-    fn sequence(&mut self, indent: usize) -> Option<Node> {
+    fn sequence(&mut self, indent: usize) -> Option<Node<'a>> {
         let mut items = Vec::new();
         while let Some(line) = self.peek() {
             if line.indent != indent || !line.is_item() {
@@ -158,7 +160,7 @@ impl<'a> Reader<'a> {
 
     /// A scalar on the line of its key or item; a more-indented line after it would continue
     /// it (a multi-line scalar), which this reader leaves to the full parser.
-    fn inline(&self, indent: usize, text: &str) -> Option<Node> {
+    fn inline(&self, indent: usize, text: &'a str) -> Option<Node<'a>> {
         if self.peek().is_some_and(|next| next.indent > indent) {
             return None;
         }
@@ -167,7 +169,7 @@ impl<'a> Reader<'a> {
 }
 
 /// `key: rest` (rest may be empty) for a mapping entry line.
-fn split_key(text: &str) -> Option<(String, &str)> {
+fn split_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
     let (key, rest) = if let Some(quote) = text.chars().next().filter(|c| *c == '"' || *c == '\'') {
         let (key, after) = quoted(text, quote)?;
         (key, after.strip_prefix(':')?)
@@ -182,7 +184,7 @@ fn split_key(text: &str) -> Option<(String, &str)> {
         {
             return None;
         }
-        (key.to_string(), &text[colon + 1..])
+        (Cow::Borrowed(key), &text[colon + 1..])
     };
     if !rest.is_empty() && !rest.starts_with(' ') {
         return None;
@@ -196,7 +198,7 @@ const INDICATORS: [char; 13] = ['&', '*', '!', '|', '>', '%', '@', '`', '[', ']'
 /// Whether a plain key would resolve to something other than a string.
 fn resolves(key: &str) -> bool {
     let may_resolve = |c: char| c.is_ascii_digit() || "-+.~nNtTfF".contains(c);
-    key.starts_with(may_resolve) && !matches!(plain(key), Some(Node::String(_)))
+    key.starts_with(may_resolve) && !matches!(plain(key), Some(Node::Str(_)))
 }
 
 /// Where two ASCII characters first occur together (cheaper than a substring search for lines
@@ -216,12 +218,12 @@ fn strip_comment(text: &str) -> &str {
     }
 }
 
-fn scalar(text: &str) -> Option<Node> {
+fn scalar(text: &str) -> Option<Node<'_>> {
     match text.chars().next()? {
         quote @ ('"' | '\'') => {
             let (value, rest) = quoted(text, quote)?;
             let rest = rest.trim_start_matches(' ');
-            (rest.is_empty() || rest.starts_with('#')).then_some(Node::String(value))
+            (rest.is_empty() || rest.starts_with('#')).then_some(Node::Str(value))
         }
         '[' | '{' => {
             let mut cursor = Flow { rest: text };
@@ -239,7 +241,7 @@ struct Flow<'a> {
     rest: &'a str,
 }
 
-impl Flow<'_> {
+impl<'a> Flow<'a> {
     fn skip_spaces(&mut self) {
         self.rest = self.rest.trim_start_matches(' ');
     }
@@ -249,7 +251,7 @@ impl Flow<'_> {
         self.rest.strip_prefix(c).map(|rest| self.rest = rest).is_some()
     }
 
-    fn node(&mut self) -> Option<Node> {
+    fn node(&mut self) -> Option<Node<'a>> {
         self.skip_spaces();
         if self.eat('[') {
             let mut items = Vec::new();
@@ -263,7 +265,7 @@ impl Flow<'_> {
         } else if self.eat('{') {
             let mut map = Vec::new();
             while !self.eat('}') {
-                let Node::String(key) = self.scalar()? else { return None };
+                let Node::Str(key) = self.scalar()? else { return None };
                 // `key: value`; a quoted key may be followed directly by the colon.
                 if !self.eat(':') || !self.rest.starts_with(' ') {
                     return None;
@@ -279,13 +281,13 @@ impl Flow<'_> {
         }
     }
 
-    fn scalar(&mut self) -> Option<Node> {
+    fn scalar(&mut self) -> Option<Node<'a>> {
         self.skip_spaces();
         match self.rest.chars().next()? {
             quote @ ('"' | '\'') => {
                 let (value, rest) = quoted(self.rest, quote)?;
                 self.rest = rest;
-                Some(Node::String(value))
+                Some(Node::Str(value))
             }
             _ => {
                 let end = self.rest.find([',', '[', ']', '{', '}', ':', '#']).unwrap_or(self.rest.len());
@@ -298,8 +300,15 @@ impl Flow<'_> {
 }
 
 /// A quoted scalar that closes on its line, and the text after it.
-fn quoted(text: &str, quote: char) -> Option<(String, &str)> {
+fn quoted(text: &str, quote: char) -> Option<(Cow<'_, str>, &str)> {
     let body = &text[1..];
+    // Most quoted scalars have nothing to unescape: borrow those.
+    if let Some(end) = body.find(|c: char| c == quote || (quote == '"' && c == '\\')) {
+        let doubled = quote == '\'' && body[end + 1..].starts_with('\'');
+        if body[end..].starts_with(quote) && !doubled {
+            return Some((Cow::Borrowed(&body[..end]), &body[end + 1..]));
+        }
+    }
     let mut value = String::with_capacity(body.len());
     let mut chars = body.char_indices();
     while let Some((i, c)) = chars.next() {
@@ -309,10 +318,10 @@ fn quoted(text: &str, quote: char) -> Option<(String, &str)> {
                     chars.next();
                     value.push('\'');
                 } else {
-                    return Some((value, &body[i + 1..]));
+                    return Some((Cow::Owned(value), &body[i + 1..]));
                 }
             }
-            '"' if quote == '"' => return Some((value, &body[i + 1..])),
+            '"' if quote == '"' => return Some((Cow::Owned(value), &body[i + 1..])),
             '\\' if quote == '"' => match chars.next()?.1 {
                 escaped @ ('"' | '\\' | '/') => value.push(escaped),
                 'n' => value.push('\n'),
@@ -328,7 +337,7 @@ fn quoted(text: &str, quote: char) -> Option<(String, &str)> {
 
 /// A one-line plain scalar resolved by YAML 1.2's core schema, as `serde_yaml` does. Scalars
 /// that may resolve to floats or non-decimal integers are left to the full parser.
-fn plain(text: &str) -> Option<Node> {
+fn plain(text: &str) -> Option<Node<'_>> {
     if text == "-"
         || text.starts_with(INDICATORS)
         || text.starts_with("- ")
@@ -353,15 +362,15 @@ fn plain(text: &str) -> Option<Node> {
                 Err(_) if text.parse::<f64>().is_ok() || leading_zero || unsigned.starts_with('.') => {
                     return None;
                 }
-                Err(_) => Node::String(text.to_string()),
+                Err(_) => Node::Str(Cow::Borrowed(text)),
             }
         }
-        _ => Node::String(text.to_string()),
+        _ => Node::Str(Cow::Borrowed(text)),
     };
     Some(value)
 }
 
-impl<'de> de::Deserializer<'de> for Node {
+impl<'de> de::Deserializer<'de> for Node<'de> {
     type Error = de::value::Error;
 
     fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Self::Error> {
@@ -369,7 +378,8 @@ impl<'de> de::Deserializer<'de> for Node {
             Node::Null => visitor.visit_unit(),
             Node::Bool(b) => visitor.visit_bool(b),
             Node::Int(i) => visitor.visit_i64(i),
-            Node::String(s) => visitor.visit_string(s),
+            Node::Str(Cow::Borrowed(s)) => visitor.visit_borrowed_str(s),
+            Node::Str(Cow::Owned(s)) => visitor.visit_string(s),
             Node::Seq(items) => visitor.visit_seq(SeqDeserializer::new(items.into_iter())),
             Node::Map(entries) => visitor.visit_map(MapDeserializer::new(entries.into_iter())),
         }
@@ -398,7 +408,7 @@ impl<'de> de::Deserializer<'de> for Node {
         visitor: V,
     ) -> Result<V::Value, Self::Error> {
         match self {
-            Node::String(variant) => visitor.visit_enum(variant.into_deserializer()),
+            Node::Str(variant) => visitor.visit_enum(variant.into_deserializer()),
             _ => Err(de::Error::custom("only unit variants are read here")),
         }
     }
@@ -409,10 +419,10 @@ impl<'de> de::Deserializer<'de> for Node {
     }
 }
 
-impl IntoDeserializer<'_, de::value::Error> for Node {
-    type Deserializer = Node;
+impl<'de> IntoDeserializer<'de, de::value::Error> for Node<'de> {
+    type Deserializer = Node<'de>;
 
-    fn into_deserializer(self) -> Node {
+    fn into_deserializer(self) -> Node<'de> {
         self
     }
 }
