@@ -95,7 +95,7 @@ impl<'a, K: kube::Resource<DynamicType = ()>> PushRef<'a, K> for Vec<&'a K> {
 
 /// Where findings against the built-in default policies point.
 fn built_in_location() -> SourceLocation {
-    SourceLocation { file: "<built-in>".to_string(), line: 1, document: 0 }
+    SourceLocation { file: "<built-in>".into(), line: 1, document: 0 }
 }
 
 fn built_in<K: kube::Resource<DynamicType = ()>>(spec: K) -> K {

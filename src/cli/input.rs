@@ -10,6 +10,7 @@ use k8s_openapi::api::storage::v1::StorageClass;
 use serde::de::DeserializeOwned;
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A manifest the input could not supply, located as precisely as possible.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -85,7 +86,7 @@ pub fn read_sources(sources: &[Source]) -> Inputs {
 }
 
 fn file_error(file: &str, message: String) -> InputError {
-    InputError { location: SourceLocation { file: file.to_string(), line: 1, document: 0 }, message }
+    InputError { location: SourceLocation { file: file.into(), line: 1, document: 0 }, message }
 }
 
 fn read_path(path: &Path, inputs: &mut Inputs) {
@@ -157,8 +158,10 @@ fn documents(text: &str) -> Vec<Document<'_>> {
 
 /// Parses one file's text (a YAML stream, or JSON, which is YAML too) into objects and errors.
 pub fn parse_text(file: &str, text: &str, inputs: &mut Inputs) {
+    // One name shared by every object of the file.
+    let file: Arc<str> = file.into();
     for (index, doc) in documents(text).into_iter().enumerate() {
-        let location = SourceLocation { file: file.to_string(), line: doc.line, document: index };
+        let location = SourceLocation { file: file.clone(), line: doc.line, document: index };
         match type_meta(doc.text) {
             Some((api_version, kind)) if !kind.ends_with("List") => {
                 parse_object(doc.text, api_version, kind, &location, inputs)

@@ -3,12 +3,13 @@
 use crate::api::{Finding, ResourceRef, Severity, SeverityCounts};
 use crate::policy::{Rule, Verdict};
 use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Where an object came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SourceLocation {
     /// The path as given (or [`SourceLocation::STDIN`]).
-    pub file: String,
+    pub file: Arc<str>,
     /// 1-based line where the object's document starts.
     pub line: usize,
     /// 0-based index of the YAML document in the file.
@@ -20,7 +21,7 @@ impl SourceLocation {
     pub const STDIN: &str = "<stdin>";
 
     pub fn is_stdin(&self) -> bool {
-        self.file == Self::STDIN
+        &*self.file == Self::STDIN
     }
 }
 

@@ -6,8 +6,8 @@
 //! `serde_yaml` resolves them, so a document read here deserialises to the same object.
 
 use serde::de::value::{MapDeserializer, SeqDeserializer};
-use std::borrow::Cow;
 use serde::de::{self, IntoDeserializer, Visitor};
+use std::borrow::Cow;
 
 /// A node as this reader builds it: lighter than a generic value, and deserialised straight into
 /// typed objects.

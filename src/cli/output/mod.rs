@@ -193,7 +193,7 @@ mod sample {
     ) -> CheckedObject {
         CheckedObject {
             resource,
-            location: SourceLocation { file: file.to_string(), line, document: 0 },
+            location: SourceLocation { file: file.into(), line, document: 0 },
             verdicts,
         }
     }
