@@ -16,8 +16,9 @@ use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
+use support::apiserver::Call;
 use support::moto::{self, Seed};
-use support::policy_apiserver::{ApiServer, Recorded};
+use support::policy_apiserver::ApiServer;
 use support::proxy::Proxy;
 
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
@@ -30,7 +31,7 @@ fn parse<T: serde::de::DeserializeOwned>(yaml: &str) -> T {
     serde_yaml::from_str(yaml).unwrap_or_else(|e| panic!("{e}\n{yaml}"))
 }
 
-fn calls(requests: &[Recorded]) -> Vec<(&str, &str)> {
+fn calls(requests: &[Call]) -> Vec<(&str, &str)> {
     requests.iter().map(|r| (r.method.as_str(), r.path.as_str())).collect()
 }
 

@@ -21,6 +21,24 @@ pub struct Call {
 }
 
 impl Call {
+    /// Reads a request as the client sent it.
+    pub async fn read(request: Request<Body>) -> Call {
+        let (parts, body) = request.into_parts();
+        let bytes = body.collect_bytes().await.unwrap_or_default();
+        Call {
+            method: parts.method.to_string(),
+            path: parts.uri.path().to_string(),
+            query: parts.uri.query().unwrap_or_default().to_string(),
+            content_type: parts
+                .headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string(),
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        }
+    }
+
     pub fn is_write(&self) -> bool {
         self.method != "GET"
     }
@@ -51,21 +69,7 @@ pub fn start() -> (kube::Client, FakeApiserver) {
         // Watches stay open and report nothing: their replies are kept, never sent.
         let mut watches = Vec::new();
         while let Some((request, reply)) = handle.next_request().await {
-            let (parts, body) = request.into_parts();
-            let bytes = body.collect_bytes().await.unwrap_or_default();
-            let body: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-            let call = Call {
-                method: parts.method.to_string(),
-                path: parts.uri.path().to_string(),
-                query: parts.uri.query().unwrap_or_default().to_string(),
-                content_type: parts
-                    .headers
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or_default()
-                    .to_string(),
-                body,
-            };
+            let call = Call::read(request).await;
             if call.is_watch() {
                 serving.lock().calls.push(call);
                 watches.push(reply);

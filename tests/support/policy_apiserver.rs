@@ -1,25 +1,16 @@
 //! A mock apiserver (`tower_test::mock::pair`) that answers status patches and Event writes the
 //! way the real one does, and records every request for the test to inspect.
 
+use super::apiserver::Call;
 use http::{Request, Response, StatusCode};
 use kube::client::Body;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
-/// One request the controller made.
-#[derive(Clone, Debug)]
-pub struct Recorded {
-    pub method: String,
-    pub path: String,
-    pub query: String,
-    pub content_type: String,
-    pub body: Value,
-}
-
 pub struct ApiServer {
     pub client: kube::Client,
-    requests: Arc<Mutex<Vec<Recorded>>>,
+    requests: Arc<Mutex<Vec<Call>>>,
     reject_writes: Arc<AtomicBool>,
 }
 
@@ -27,26 +18,13 @@ impl ApiServer {
     /// Starts serving on the current tokio runtime.
     pub fn start() -> Self {
         let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
-        let requests: Arc<Mutex<Vec<Recorded>>> = Arc::default();
+        let requests: Arc<Mutex<Vec<Call>>> = Arc::default();
         let log = requests.clone();
         let reject_writes: Arc<AtomicBool> = Arc::default();
         let reject = reject_writes.clone();
         tokio::spawn(async move {
             while let Some((request, send)) = handle.next_request().await {
-                let (parts, body) = request.into_parts();
-                let bytes = body.collect_bytes().await.unwrap_or_default();
-                let recorded = Recorded {
-                    method: parts.method.to_string(),
-                    path: parts.uri.path().to_string(),
-                    query: parts.uri.query().unwrap_or_default().to_string(),
-                    content_type: parts
-                        .headers
-                        .get(http::header::CONTENT_TYPE)
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or_default()
-                        .to_string(),
-                    body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-                };
+                let recorded = Call::read(request).await;
                 let response = respond(&recorded, reject.load(Ordering::Relaxed));
                 log.lock().unwrap().push(recorded);
                 send.send_response(response);
@@ -61,12 +39,12 @@ impl ApiServer {
     }
 
     /// The requests made since the last call.
-    pub fn take(&self) -> Vec<Recorded> {
+    pub fn take(&self) -> Vec<Call> {
         std::mem::take(&mut *self.requests.lock().unwrap())
     }
 }
 
-fn respond(request: &Recorded, reject_writes: bool) -> Response<Body> {
+fn respond(request: &Call, reject_writes: bool) -> Response<Body> {
     let segments: Vec<&str> = request.path.split('/').collect();
     let (status, body) = match request.method.as_str() {
         "PATCH" if reject_writes && request.path.ends_with("/status") => (
