@@ -36,7 +36,7 @@ use crate::policy::facts::{Fact, FactSet};
 use crate::policy::units::{Judge, UnitPlan};
 use crate::policy::{Evaluation, Verdict, sort_findings};
 use crate::status::{Desired, READY, RECONCILING, merge_conditions};
-use futures::{Stream, StreamExt, TryStreamExt};
+use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use incremental::{Basis, Incremental, Judged, UnitCache};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Patch, PatchParams};
@@ -62,6 +62,8 @@ pub const FACT_ROUNDS: usize = 3;
 pub const FIELD_MANAGER: &str = "dpo";
 /// How long a reconcile waits for the governed kinds' first list before retrying later.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How often a reconcile looks whether a governed kind has been listed.
+const READY_POLL: Duration = Duration::from_millis(50);
 /// Retry delay after a failed reconcile.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Events carry at most this many bytes of note (the API allows 1 kB).
@@ -580,14 +582,20 @@ where
     reader
 }
 
-/// Waits for a store's first list.
+/// Waits for a store's first list. `Store::wait_until_ready` wakes only the last task to wait,
+/// and the reconciles of several policies wait at once after a start, so this polls instead.
 pub async fn ready<T>(store: &Store<T>, kind: &'static str) -> Result<(), PolicyError>
 where
     T: Resource<DynamicType = ()> + Clone + 'static,
 {
-    match tokio::time::timeout(READY_TIMEOUT, store.wait_until_ready()).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(PolicyError::NotReady(kind)),
+    let deadline = Instant::now() + READY_TIMEOUT;
+    loop {
+        match store.wait_until_ready().now_or_never() {
+            Some(Ok(())) => return Ok(()),
+            Some(Err(_)) => return Err(PolicyError::NotReady(kind)),
+            None if Instant::now() >= deadline => return Err(PolicyError::NotReady(kind)),
+            None => tokio::time::sleep(READY_POLL).await,
+        }
     }
 }
 
@@ -773,6 +781,25 @@ mod tests {
         slim(&mut ingress);
         assert_eq!(ingress, expected);
         assert_eq!(ingress.metadata.annotations.unwrap().len(), 1);
+    }
+
+    /// Every reconcile waiting for a store goes on once it is listed, not only the last to wait.
+    #[tokio::test]
+    async fn all_waiters_see_a_store_become_ready() {
+        let (store, mut writer) = reflector::store::<k8s_openapi::api::storage::v1::StorageClass>();
+        let waiters: Vec<_> = (0..3)
+            .map(|_| {
+                let store = store.clone();
+                tokio::spawn(async move { ready(&store, "StorageClass").await })
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        writer.apply_watcher_event(&watcher::Event::Init);
+        writer.apply_watcher_event(&watcher::Event::InitDone);
+        for waiter in waiters {
+            let waited = tokio::time::timeout(Duration::from_secs(5), waiter).await;
+            assert!(matches!(waited, Ok(Ok(Ok(())))), "a waiter was not woken: {waited:?}");
+        }
     }
 
     #[test]
