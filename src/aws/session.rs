@@ -60,6 +60,11 @@ impl Target {
     pub fn region(region: impl Into<String>) -> Self {
         Self { region: Some(region.into()), role_arn: None }
     }
+
+    /// Where a ProtectedSecret's source secret is read.
+    pub fn of(source: &crate::api::SecretSource) -> Self {
+        Self { region: source.region.clone(), role_arn: source.role_arn.clone() }
+    }
 }
 
 /// SDK clients for one scope.

@@ -4,7 +4,7 @@ use super::input::{Located, Object};
 use super::report::{CheckReport, CheckedObject, SourceLocation};
 use crate::api::{EncryptedVolumePolicy, ResourceRef, TlsIngressPolicy};
 use crate::aws::{AwsFacts, FactRequest, Target};
-use crate::policy::facts::{FactRecorder, FactSet, Wanted};
+use crate::policy::facts::{FACT_ROUNDS, FactRecorder, FactSet, Wanted};
 use crate::policy::ingress::{AlbDefaults, IngressClassParams, IngressInventory, evaluate_tls_policy};
 use crate::policy::secret::{judge_secret, validate_spec};
 use crate::policy::storage::evaluate_volume_policy;
@@ -56,27 +56,28 @@ impl<'a> Inventory<'a> {
         inventory
     }
 
-    /// Adds a resource not seen before; the first location of a duplicate wins.
-    fn add(&mut self, resource: ResourceRef, location: SourceLocation) {
-        if let Entry::Vacant(slot) = self.position.entry(resource) {
-            let resource = slot.key().clone();
-            slot.insert(self.checked.len());
-            self.checked.push(CheckedObject { resource, location, verdicts: Vec::new() });
+    /// The position of a resource, added if not seen before; the first location of a duplicate
+    /// wins.
+    fn add(&mut self, resource: ResourceRef, location: SourceLocation) -> usize {
+        match self.position.entry(resource) {
+            Entry::Occupied(slot) => *slot.get(),
+            Entry::Vacant(slot) => {
+                let resource = slot.key().clone();
+                slot.insert(self.checked.len());
+                self.checked.push(CheckedObject { resource, location, verdicts: Vec::new() });
+                self.checked.len() - 1
+            }
         }
     }
 
     fn record(&mut self, evaluation: Evaluation) {
         for object in evaluation.verdicts {
-            match self.position.get(&object.resource) {
-                Some(&position) => self.checked[position].verdicts.push(object.verdict),
+            let position = match self.position.get(&object.resource) {
+                Some(&position) => position,
                 // Only the built-in policies judge themselves without being among the inputs.
-                None => {
-                    self.add(object.resource, built_in_location());
-                    if let Some(last) = self.checked.last_mut() {
-                        last.verdicts.push(object.verdict);
-                    }
-                }
-            }
+                None => self.add(object.resource, built_in_location()),
+            };
+            self.checked[position].verdicts.push(object.verdict);
         }
     }
 }
@@ -188,22 +189,18 @@ fn assemble(mut checked: Vec<CheckedObject>) -> CheckReport {
 /// a host names certificates). Secrets are read in the region and role their ProtectedSecret
 /// names.
 pub async fn gather_facts(objects: &[Located], aws: &AwsFacts) -> FactSet {
-    const ROUNDS: usize = 3;
     let secret_targets: HashMap<&str, Target> = objects
         .iter()
         .filter_map(|located| match &located.object {
             Object::ProtectedSecret(secret) => {
                 let source = &secret.spec.source;
-                Some((
-                    source.secret_id.as_str(),
-                    Target { region: source.region.clone(), role_arn: source.role_arn.clone() },
-                ))
+                Some((source.secret_id.as_str(), Target::of(source)))
             }
             _ => None,
         })
         .collect();
     let mut facts = FactSet { now: Some(jiff::Timestamp::now()), ..FactSet::default() };
-    for _ in 0..ROUNDS {
+    for _ in 0..FACT_ROUNDS {
         let recorder = FactRecorder::new(&facts);
         let _ = check(objects, &recorder);
         let mut wanted = recorder.into_wanted();

@@ -91,8 +91,13 @@ impl ControllerArgs {
         if self.controllers.is_empty() {
             return Err(invalid("--controllers", "enable at least one controller"));
         }
-        let mut controllers = self.controllers.clone();
-        controllers.dedup();
+        // Each controller once, in the order first named.
+        let mut controllers = Vec::new();
+        for controller in &self.controllers {
+            if !controllers.contains(controller) {
+                controllers.push(*controller);
+            }
+        }
         if self.concurrency == 0 {
             return Err(invalid("--concurrency", "must be at least 1"));
         }
@@ -280,6 +285,16 @@ mod tests {
         );
         assert_eq!(lease.duration, Duration::from_secs(15));
         assert!(config.controller.secret_access.allowed("shop", "shop/db"));
+    }
+
+    #[test]
+    fn a_controller_named_twice_runs_once() {
+        let config =
+            parse(&["--controllers", "protected-secrets,tls-ingress-policies,protected-secrets"]).unwrap();
+        assert_eq!(
+            config.controllers,
+            [ControllerKind::ProtectedSecrets, ControllerKind::TlsIngressPolicies]
+        );
     }
 
     #[test]

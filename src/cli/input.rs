@@ -130,13 +130,13 @@ fn manifest_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 }
 
 /// A YAML document of a stream: its text and its first line in the file (1-based).
-struct Document<'a> {
-    text: &'a str,
+pub(super) struct Document<'a> {
+    pub(super) text: &'a str,
     line: usize,
 }
 
 /// Splits a YAML stream on `---` and `...` markers; comment-only documents are dropped.
-fn documents(text: &str) -> Vec<Document<'_>> {
+pub(super) fn documents(text: &str) -> Vec<Document<'_>> {
     let mut docs = Vec::new();
     let mut start = 0;
     let mut start_line = 1;

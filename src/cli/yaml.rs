@@ -1,8 +1,8 @@
 //! A fast reader for the plain block-style YAML that manifests and `helm template` output are
-//! written in: block mappings and sequences, one-line plain and quoted scalars, comments, `{}`
-//! and `[]`. It answers `None` for anything else (flow collections, block and multi-line
-//! scalars, anchors, tags, duplicate keys, ambiguous scalars), and the caller parses that
-//! document with `serde_yaml`, which also produces every error message. Scalars resolve as
+//! written in: block mappings and sequences, one-line plain and quoted scalars, one-line flow
+//! collections, comments. It answers `None` for anything else (block and multi-line scalars,
+//! anchors, tags, duplicate keys, floats and other ambiguous scalars), and the caller parses
+//! that document with `serde_yaml`, which also produces every error message. Scalars resolve as
 //! `serde_yaml` resolves them, so a document read here deserialises to the same object.
 
 use serde::de::value::{MapDeserializer, SeqDeserializer};
@@ -11,7 +11,7 @@ use std::borrow::Cow;
 
 /// A node as this reader builds it: lighter than a generic value, and deserialised straight into
 /// typed objects.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub enum Node<'a> {
     Null,
     Bool(bool),
@@ -502,10 +502,7 @@ mod tests {
                 continue;
             }
             let text = std::fs::read_to_string(&path).unwrap();
-            for doc in text
-                .split("\n---\n")
-                .filter(|doc| doc.lines().any(|l| !l.trim().is_empty() && !l.starts_with('#')))
-            {
+            for doc in super::super::input::documents(&text).iter().map(|doc| doc.text) {
                 match fast(doc) {
                     Some(value) => {
                         assert_eq!(value, full(doc), "{}:\n{doc}", path.display());

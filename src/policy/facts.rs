@@ -203,6 +203,10 @@ impl Facts for FactSet {
     }
 }
 
+/// Rounds of (evaluate, gather what was wanted) every caller runs: certificates discovered by
+/// host are judged in the second round, facts they lead to in the third.
+pub const FACT_ROUNDS: usize = 3;
+
 /// The AWS references an evaluation asked for and did not find among the facts it was given.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Wanted {

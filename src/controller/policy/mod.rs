@@ -32,7 +32,7 @@ use super::{CacheSync, Context, ControllerConfig};
 use crate::api::{Finding, MAX_STATUS_FINDINGS, PolicyStatus, ResourceRef, Severity};
 use crate::aws::{FactRequest, Target};
 use crate::metrics::FindingLabels;
-use crate::policy::facts::{Fact, FactSet};
+use crate::policy::facts::{FACT_ROUNDS, Fact, FactSet};
 use crate::policy::units::{Judge, UnitPlan};
 use crate::policy::{Evaluation, Verdict, sort_findings};
 use crate::status::{Desired, READY, RECONCILING, merge_conditions};
@@ -55,9 +55,6 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Rounds of (judge, gather what was wanted): certificates discovered by host are judged in the
-/// second round, facts they lead to in the third.
-pub const FACT_ROUNDS: usize = 3;
 /// Field manager of the status this controller applies.
 pub const FIELD_MANAGER: &str = "dpo";
 /// How long a reconcile waits for the governed kinds' first list before retrying later.

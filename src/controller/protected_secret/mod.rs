@@ -47,10 +47,6 @@ use tokio::sync::Semaphore;
 /// `controller` label of the shared reconcile metrics.
 pub const CONTROLLER: &str = "protectedsecret";
 
-/// Most evaluate-gather rounds of one policy judgement: each round can only reveal facts that
-/// the previous round's facts point at (secret -> its KMS key).
-const POLICY_ROUNDS: usize = 3;
-
 /// Fraction of the refresh interval added or taken at random, so that objects created together
 /// do not refresh together.
 const JITTER: f64 = 0.1;
@@ -438,7 +434,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
             ),
         )));
     }
-    let target = Target { region: spec.source.region.clone(), role_arn: spec.source.role_arn.clone() };
+    let target = Target::of(&spec.source);
     if let Err(err) = ctx.aws.scope(&target) {
         return Ok(Outcome::failed(Failure::aws(err)));
     }
@@ -524,7 +520,7 @@ async fn judge(aws: &AwsFacts, ps: &ProtectedSecret, target: &Target) -> Judgeme
         name: ps.name_any(),
     };
     let mut known = FactSet::default();
-    for _ in 0..POLICY_ROUNDS {
+    for _ in 0..crate::policy::facts::FACT_ROUNDS {
         let recorder = FactRecorder::new(&known);
         let judgement = judge_secret(&resource, &ps.spec, &recorder);
         let wanted = recorder.into_wanted();
