@@ -93,6 +93,8 @@ pub fn judge_key(
     wanted: KeyRequirements<'_>,
     facts: &dyn Facts,
 ) {
+    // Only AWS can create aliases under alias/aws/, whatever a describe call says of the key.
+    let aws_managed_alias = KeyRef::parse(key).is_some_and(KeyRef::is_aws_managed_alias);
     if !wanted.allowed.is_empty() {
         match key_allowed(key, wanted.allowed, facts) {
             Some(true) => judgement.check(Rule::KmsKeyApproved),
@@ -121,7 +123,7 @@ pub fn judge_key(
         }
         Fact::Unknown | Fact::Failed(_) => {
             if let Some(requirement) = wanted.customer_managed {
-                if KeyRef::parse(key).is_some_and(KeyRef::is_aws_managed_alias) {
+                if aws_managed_alias {
                     customer_managed_violation(judgement, requirement, resource, key, usage);
                 } else {
                     judgement.skip(requirement.rule);
@@ -135,9 +137,7 @@ pub fn judge_key(
             return;
         }
     };
-    // Only AWS can create aliases under alias/aws/, whatever a describe call says of the key.
-    let customer_managed = key_facts.key_manager == KeyManager::Customer
-        && !KeyRef::parse(key).is_some_and(KeyRef::is_aws_managed_alias);
+    let customer_managed = key_facts.key_manager == KeyManager::Customer && !aws_managed_alias;
     if let Some(requirement) = wanted.customer_managed {
         if customer_managed {
             judgement.check(requirement.rule);

@@ -146,7 +146,7 @@ impl<J: Judge> UnitPlan<J> {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{TlsWorld, VolumeWorld, labels, set_ssl_policy, touch};
+    use super::testing::{TlsWorld, VolumeWorld, set_ssl_policy, touch};
     use super::*;
     use crate::api::{EncryptedVolumePolicy, TlsIngressPolicySpec};
     use crate::policy::FactSet;
@@ -244,7 +244,6 @@ mod tests {
         let before = fingerprints(&world.plan(policy));
         // Four classes and the account default.
         assert_eq!(before.len(), 5);
-        labels(&mut world.volumes[2].metadata).insert("touched".into(), "yes".into());
         touch(&mut world.volumes[2].metadata);
         assert_eq!(changed(&before, &fingerprints(&world.plan(policy))), [0]);
         // A volume moved to another class changes both.

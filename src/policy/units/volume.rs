@@ -60,6 +60,7 @@ pub fn volume_plan<'a>(
         bound.sort_by_key(|&v| volumes[v].metadata.name.as_deref());
     }
 
+    // Volume policies read no objects every unit shares.
     let shared = Versions::default();
     let mut units: Vec<Unit> = classes
         .iter()
