@@ -107,10 +107,6 @@ impl LeaderElector {
         LeaderElector { api, settings, observed: None }
     }
 
-    pub fn settings(&self) -> &LeaseSettings {
-        &self.settings
-    }
-
     /// One round: read the Lease, decide, write if the decision says so.
     pub async fn round(&mut self) -> Result<Role, kube::Error> {
         let now = Instant::now();

@@ -19,6 +19,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+/// Field manager of every server-side apply the controllers make.
+pub const FIELD_MANAGER: &str = "dpo";
+
 /// Settings shared by the controllers, validated at start.
 #[derive(Clone, Debug)]
 pub struct ControllerConfig {

@@ -28,7 +28,7 @@ pub mod volume;
 pub use tls::{TlsPolicies, TlsWorld, run_tls_policies};
 pub use volume::{VolumePolicies, VolumeWorld, run_volume_policies};
 
-use super::{CacheSync, Context, ControllerConfig};
+use super::{CacheSync, Context, ControllerConfig, FIELD_MANAGER};
 use crate::api::{Finding, MAX_STATUS_FINDINGS, PolicyStatus, ResourceRef, Severity};
 use crate::aws::{FactRequest, Target};
 use crate::metrics::FindingLabels;
@@ -55,8 +55,6 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Field manager of the status this controller applies.
-pub const FIELD_MANAGER: &str = "dpo";
 /// How long a reconcile waits for the governed kinds' first list before retrying later.
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often a reconcile looks whether a governed kind has been listed.

@@ -11,8 +11,9 @@ mod batch;
 mod render;
 mod target;
 
+use super::FIELD_MANAGER;
 use render::render;
-pub use target::{FIELD_MANAGER, FINALIZER, HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION};
+pub use target::{FINALIZER, HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION};
 
 use super::{CacheSync, Context};
 use crate::api::{

@@ -3,6 +3,7 @@
 //! release on deletion, and rollout restarts of consumers.
 
 use crate::api::{CreationPolicy, DeletionPolicy, ProtectedSecret, RolloutTarget, WorkloadKind};
+use crate::controller::FIELD_MANAGER;
 use hmac::{Hmac, KeyInit, Mac};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
@@ -14,8 +15,6 @@ use serde_json::json;
 use sha2::Sha256;
 use std::collections::BTreeMap;
 
-/// Field manager of every write.
-pub const FIELD_MANAGER: &str = "dpo";
 /// Label on every Secret we write; the controller watches Secrets carrying it.
 pub const MANAGED_BY_LABEL: &str = "dpo.dev/managed-by";
 pub const MANAGED_BY: &str = "dpo";
