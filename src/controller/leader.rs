@@ -10,7 +10,9 @@ use k8s_openapi::api::coordination::v1::{Lease, LeaseSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
 use kube::Api;
 use kube::api::PostParams;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+// The runtime's clock, so that tests can run leases on paused time.
+use tokio::time::Instant;
 
 /// Which Lease, who we are, and how long a lease lasts without renewal.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -401,7 +403,7 @@ pub(crate) mod tests {
         Response::builder().status(code).body(Body::from(serde_json::to_vec(&body).unwrap())).unwrap()
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn the_first_candidate_creates_the_lease_and_the_second_follows() {
         let apiserver = FakeApiserver::default();
         let mut a = LeaderElector::new(apiserver.client(), settings("a", 15));
@@ -419,7 +421,7 @@ pub(crate) mod tests {
         );
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn an_expired_lease_is_taken_over_with_a_new_term() {
         let apiserver = FakeApiserver::default();
         let mut a = LeaderElector::new(apiserver.client(), settings("a", 1));
@@ -435,7 +437,7 @@ pub(crate) mod tests {
         assert_eq!(a.round().await.unwrap(), Role::Follower { leader: Some("b".into()) });
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn a_stale_write_loses_the_race() {
         let apiserver = FakeApiserver::default();
         let mut a = LeaderElector::new(apiserver.client(), settings("a", 15));
@@ -451,7 +453,7 @@ pub(crate) mod tests {
         assert_eq!(apiserver.stored().unwrap().holder_identity.as_deref(), Some("a"));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn release_frees_the_lease_for_an_immediate_takeover() {
         let apiserver = FakeApiserver::default();
         let mut a = LeaderElector::new(apiserver.client(), settings("a", 60));
@@ -466,7 +468,7 @@ pub(crate) mod tests {
         assert_eq!(apiserver.stored().unwrap().holder_identity.as_deref(), Some("b"));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn acquire_gives_up_on_stop_and_on_missing_permissions() {
         let apiserver = FakeApiserver::default();
         let mut a = LeaderElector::new(apiserver.client(), settings("a", 60));
@@ -479,7 +481,7 @@ pub(crate) mod tests {
         assert!(error.to_string().contains("grant get, create and update"), "{error}");
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn hold_rides_out_a_conflicting_write_that_keeps_the_holder() {
         let apiserver = FakeApiserver::default();
         let mut a = LeaderElector::new(apiserver.client(), settings("a", 3));
@@ -493,7 +495,7 @@ pub(crate) mod tests {
         assert_eq!(apiserver.stored().unwrap().holder_identity.as_deref(), Some("a"));
     }
 
-    #[tokio::test]
+    #[tokio::test(start_paused = true)]
     async fn hold_reports_the_loss_when_another_replica_holds_the_lease() {
         let apiserver = FakeApiserver::default();
         let mut a = LeaderElector::new(apiserver.client(), settings("a", 3));

@@ -319,11 +319,11 @@ mod tests {
         assert!(!shutdown.is_asked());
         trigger.trigger();
         for waiter in waiters {
-            tokio::time::timeout(Duration::from_secs(1), waiter).await.unwrap().unwrap();
+            tokio::time::timeout(Duration::from_secs(30), waiter).await.unwrap().unwrap();
         }
         assert!(shutdown.is_asked());
         // A clone made after the trigger resolves at once.
-        tokio::time::timeout(Duration::from_secs(1), shutdown.clone()).await.unwrap();
+        tokio::time::timeout(Duration::from_secs(30), shutdown.clone()).await.unwrap();
     }
 
     /// A controller that, like kube-runtime's, finishes its in-flight work after shutdown.

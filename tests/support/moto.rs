@@ -3,11 +3,11 @@
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_credential_types::Credentials;
 use dpo::aws::{AwsFacts, AwsMetrics, AwsSettings, RetryPolicy};
-use std::net::{TcpListener, TcpStream};
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 pub const REGION: &str = "us-east-1";
 
@@ -26,20 +26,36 @@ pub fn endpoint() -> &'static str {
 }
 
 fn start() -> Moto {
-    if Command::new("moto_server").arg("--help").stdout(Stdio::null()).stderr(Stdio::null()).status().is_err()
-    {
-        panic!("moto_server is not installed; install it with: pip install 'moto[server]'");
-    }
-    let port = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("free port").port();
-    let script = format!("moto_server -p {port} -H 127.0.0.1 >/dev/null 2>&1 & pid=$!; read _; kill $pid");
-    let watchdog =
-        Command::new("sh").arg("-c").arg(script).stdin(Stdio::piped()).spawn().expect("start moto_server");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "moto_server did not answer on port {port} within 60s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    // moto picks its own port and says which: no window in which another listener of this
+    // process (a fault proxy, a fake apiserver) can take a port probed free.
+    let script = "moto_server -p 0 -H 127.0.0.1 2>&1 >/dev/null & pid=$!; trap 'kill $pid' EXIT; read _";
+    let mut watchdog = Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start moto_server through sh");
+    let output = watchdog.stdout.take().expect("moto output");
+    let (port_tx, port_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        // Keeps reading after the port is known, so moto never blocks on a full pipe.
+        let mut sent = false;
+        for line in BufReader::new(output).lines().map_while(Result::ok) {
+            if !sent && let Some(port) = running_on(&line) {
+                sent = port_tx.send(port).is_ok();
+            }
+        }
+    });
+    let port = port_rx.recv_timeout(Duration::from_secs(120)).unwrap_or_else(|_| {
+        panic!("moto_server did not start within 120 s; install it with: pip install 'moto[server]>=5.2,<6'")
+    });
     Moto { endpoint: format!("http://127.0.0.1:{port}"), _watchdog: watchdog }
+}
+
+/// The port in moto's ` * Running on http://127.0.0.1:PORT` line.
+fn running_on(line: &str) -> Option<u16> {
+    line.split_once("Running on http://127.0.0.1:")?.1.trim().parse().ok()
 }
 
 /// A name no other test uses, so tests can share one moto.
@@ -59,7 +75,12 @@ pub async fn sdk_config(endpoint: &str) -> SdkConfig {
         .await
 }
 
-/// Settings for tests: quick retries so that fault tests stay fast.
+/// Time within which any one AWS request must be answered in tests: long enough that a loaded
+/// machine never reaches it, so reaching it means a hang.
+pub const HANG: Duration = Duration::from_secs(60);
+
+/// Settings for tests: quick retries so that fault tests stay fast, and an attempt timeout
+/// that only a hang reaches.
 pub fn test_settings() -> AwsSettings {
     AwsSettings {
         retry: RetryPolicy {
@@ -67,7 +88,7 @@ pub fn test_settings() -> AwsSettings {
             base_delay: Duration::from_millis(20),
             max_delay: Duration::from_millis(100),
         },
-        attempt_timeout: Duration::from_secs(2),
+        attempt_timeout: HANG,
         ..AwsSettings::default()
     }
 }

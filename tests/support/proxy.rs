@@ -1,10 +1,9 @@
 //! A loopback HTTP proxy in front of moto that injects faults on chosen operations: throttling
-//! (400 ThrottlingException and bare 429), 500s, delays, AccessDenied, or a canned answer.
+//! (400 ThrottlingException and bare 429), 500s, hangs, AccessDenied, or a canned answer.
 //! One request per connection (`Connection: close` both ways) keeps it small and exact.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -16,8 +15,8 @@ pub enum Fault {
     TooManyRequests,
     /// 500 InternalFailure.
     ServerError,
-    /// Waits this long before forwarding (longer than the attempt timeout: a timeout).
-    Delay(Duration),
+    /// Never answers: the client's attempt timeout has to end the request.
+    Hang,
     /// The service's access-denied error, naming the IAM action as AWS does.
     AccessDenied,
     /// A canned 200 answer (for operations moto does not implement).
@@ -151,10 +150,7 @@ async fn serve(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>>
     };
     let json = request.header("x-amz-target").is_some();
     let response = match fault {
-        Some(Fault::Delay(delay)) => {
-            tokio::time::sleep(delay).await;
-            forward(&request, &upstream).await
-        }
+        Some(Fault::Hang) => std::future::pending().await,
         Some(fault) => fault_response(&fault, json, &service, &operation),
         None => forward(&request, &upstream).await,
     };
@@ -199,7 +195,7 @@ fn fault_response(fault: &Fault, json: bool, service: &str, operation: &str) -> 
         Fault::AccessDenied if json => (400, "AccessDeniedException", denied),
         Fault::AccessDenied => (403, "UnauthorizedOperation", denied),
         Fault::Respond { content_type, body } => return http(200, content_type, body),
-        Fault::Delay(_) => unreachable!("delays are forwarded"),
+        Fault::Hang => unreachable!("a hang has no answer"),
     };
     if json {
         let body = format!(r#"{{"__type":"{code}","Message":"{message}"}}"#);
