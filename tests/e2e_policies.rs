@@ -1,7 +1,7 @@
 //! End to end against the cluster named by `KUBECONFIG`: the CRDs are applied, the policy
 //! controllers run in-process with moto as AWS, and policies flip `Ready` as governed objects
-//! are made non-compliant and compliant again. Run with `tests/run.sh` (or `cargo test --test
-//! e2e_policies -- --ignored --test-threads=1`); without a reachable cluster every test fails.
+//! are made non-compliant and compliant again. Run with `tests/run.sh`, which starts a
+//! control plane; without a cluster every test fails saying so.
 
 mod support;
 
@@ -11,7 +11,6 @@ use dpo::controller::{Context, ControllerConfig};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::storage::v1::StorageClass;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -20,40 +19,9 @@ use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
+use support::cluster::{self, FIELD_MANAGER, PATIENCE as WAIT};
 use support::moto::{self, Seed};
 use tokio::sync::oneshot;
-
-const FIELD_MANAGER: &str = "dpo-e2e";
-const WAIT: Duration = Duration::from_secs(90);
-
-/// A client for the cluster, or a failure that says what is missing.
-async fn cluster() -> Client {
-    let client = Client::try_default().await.unwrap_or_else(|err| {
-        panic!("e2e tests need a Kubernetes cluster: set KUBECONFIG to a reachable cluster ({err})")
-    });
-    match tokio::time::timeout(Duration::from_secs(15), client.apiserver_version()).await {
-        Ok(Ok(_)) => client,
-        Ok(Err(err)) => panic!("e2e tests need a reachable cluster; the one in KUBECONFIG answers: {err}"),
-        Err(_) => {
-            panic!("e2e tests need a reachable cluster; the one in KUBECONFIG did not answer within 15s")
-        }
-    }
-}
-
-/// Applies the CRDs (server-side) and waits until the apiserver serves them.
-async fn install_crds(client: &Client) {
-    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in dpo::api::crds() {
-        let name = crd.name_any();
-        crds.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
-            .await
-            .unwrap_or_else(|err| panic!("applying CRD {name}: {err}"));
-        tokio::time::timeout(WAIT, await_condition(crds.clone(), &name, conditions::is_crd_established()))
-            .await
-            .unwrap_or_else(|_| panic!("CRD {name} not Established within {WAIT:?}"))
-            .unwrap_or_else(|err| panic!("watching CRD {name}: {err}"));
-    }
-}
 
 /// Runs a policy controller in-process with moto as AWS; dropping the guard stops it.
 struct Running(Option<oneshot::Sender<()>>);
@@ -167,10 +135,9 @@ async fn replace_storage_class(api: &Api<StorageClass>, name: &str, label: &str,
 }
 
 #[tokio::test]
-#[ignore = "e2e: needs a cluster (KUBECONFIG); run tests/run.sh"]
 async fn encrypted_volume_policy_flips_ready_with_its_storage_class() {
-    let client = cluster().await;
-    install_crds(&client).await;
+    let client = cluster::client().await;
+    cluster::install_crds(&client).await;
     let id = unique();
     let classes: Api<StorageClass> = Api::all(client.clone());
     create_storage_class(&classes, &id, &id, true).await;
@@ -240,10 +207,9 @@ fn tls_ingress(name: &str, namespace: &str, host: &str, certificate: &str, label
 }
 
 #[tokio::test]
-#[ignore = "e2e: needs a cluster (KUBECONFIG); run tests/run.sh"]
 async fn tls_ingress_policy_flips_ready_with_the_certificate() {
-    let client = cluster().await;
-    install_crds(&client).await;
+    let client = cluster::client().await;
+    cluster::install_crds(&client).await;
     let id = unique();
     let seed = Seed::new().await;
     let host = format!("{id}.example.com");

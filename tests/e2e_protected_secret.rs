@@ -3,84 +3,25 @@
 //! repaired after a hand edit and a deletion, and deleted per its policies; with
 //! `--secret-namespaces`, a ProtectedSecret in another namespace is left alone.
 //!
-//! Run with `tests/run.sh` or `cargo test --test e2e_protected_secret -- --ignored`. Without a
-//! reachable cluster every test fails with a message saying so.
+//! Run with `tests/run.sh`, which starts a control plane; without a cluster every test fails
+//! saying so.
 
 mod support;
 
 use dpo::api::ProtectedSecret;
 use dpo::controller::protected_secret;
 use dpo::controller::{Context, ControllerConfig};
-use k8s_openapi::api::core::v1::{Namespace, Secret};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
 use serde_json::json;
 use std::future::Future;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use support::cluster::{self, eventually};
 use support::moto::{self, Seed};
-
-const PATIENCE: Duration = Duration::from_secs(90);
-
-/// A client for the cluster in KUBECONFIG, or a failure that says what is missing.
-async fn cluster() -> kube::Client {
-    let config = std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".into());
-    let client = kube::Client::try_default()
-        .await
-        .unwrap_or_else(|e| panic!("no Kubernetes client from KUBECONFIG={config}: {e}; start a cluster (kind create cluster) or run tests/run.sh"));
-    if let Err(e) = client.apiserver_version().await {
-        panic!(
-            "the cluster in KUBECONFIG={config} is not reachable: {e}; start a cluster (kind create cluster) or run tests/run.sh"
-        );
-    }
-    client
-}
-
-async fn apply_crds(client: &kube::Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for crd in dpo::api::crds() {
-        let name = crd.metadata.name.clone().expect("CRD name");
-        api.patch(&name, &PatchParams::apply("dpo-e2e").force(), &Patch::Apply(&crd))
-            .await
-            .expect("apply CRD");
-        let established = await_condition(api.clone(), &name, conditions::is_crd_established());
-        tokio::time::timeout(Duration::from_secs(30), established)
-            .await
-            .unwrap_or_else(|_| panic!("CRD {name} not Established within 30s"))
-            .expect("watch CRD");
-    }
-}
-
-/// Waits until `check` returns something, failing after [`PATIENCE`] with `what`.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        if let Some(found) = check().await {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out after {PATIENCE:?} waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-}
 
 fn password(secret: &Secret) -> Option<String> {
     let bytes = secret.data.as_ref()?.get("password")?;
     String::from_utf8(bytes.0.clone()).ok()
-}
-
-/// Creates a namespace with a unique name starting with `prefix`.
-async fn create_namespace(client: &kube::Client, prefix: &str) -> String {
-    let namespace = moto::unique(prefix).to_lowercase();
-    let object = serde_json::from_value(json!({"metadata": {"name": namespace}})).expect("namespace");
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &object)
-        .await
-        .expect("create namespace");
-    namespace
 }
 
 /// Runs `scenario` in a fresh namespace with the controller running, and always cleans up.
@@ -99,9 +40,9 @@ where
     F: FnOnce(kube::Client, String) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let client = cluster().await;
-    apply_crds(&client).await;
-    let namespace = create_namespace(&client, "dpo-e2e").await;
+    let client = cluster::client().await;
+    cluster::install_crds(&client).await;
+    let namespace = cluster::create_namespace(&client, "dpo-e2e", json!({})).await;
 
     let mut settings = moto::test_settings();
     settings.cache.secret_metadata_ttl = Duration::from_secs(1);
@@ -120,7 +61,7 @@ where
 
     let _ = stop.send(());
     let _ = tokio::time::timeout(Duration::from_secs(30), controller).await;
-    let _ = Api::<Namespace>::all(client).delete(&namespace, &DeleteParams::default()).await;
+    cluster::delete_namespace(&client, &namespace).await;
     if let Err(err) = outcome {
         std::panic::resume_unwind(err.into_panic());
     }
@@ -138,13 +79,12 @@ async fn compliant_secret(namespace: &str, password: &str) -> String {
 async fn apply_protected_secret(client: &kube::Client, namespace: &str, name: &str, spec: serde_json::Value) {
     let api: Api<ProtectedSecret> = Api::namespaced(client.clone(), namespace);
     let object = json!({"apiVersion": "dpo.dev/v1alpha1", "kind": "ProtectedSecret", "metadata": {"name": name}, "spec": spec});
-    api.patch(name, &PatchParams::apply("dpo-e2e").force(), &Patch::Apply(&object))
+    api.patch(name, &PatchParams::apply(cluster::FIELD_MANAGER).force(), &Patch::Apply(&object))
         .await
         .expect("apply ProtectedSecret");
 }
 
 #[tokio::test]
-#[ignore = "e2e: needs a cluster (KUBECONFIG); run tests/run.sh"]
 async fn a_secret_is_synced_refreshed_repaired_and_retained() {
     in_namespace(|client, namespace| async move {
         let secret_id = compliant_secret(&namespace, "pw-1").await;
@@ -210,7 +150,6 @@ async fn a_secret_is_synced_refreshed_repaired_and_retained() {
 }
 
 #[tokio::test]
-#[ignore = "e2e: needs a cluster (KUBECONFIG); run tests/run.sh"]
 async fn delete_policy_removes_the_secret_with_its_protected_secret() {
     in_namespace(|client, namespace| async move {
         let secret_id = compliant_secret(&namespace, "pw-1").await;
@@ -244,7 +183,6 @@ async fn delete_policy_removes_the_secret_with_its_protected_secret() {
 }
 
 #[tokio::test]
-#[ignore = "e2e: needs a cluster (KUBECONFIG); run tests/run.sh"]
 async fn a_foreign_secret_is_never_adopted() {
     in_namespace(|client, namespace| async move {
         let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
@@ -275,10 +213,9 @@ async fn a_foreign_secret_is_never_adopted() {
 }
 
 #[tokio::test]
-#[ignore = "e2e: needs a cluster (KUBECONFIG); run tests/run.sh"]
 async fn with_secret_namespaces_a_protected_secret_elsewhere_is_not_watched() {
     run_in_namespace(true, |client, namespace| async move {
-        let elsewhere = create_namespace(&client, "dpo-e2e-elsewhere").await;
+        let elsewhere = cluster::create_namespace(&client, "dpo-e2e-elsewhere", json!({})).await;
         let spec = |secret_id: &str| {
             json!({
                 "source": {"secretId": secret_id},
@@ -302,7 +239,7 @@ async fn with_secret_namespaces_a_protected_secret_elsewhere_is_not_watched() {
         tokio::time::sleep(Duration::from_secs(5)).await;
         let unwatched = Api::<ProtectedSecret>::namespaced(client.clone(), &elsewhere).get("db").await;
         let secret = Api::<Secret>::namespaced(client.clone(), &elsewhere).get_opt("db").await;
-        let _ = Api::<Namespace>::all(client).delete(&elsewhere, &DeleteParams::default()).await;
+        cluster::delete_namespace(&client, &elsewhere).await;
         let status = unwatched.expect("get the ProtectedSecret").status;
         assert!(status.is_none(), "a ProtectedSecret outside --secret-namespaces got a status: {status:?}");
         assert!(

@@ -2,6 +2,7 @@
 //! the runtime that runs them ([`runtime`], [`leader`]).
 
 pub mod access;
+pub mod client;
 pub mod leader;
 pub mod policy;
 pub mod protected_secret;

@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context as TaskContext, Poll};
+use std::time::Duration;
 use tokio::sync::watch;
 
 /// The kinds a controller can be enabled for.
@@ -154,7 +155,7 @@ pub enum RuntimeError {
 /// Runs `dpo controller` until SIGTERM/SIGINT; an error means the process should exit non-zero.
 pub async fn run(config: RuntimeConfig) -> Result<(), RuntimeError> {
     let shutdown = Shutdown::on_signals().map_err(RuntimeError::Signals)?;
-    let client = kube::Client::try_default().await?;
+    let client = super::client::from_env().await?;
     run_with(config, client, shutdown).await
 }
 
@@ -237,8 +238,13 @@ fn start_controllers(
         .collect()
 }
 
-/// Runs the controllers, each on its own task, until shutdown and until each has finished.
-/// A controller that stops before shutdown was asked for is an error.
+/// How long controllers may take to finish their reconciles after shutdown was asked for,
+/// within the Pod's default 30 s termination grace period.
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Runs the controllers, each on its own task, until shutdown and until each has finished or
+/// [`DRAIN_TIMEOUT`] has passed since shutdown (a controller whose watch is failing, its CRD
+/// missing say, never finishes). A controller that stops before shutdown is an error.
 pub async fn supervise(
     controllers: Vec<(&'static str, ControllerFuture)>,
     shutdown: Shutdown,
@@ -247,7 +253,19 @@ pub async fn supervise(
         .into_iter()
         .map(|(name, controller)| tokio::spawn(controller).map(move |joined| (name, joined)))
         .collect();
-    while let Some((name, joined)) = running.next().await {
+    let drained = shutdown.clone().then(|()| tokio::time::sleep(DRAIN_TIMEOUT));
+    tokio::pin!(drained);
+    loop {
+        let (name, joined) = tokio::select! {
+            next = running.next() => match next {
+                Some(stopped) => stopped,
+                None => break,
+            },
+            () = &mut drained => {
+                tracing::warn!(running = running.len(), "controllers did not finish within {DRAIN_TIMEOUT:?} of shutdown");
+                return Ok(());
+            }
+        };
         if let Err(error) = joined {
             tracing::error!(controller = name, %error, "controller task failed");
             return Err(RuntimeError::ControllerStopped(name));
@@ -349,6 +367,18 @@ mod tests {
         trigger.trigger();
         supervised.await.unwrap().unwrap();
         assert!(finished.load(std::sync::atomic::Ordering::SeqCst), "returned before the controller drained");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn supervise_gives_up_on_a_controller_that_never_drains() {
+        let (trigger, shutdown) = Shutdown::new();
+        let supervised = tokio::spawn(supervise(vec![("stuck", future::pending().boxed())], shutdown));
+        tokio::time::sleep(DRAIN_TIMEOUT * 2).await;
+        assert!(!supervised.is_finished(), "returned before shutdown was asked for");
+        trigger.trigger();
+        let started = tokio::time::Instant::now();
+        supervised.await.unwrap().unwrap();
+        assert_eq!(started.elapsed(), DRAIN_TIMEOUT);
     }
 
     #[tokio::test]

@@ -98,10 +98,15 @@ current-context: dpo-e2e
 EOF
 }
 
-apiserver_ready() {
+# GET $1 from kube-apiserver as the admin.
+api_get() {
   local pki="$dir/pki"
-  [ "$(curl -sS --max-time 5 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
-    "https://127.0.0.1:$(cat "$dir/apiserver.port")/readyz")" = "ok" ]
+  curl -sSf --max-time 5 --cacert "$pki/ca.crt" --cert "$pki/admin.crt" --key "$pki/admin.key" \
+    "https://127.0.0.1:$(cat "$dir/apiserver.port")$1"
+}
+
+apiserver_ready() {
+  [ "$(api_get /readyz)" = "ok" ]
 }
 
 start_apiserver() {
@@ -150,7 +155,7 @@ up() {
     --root-ca-file="$dir/pki/ca.crt" --secure-port=0
   # The service-account controller creating `default` shows kube-controller-manager at work.
   wait_for "kube-controller-manager (ServiceAccount default/default)" 120 \
-    kubectl --kubeconfig="$dir/kubeconfig" get serviceaccount default --namespace default
+    api_get /api/v1/namespaces/default/serviceaccounts/default
   echo "control plane $("$bin/kube-apiserver" --version) up in $((SECONDS - started)) s: KUBECONFIG=$dir/kubeconfig" >&2
 }
 

@@ -101,11 +101,12 @@ fn selects(spec: &TlsIngressPolicySpec, meta: &ObjectMeta, namespaces: &Store<Na
 }
 
 /// Whether the cluster serves IngressClassParams. Only a 404 says no; on any other answer the
-/// watch is started and retries on its own.
+/// watch is started and retries on its own. For a group it does not serve, kube-apiserver
+/// answers a plain-text `404 page not found`, not a `Status` with reason NotFound: go by the code.
 async fn serves_ingress_class_params(client: &Client) -> bool {
     let probe =
         Api::<IngressClassParams>::all(client.clone()).list_metadata(&ListParams::default().limit(1)).await;
-    !matches!(probe, Err(kube::Error::Api(status)) if status.is_not_found())
+    !matches!(probe, Err(kube::Error::Api(status)) if status.code == 404)
 }
 
 /// Runs the TlsIngressPolicy controller until `shutdown` completes: one watch each of Ingresses,

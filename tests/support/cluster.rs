@@ -1,0 +1,94 @@
+//! The real cluster of the e2e tests: the one in `KUBECONFIG`, which `tests/run.sh` points at
+//! the control plane it starts (`tests/tools/control-plane.sh`). Without one, a test fails
+//! saying so: an e2e test never passes without a cluster.
+
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::runtime::wait::{await_condition, conditions};
+use serde_json::json;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// The field manager of what the tests themselves apply.
+pub const FIELD_MANAGER: &str = "dpo-e2e";
+
+/// How long an e2e step may take: long enough for a loaded machine, short of a hang.
+pub const PATIENCE: Duration = Duration::from_secs(120);
+
+/// A client for the cluster in `KUBECONFIG`, built as `dpo controller` builds its own.
+pub async fn client() -> kube::Client {
+    let from = std::env::var("KUBECONFIG").unwrap_or_else(|_| "~/.kube/config".into());
+    let hint = "run tests/run.sh, which starts a control plane, or set KUBECONFIG to a cluster";
+    let client = dpo::controller::client::from_env()
+        .await
+        .unwrap_or_else(|e| panic!("e2e: no Kubernetes client from KUBECONFIG={from}: {e}; {hint}"));
+    match tokio::time::timeout(Duration::from_secs(30), client.apiserver_version()).await {
+        Ok(Ok(_)) => client,
+        Ok(Err(e)) => panic!("e2e: the cluster in KUBECONFIG={from} answers: {e}; {hint}"),
+        Err(_) => panic!("e2e: the cluster in KUBECONFIG={from} did not answer within 30 s; {hint}"),
+    }
+}
+
+/// Applies the CRDs (server-side) and waits until the apiserver serves them.
+pub async fn install_crds(client: &kube::Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for crd in dpo::api::crds() {
+        let name = crd.metadata.name.clone().expect("CRD name");
+        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
+            .await
+            .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+        tokio::time::timeout(PATIENCE, await_condition(api.clone(), &name, conditions::is_crd_established()))
+            .await
+            .unwrap_or_else(|_| panic!("CRD {name} not Established within {PATIENCE:?}"))
+            .unwrap_or_else(|e| panic!("watching CRD {name}: {e}"));
+    }
+}
+
+/// Waits until `check` returns something, failing after [`PATIENCE`] with `what`.
+pub async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out after {PATIENCE:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+/// Creates a namespace with a unique name starting with `prefix` and `labels`.
+pub async fn create_namespace(client: &kube::Client, prefix: &str, labels: serde_json::Value) -> String {
+    let name = super::moto::unique(prefix).to_lowercase();
+    let object =
+        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).expect("namespace");
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &object)
+        .await
+        .unwrap_or_else(|e| panic!("creating namespace {name}: {e}"));
+    name
+}
+
+pub async fn delete_namespace(client: &kube::Client, name: &str) {
+    let _ = Api::<Namespace>::all(client.clone()).delete(name, &DeleteParams::default()).await;
+}
+
+/// The test control plane's directory when `tests/run.sh` started one (for fault tests that
+/// restart kube-apiserver or compact etcd), or `None` on a cluster of the user's.
+pub fn control_plane_dir() -> Option<String> {
+    std::env::var("DPO_CONTROL_PLANE_DIR").ok().filter(|d| !d.is_empty())
+}
+
+/// Runs `tests/tools/control-plane.sh <command>` against the test control plane; its output.
+pub fn control_plane(command: &str) -> String {
+    let dir = control_plane_dir().expect("DPO_CONTROL_PLANE_DIR names no control plane of tests/run.sh");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/control-plane.sh");
+    let out =
+        std::process::Command::new(script).args([command, &dir]).output().expect("run control-plane.sh");
+    assert!(out.status.success(), "control-plane.sh {command}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
