@@ -12,14 +12,13 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams};
-use kube::runtime::wait::{await_condition, conditions};
-use kube::{Api, Client, Resource, ResourceExt};
+use kube::{Api, Client, Resource};
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
-use support::cluster::{self, FIELD_MANAGER, PATIENCE as WAIT};
+use support::cluster::{self, PATIENCE as WAIT};
 use support::moto::{self, Seed};
 use tokio::sync::oneshot;
 
