@@ -42,7 +42,7 @@ where
 {
     let client = cluster::client().await;
     cluster::install_crds(&client).await;
-    let namespace = cluster::create_namespace(&client, "dpo-e2e", json!({})).await;
+    let namespace = cluster::create_namespace(&client, "dpo-e2e").await;
 
     let mut settings = moto::test_settings();
     settings.cache.secret_metadata_ttl = Duration::from_secs(1);
@@ -215,7 +215,7 @@ async fn a_foreign_secret_is_never_adopted() {
 #[tokio::test]
 async fn with_secret_namespaces_a_protected_secret_elsewhere_is_not_watched() {
     run_in_namespace(true, |client, namespace| async move {
-        let elsewhere = cluster::create_namespace(&client, "dpo-e2e-elsewhere", json!({})).await;
+        let elsewhere = cluster::create_namespace(&client, "dpo-e2e-elsewhere").await;
         let spec = |secret_id: &str| {
             json!({
                 "source": {"secretId": secret_id},

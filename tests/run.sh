@@ -70,7 +70,7 @@ if [ -n "${KUBECONFIG:-}" ]; then
 elif command -v go >/dev/null 2>&1; then
   control_plane="$(mktemp -d -t dpo-control-plane.XXXXXX)"
   tests/tools/control-plane.sh up "$control_plane"
-  export KUBECONFIG="$control_plane/kubeconfig" DPO_CONTROL_PLANE_DIR="$control_plane"
+  export KUBECONFIG="$control_plane/kubeconfig"
   cluster="the test control plane in $control_plane"
 fi
 

@@ -61,11 +61,10 @@ where
     }
 }
 
-/// Creates a namespace with a unique name starting with `prefix` and `labels`.
-pub async fn create_namespace(client: &kube::Client, prefix: &str, labels: serde_json::Value) -> String {
+/// Creates a namespace with a unique name starting with `prefix`.
+pub async fn create_namespace(client: &kube::Client, prefix: &str) -> String {
     let name = super::moto::unique(prefix).to_lowercase();
-    let object =
-        serde_json::from_value(json!({"metadata": {"name": name, "labels": labels}})).expect("namespace");
+    let object = serde_json::from_value(json!({"metadata": {"name": name}})).expect("namespace");
     Api::<Namespace>::all(client.clone())
         .create(&PostParams::default(), &object)
         .await
@@ -75,20 +74,4 @@ pub async fn create_namespace(client: &kube::Client, prefix: &str, labels: serde
 
 pub async fn delete_namespace(client: &kube::Client, name: &str) {
     let _ = Api::<Namespace>::all(client.clone()).delete(name, &DeleteParams::default()).await;
-}
-
-/// The test control plane's directory when `tests/run.sh` started one (for fault tests that
-/// restart kube-apiserver or compact etcd), or `None` on a cluster of the user's.
-pub fn control_plane_dir() -> Option<String> {
-    std::env::var("DPO_CONTROL_PLANE_DIR").ok().filter(|d| !d.is_empty())
-}
-
-/// Runs `tests/tools/control-plane.sh <command>` against the test control plane; its output.
-pub fn control_plane(command: &str) -> String {
-    let dir = control_plane_dir().expect("DPO_CONTROL_PLANE_DIR names no control plane of tests/run.sh");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tools/control-plane.sh");
-    let out =
-        std::process::Command::new(script).args([command, &dir]).output().expect("run control-plane.sh");
-    assert!(out.status.success(), "control-plane.sh {command}: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
 }

@@ -6,11 +6,9 @@
 #   control-plane.sh up DIR                 build (or reuse) the binaries, start, wait for /readyz;
 #                                           writes DIR/kubeconfig (cluster-admin)
 #   control-plane.sh down DIR               stop everything and remove DIR
-#   control-plane.sh restart-apiserver DIR  stop kube-apiserver and start it again on the same port
-#   control-plane.sh compact DIR            compact etcd at its current revision
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
-command="${1:?usage: control-plane.sh up|down|restart-apiserver|compact DIR}"
+command="${1:?usage: control-plane.sh up|down DIR}"
 dir="${2:?usage: control-plane.sh $command DIR}"
 
 free_port() {
@@ -166,19 +164,8 @@ down() {
   rm -rf "$dir"
 }
 
-compact() {
-  local etcd_url="http://127.0.0.1:$(cat "$dir/etcd.port")"
-  local revision
-  revision="$(curl -sf "$etcd_url/v3/kv/range" -d '{"key":"AA=="}' |
-    python3 -c 'import json, sys; print(json.load(sys.stdin)["header"]["revision"])')"
-  curl -sf "$etcd_url/v3/kv/compaction" -d "{\"revision\": \"$revision\", \"physical\": true}" >/dev/null
-  echo "$revision"
-}
-
 case "$command" in
   up) up ;;
   down) down ;;
-  restart-apiserver) stop kube-apiserver && start_apiserver ;;
-  compact) compact ;;
   *) echo "control-plane.sh: unknown command $command" >&2; exit 2 ;;
 esac
