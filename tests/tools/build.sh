@@ -13,7 +13,9 @@ version_of() { # module go.mod → the version it requires
 kubernetes="$(version_of k8s.io/kubernetes "$here/controlplane/go.mod")"
 etcd="$(version_of go.etcd.io/etcd/server/v3 "$here/etcd/go.mod")"
 cli_utils="$(version_of sigs.k8s.io/cli-utils "$here/kstatus/go.mod")"
-bin="$tools/kubernetes-$kubernetes-etcd-$etcd-cli-utils-$cli_utils"
+# The versions name the cache; a digest of these sources tells builds of changed sources apart.
+sources="$(cd "$here" && cat build.sh */go.mod */go.sum */*.go | sha256sum | cut -c1-12)"
+bin="$tools/kubernetes-$kubernetes-etcd-$etcd-cli-utils-$cli_utils-$sources"
 
 if [ -x "$bin/kube-apiserver" ] && [ -x "$bin/kube-controller-manager" ] && [ -x "$bin/etcd" ] && [ -x "$bin/kstatus" ]; then
   echo "$bin"

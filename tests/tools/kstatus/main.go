@@ -4,11 +4,13 @@ package main
 
 import (
 	"bufio"
-	"encoding/json"
 	"fmt"
 	"os"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	// Keeps whole numbers int64, as kstatus reads metadata.generation; encoding/json makes
+	// every number a float64 and kstatus then refuses the object.
+	"k8s.io/apimachinery/pkg/util/json"
 	"sigs.k8s.io/cli-utils/pkg/kstatus/status"
 )
 
