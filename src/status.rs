@@ -1,7 +1,7 @@
 //! Status conditions as kstatus, Argo CD and Flux read them.
 //!
 //! `Ready` is the summary a GitOps tool gates on; `Reconciling` is True while work is in
-//! progress. Every condition carries the `observedGeneration` it describes. A condition keeps its
+//! progress, `Stalled` while only a person can fix what is wrong. Every condition carries the `observedGeneration` it describes. A condition keeps its
 //! `lastTransitionTime` while its status does not change, so an unchanged world produces an
 //! identical status and no write.
 
@@ -11,6 +11,15 @@ pub const READY: &str = "Ready";
 pub const RECONCILING: &str = "Reconciling";
 pub const SYNCED: &str = "Synced";
 pub const COMPLIANT: &str = "Compliant";
+pub const STALLED: &str = "Stalled";
+
+/// What a `Ready=False` verdict adds for the GitOps tools: a transient failure, retried without
+/// anyone's help, is `Reconciling=True` (kstatus InProgress, Argo CD Progressing); any other is
+/// `Stalled=True` (kstatus Failed, Argo CD Degraded), so a rollout gate fails at once instead of
+/// waiting for its timeout.
+pub fn not_ready(reason: &str, message: impl Into<String>, transient: bool) -> Desired {
+    Desired::new(if transient { RECONCILING } else { STALLED }, true, reason, message)
+}
 
 /// A condition to set: type, status, CamelCase reason and a message a person can act on.
 #[derive(Clone, Debug, PartialEq, Eq)]

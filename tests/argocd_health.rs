@@ -1,56 +1,15 @@
 //! The Argo CD health checks in deploy/argocd/argocd-cm-health.yaml, run in a Lua 5.4
 //! interpreter against objects as the operator writes them.
 
-use mlua::{Lua, Table, Value as LuaValue};
+mod support;
+
 use serde_json::{Value, json};
-use std::collections::BTreeMap;
+use support::gitops::{argo_health, health_script as script, health_scripts as scripts};
 
 const KINDS: [&str; 3] = ["ProtectedSecret", "EncryptedVolumePolicy", "TlsIngressPolicy"];
 
-fn scripts() -> BTreeMap<String, String> {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/argocd/argocd-cm-health.yaml");
-    let config: Value = serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    serde_json::from_value(config["data"].clone()).unwrap()
-}
-
-fn script(kind: &str) -> String {
-    let key = format!("resource.customizations.health.dpo.dev_{kind}");
-    scripts().remove(&key).unwrap_or_else(|| panic!("no {key}"))
-}
-
-fn to_lua(lua: &Lua, value: &Value) -> LuaValue {
-    match value {
-        Value::Null => LuaValue::Nil,
-        Value::Bool(b) => LuaValue::Boolean(*b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => LuaValue::Integer(i),
-            None => LuaValue::Number(n.as_f64().unwrap()),
-        },
-        Value::String(s) => LuaValue::String(lua.create_string(s).unwrap()),
-        Value::Array(items) => {
-            let table = lua.create_table().unwrap();
-            for (i, item) in items.iter().enumerate() {
-                table.set(i + 1, to_lua(lua, item)).unwrap();
-            }
-            LuaValue::Table(table)
-        }
-        Value::Object(fields) => {
-            let table = lua.create_table().unwrap();
-            for (key, field) in fields {
-                table.set(key.as_str(), to_lua(lua, field)).unwrap();
-            }
-            LuaValue::Table(table)
-        }
-    }
-}
-
-/// Runs the health check of `obj`'s kind as Argo CD does: `obj` global, the chunk returns hs.
 fn health(obj: Value) -> (String, String) {
-    let lua = Lua::new();
-    let kind = obj["kind"].as_str().unwrap().to_string();
-    lua.globals().set("obj", to_lua(&lua, &obj)).unwrap();
-    let hs: Table = lua.load(script(&kind)).eval().unwrap();
-    (hs.get("status").unwrap(), hs.get("message").unwrap())
+    argo_health(&obj)
 }
 
 fn object(kind: &str, generation: i64, status: Value) -> Value {

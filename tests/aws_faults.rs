@@ -45,7 +45,7 @@ async fn throttling_beyond_the_budget_is_classified() {
     proxy.inject("DescribeSecret", Fault::Throttle, 100);
     let err = facts.secret(&here(), &name).await.unwrap_err();
     assert!(matches!(err, AwsError::Throttled { attempts: 3, .. }), "{err:?}");
-    assert_eq!(err.reason(), "Throttled");
+    assert_eq!(err.reason(), "AwsThrottled");
     assert_eq!(facts.metrics().count_outcome("secretsmanager", "DescribeSecret", "throttled"), 3);
 
     let volume = seed.volume(true, None).await;

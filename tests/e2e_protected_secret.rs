@@ -1,7 +1,9 @@
 //! End to end against a real cluster (`KUBECONFIG`): the CRDs are applied, the controller runs
 //! in this process against moto, and a ProtectedSecret is synced, refreshed after a rotation,
-//! repaired after a hand edit and a deletion, and deleted per its policies; with
-//! `--secret-namespaces`, a ProtectedSecret in another namespace is left alone.
+//! repaired after a hand edit and a deletion, and deleted per its policies (by the garbage
+//! collector where it owns the Secret); two ProtectedSecrets merge keys into one Secret that lets
+//! them, keeping each other's; with `--secret-namespaces`, a ProtectedSecret in another namespace
+//! is left alone.
 //!
 //! Run with `tests/run.sh`, which starts a control plane; without a cluster every test fails
 //! saying so.
@@ -240,12 +242,123 @@ async fn with_secret_namespaces_a_protected_secret_elsewhere_is_not_watched() {
         let unwatched = Api::<ProtectedSecret>::namespaced(client.clone(), &elsewhere).get("db").await;
         let secret = Api::<Secret>::namespaced(client.clone(), &elsewhere).get_opt("db").await;
         cluster::delete_namespace(&client, &elsewhere).await;
-        let status = unwatched.expect("get the ProtectedSecret").status;
-        assert!(status.is_none(), "a ProtectedSecret outside --secret-namespaces got a status: {status:?}");
+        // What the apiserver serves until a controller writes status: the CRD's default.
+        let status = unwatched.expect("get the ProtectedSecret").status.unwrap_or_default();
+        assert!(
+            status.observed_generation == Some(-1) && status.conditions.is_empty(),
+            "a ProtectedSecret outside --secret-namespaces got a status: {status:?}"
+        );
         assert!(
             secret.expect("get the Secret").is_none(),
             "a Secret was written outside --secret-namespaces"
         );
+    })
+    .await;
+}
+
+/// The Secret `name` once `check` holds for it.
+async fn secret_where(
+    client: &kube::Client,
+    namespace: &str,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Secret) -> bool,
+) -> Secret {
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
+    eventually(what, || {
+        let secrets = secrets.clone();
+        let found = async move { secrets.get_opt(name).await.ok().flatten() };
+        let check = &check;
+        async move { found.await.filter(|s| check(s)) }
+    })
+    .await
+}
+
+fn key(secret: &Secret, key: &str) -> Option<String> {
+    String::from_utf8(secret.data.as_ref()?.get(key)?.0.clone()).ok()
+}
+
+#[tokio::test]
+async fn an_owned_secret_is_collected_with_its_protected_secret() {
+    in_namespace(|client, namespace| async move {
+        let secret_id = compliant_secret(&namespace, "pw-1").await;
+        let spec = json!({
+            "source": {"secretId": secret_id},
+            "target": {"deletionPolicy": "Delete"},
+            "data": [{"key": "password", "property": "password"}],
+        });
+        apply_protected_secret(&client, &namespace, "db", spec).await;
+        let synced = secret_where(&client, &namespace, "db", "the owned Secret", |s| s.data.is_some()).await;
+        assert_eq!(synced.metadata.owner_references.map(|o| o.len()), Some(1));
+        let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), &namespace);
+        // Owner + Delete is the garbage collector's job: no finalizer of ours holds it up.
+        assert!(psecs.get("db").await.expect("get").metadata.finalizers.unwrap_or_default().is_empty());
+        psecs.delete("db", &DeleteParams::background()).await.expect("delete ProtectedSecret");
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        eventually("the garbage collector deleting the owned Secret", || {
+            let secrets = secrets.clone();
+            async move { secrets.get_opt("db").await.ok()?.is_none().then_some(()) }
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn protected_secrets_merging_into_one_secret_keep_each_others_keys() {
+    in_namespace(|client, namespace| async move {
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        let shared = json!({
+            "metadata": {"name": "shared", "annotations": {"dpo.dev/allow-merge-from": "a, b"}},
+            "stringData": {"own": "kept"},
+        });
+        secrets.create(&PostParams::default(), &serde_json::from_value(shared).unwrap()).await.unwrap();
+        let merge = |secret_id: &str, key: &str| {
+            json!({
+                "source": {"secretId": secret_id},
+                "target": {"name": "shared", "creationPolicy": "Merge", "deletionPolicy": "Delete"},
+                "data": [{"key": key, "property": "password"}],
+                "refreshInterval": "10s",
+            })
+        };
+        let (a, b) = (compliant_secret(&namespace, "pw-a").await, compliant_secret(&namespace, "pw-b").await);
+        apply_protected_secret(&client, &namespace, "a", merge(&a, "a-password")).await;
+        apply_protected_secret(&client, &namespace, "b", merge(&b, "b-password")).await;
+        // Not named in the annotation: refused, nothing written.
+        apply_protected_secret(&client, &namespace, "c", merge(&a, "c-password")).await;
+        let all = |s: &Secret| {
+            key(s, "own").as_deref() == Some("kept")
+                && key(s, "a-password").as_deref() == Some("pw-a")
+                && key(s, "b-password").as_deref() == Some("pw-b")
+        };
+        secret_where(&client, &namespace, "shared", "both merged keys beside the owner's", all).await;
+        let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), &namespace);
+        let refused = eventually("c refused with MergeNotAllowed", || {
+            let psecs = psecs.clone();
+            async move {
+                let status = psecs.get("c").await.ok()?.status?;
+                status.conditions.into_iter().find(|c| c.type_ == "Ready" && c.reason == "MergeNotAllowed")
+            }
+        })
+        .await;
+        assert!(refused.message.contains("dpo.dev/allow-merge-from=c"), "{}", refused.message);
+
+        // A refresh of b rewrites b's key only; a's key and the owner's stay.
+        Seed::new().await.put_value(&b, &json!({"password": "pw-b2"}).to_string()).await;
+        let refreshed = |s: &Secret| {
+            key(s, "b-password").as_deref() == Some("pw-b2")
+                && key(s, "a-password").as_deref() == Some("pw-a")
+        };
+        let after = secret_where(&client, &namespace, "shared", "b refreshed beside a", refreshed).await;
+        assert_eq!(key(&after, "own").as_deref(), Some("kept"));
+        assert!(key(&after, "c-password").is_none(), "a refused merge wrote a key");
+
+        // Deleting a (Merge + Delete) takes out a's key alone.
+        psecs.delete("a", &DeleteParams::default()).await.expect("delete a");
+        let without_a = |s: &Secret| key(s, "a-password").is_none();
+        let left = secret_where(&client, &namespace, "shared", "a's key removed", without_a).await;
+        assert_eq!(key(&left, "b-password").as_deref(), Some("pw-b2"));
+        assert_eq!(key(&left, "own").as_deref(), Some("kept"));
     })
     .await;
 }

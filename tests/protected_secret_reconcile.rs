@@ -74,7 +74,9 @@ async fn first_sync_applies_an_owned_secret_and_a_steady_refresh_writes_nothing(
     assert_eq!(secret_writes(&writes, "db").len(), 1, "{writes:#?}");
     assert_eq!(secret_apply.method, "PATCH");
     assert!(secret_apply.content_type.contains("apply-patch"), "server-side apply");
-    assert!(secret_apply.query.contains("fieldManager=dpo") && secret_apply.query.contains("force=true"));
+    // Its own field manager, dpo/<uid>.
+    assert!(secret_apply.query.contains("fieldManager=dpo%2Fuid-db"), "{}", secret_apply.query);
+    assert!(secret_apply.query.contains("force=true"));
     let owner = &secret_apply.body["metadata"]["ownerReferences"][0];
     assert_eq!(
         (owner["kind"].as_str(), owner["uid"].as_str(), owner["controller"].as_bool()),
@@ -202,7 +204,7 @@ async fn owner_never_adopts_a_secret_it_did_not_create() {
 }
 
 #[tokio::test]
-async fn merge_writes_only_our_keys_into_an_existing_secret() {
+async fn merge_writes_only_our_keys_into_an_existing_secret_that_allows_it() {
     let seed = Seed::new().await;
     let (secret_id, _) = compliant_secret(&seed).await;
     let h = Harness::new(fresh_facts().await);
@@ -214,10 +216,18 @@ async fn merge_writes_only_our_keys_into_an_existing_secret() {
     assert_eq!((status.as_str(), reason.as_str()), ("False", "TargetNotFound"));
     assert!(secret_writes(&h.api.writes(), "app").is_empty(), "Merge never creates");
 
-    h.api.put(
-        &secret_path(NAMESPACE, "app"),
-        json!({"metadata": {"name": "app"}, "type": "kubernetes.io/tls", "data": {"tls.crt": "Y2VydA=="}}),
-    );
+    // A Secret that does not let it merge is left alone.
+    let mut app =
+        json!({"metadata": {"name": "app"}, "type": "kubernetes.io/tls", "data": {"tls.crt": "Y2VydA=="}});
+    h.api.put(&secret_path(NAMESPACE, "app"), app.clone());
+    h.reconcile("db").await.unwrap();
+    let (status, reason, message) = h.ready("db");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "MergeNotAllowed"), "{message}");
+    assert!(message.contains("dpo.dev/allow-merge-from=db"), "{message}");
+    assert!(secret_writes(&h.api.writes(), "app").is_empty(), "nothing written without the opt-in");
+
+    app["metadata"]["annotations"] = json!({"dpo.dev/allow-merge-from": "other,db"});
+    h.api.put(&secret_path(NAMESPACE, "app"), app);
     h.reconcile("db").await.unwrap();
     let apply = secret_writes(&h.api.writes(), "app").pop().expect("apply");
     assert!(apply.body.get("type").is_none(), "Merge never sets the type");

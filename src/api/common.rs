@@ -157,6 +157,10 @@ pub struct Exemption {
 /// Status of a cluster policy (EncryptedVolumePolicy, TlsIngressPolicy).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+// Until the controller writes a status, the apiserver serves this default: without it a new
+// object has no `observedGeneration` and kstatus (Flux) calls it Current before anything was
+// checked; -1 is behind every generation, so kstatus says InProgress.
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct PolicyStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]

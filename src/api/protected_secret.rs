@@ -272,6 +272,8 @@ impl Default for RotationPolicy {
 /// Observed state of a ProtectedSecret.
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
+// Served until the controller writes a status: see `PolicyStatus`.
+#[schemars(extend("default" = {"observedGeneration": -1}))]
 pub struct ProtectedSecretStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,

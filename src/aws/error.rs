@@ -66,7 +66,7 @@ impl AwsError {
                 _ => "NotFound",
             },
             AwsError::AccessDenied { .. } => "AccessDenied",
-            AwsError::Throttled { .. } => "Throttled",
+            AwsError::Throttled { .. } => "AwsThrottled",
             AwsError::Transient { .. } => "AwsUnavailable",
             AwsError::Invalid { .. } => "InvalidReference",
             AwsError::RoleNotAllowed { .. } => "AccessNotAllowed",

@@ -5,6 +5,7 @@
 pub mod apiserver;
 pub mod cluster;
 pub mod controller;
+pub mod gitops;
 pub mod moto;
 pub mod policy_apiserver;
 pub mod proxy;

@@ -35,7 +35,7 @@ use crate::metrics::FindingLabels;
 use crate::policy::facts::{FACT_ROUNDS, Fact, FactSet};
 use crate::policy::units::{Judge, UnitPlan};
 use crate::policy::{Evaluation, Verdict, sort_findings};
-use crate::status::{Desired, READY, RECONCILING, merge_conditions};
+use crate::status::{Desired, READY, RECONCILING, merge_conditions, not_ready};
 use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use incremental::{Basis, Incremental, Judged, UnitCache};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -526,9 +526,12 @@ pub fn desired_status(
         "Evaluated",
         format!("generation {} evaluated", generation.unwrap_or_default()),
     );
+    // Findings wait for a person: Stalled, so a rollout gated on this policy fails at once.
+    let stalled = (!ready.status).then(|| not_ready(&ready.reason, ready.message.clone(), false));
+    let desired: Vec<Desired> = [ready, reconciling].into_iter().chain(stalled).collect();
     PolicyStatus {
         observed_generation: generation,
-        conditions: merge_conditions(&current.conditions, &[ready, reconciling], generation, now),
+        conditions: merge_conditions(&current.conditions, &desired, generation, now),
         summary: Some(summary),
         findings,
         findings_total,

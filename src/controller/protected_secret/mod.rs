@@ -13,19 +13,21 @@ mod target;
 
 use super::FIELD_MANAGER;
 use render::render;
-pub use target::{FINALIZER, HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION};
+pub use target::{
+    ALLOW_MERGE_ANNOTATION, FINALIZER, HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION,
+};
 
 use super::{CacheSync, Context};
 use crate::api::{
     Enforcement, Finding, ProtectedSecret, ProtectedSecretStatus, ResourceRef, SecretRef, SecretVersion,
     parse_duration,
 };
-use crate::aws::{AwsError, AwsFacts, FactRequest, SecretValue, SecretsApi, Target, ValueRef};
+use crate::aws::{AwsError, AwsFacts, ErrorClass, FactRequest, SecretValue, SecretsApi, Target, ValueRef};
 use crate::metrics::SecretSyncMetrics;
 use crate::policy::Judgement;
 use crate::policy::facts::{FactRecorder, FactSet, SecretFacts};
 use crate::policy::secret::{judge_secret, validate_spec};
-use crate::status::{COMPLIANT, Desired, READY, RECONCILING, SYNCED, merge_conditions};
+use crate::status::{COMPLIANT, Desired, READY, SYNCED, merge_conditions, not_ready};
 use batch::Window;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::NamespaceResourceScope;
@@ -288,14 +290,29 @@ fn controller(client: &kube::Client, scope: Option<&str>, sync: &CacheSync) -> C
     let (store, writer) = reflector::store();
     let watch = watcher(scoped::<ProtectedSecret>(client, scope), watcher::Config::default());
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
+    let known = store.clone();
     Controller::for_stream(sync.track(reflector(writer, watch)).applied_objects(), store)
-        // Every Secret we write names its ProtectedSecret: an edit or deletion is seen at once,
-        // whatever the creation policy (an owner reference exists only under Owner).
-        .watches(scoped::<Secret>(client, scope), managed, |secret| {
-            let namespace = secret.namespace()?;
-            let owner = secret.annotations().get(OWNER_ANNOTATION)?;
-            Some(ObjectRef::<ProtectedSecret>::new(owner).within(&namespace))
-        })
+        // An edit or deletion of a Secret we write is seen at once, whatever the creation policy
+        // (an owner reference exists only under Owner).
+        .watches(scoped::<Secret>(client, scope), managed, move |secret| writers(&secret, &known))
+}
+
+/// The ProtectedSecrets that write `secret`: the one its owner annotation names, and those it
+/// lets merge into it (with `*`, every one in `known` that targets it).
+fn writers(secret: &Secret, known: &reflector::Store<ProtectedSecret>) -> Vec<ObjectRef<ProtectedSecret>> {
+    let Some(namespace) = secret.namespace() else { return Vec::new() };
+    let mut names: Vec<String> = secret.annotations().get(OWNER_ANNOTATION).cloned().into_iter().collect();
+    let merging: Vec<&str> = target::merge_allowed_from(secret).collect();
+    if merging.contains(&"*") {
+        let name = secret.name_any();
+        let targets_it = |ps: &&Arc<ProtectedSecret>| {
+            ps.namespace() == Some(namespace.clone()) && target::target_name(ps) == name
+        };
+        names.extend(known.state().iter().filter(targets_it).map(|ps| ps.name_any()));
+    } else {
+        names.extend(merging.into_iter().map(str::to_string));
+    }
+    names.into_iter().map(|name| ObjectRef::new(&name).within(&namespace)).collect()
 }
 
 /// The objects of kind `K` in `scope` (`None`: every namespace).
@@ -339,6 +356,14 @@ impl Failure {
     fn aws(err: AwsError) -> Self {
         let retry = (!matches!(err, AwsError::RoleNotAllowed { .. })).then(|| err.clone());
         Failure { reason: err.reason().to_string(), message: err.to_string(), retry }
+    }
+
+    /// Whether it goes away without anyone's help (throttling, an AWS outage). A missing secret
+    /// or permission is retried too, as someone may fix it in AWS, but only a person can.
+    fn transient(&self) -> bool {
+        self.retry
+            .as_ref()
+            .is_some_and(|err| matches!(err.class(), ErrorClass::Throttled | ErrorClass::Transient))
     }
 }
 
@@ -570,19 +595,11 @@ fn next_status(
                 .map(|v| format!("; Secret {target} keeps version {v}"))
                 .unwrap_or_default();
             let message = format!("{}{kept}", failure.message);
-            let mut desired = vec![
+            let desired = vec![
                 Desired::new(READY, false, &failure.reason, &message),
-                Desired::new(SYNCED, false, &failure.reason, message),
+                Desired::new(SYNCED, false, &failure.reason, &message),
+                not_ready(&failure.reason, message, failure.transient()),
             ];
-            // Still working on it: the controller retries with backoff without any change.
-            if failure.retry.is_some() {
-                desired.push(Desired::new(
-                    RECONCILING,
-                    true,
-                    "Retrying",
-                    format!("retrying after {}", failure.reason),
-                ));
-            }
             (previous.synced_version_id.clone(), desired)
         }
     };

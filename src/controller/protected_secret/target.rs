@@ -27,6 +27,21 @@ pub const HASH_ANNOTATION: &str = "dpo.dev/content-hmac";
 pub const RESTARTED_AT_ANNOTATION: &str = "dpo.dev/restartedAt";
 /// Finalizer, held only where deletion needs work the garbage collector does not do.
 pub const FINALIZER: &str = "dpo.dev/protected-secret";
+/// On a Secret: the ProtectedSecrets of its namespace that may merge keys into it
+/// (`name[,name...]`, or `*` for any). Without it, `creationPolicy: Merge` writes nothing.
+pub const ALLOW_MERGE_ANNOTATION: &str = "dpo.dev/allow-merge-from";
+
+/// The server-side-apply field manager of one ProtectedSecret: its own, so that several merging
+/// into one Secret keep each other's keys, and applying nothing on release removes only its own.
+fn field_manager(ps: &ProtectedSecret) -> String {
+    format!("{FIELD_MANAGER}/{}", ps.uid().unwrap_or_default())
+}
+
+/// The names in a Secret's [`ALLOW_MERGE_ANNOTATION`].
+pub fn merge_allowed_from(secret: &Secret) -> impl Iterator<Item = &str> {
+    let listed = secret.annotations().get(ALLOW_MERGE_ANNOTATION);
+    listed.into_iter().flat_map(|names| names.split(',')).map(str::trim).filter(|name| !name.is_empty())
+}
 
 /// The per-process HMAC key.
 pub struct ContentKey([u8; 32]);
@@ -95,8 +110,12 @@ fn desired(ps: &ProtectedSecret, data: BTreeMap<String, ByteString>, key: &Conte
     let mut labels = target.labels.clone();
     labels.insert(MANAGED_BY_LABEL.into(), MANAGED_BY.into());
     let mut annotations = target.annotations.clone();
-    annotations.insert(OWNER_ANNOTATION.into(), ps.name_any());
-    annotations.insert(HASH_ANNOTATION.into(), key.digest(&data));
+    // A merged-into Secret has several writers: one owner or digest annotation would flip
+    // between them with every write.
+    if target.creation_policy != CreationPolicy::Merge {
+        annotations.insert(OWNER_ANNOTATION.into(), ps.name_any());
+        annotations.insert(HASH_ANNOTATION.into(), key.digest(&data));
+    }
     let owner = (target.creation_policy == CreationPolicy::Owner).then(|| ps.controller_owner_ref(&()));
     Secret {
         metadata: ObjectMeta {
@@ -159,6 +178,18 @@ pub async fn write(
                 ),
             }));
         }
+        (Some(secret), CreationPolicy::Merge)
+            if !merge_allowed_from(secret).any(|allowed| allowed == "*" || allowed == ps.name_any()) =>
+        {
+            return Ok(Err(Refusal {
+                reason: "MergeNotAllowed",
+                message: format!(
+                    "Secret {name} does not let this ProtectedSecret merge into it: its owner can annotate it \
+                     {ALLOW_MERGE_ANNOTATION}={}",
+                    ps.name_any()
+                ),
+            }));
+        }
         (Some(secret), _) if !is_ours(secret, ps) => {
             return Ok(Err(Refusal {
                 reason: "TargetExists",
@@ -186,7 +217,7 @@ pub async fn write(
             if written.is_some_and(|h| *h != key.digest(ours)) { Written::Repaired } else { Written::Updated }
         }
     };
-    api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&want)).await?;
+    api.patch(&name, &PatchParams::apply(&field_manager(ps)).force(), &Patch::Apply(&want)).await?;
     Ok(Ok(outcome))
 }
 
@@ -224,7 +255,7 @@ pub async fn release(client: &kube::Client, ps: &ProtectedSecret) -> Result<(), 
         (CreationPolicy::Merge, DeletionPolicy::Delete) => {
             // Applying nothing as our field manager removes exactly the fields only we own.
             let empty = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}});
-            api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&empty)).await?;
+            api.patch(&name, &PatchParams::apply(&field_manager(ps)).force(), &Patch::Apply(&empty)).await?;
         }
         (CreationPolicy::Orphan, DeletionPolicy::Delete)
         | (CreationPolicy::Owner, DeletionPolicy::Delete) => {
