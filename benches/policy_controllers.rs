@@ -28,8 +28,8 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+use support::apiserver;
 use support::moto::{self, Seed};
-use support::policy_apiserver::ApiServer;
 use support::proxy::Proxy;
 
 const GROUPS: usize = 500;
@@ -274,9 +274,9 @@ async fn main() {
     let proxy = Proxy::start(moto::endpoint()).await;
     proxy.inject("GetEbsDefaultKmsKeyId", moto::ebs_default_key_answer("alias/aws/ebs"), 1);
     let aws = moto::facts_at(proxy.endpoint(), dpo::aws::AwsSettings::default()).await;
-    let api = ApiServer::start();
-    let volumes = PolicyEngine::<VolumePolicies>::new(context(api.client.clone(), aws.clone()));
-    let tls = PolicyEngine::<TlsPolicies>::new(context(api.client.clone(), aws.clone()));
+    let (client, api) = apiserver::start();
+    let volumes = PolicyEngine::<VolumePolicies>::new(context(client.clone(), aws.clone()));
+    let tls = PolicyEngine::<TlsPolicies>::new(context(client.clone(), aws.clone()));
     let mut volume_policy: EncryptedVolumePolicy =
         policy("EncryptedVolumePolicy", "ebs", json!({"requireCustomerManagedKey": true}));
     let mut tls_policies: [TlsIngressPolicy; 2] = [
@@ -284,6 +284,8 @@ async fn main() {
         policy("TlsIngressPolicy", "tls-prod", json!({"ingressSelector": {"matchLabels": {"tier": "prod"}}})),
     ];
 
+    api.store(&volume_policy);
+    tls_policies.iter().for_each(|policy| api.store(policy));
     let before = calls(&aws);
     let (started, cpu) = (Instant::now(), cpu_time());
     let (volume_status, tls_statuses, writes) =
@@ -307,8 +309,8 @@ async fn main() {
     // The periodic pass: fresh engines (no facts held, no verdicts kept), the aws layer's cache
     // warm. A controller has one engine per kind; the first ones go.
     drop((volumes, tls));
-    let volumes = PolicyEngine::<VolumePolicies>::new(context(api.client.clone(), aws.clone()));
-    let tls = PolicyEngine::<TlsPolicies>::new(context(api.client.clone(), aws.clone()));
+    let volumes = PolicyEngine::<VolumePolicies>::new(context(client.clone(), aws.clone()));
+    let tls = PolicyEngine::<TlsPolicies>::new(context(client.clone(), aws.clone()));
     let (started, cpu) = (Instant::now(), cpu_time());
     let (_, _, writes) =
         full_pass(&volumes, &tls, &volume_policy, &tls_policies, &volume_world, &tls_world).await;

@@ -16,9 +16,8 @@ use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
-use support::apiserver::Call;
+use support::apiserver::{self, Call};
 use support::moto::{self, Seed};
-use support::policy_apiserver::ApiServer;
 use support::proxy::Proxy;
 
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
@@ -89,7 +88,7 @@ async fn volume_policy_status_events_and_metrics_follow_the_world() {
     let key = seed.key().await;
     let with_cmk = seed.volume(true, Some(&key.arn)).await;
 
-    let api = ApiServer::start();
+    let (client, api) = apiserver::start();
     let metrics = PolicyMetrics::default();
     // The account default is toggled below; read it afresh on every evaluation.
     let mut settings = moto::test_settings();
@@ -98,13 +97,14 @@ async fn volume_policy_status_events_and_metrics_follow_the_world() {
     let proxy = Proxy::start(moto::endpoint()).await;
     proxy.inject("GetEbsDefaultKmsKeyId", moto::ebs_default_key_answer("alias/aws/ebs"), 3);
     let aws = moto::facts_at(proxy.endpoint(), settings).await;
-    let mut ctx = context(api.client.clone(), aws, metrics.clone()).await;
+    let mut ctx = context(client.clone(), aws, metrics.clone()).await;
     // Nor may the engine hold facts from one evaluation to the next.
     ctx.config =
         Arc::new(ControllerConfig { reevaluation_period: Duration::ZERO, ..ControllerConfig::default() });
     let engine = PolicyEngine::<VolumePolicies>::new(ctx);
     let mut policy = EncryptedVolumePolicy::new("ebs", EncryptedVolumePolicySpec::default());
     policy.meta_mut().generation = Some(1);
+    api.store(&policy);
     let mut world = VolumeWorld {
         storage_classes: vec![
             storage_class("gp3", "encrypted: \"true\"", ""),
@@ -286,14 +286,15 @@ async fn tls_policy_judges_acm_certificates_and_flips_ready_back() {
     let renewed = seed.certificate(&[&old_host], days(300)).await;
     seed.certificate(&[&found_host], days(100)).await;
 
-    let api = ApiServer::start();
+    let (client, api) = apiserver::start();
     let ctx =
-        context(api.client.clone(), moto::facts(moto::test_settings()).await, PolicyMetrics::default()).await;
+        context(client.clone(), moto::facts(moto::test_settings()).await, PolicyMetrics::default()).await;
     let aws = ctx.aws.clone();
     let engine = PolicyEngine::<TlsPolicies>::new(ctx);
     let mut policy = TlsIngressPolicy::new("tls", TlsIngressPolicySpec::default());
     policy.meta_mut().generation = Some(1);
     policy.status = Some(Default::default());
+    api.store(&policy);
     let mut world = TlsWorld {
         ingresses: vec![
             ingress("shop", &shop_host, &[LISTEN, REDIRECT, SSL_POLICY, (CERT, &good)], ""),
@@ -348,13 +349,14 @@ async fn tls_policy_judges_acm_certificates_and_flips_ready_back() {
 
 #[tokio::test]
 async fn a_rejected_status_write_is_a_typed_error() {
-    let api = ApiServer::start();
-    api.reject_writes();
+    let (client, api) = apiserver::start();
+    api.reject_status_writes();
     let engine = PolicyEngine::<VolumePolicies>::new(
-        context(api.client.clone(), moto::facts(moto::test_settings()).await, PolicyMetrics::default()).await,
+        context(client.clone(), moto::facts(moto::test_settings()).await, PolicyMetrics::default()).await,
     );
     let mut policy = EncryptedVolumePolicy::new("gone", EncryptedVolumePolicySpec::default());
     policy.meta_mut().generation = Some(2);
+    api.store(&policy);
     let err = engine.reconcile(&policy, &VolumeWorld::default()).await.unwrap_err();
     assert!(err.to_string().starts_with("writing the status of gone: "), "{err}");
     assert_eq!(calls(&api.take()), [("PATCH", "/apis/dpo.dev/v1alpha1/encryptedvolumepolicies/gone/status")]);
@@ -374,13 +376,14 @@ async fn a_change_judges_only_the_units_it_touches_and_the_periodic_pass_all() {
     let host = format!("{}.example.com", moto::unique("units"));
     let certificate =
         seed.certificate(&[&host], jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 90)).await;
-    let api = ApiServer::start();
+    let (client, api) = apiserver::start();
     let ctx =
-        context(api.client.clone(), moto::facts(moto::test_settings()).await, PolicyMetrics::default()).await;
+        context(client.clone(), moto::facts(moto::test_settings()).await, PolicyMetrics::default()).await;
     let engine = PolicyEngine::<TlsPolicies>::new(ctx.clone());
     let mut policy = TlsIngressPolicy::new("units", TlsIngressPolicySpec::default());
     policy.meta_mut().generation = Some(1);
     policy.status = Some(Default::default());
+    api.store(&policy);
     let grouped = |name: &str, group: &str, ssl_policy: &str, version: u32| {
         let annotations = [
             LISTEN,

@@ -2,9 +2,12 @@
 //! (`tower_test::mock::pair`): it stores objects by path, answers GET, POST, PATCH (apply and
 //! merge) and DELETE the way the real one does for the calls the controllers make, lists
 //! collections (label selectors ignored) and holds watches open with nothing to report, and
-//! records every call so that tests can assert exactly what was written and watched.
+//! records every call so that tests can assert exactly what was written and watched. Wire-level
+//! behaviour (field ownership, validation, watches, RBAC) is the real control plane's to test:
+//! see `cluster.rs`.
 
 use http::{Request, Response, StatusCode};
+use kube::Resource;
 use kube::client::Body;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -52,7 +55,10 @@ impl Call {
 struct State {
     objects: HashMap<String, Value>,
     calls: Vec<Call>,
+    /// Calls before this index were handed out by `take`.
+    taken: usize,
     next_version: u64,
+    reject_status_writes: bool,
 }
 
 #[derive(Clone, Default)]
@@ -155,6 +161,11 @@ impl FakeApiserver {
             None => (call.path.clone(), false),
         };
         match call.method.as_str() {
+            "PATCH" if subresource && state.reject_status_writes => {
+                let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Conflict",
+                    "message": format!("{path}: the object has been modified"), "code": 409});
+                (StatusCode::CONFLICT, status)
+            }
             "GET" if is_collection(&path) => {
                 let mut items: Vec<(&String, &Value)> =
                     state.objects.iter().filter(|(at, _)| listed_in(at).contains(&path)).collect();
@@ -227,7 +238,30 @@ impl FakeApiserver {
     }
 
     pub fn clear_calls(&self) {
-        self.lock().calls.clear();
+        let mut state = self.lock();
+        state.calls.clear();
+        state.taken = 0;
+    }
+
+    /// The calls since the last `take`.
+    pub fn take(&self) -> Vec<Call> {
+        let mut state = self.lock();
+        let end = state.calls.len();
+        let from = std::mem::replace(&mut state.taken, end);
+        state.calls[from..].to_vec()
+    }
+
+    /// From now on, status writes are refused with 409 Conflict.
+    pub fn reject_status_writes(&self) {
+        self.lock().reject_status_writes = true;
+    }
+
+    /// Stores `object` at its own path, as if someone else had created it.
+    pub fn store<K: Resource<DynamicType = ()> + serde::Serialize>(&self, object: &K) {
+        let meta = object.meta();
+        let name = meta.name.as_deref().expect("an object to store has a name");
+        let path = format!("{}/{name}", K::url_path(&(), meta.namespace.as_deref()));
+        self.put(&path, serde_json::to_value(object).expect("object as JSON"));
     }
 
     pub fn get(&self, path: &str) -> Option<Value> {

@@ -1,5 +1,6 @@
-//! Shared harness of the `aws_*` tests: one moto server per test binary, seeding through the
-//! real SDK, and a fault-injecting proxy. Each test binary uses a different part of it.
+//! Shared harness of the tests and benchmarks: one moto server per test binary with seeding
+//! through the real SDK, a fault-injecting proxy, a fake apiserver for fast reconcile tests, the
+//! real cluster of the e2e tests, and the GitOps tools' judges. Each binary uses a part of it.
 #![allow(dead_code)]
 
 pub mod apiserver;
@@ -7,5 +8,4 @@ pub mod cluster;
 pub mod controller;
 pub mod gitops;
 pub mod moto;
-pub mod policy_apiserver;
 pub mod proxy;
