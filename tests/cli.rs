@@ -53,6 +53,21 @@ fn shipped_examples_fail_with_fixes() {
 }
 
 #[test]
+fn a_class_with_a_kms_key_is_judged_by_its_key_whatever_encrypted_says() {
+    // io2-fast sets encrypted: "True" and a kmsKeyId outside the allowlist: the EBS CSI driver
+    // encrypts with any key it is given, so only the key is wrong.
+    let report = json(&dpo(&["check", "deploy/examples", "-o", "json"], None));
+    let io2: Vec<&str> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["resource"]["name"] == "io2-fast")
+        .map(|f| f["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(io2, ["kms-key-approved"], "{report}");
+}
+
+#[test]
 fn stdin_multi_document_with_comments_and_empty_documents() {
     let stream = format!("# leading comment\n---\n---\n{UNENCRYPTED_CLASS}...\n---\n# only a comment\n");
     let output = dpo(&["check", "-", "-o", "json"], Some(&stream));

@@ -36,16 +36,6 @@ pub fn exemption(meta: &ObjectMeta) -> Option<&str> {
     meta.labels.as_ref()?.get(EXEMPT_LABEL).map(String::as_str)
 }
 
-/// Parses a boolean the way Kubernetes and the CSI drivers parse string parameters
-/// (Go's `strconv.ParseBool`).
-pub fn parse_bool(value: &str) -> Option<bool> {
-    match value {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
-        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 pub(crate) mod testing {
     /// Builds a test object from YAML, the way users write them.
