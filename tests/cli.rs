@@ -68,6 +68,17 @@ fn a_class_with_a_kms_key_is_judged_by_its_key_whatever_encrypted_says() {
 }
 
 #[test]
+fn a_rule_on_the_account_default_key_is_skipped_offline() {
+    let stream = "apiVersion: dpo.dev/v1alpha1\nkind: EncryptedVolumePolicy\nmetadata: {name: cmk}\nspec: {requireCustomerManagedKey: true, checkAccountDefault: false}\n---\napiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: gp3}\nprovisioner: ebs.csi.aws.com\nparameters: {encrypted: \"true\"}\n";
+    let output = dpo(&["check", "-", "-o", "json"], Some(stream));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(rules_of(&report), Vec::<String>::new(), "{report}");
+    let skipped = report["summary"]["skipped"].as_array().unwrap();
+    assert!(skipped.iter().any(|s| s["rule"] == "storageclass-using-cmk"), "{report}");
+}
+
+#[test]
 fn stdin_multi_document_with_comments_and_empty_documents() {
     let stream = format!("# leading comment\n---\n---\n{UNENCRYPTED_CLASS}...\n---\n# only a comment\n");
     let output = dpo(&["check", "-", "-o", "json"], Some(&stream));

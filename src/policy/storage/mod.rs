@@ -106,22 +106,15 @@ pub fn judge_storage_class(
                     facts,
                 );
             }
+            // The default key may be customer-managed or not, approved or not: only EC2 can say
+            // which key it is, so the rules wait for that fact rather than guess.
             _ => {
-                let fix = match spec.allowed_kms_keys.first() {
-                    Some(key) => format!("set parameters.kmsKeyId: \"{key}\""),
-                    None => "set parameters.kmsKeyId to the ARN of a customer-managed KMS key".to_string(),
-                };
-                let rule = if spec.allowed_kms_keys.is_empty() {
-                    Rule::StorageclassUsingCmk
-                } else {
-                    Rule::KmsKeyApproved
-                };
-                judgement.violation(
-                    rule,
-                    &resource,
-                    format!("{usage} sets no kmsKeyId, so volumes use the account's default EBS key, which the policy does not approve"),
-                    fix,
-                );
+                if !wanted.allowed.is_empty() {
+                    judgement.skip(Rule::KmsKeyApproved);
+                }
+                if let Some(requirement) = wanted.customer_managed {
+                    judgement.skip(requirement.rule);
+                }
             }
         },
     }

@@ -155,9 +155,6 @@ fn allowlist_and_customer_managed_key_requirements() {
     assert_eq!(findings(&verdict), [("kms-key-approved", Severity::High)]);
 
     let no_key = class(EBS_CSI, "encrypted: \"true\"");
-    let verdict = judge("{requireCustomerManagedKey: true}", &no_key, &offline());
-    assert_eq!(findings(&verdict), [("storageclass-using-cmk", Severity::Medium)]);
-
     let mut facts = account_default(true);
     facts.kms_keys.insert(
         "alias/aws/ebs".into(),
@@ -173,6 +170,25 @@ fn allowlist_and_customer_managed_key_requirements() {
     );
     let verdict = judge("{requireCustomerManagedKey: true}", &no_key, &facts);
     assert_eq!(findings(&verdict), [("storageclass-using-cmk", Severity::Medium)]);
+}
+
+#[test]
+fn the_account_default_key_is_not_guessed_offline() {
+    // Without kmsKeyId EC2 uses the account's default EBS key, which may well be a customer-managed
+    // key: only EC2 can say which.
+    let no_key = class(EBS_CSI, "encrypted: \"true\"");
+    let allowlist = format!("{{allowedKmsKeys: [\"{CMK}\"]}}");
+    for (spec, rule) in [
+        ("{requireCustomerManagedKey: true}", Rule::StorageclassUsingCmk),
+        (allowlist.as_str(), Rule::KmsKeyApproved),
+    ] {
+        let failed = FactSet { ebs_default: Some(Fact::Failed("throttled".into())), ..FactSet::default() };
+        for facts in [&offline() as &dyn Facts, &failed] {
+            let Verdict::Judged(judgement) = judge(spec, &no_key, facts) else { panic!("not judged") };
+            assert_eq!(judgement.findings, [], "{spec}");
+            assert_eq!(judgement.skipped, [rule], "{spec}");
+        }
+    }
 }
 
 #[test]
