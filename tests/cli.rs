@@ -139,6 +139,19 @@ fn bad_input_names_file_line_and_field() {
 }
 
 #[test]
+fn a_selector_with_an_unknown_operator_is_bad_input() {
+    let policy = "apiVersion: dpo.dev/v1alpha1\nkind: EncryptedVolumePolicy\nmetadata: {name: prod}\nspec:\n  storageClassSelector:\n    matchExpressions: [{key: tier, operator: Gt, values: [\"1\"]}]\n";
+    assert_bad_input(
+        &format!("{policy}---\n{UNENCRYPTED_CLASS}"),
+        &[
+            "spec.storageClassSelector.matchExpressions[0].operator",
+            "`Gt`",
+            "`In`, `NotIn`, `Exists`, `DoesNotExist`",
+        ],
+    );
+}
+
+#[test]
 fn keep_going_reports_the_good_files_next_to_a_bad_one() {
     let dir = tempfile::tempdir().unwrap();
     for i in 0..100 {

@@ -1,7 +1,7 @@
 //! `TlsIngressPolicy`: ALB ingresses and NLB services terminate TLS properly.
 
 use super::common::{PolicyStatus, Severity, TlsVersion, default_true};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use super::selector::LabelSelector;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -9,12 +9,14 @@ mod common;
 mod duration;
 mod ingress_policy;
 mod protected_secret;
+mod selector;
 mod volume_policy;
 
 pub use common::*;
 pub use duration::{DurationError, parse_duration};
 pub use ingress_policy::*;
 pub use protected_secret::*;
+pub use selector::*;
 pub use volume_policy::*;
 
 use kube::CustomResourceExt;

@@ -1,7 +1,7 @@
 //! `EncryptedVolumePolicy`: EBS StorageClasses, and the volumes made from them, are encrypted.
 
 use super::common::{PolicyStatus, Severity, default_true};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use super::selector::LabelSelector;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

@@ -43,7 +43,7 @@ use super::{Evaluation, Facts, Verdict, exemption, resource_ref, selector};
 use crate::api::TlsIngressPolicySpec;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 /// The objects one evaluation of a TlsIngressPolicy sees.
 #[derive(Clone, Copy, Debug, Default)]
@@ -119,7 +119,7 @@ fn excluded(policy: &TlsIngressPolicySpec, meta: &ObjectMeta, index: &InventoryI
     if !selector::matches(policy.ingress_selector.as_ref(), meta.labels.as_ref()) {
         return Some(Verdict::NotApplicable("not selected by the policy's ingressSelector".into()));
     }
-    if let Some(namespace_selector) = policy.namespace_selector.as_ref().filter(|s| !is_empty(s)) {
+    if let Some(namespace_selector) = policy.namespace_selector.as_ref().filter(|s| !s.is_empty()) {
         let name = meta.namespace.as_deref().unwrap_or("default");
         let Some(namespace) = index.namespace(name) else {
             return Some(Verdict::NotApplicable(format!(
@@ -133,11 +133,6 @@ fn excluded(policy: &TlsIngressPolicySpec, meta: &ObjectMeta, index: &InventoryI
         }
     }
     exemption(meta).map(|reason| Verdict::Exempt(reason.to_string()))
-}
-
-fn is_empty(selector: &LabelSelector) -> bool {
-    selector.match_labels.as_ref().is_none_or(|labels| labels.is_empty())
-        && selector.match_expressions.as_ref().is_none_or(|expressions| expressions.is_empty())
 }
 
 #[cfg(test)]
