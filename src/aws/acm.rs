@@ -7,6 +7,7 @@ use super::retry::Operation;
 use super::secrets::timestamp;
 use super::session::{AwsFacts, Target};
 use crate::policy::facts::CertificateFacts;
+use crate::policy::ingress::name_covers;
 use aws_sdk_acm::types::{CertificateStatus, CertificateSummary, Filters, KeyAlgorithm};
 use futures::future::join_all;
 use std::future::Future;
@@ -69,7 +70,7 @@ impl AcmApi for AwsFacts {
         let mut undecided = Vec::new();
         for listed in listing.0 {
             match &listed.names {
-                Some(names) if names.iter().any(|n| host_matches(n, host)) => candidates.push(listed.arn),
+                Some(names) if names.iter().any(|n| name_covers(n, host)) => candidates.push(listed.arn),
                 Some(_) => {}
                 None => undecided.push(listed.arn),
             }
@@ -79,7 +80,7 @@ impl AcmApi for AwsFacts {
         let mut found = Vec::new();
         for facts in described {
             let facts = facts?;
-            if facts.domain_names.iter().any(|n| host_matches(n, host)) {
+            if facts.domain_names.iter().any(|n| name_covers(n, host)) {
                 found.push(facts);
             }
         }
@@ -175,36 +176,4 @@ fn listed_names(summary: CertificateSummary) -> Listed {
         names
     });
     Listed { arn: summary.certificate_arn.unwrap_or_default(), names }
-}
-
-/// Whether a certificate name covers a host, per RFC 6125 section 6.4.3: case-insensitive; a
-/// wildcard only as the whole left-most label, matching exactly one label.
-pub fn host_matches(name: &str, host: &str) -> bool {
-    let name = name.trim_end_matches('.');
-    let host = host.trim_end_matches('.');
-    if name.eq_ignore_ascii_case(host) {
-        return true;
-    }
-    let Some(suffix) = name.strip_prefix("*.") else { return false };
-    match host.split_once('.') {
-        Some((label, rest)) => !label.is_empty() && label != "*" && rest.eq_ignore_ascii_case(suffix),
-        None => false,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::host_matches;
-
-    #[test]
-    fn wildcards_cover_exactly_one_label() {
-        assert!(host_matches("shop.example.com", "SHOP.example.com"));
-        assert!(host_matches("*.example.com", "shop.example.com"));
-        assert!(!host_matches("*.example.com", "example.com"));
-        assert!(!host_matches("*.example.com", "a.b.example.com"));
-        assert!(!host_matches("*.example.com", "shop.example.org"));
-        assert!(host_matches("*.example.com", "*.example.com"));
-        assert!(!host_matches("shop*.example.com", "shop1.example.com"));
-        assert!(!host_matches("*.com", "example.org"));
-    }
 }

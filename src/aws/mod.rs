@@ -15,7 +15,7 @@ mod retry;
 mod secrets;
 mod session;
 
-pub use acm::{AcmApi, host_matches};
+pub use acm::AcmApi;
 pub use cache::{CacheSettings, FactCache, FactKind, Scope};
 pub use ec2::Ec2Api;
 pub use error::{AwsError, ErrorClass};

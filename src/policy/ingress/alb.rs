@@ -9,22 +9,20 @@
 //! certificates discovered for its hosts. `ssl-redirect` applies to every HTTP listener of the
 //! ALB, must be the same wherever it is set, and must name an HTTPS listener.
 
+use super::alb_certificates::hosts;
 use super::annotations::{
     CERTIFICATE_ARN, LISTEN_PORTS, Protocol, SSL_POLICY, SSL_REDIRECT, annotation, parse_listen_ports,
     parse_port, redirects_all_paths_to_https, string_list,
-};
-use super::certificates::{
-    describe_non_acm, is_acm_certificate_arn, judge_configured, judge_state, name_covers,
 };
 use super::group::{AlbGroup, AlbMember, GroupId};
 use super::ledger::{Issue, Ledger};
 use super::{AlbDefaults, InventoryIndex, excluded, ssl_policy};
 use crate::api::TlsIngressPolicySpec;
-use crate::policy::facts::{CertificateFacts, Fact, Facts};
+use crate::policy::facts::{CertificateFacts, Facts};
 use crate::policy::{Judgement, Rule, Verdict, resource_ref};
 
 /// Placeholder ARN in remediations that ask for a certificate.
-const ACM_ARN_PLACEHOLDER: &str = "arn:aws:acm:<region>:<account>:certificate/<id>";
+pub(super) const ACM_ARN_PLACEHOLDER: &str = "arn:aws:acm:<region>:<account>:certificate/<id>";
 
 /// Evaluates one ALB. Returns one verdict per member, in member order.
 pub fn evaluate_group(
@@ -77,14 +75,14 @@ fn into_verdict(slot: Result<Judgement, Verdict>) -> Verdict {
 
 /// Where a member's setting comes from, for remediations that point at it.
 #[derive(Clone, Copy, Debug)]
-enum Source<'g> {
+pub(super) enum Source<'g> {
     Annotation,
     ClassParams(&'g str),
 }
 
 impl Source<'_> {
     /// How to set `value`: the annotation, or the IngressClassParams field that overrides it.
-    fn fix(self, annotation: &str, params_field: &str, value: &str) -> String {
+    pub(super) fn fix(self, annotation: &str, params_field: &str, value: &str) -> String {
         match self {
             Source::Annotation => format!("Set `{annotation}: {value}` on the Ingress"),
             Source::ClassParams(params) => format!(
@@ -116,38 +114,38 @@ enum GroupRedirect {
 }
 
 /// One member's settings as the controller reads them.
-struct Settings<'g> {
-    certificates: Vec<&'g str>,
-    certificate_source: Source<'g>,
-    ssl_policy: Option<&'g str>,
-    ssl_policy_source: Source<'g>,
-    ports: Vec<(u16, Protocol)>,
+pub(super) struct Settings<'g> {
+    pub(super) certificates: Vec<&'g str>,
+    pub(super) certificate_source: Source<'g>,
+    pub(super) ssl_policy: Option<&'g str>,
+    pub(super) ssl_policy_source: Source<'g>,
+    pub(super) ports: Vec<(u16, Protocol)>,
     redirect: RedirectSetting,
     /// Rule hosts and TLS hosts, each once.
-    hosts: Vec<&'g str>,
+    pub(super) hosts: Vec<&'g str>,
 }
 
 /// One listener of the ALB, merged over the members listening on its port.
-struct Listener<'g> {
-    port: u16,
-    protocol: Protocol,
+pub(super) struct Listener<'g> {
+    pub(super) port: u16,
+    pub(super) protocol: Protocol,
     /// Members on this port, in group order.
-    members: Vec<usize>,
+    pub(super) members: Vec<usize>,
     /// The explicit policy and the member that set it first.
-    ssl_policy: Option<(&'g str, usize)>,
+    pub(super) ssl_policy: Option<(&'g str, usize)>,
     /// Configured certificate ARNs and the member that set each first.
-    certificates: Vec<(&'g str, usize)>,
-    discovered: Vec<(&'g CertificateFacts, usize)>,
+    pub(super) certificates: Vec<(&'g str, usize)>,
+    pub(super) discovered: Vec<(&'g CertificateFacts, usize)>,
     /// Discovery for some member's hosts waits on facts that were not gathered.
-    discovery_pending: bool,
+    pub(super) discovery_pending: bool,
 }
 
-struct AlbEvaluation<'g> {
-    policy: &'g TlsIngressPolicySpec,
-    members: &'g [AlbMember<'g>],
-    facts: &'g dyn Facts,
-    defaults: &'g AlbDefaults,
-    ledger: Ledger,
+pub(super) struct AlbEvaluation<'g> {
+    pub(super) policy: &'g TlsIngressPolicySpec,
+    pub(super) members: &'g [AlbMember<'g>],
+    pub(super) facts: &'g dyn Facts,
+    pub(super) defaults: &'g AlbDefaults,
+    pub(super) ledger: Ledger,
 }
 
 impl<'g> AlbEvaluation<'g> {
@@ -172,7 +170,7 @@ impl<'g> AlbEvaluation<'g> {
         self.ledger
     }
 
-    fn describe(&self, member: usize) -> String {
+    pub(super) fn describe(&self, member: usize) -> String {
         format!("{}/{}", self.members[member].namespace(), self.members[member].name())
     }
 
@@ -370,100 +368,6 @@ impl<'g> AlbEvaluation<'g> {
         GroupRedirect::Unbuildable
     }
 
-    /// `elbv2-acm-certificate-required`: the ALB has an HTTPS listener, each with ACM certificates
-    /// (configured, or discoverable by the Ingress's hosts).
-    fn judge_certificates_configured(&mut self, settings: &[Settings<'g>], listeners: &mut [Listener<'g>]) {
-        self.ledger.evaluate(Rule::Elbv2AcmCertificateRequired);
-        if https_ports(listeners).next().is_none() {
-            self.ledger.report(
-                0,
-                Issue::new(
-                    Rule::Elbv2AcmCertificateRequired,
-                    "the ALB has no HTTPS listener: all its traffic is plaintext HTTP".into(),
-                    format!(
-                        "Set `{LISTEN_PORTS}: '[{{\"HTTP\": 80}}, {{\"HTTPS\": 443}}]'`, \
-                         `{CERTIFICATE_ARN}: {ACM_ARN_PLACEHOLDER}` and `{SSL_REDIRECT}: \"443\"`"
-                    ),
-                ),
-            );
-            return;
-        }
-        // Certificates of an Ingress without HTTPS ports are never put on a listener.
-        let listens_https =
-            |member: &Settings<'g>| member.ports.iter().any(|(_, protocol)| *protocol == Protocol::Https);
-        for (cause, member) in settings.iter().enumerate().filter(|(_, member)| listens_https(member)) {
-            for arn in member.certificates.iter().filter(|arn| !is_acm_certificate_arn(arn)) {
-                let message = format!(
-                    "certificate {arn} is {}: the ALB must use an ACM certificate",
-                    describe_non_acm(arn)
-                );
-                let remediation =
-                    member.certificate_source.fix(CERTIFICATE_ARN, "certificateArn", ACM_ARN_PLACEHOLDER);
-                self.ledger
-                    .report(cause, Issue::new(Rule::Elbv2AcmCertificateRequired, message, remediation));
-            }
-        }
-        for (cause, member) in settings.iter().enumerate() {
-            if member.certificates.is_empty() && listens_https(member) {
-                self.discover_certificates(cause, member, listeners);
-            }
-        }
-    }
-
-    /// The controller's certificate discovery for a member with HTTPS ports and no certificate:
-    /// every host must match exactly the ISSUED ACM certificates found for it.
-    fn discover_certificates(&mut self, cause: usize, member: &Settings<'g>, listeners: &mut [Listener<'g>]) {
-        if member.hosts.is_empty() {
-            self.ledger.report(
-                cause,
-                Issue::new(
-                    Rule::Elbv2AcmCertificateRequired,
-                    "the Ingress listens on HTTPS without a certificate: it sets no certificate-arn and has no host \
-                     for the controller to discover an ACM certificate by"
-                        .into(),
-                    member.certificate_source.fix(CERTIFICATE_ARN, "certificateArn", ACM_ARN_PLACEHOLDER),
-                ),
-            );
-            return;
-        }
-        let serves_member = |listener: &Listener<'g>| {
-            listener.protocol == Protocol::Https && listener.members.contains(&cause)
-        };
-        for &host in &member.hosts {
-            match self.facts.certificates_for_host(host) {
-                Fact::Known(found) if !found.is_empty() => {
-                    for listener in listeners.iter_mut().filter(|listener| serves_member(listener)) {
-                        for certificate in &found {
-                            if !listener.discovered.iter().any(|(known, _)| known.arn == certificate.arn) {
-                                listener.discovered.push((certificate, cause));
-                            }
-                        }
-                    }
-                }
-                Fact::Known(_) | Fact::NotFound => self.ledger.report(
-                    cause,
-                    Issue::new(
-                        Rule::Elbv2AcmCertificateRequired,
-                        format!(
-                            "no ISSUED ACM certificate matches host {host}, so the controller cannot discover one \
-                             and fails to build the HTTPS listener"
-                        ),
-                        format!(
-                            "Request one with `aws acm request-certificate --domain-name {host} --validation-method \
-                             DNS` and complete its validation (or set {CERTIFICATE_ARN})"
-                        ),
-                    ),
-                ),
-                Fact::Unknown | Fact::Failed(_) => {
-                    self.ledger.pend(Rule::Elbv2AcmCertificateRequired);
-                    for listener in listeners.iter_mut().filter(|listener| serves_member(listener)) {
-                        listener.discovery_pending = true;
-                    }
-                }
-            }
-        }
-    }
-
     fn judge_ssl_policies(&mut self, listeners: &[Listener<'g>]) {
         for listener in listeners.iter().filter(|listener| listener.protocol == Protocol::Https) {
             self.ledger.evaluate(Rule::Elbv2PredefinedSecurityPolicySslCheck);
@@ -512,119 +416,8 @@ impl<'g> AlbEvaluation<'g> {
             }
         }
     }
-
-    /// Status, expiry and host coverage of the certificates on each HTTPS listener.
-    fn judge_certificate_states(&mut self, settings: &[Settings<'g>], listeners: &[Listener<'g>]) {
-        let requirements = &self.policy.certificate;
-        let now = self.facts.now();
-        // Each certificate is judged once, however many listeners use it.
-        let mut judged: Vec<(&str, Fact<&'g CertificateFacts>)> = Vec::new();
-        for listener in listeners.iter().filter(|listener| listener.protocol == Protocol::Https) {
-            let mut known: Vec<&CertificateFacts> = Vec::new();
-            let mut unknown = listener.discovery_pending;
-            for &(arn, provider) in
-                listener.certificates.iter().filter(|(arn, _)| is_acm_certificate_arn(arn))
-            {
-                let fact = match judged.iter().find(|(seen, _)| *seen == arn) {
-                    Some((_, fact)) => fact.clone(),
-                    None => {
-                        let fact =
-                            judge_configured(self.facts, now, arn, requirements, &mut self.ledger, provider);
-                        judged.push((arn, fact.clone()));
-                        fact
-                    }
-                };
-                match fact {
-                    Fact::Known(certificate) => known.push(certificate),
-                    Fact::Unknown | Fact::Failed(_) => unknown = true,
-                    Fact::NotFound => {}
-                }
-            }
-            for &(certificate, provider) in &listener.discovered {
-                if !judged.iter().any(|(seen, _)| *seen == certificate.arn) {
-                    judge_state(certificate, requirements, now, &mut self.ledger, provider);
-                    judged.push((&certificate.arn, Fact::Known(certificate)));
-                }
-                known.push(certificate);
-            }
-            // A listener without any certificate is reported as elbv2-acm-certificate-required.
-            if !known.is_empty() || unknown {
-                self.judge_host_coverage(settings, listener, &known, unknown);
-            }
-        }
-    }
-
-    /// `acm-certificate-host-coverage`: each host of the Ingresses on the listener is covered by
-    /// one of its certificates.
-    fn judge_host_coverage(
-        &mut self,
-        settings: &[Settings<'g>],
-        listener: &Listener<'g>,
-        known: &[&CertificateFacts],
-        unknown: bool,
-    ) {
-        self.ledger.evaluate(Rule::AcmCertificateHostCoverage);
-        let mut seen: Vec<&str> = Vec::new();
-        for &cause in &listener.members {
-            for &host in &settings[cause].hosts {
-                if seen.contains(&host) {
-                    continue;
-                }
-                seen.push(host);
-                let covered = known
-                    .iter()
-                    .any(|certificate| certificate.domain_names.iter().any(|name| name_covers(name, host)));
-                if covered {
-                    continue;
-                }
-                if unknown {
-                    // A certificate not looked up might cover it.
-                    self.ledger.pend(Rule::AcmCertificateHostCoverage);
-                    continue;
-                }
-                let names: Vec<&str> = known
-                    .iter()
-                    .flat_map(|certificate| certificate.domain_names.iter().map(String::as_str))
-                    .collect();
-                self.ledger.report(
-                    cause,
-                    Issue::new(
-                        Rule::AcmCertificateHostCoverage,
-                        format!(
-                            "no certificate on HTTPS listener {} covers host {host} (they cover: {})",
-                            listener.port,
-                            names.join(", ")
-                        ),
-                        format!(
-                            "Request a certificate for it (`aws acm request-certificate --domain-name {host} \
-                             --validation-method DNS`) and add its ARN: {}",
-                            settings[cause].certificate_source.fix(
-                                CERTIFICATE_ARN,
-                                "certificateArn",
-                                "<existing ARNs>,<new ARN>"
-                            )
-                        ),
-                    ),
-                );
-            }
-        }
-    }
 }
 
-fn https_ports<'l>(listeners: &'l [Listener<'_>]) -> impl Iterator<Item = u16> + 'l {
+pub(super) fn https_ports<'l>(listeners: &'l [Listener<'_>]) -> impl Iterator<Item = u16> + 'l {
     listeners.iter().filter(|listener| listener.protocol == Protocol::Https).map(|listener| listener.port)
-}
-
-/// The hosts of an Ingress's rules and TLS entries, each once.
-fn hosts<'g>(member: &'g AlbMember<'g>) -> Vec<&'g str> {
-    let Some(spec) = &member.ingress.spec else { return Vec::new() };
-    let rule_hosts = spec.rules.iter().flatten().filter_map(|rule| rule.host.as_deref());
-    let tls_hosts = spec.tls.iter().flatten().flat_map(|tls| tls.hosts.iter().flatten().map(String::as_str));
-    let mut hosts: Vec<&str> = Vec::new();
-    for host in rule_hosts.chain(tls_hosts).filter(|host| !host.is_empty()) {
-        if !hosts.contains(&host) {
-            hosts.push(host);
-        }
-    }
-    hosts
 }

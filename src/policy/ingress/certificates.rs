@@ -38,6 +38,11 @@ pub fn describe_non_acm(arn: &str) -> &'static str {
 /// Whether a certificate name (DNS SAN) covers `host`, per RFC 6125: names compare without
 /// regard to case or a trailing dot, and a wildcard stands for exactly one whole left-most label
 /// (`*.example.com` covers `a.example.com`, not `example.com` nor `a.b.example.com`).
+///
+/// The load balancer controller discovers certificates by host with the same rule
+/// (`pkg/ingress/cert_discovery.go` `domainMatchesHost`), comparing exactly where this ignores
+/// case: Ingress hosts are lowercase DNS names (the apiserver validates them), so on any Ingress
+/// the two agree.
 pub fn name_covers(name: &str, host: &str) -> bool {
     let name = name.strip_suffix('.').unwrap_or(name);
     let host = host.strip_suffix('.').unwrap_or(host);
@@ -186,6 +191,8 @@ mod tests {
         assert!(!name_covers("shop.example.com", "*.example.com"));
         assert!(name_covers("*.example.com", "*.example.com"));
         assert!(!name_covers("*", "localhost"));
+        assert!(!name_covers("shop*.example.com", "shop1.example.com"));
+        assert!(!name_covers("*.com", "example.org"));
     }
 
     fn certificate(status: &str, not_after: &str) -> CertificateFacts {

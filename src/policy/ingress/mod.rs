@@ -21,6 +21,7 @@
 //! among the inputs, the object is not selected (its namespace cannot be shown to match).
 
 mod alb;
+mod alb_certificates;
 mod annotations;
 mod certificates;
 mod class;
@@ -33,6 +34,7 @@ mod ssl_policy;
 mod test_support;
 
 pub use alb::evaluate_group;
+pub use certificates::name_covers;
 pub use class::{AlbClass, IngressClassification, InventoryIndex, classify};
 pub use group::{AlbGroup, AlbGroups, AlbMember, GroupId, alb_groups};
 pub use params::{IngressClassParams, IngressClassParamsSpec, IngressGroupParams};

@@ -3,7 +3,7 @@
 use super::{AlbDefaults, IngressClassParams, IngressInventory, evaluate_tls_policy};
 use crate::api::TlsIngressPolicySpec;
 use crate::policy::facts::CertificateFacts;
-use crate::policy::{Evaluation, Facts};
+use crate::policy::{Evaluation, Fact, FactSet, Facts, Judgement, Offline, Verdict};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use serde::Deserialize;
@@ -87,4 +87,79 @@ pub fn issued(arn: &str, names: &[&str], not_after: &str) -> CertificateFacts {
         domain_names: names.iter().map(|name| name.to_string()).collect(),
         in_use: true,
     }
+}
+
+pub const ARN: &str = "arn:aws:acm:us-east-1:123456789012:certificate/shop";
+pub const OTHER_ARN: &str = "arn:aws:acm:us-east-1:123456789012:certificate/other";
+pub const BOTH_PORTS: (&str, &str) =
+    ("alb.ingress.kubernetes.io/listen-ports", r#"[{"HTTP": 80}, {"HTTPS": 443}]"#);
+pub const CERTIFICATE: (&str, &str) = ("alb.ingress.kubernetes.io/certificate-arn", ARN);
+pub const REDIRECT: (&str, &str) = ("alb.ingress.kubernetes.io/ssl-redirect", "443");
+pub const MODERN_POLICY: (&str, &str) =
+    ("alb.ingress.kubernetes.io/ssl-policy", "ELBSecurityPolicy-TLS13-1-2-2021-06");
+pub const COMPLIANT: [(&str, &str); 4] = [BOTH_PORTS, CERTIFICATE, REDIRECT, MODERN_POLICY];
+
+pub fn now() -> jiff::Timestamp {
+    "2025-06-01T00:00:00Z".parse().unwrap()
+}
+
+pub fn offline() -> Offline {
+    Offline { now: now() }
+}
+
+/// Facts knowing these certificates, and which of them ACM would find for each host.
+pub fn facts(certificates: &[CertificateFacts], discoverable: &[(&str, &[&str])]) -> FactSet {
+    let mut facts = FactSet { now: Some(now()), ..FactSet::default() };
+    for certificate in certificates {
+        facts.certificates.insert(certificate.arn.clone(), Fact::Known(certificate.clone()));
+    }
+    for (host, arns) in discoverable {
+        facts
+            .host_certificates
+            .insert(host.to_string(), Fact::Known(arns.iter().map(|a| a.to_string()).collect()));
+    }
+    facts
+}
+
+/// An Ingress of class `alb` in namespace `shop` routing `host` (also its TLS host) to `web`.
+pub fn alb_ingress(name: &str, host: &str, annotations: &[(&str, &str)]) -> String {
+    let annotations: String = annotations
+        .iter()
+        .map(|(key, value)| format!("\n    {key}: '{}'", value.replace('\'', "''")))
+        .collect();
+    format!(
+        "kind: Ingress
+metadata:
+  name: {name}
+  namespace: shop
+  annotations: {{}}{annotations}
+spec:
+  ingressClassName: alb
+  tls: [{{hosts: [{host}]}}]
+  rules:
+    - host: {host}
+      http:
+        paths:
+          - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}"
+    )
+    .replace("annotations: {}\n", "annotations:\n")
+}
+
+pub fn shop(annotations: &[(&str, &str)]) -> String {
+    alb_ingress("web", "shop.example.com", annotations)
+}
+
+pub fn judgement<'e>(evaluation: &'e Evaluation, name: &str) -> &'e Judgement {
+    match &evaluation.verdicts.iter().find(|v| v.resource.name == name).expect("object evaluated").verdict {
+        Verdict::Judged(judgement) => judgement,
+        other => panic!("{name} was not judged: {other:?}"),
+    }
+}
+
+pub fn verdict<'e>(evaluation: &'e Evaluation, name: &str) -> &'e Verdict {
+    &evaluation.verdicts.iter().find(|v| v.resource.name == name).expect("object evaluated").verdict
+}
+
+pub fn policy() -> TlsIngressPolicySpec {
+    TlsIngressPolicySpec::default()
 }

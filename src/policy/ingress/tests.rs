@@ -1,84 +1,8 @@
 //! End-to-end behaviour of the TLS ingress policy over manifests.
 
-use super::test_support::{evaluate, findings, issued};
+use super::test_support::*;
 use crate::api::{TlsIngressPolicySpec, TlsVersion};
-use crate::policy::facts::CertificateFacts;
-use crate::policy::{Evaluation, Fact, FactSet, Judgement, Offline, Rule, Verdict};
-
-const ARN: &str = "arn:aws:acm:us-east-1:123456789012:certificate/shop";
-const OTHER_ARN: &str = "arn:aws:acm:us-east-1:123456789012:certificate/other";
-const BOTH_PORTS: (&str, &str) =
-    ("alb.ingress.kubernetes.io/listen-ports", r#"[{"HTTP": 80}, {"HTTPS": 443}]"#);
-const CERTIFICATE: (&str, &str) = ("alb.ingress.kubernetes.io/certificate-arn", ARN);
-const REDIRECT: (&str, &str) = ("alb.ingress.kubernetes.io/ssl-redirect", "443");
-const MODERN_POLICY: (&str, &str) =
-    ("alb.ingress.kubernetes.io/ssl-policy", "ELBSecurityPolicy-TLS13-1-2-2021-06");
-const COMPLIANT: [(&str, &str); 4] = [BOTH_PORTS, CERTIFICATE, REDIRECT, MODERN_POLICY];
-
-fn now() -> jiff::Timestamp {
-    "2025-06-01T00:00:00Z".parse().unwrap()
-}
-
-fn offline() -> Offline {
-    Offline { now: now() }
-}
-
-/// Facts knowing these certificates, and which of them ACM would find for each host.
-fn facts(certificates: &[CertificateFacts], discoverable: &[(&str, &[&str])]) -> FactSet {
-    let mut facts = FactSet { now: Some(now()), ..FactSet::default() };
-    for certificate in certificates {
-        facts.certificates.insert(certificate.arn.clone(), Fact::Known(certificate.clone()));
-    }
-    for (host, arns) in discoverable {
-        facts
-            .host_certificates
-            .insert(host.to_string(), Fact::Known(arns.iter().map(|a| a.to_string()).collect()));
-    }
-    facts
-}
-
-/// An Ingress of class `alb` in namespace `shop` routing `host` (also its TLS host) to `web`.
-fn alb_ingress(name: &str, host: &str, annotations: &[(&str, &str)]) -> String {
-    let annotations: String = annotations
-        .iter()
-        .map(|(key, value)| format!("\n    {key}: '{}'", value.replace('\'', "''")))
-        .collect();
-    format!(
-        "kind: Ingress
-metadata:
-  name: {name}
-  namespace: shop
-  annotations: {{}}{annotations}
-spec:
-  ingressClassName: alb
-  tls: [{{hosts: [{host}]}}]
-  rules:
-    - host: {host}
-      http:
-        paths:
-          - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}"
-    )
-    .replace("annotations: {}\n", "annotations:\n")
-}
-
-fn shop(annotations: &[(&str, &str)]) -> String {
-    alb_ingress("web", "shop.example.com", annotations)
-}
-
-fn judgement<'e>(evaluation: &'e Evaluation, name: &str) -> &'e Judgement {
-    match &evaluation.verdicts.iter().find(|v| v.resource.name == name).expect("object evaluated").verdict {
-        Verdict::Judged(judgement) => judgement,
-        other => panic!("{name} was not judged: {other:?}"),
-    }
-}
-
-fn verdict<'e>(evaluation: &'e Evaluation, name: &str) -> &'e Verdict {
-    &evaluation.verdicts.iter().find(|v| v.resource.name == name).expect("object evaluated").verdict
-}
-
-fn policy() -> TlsIngressPolicySpec {
-    TlsIngressPolicySpec::default()
-}
+use crate::policy::{Rule, Verdict};
 
 #[test]
 fn compliant_ingress_offline_has_no_findings_and_skips_aws_rules() {
@@ -156,70 +80,6 @@ fn bad_listen_ports_json_is_quoted_not_a_panic() {
 }
 
 #[test]
-fn iam_server_certificate_is_not_acm() {
-    let iam =
-        ("alb.ingress.kubernetes.io/certificate-arn", "arn:aws:iam::123456789012:server-certificate/shop");
-    let found =
-        findings(&evaluate(&shop(&[BOTH_PORTS, iam, REDIRECT, MODERN_POLICY]), &policy(), &offline()));
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].starts_with(
-        "elbv2-acm-certificate-required shop/web: certificate arn:aws:iam::123456789012:server-certificate/shop is \
-         an IAM server certificate"
-    ));
-
-    // On an Ingress without HTTPS ports the certificate is never used, so it is not judged.
-    let http_only = ("alb.ingress.kubernetes.io/listen-ports", r#"[{"HTTP": 80}]"#);
-    let found = findings(&evaluate(&shop(&[http_only, iam]), &policy(), &offline()));
-    assert!(found.iter().all(|f| !f.contains("IAM server certificate")), "{found:?}");
-}
-
-#[test]
-fn certificate_discovery_by_host() {
-    let discovering = shop(&[BOTH_PORTS, REDIRECT, MODERN_POLICY]);
-    // Offline the discovery cannot be judged: skipped, not passed, not failed.
-    let evaluation = evaluate(&discovering, &policy(), &offline());
-    let offline_judgement = judgement(&evaluation, "web");
-    assert!(offline_judgement.findings.is_empty());
-    assert!(offline_judgement.skipped.contains(&Rule::Elbv2AcmCertificateRequired));
-    assert!(!offline_judgement.checked.contains(&Rule::Elbv2AcmCertificateRequired));
-
-    let none_found = facts(&[], &[("shop.example.com", &[])]);
-    let found = findings(&evaluate(&discovering, &policy(), &none_found));
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].contains("no ISSUED ACM certificate matches host shop.example.com"));
-    assert!(
-        found[0]
-            .contains("aws acm request-certificate --domain-name shop.example.com --validation-method DNS")
-    );
-
-    let expiring =
-        facts(&[issued(ARN, &["shop.example.com"], "2025-06-10T00:00:00Z")], &[("shop.example.com", &[ARN])]);
-    let evaluation = evaluate(&discovering, &policy(), &expiring);
-    let found = findings(&evaluation);
-    // The discovered certificate is judged like a configured one.
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].starts_with("acm-certificate-expiration-check shop/web"));
-    assert!(judgement(&evaluation, "web").skipped.is_empty());
-}
-
-#[test]
-fn https_without_certificate_or_host_cannot_be_discovered() {
-    let yaml = "kind: Ingress
-metadata:
-  name: web
-  namespace: shop
-  annotations:
-    alb.ingress.kubernetes.io/listen-ports: '[{\"HTTPS\": 443}]'
-    alb.ingress.kubernetes.io/ssl-policy: ELBSecurityPolicy-TLS13-1-2-2021-06
-spec:
-  ingressClassName: alb
-  defaultBackend: {service: {name: web, port: {number: 80}}}";
-    let found = findings(&evaluate(yaml, &policy(), &offline()));
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].contains("listens on HTTPS without a certificate"));
-}
-
-#[test]
 fn legacy_redirect_action_satisfies_the_redirect_rule() {
     let yaml = format!(
         "kind: Ingress
@@ -288,64 +148,6 @@ fn min_tls_version_and_allowed_policies() {
         findings(&evaluate(&shop(&[BOTH_PORTS, CERTIFICATE, REDIRECT, custom]), &policy(), &offline()));
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains("MyOwnPolicy, which is not an ELB predefined security policy"));
-}
-
-#[test]
-fn certificate_status_expiry_and_missing_certificates() {
-    let mut pending = issued(ARN, &["shop.example.com"], "2025-05-20T00:00:00Z");
-    pending.status = "PENDING_VALIDATION".into();
-    let found = findings(&evaluate(&shop(&COMPLIANT), &policy(), &facts(&[pending], &[])));
-    assert_eq!(found.len(), 2, "{found:?}");
-    assert!(found[0].starts_with("acm-certificate-status shop/web: certificate"));
-    assert!(found[0].contains("is PENDING_VALIDATION, not ISSUED"));
-    assert!(found[1].starts_with("acm-certificate-expiration-check shop/web"));
-    assert!(found[1].contains("expired on 2025-05-20"));
-    let evaluation =
-        evaluate(&shop(&COMPLIANT), &policy(), &facts(&[issued(ARN, &["x"], "2025-05-20T00:00:00Z")], &[]));
-    let expired = evaluation.findings().find(|f| f.rule == "acm-certificate-expiration-check").unwrap();
-    assert_eq!(expired.severity, crate::api::Severity::Critical);
-
-    let mut missing = facts(&[], &[]);
-    missing.certificates.insert(ARN.into(), Fact::NotFound);
-    let found = findings(&evaluate(&shop(&COMPLIANT), &policy(), &missing));
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].contains("does not exist in ACM"));
-
-    // A failed lookup is not evidence either way: the rules are skipped.
-    let mut failed = facts(&[], &[]);
-    failed.certificates.insert(ARN.into(), Fact::Failed("AccessDenied".into()));
-    let evaluation = evaluate(&shop(&COMPLIANT), &policy(), &failed);
-    assert!(findings(&evaluation).is_empty());
-    assert!(judgement(&evaluation, "web").skipped.contains(&Rule::AcmCertificateStatus));
-}
-
-#[test]
-fn host_coverage_follows_rfc_6125_wildcards() {
-    let wildcard = facts(&[issued(ARN, &["*.example.com"], "2026-01-01T00:00:00Z")], &[]);
-    let covered = alb_ingress("web", "Shop.Example.com", &COMPLIANT);
-    assert!(findings(&evaluate(&covered, &policy(), &wildcard)).is_empty());
-
-    let too_deep = alb_ingress("web", "a.shop.example.com", &COMPLIANT);
-    let found = findings(&evaluate(&too_deep, &policy(), &wildcard));
-    assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].starts_with(
-        "acm-certificate-host-coverage shop/web: no certificate on HTTPS listener 443 covers host a.shop.example.com \
-         (they cover: *.example.com)"
-    ));
-    assert!(found[0].contains("--domain-name a.shop.example.com"));
-
-    // Certificates of one listener cover together.
-    let two = [
-        issued(ARN, &["shop.example.com"], "2026-01-01T00:00:00Z"),
-        issued(OTHER_ARN, &["a.shop.example.com"], "2026-01-01T00:00:00Z"),
-    ];
-    let both = (
-        "alb.ingress.kubernetes.io/certificate-arn",
-        "arn:aws:acm:us-east-1:123456789012:certificate/shop, arn:aws:acm:us-east-1:123456789012:certificate/other",
-    );
-    let yaml =
-        too_deep.replace(&format!("certificate-arn: '{ARN}'"), &format!("certificate-arn: '{}'", both.1));
-    assert!(findings(&evaluate(&yaml, &policy(), &facts(&two, &[]))).is_empty());
 }
 
 const SHARED: (&str, &str) = ("alb.ingress.kubernetes.io/group.name", "shared");

@@ -1,0 +1,405 @@
+//! The certificates of an ALB's HTTPS listeners: configured ARNs, the controller's discovery by
+//! host (`pkg/ingress/cert_discovery.go`, `model_build_listener.go`
+//! `computeIngressInferredTLSCertARNs`), and the state and host coverage of each certificate.
+
+use super::alb::{ACM_ARN_PLACEHOLDER, AlbEvaluation, Listener, Settings, https_ports};
+use super::annotations::{CERTIFICATE_ARN, LISTEN_PORTS, Protocol, SSL_REDIRECT};
+use super::certificates::{
+    describe_non_acm, is_acm_certificate_arn, judge_configured, judge_state, name_covers,
+};
+use super::group::AlbMember;
+use super::ledger::Issue;
+use crate::policy::Rule;
+use crate::policy::facts::{CertificateFacts, Fact};
+
+impl<'g> AlbEvaluation<'g> {
+    /// `elbv2-acm-certificate-required`: the ALB has an HTTPS listener, each with ACM certificates
+    /// (configured, or discoverable by the Ingress's hosts).
+    pub(super) fn judge_certificates_configured(
+        &mut self,
+        settings: &[Settings<'g>],
+        listeners: &mut [Listener<'g>],
+    ) {
+        self.ledger.evaluate(Rule::Elbv2AcmCertificateRequired);
+        if https_ports(listeners).next().is_none() {
+            self.ledger.report(
+                0,
+                Issue::new(
+                    Rule::Elbv2AcmCertificateRequired,
+                    "the ALB has no HTTPS listener: all its traffic is plaintext HTTP".into(),
+                    format!(
+                        "Set `{LISTEN_PORTS}: '[{{\"HTTP\": 80}}, {{\"HTTPS\": 443}}]'`, \
+                         `{CERTIFICATE_ARN}: {ACM_ARN_PLACEHOLDER}` and `{SSL_REDIRECT}: \"443\"`"
+                    ),
+                ),
+            );
+            return;
+        }
+        // Certificates of an Ingress without HTTPS ports are never put on a listener.
+        let listens_https =
+            |member: &Settings<'g>| member.ports.iter().any(|(_, protocol)| *protocol == Protocol::Https);
+        for (cause, member) in settings.iter().enumerate().filter(|(_, member)| listens_https(member)) {
+            for arn in member.certificates.iter().filter(|arn| !is_acm_certificate_arn(arn)) {
+                let message = format!(
+                    "certificate {arn} is {}: the ALB must use an ACM certificate",
+                    describe_non_acm(arn)
+                );
+                let remediation =
+                    member.certificate_source.fix(CERTIFICATE_ARN, "certificateArn", ACM_ARN_PLACEHOLDER);
+                self.ledger
+                    .report(cause, Issue::new(Rule::Elbv2AcmCertificateRequired, message, remediation));
+            }
+        }
+        for (cause, member) in settings.iter().enumerate() {
+            if member.certificates.is_empty() && listens_https(member) {
+                self.discover_certificates(cause, member, listeners);
+            }
+        }
+    }
+
+    /// The controller's certificate discovery for a member with HTTPS ports and no certificate:
+    /// every host must match exactly the ISSUED ACM certificates found for it.
+    fn discover_certificates(&mut self, cause: usize, member: &Settings<'g>, listeners: &mut [Listener<'g>]) {
+        if member.hosts.is_empty() {
+            self.ledger.report(
+                cause,
+                Issue::new(
+                    Rule::Elbv2AcmCertificateRequired,
+                    "the Ingress listens on HTTPS without a certificate: it sets no certificate-arn and has no host \
+                     for the controller to discover an ACM certificate by"
+                        .into(),
+                    member.certificate_source.fix(CERTIFICATE_ARN, "certificateArn", ACM_ARN_PLACEHOLDER),
+                ),
+            );
+            return;
+        }
+        let serves_member = |listener: &Listener<'g>| {
+            listener.protocol == Protocol::Https && listener.members.contains(&cause)
+        };
+        for &host in &member.hosts {
+            match self.facts.certificates_for_host(host) {
+                // The controller refuses a host that more than one certificate matches
+                // (`pkg/ingress/cert_discovery.go` `Discover`): the listener is not built.
+                Fact::Known(found) if found.len() > 1 => {
+                    let arns: Vec<&str> = found.iter().map(|certificate| certificate.arn.as_str()).collect();
+                    self.ledger.report(
+                        cause,
+                        Issue::new(
+                            Rule::Elbv2AcmCertificateRequired,
+                            format!(
+                                "host {host} matches {} ISSUED ACM certificates ({}), so the controller cannot \
+                                 choose one and fails to build the HTTPS listener",
+                                arns.len(),
+                                arns.join(", ")
+                            ),
+                            format!(
+                                "{}, or delete the certificates not meant for {host}",
+                                member.certificate_source.fix(CERTIFICATE_ARN, "certificateArn", arns[0])
+                            ),
+                        ),
+                    );
+                }
+                Fact::Known(found) if !found.is_empty() => {
+                    for listener in listeners.iter_mut().filter(|listener| serves_member(listener)) {
+                        for certificate in &found {
+                            if !listener.discovered.iter().any(|(known, _)| known.arn == certificate.arn) {
+                                listener.discovered.push((certificate, cause));
+                            }
+                        }
+                    }
+                }
+                Fact::Known(_) | Fact::NotFound => self.ledger.report(
+                    cause,
+                    Issue::new(
+                        Rule::Elbv2AcmCertificateRequired,
+                        format!(
+                            "no ISSUED ACM certificate matches host {host}, so the controller cannot discover one \
+                             and fails to build the HTTPS listener"
+                        ),
+                        format!(
+                            "Request one with `aws acm request-certificate --domain-name {host} --validation-method \
+                             DNS` and complete its validation (or set {CERTIFICATE_ARN})"
+                        ),
+                    ),
+                ),
+                Fact::Unknown | Fact::Failed(_) => {
+                    self.ledger.pend(Rule::Elbv2AcmCertificateRequired);
+                    for listener in listeners.iter_mut().filter(|listener| serves_member(listener)) {
+                        listener.discovery_pending = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Status, expiry and host coverage of the certificates on each HTTPS listener.
+    pub(super) fn judge_certificate_states(&mut self, settings: &[Settings<'g>], listeners: &[Listener<'g>]) {
+        let requirements = &self.policy.certificate;
+        let now = self.facts.now();
+        // Each certificate is judged once, however many listeners use it.
+        let mut judged: Vec<(&str, Fact<&'g CertificateFacts>)> = Vec::new();
+        for listener in listeners.iter().filter(|listener| listener.protocol == Protocol::Https) {
+            let mut known: Vec<&CertificateFacts> = Vec::new();
+            let mut unknown = listener.discovery_pending;
+            for &(arn, provider) in
+                listener.certificates.iter().filter(|(arn, _)| is_acm_certificate_arn(arn))
+            {
+                let fact = match judged.iter().find(|(seen, _)| *seen == arn) {
+                    Some((_, fact)) => fact.clone(),
+                    None => {
+                        let fact =
+                            judge_configured(self.facts, now, arn, requirements, &mut self.ledger, provider);
+                        judged.push((arn, fact.clone()));
+                        fact
+                    }
+                };
+                match fact {
+                    Fact::Known(certificate) => known.push(certificate),
+                    Fact::Unknown | Fact::Failed(_) => unknown = true,
+                    Fact::NotFound => {}
+                }
+            }
+            for &(certificate, provider) in &listener.discovered {
+                if !judged.iter().any(|(seen, _)| *seen == certificate.arn) {
+                    judge_state(certificate, requirements, now, &mut self.ledger, provider);
+                    judged.push((&certificate.arn, Fact::Known(certificate)));
+                }
+                known.push(certificate);
+            }
+            // A listener without any certificate is reported as elbv2-acm-certificate-required.
+            if !known.is_empty() || unknown {
+                self.judge_host_coverage(settings, listener, &known, unknown);
+            }
+        }
+    }
+
+    /// `acm-certificate-host-coverage`: each host of the Ingresses on the listener is covered by
+    /// one of its certificates.
+    fn judge_host_coverage(
+        &mut self,
+        settings: &[Settings<'g>],
+        listener: &Listener<'g>,
+        known: &[&CertificateFacts],
+        unknown: bool,
+    ) {
+        self.ledger.evaluate(Rule::AcmCertificateHostCoverage);
+        let mut seen: Vec<&str> = Vec::new();
+        for &cause in &listener.members {
+            for &host in &settings[cause].hosts {
+                if seen.contains(&host) {
+                    continue;
+                }
+                seen.push(host);
+                let covered = known
+                    .iter()
+                    .any(|certificate| certificate.domain_names.iter().any(|name| name_covers(name, host)));
+                if covered {
+                    continue;
+                }
+                if unknown {
+                    // A certificate not looked up might cover it.
+                    self.ledger.pend(Rule::AcmCertificateHostCoverage);
+                    continue;
+                }
+                let names: Vec<&str> = known
+                    .iter()
+                    .flat_map(|certificate| certificate.domain_names.iter().map(String::as_str))
+                    .collect();
+                self.ledger.report(
+                    cause,
+                    Issue::new(
+                        Rule::AcmCertificateHostCoverage,
+                        format!(
+                            "no certificate on HTTPS listener {} covers host {host} (they cover: {})",
+                            listener.port,
+                            names.join(", ")
+                        ),
+                        format!(
+                            "Request a certificate for it (`aws acm request-certificate --domain-name {host} \
+                             --validation-method DNS`) and add its ARN: {}",
+                            settings[cause].certificate_source.fix(
+                                CERTIFICATE_ARN,
+                                "certificateArn",
+                                "<existing ARNs>,<new ARN>"
+                            )
+                        ),
+                    ),
+                );
+            }
+        }
+    }
+}
+
+/// The hosts of an Ingress's rules and TLS entries, each once.
+pub(super) fn hosts<'g>(member: &'g AlbMember<'g>) -> Vec<&'g str> {
+    let Some(spec) = &member.ingress.spec else { return Vec::new() };
+    let rule_hosts = spec.rules.iter().flatten().filter_map(|rule| rule.host.as_deref());
+    let tls_hosts = spec.tls.iter().flatten().flat_map(|tls| tls.hosts.iter().flatten().map(String::as_str));
+    let mut hosts: Vec<&str> = Vec::new();
+    for host in rule_hosts.chain(tls_hosts).filter(|host| !host.is_empty()) {
+        if !hosts.contains(&host) {
+            hosts.push(host);
+        }
+    }
+    hosts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::test_support::*;
+    use crate::policy::{Fact, Rule};
+
+    #[test]
+    fn iam_server_certificate_is_not_acm() {
+        let iam = (
+            "alb.ingress.kubernetes.io/certificate-arn",
+            "arn:aws:iam::123456789012:server-certificate/shop",
+        );
+        let found =
+            findings(&evaluate(&shop(&[BOTH_PORTS, iam, REDIRECT, MODERN_POLICY]), &policy(), &offline()));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with(
+            "elbv2-acm-certificate-required shop/web: certificate arn:aws:iam::123456789012:server-certificate/shop is \
+             an IAM server certificate"
+        ));
+
+        // On an Ingress without HTTPS ports the certificate is never used, so it is not judged.
+        let http_only = ("alb.ingress.kubernetes.io/listen-ports", r#"[{"HTTP": 80}]"#);
+        let found = findings(&evaluate(&shop(&[http_only, iam]), &policy(), &offline()));
+        assert!(found.iter().all(|f| !f.contains("IAM server certificate")), "{found:?}");
+    }
+
+    #[test]
+    fn certificate_discovery_by_host() {
+        let discovering = shop(&[BOTH_PORTS, REDIRECT, MODERN_POLICY]);
+        // Offline the discovery cannot be judged: skipped, not passed, not failed.
+        let evaluation = evaluate(&discovering, &policy(), &offline());
+        let offline_judgement = judgement(&evaluation, "web");
+        assert!(offline_judgement.findings.is_empty());
+        assert!(offline_judgement.skipped.contains(&Rule::Elbv2AcmCertificateRequired));
+        assert!(!offline_judgement.checked.contains(&Rule::Elbv2AcmCertificateRequired));
+
+        let none_found = facts(&[], &[("shop.example.com", &[])]);
+        let found = findings(&evaluate(&discovering, &policy(), &none_found));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("no ISSUED ACM certificate matches host shop.example.com"));
+        assert!(
+            found[0].contains(
+                "aws acm request-certificate --domain-name shop.example.com --validation-method DNS"
+            )
+        );
+
+        let expiring = facts(
+            &[issued(ARN, &["shop.example.com"], "2025-06-10T00:00:00Z")],
+            &[("shop.example.com", &[ARN])],
+        );
+        let evaluation = evaluate(&discovering, &policy(), &expiring);
+        let found = findings(&evaluation);
+        // The discovered certificate is judged like a configured one.
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("acm-certificate-expiration-check shop/web"));
+        assert!(judgement(&evaluation, "web").skipped.is_empty());
+    }
+
+    #[test]
+    fn a_host_matched_by_several_certificates_is_a_finding() {
+        // The load balancer controller refuses to build the listener ("multiple certificates found
+        // for host", pkg/ingress/cert_discovery.go) unless certificate-arn picks one.
+        let discovering = shop(&[BOTH_PORTS, REDIRECT, MODERN_POLICY]);
+        let later = "2026-06-01T00:00:00Z";
+        let both = facts(
+            &[issued(ARN, &["shop.example.com"], later), issued(OTHER_ARN, &["*.example.com"], later)],
+            &[("shop.example.com", &[ARN, OTHER_ARN])],
+        );
+        let found = findings(&evaluate(&discovering, &policy(), &both));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(
+            found[0].starts_with(&format!(
+                "elbv2-acm-certificate-required shop/web: host shop.example.com matches 2 ISSUED ACM certificates \
+                 ({ARN}, {OTHER_ARN})"
+            )),
+            "{found:?}"
+        );
+        assert!(found[0].contains(&format!("alb.ingress.kubernetes.io/certificate-arn: {ARN}")), "{found:?}");
+        // Naming the certificate leaves nothing to discover.
+        assert!(findings(&evaluate(&shop(&COMPLIANT), &policy(), &both)).is_empty());
+    }
+
+    #[test]
+    fn https_without_certificate_or_host_cannot_be_discovered() {
+        let yaml = "kind: Ingress
+metadata:
+  name: web
+  namespace: shop
+  annotations:
+    alb.ingress.kubernetes.io/listen-ports: '[{\"HTTPS\": 443}]'
+    alb.ingress.kubernetes.io/ssl-policy: ELBSecurityPolicy-TLS13-1-2-2021-06
+spec:
+  ingressClassName: alb
+  defaultBackend: {service: {name: web, port: {number: 80}}}";
+        let found = findings(&evaluate(yaml, &policy(), &offline()));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("listens on HTTPS without a certificate"));
+    }
+
+    #[test]
+    fn certificate_status_expiry_and_missing_certificates() {
+        let mut pending = issued(ARN, &["shop.example.com"], "2025-05-20T00:00:00Z");
+        pending.status = "PENDING_VALIDATION".into();
+        let found = findings(&evaluate(&shop(&COMPLIANT), &policy(), &facts(&[pending], &[])));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found[0].starts_with("acm-certificate-status shop/web: certificate"));
+        assert!(found[0].contains("is PENDING_VALIDATION, not ISSUED"));
+        assert!(found[1].starts_with("acm-certificate-expiration-check shop/web"));
+        assert!(found[1].contains("expired on 2025-05-20"));
+        let evaluation = evaluate(
+            &shop(&COMPLIANT),
+            &policy(),
+            &facts(&[issued(ARN, &["x"], "2025-05-20T00:00:00Z")], &[]),
+        );
+        let expired = evaluation.findings().find(|f| f.rule == "acm-certificate-expiration-check").unwrap();
+        assert_eq!(expired.severity, crate::api::Severity::Critical);
+
+        let mut missing = facts(&[], &[]);
+        missing.certificates.insert(ARN.into(), Fact::NotFound);
+        let found = findings(&evaluate(&shop(&COMPLIANT), &policy(), &missing));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("does not exist in ACM"));
+
+        // A failed lookup is not evidence either way: the rules are skipped.
+        let mut failed = facts(&[], &[]);
+        failed.certificates.insert(ARN.into(), Fact::Failed("AccessDenied".into()));
+        let evaluation = evaluate(&shop(&COMPLIANT), &policy(), &failed);
+        assert!(findings(&evaluation).is_empty());
+        assert!(judgement(&evaluation, "web").skipped.contains(&Rule::AcmCertificateStatus));
+    }
+
+    #[test]
+    fn host_coverage_follows_rfc_6125_wildcards() {
+        let wildcard = facts(&[issued(ARN, &["*.example.com"], "2026-01-01T00:00:00Z")], &[]);
+        let covered = alb_ingress("web", "Shop.Example.com", &COMPLIANT);
+        assert!(findings(&evaluate(&covered, &policy(), &wildcard)).is_empty());
+
+        let too_deep = alb_ingress("web", "a.shop.example.com", &COMPLIANT);
+        let found = findings(&evaluate(&too_deep, &policy(), &wildcard));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with(
+            "acm-certificate-host-coverage shop/web: no certificate on HTTPS listener 443 covers host a.shop.example.com \
+             (they cover: *.example.com)"
+        ));
+        assert!(found[0].contains("--domain-name a.shop.example.com"));
+
+        // Certificates of one listener cover together.
+        let two = [
+            issued(ARN, &["shop.example.com"], "2026-01-01T00:00:00Z"),
+            issued(OTHER_ARN, &["a.shop.example.com"], "2026-01-01T00:00:00Z"),
+        ];
+        let both = (
+            "alb.ingress.kubernetes.io/certificate-arn",
+            "arn:aws:acm:us-east-1:123456789012:certificate/shop, arn:aws:acm:us-east-1:123456789012:certificate/other",
+        );
+        let yaml =
+            too_deep.replace(&format!("certificate-arn: '{ARN}'"), &format!("certificate-arn: '{}'", both.1));
+        assert!(findings(&evaluate(&yaml, &policy(), &facts(&two, &[]))).is_empty());
+    }
+}
