@@ -5,7 +5,7 @@
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use dpo::cli::check::check;
 use dpo::cli::input::{Inputs, parse_text};
-use dpo::policy::Offline;
+use dpo::policy::{AlbDefaults, Offline};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -72,8 +72,10 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(objects() as u64));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
-    group.bench_function("parse+evaluate", |b| b.iter(|| check(&parse(&text).objects, &facts)));
-    group.bench_function("evaluate", |b| b.iter(|| check(&inputs.objects, &facts)));
+    group.bench_function("parse+evaluate", |b| {
+        b.iter(|| check(&parse(&text).objects, &facts, &AlbDefaults::default()))
+    });
+    group.bench_function("evaluate", |b| b.iter(|| check(&inputs.objects, &facts, &AlbDefaults::default())));
     group.finish();
 }
 

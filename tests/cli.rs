@@ -78,6 +78,41 @@ fn a_rule_on_the_account_default_key_is_skipped_offline() {
     assert!(skipped.iter().any(|s| s["rule"] == "storageclass-using-cmk"), "{report}");
 }
 
+/// An HTTPS Ingress with a certificate and a redirect that sets no security policy, of class
+/// `class` (no IngressClass object among the inputs).
+fn ingress_without_ssl_policy(class: &str) -> String {
+    format!(
+        "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: web\n  namespace: shop\n  annotations:\n    alb.ingress.kubernetes.io/listen-ports: '[{{\"HTTP\": 80}}, {{\"HTTPS\": 443}}]'\n    alb.ingress.kubernetes.io/certificate-arn: arn:aws:acm:us-east-1:111122223333:certificate/web\n    alb.ingress.kubernetes.io/ssl-redirect: '443'\nspec:\n  ingressClassName: {class}\n  rules: [{{host: shop.example.com}}]\n"
+    )
+}
+
+#[test]
+fn ingresses_are_judged_by_the_load_balancer_controllers_own_defaults() {
+    // Unset, the controller's defaults: class alb, and ELBSecurityPolicy-2016-08 (TLS 1.0) on
+    // listeners that set no policy.
+    let default = dpo(&["check", "-", "-o", "json"], Some(&ingress_without_ssl_policy("alb")));
+    assert_eq!(rules_of(&json(&default)), ["elbv2-predefined-security-policy-ssl-check"]);
+    let hardened = dpo(
+        &["check", "-", "-o", "json", "--alb-default-ssl-policy", "ELBSecurityPolicy-TLS13-1-2-2021-06"],
+        Some(&ingress_without_ssl_policy("alb")),
+    );
+    assert_eq!(hardened.status.code(), Some(0), "{}", stderr(&hardened));
+    assert_eq!(rules_of(&json(&hardened)), Vec::<String>::new());
+
+    let other_class = ingress_without_ssl_policy("internal-alb");
+    assert_eq!(
+        rules_of(&json(&dpo(&["check", "-", "-o", "json"], Some(&other_class)))),
+        Vec::<String>::new()
+    );
+    let claimed =
+        dpo(&["check", "-", "-o", "json", "--alb-ingress-class", "internal-alb"], Some(&other_class));
+    assert_eq!(rules_of(&json(&claimed)), ["elbv2-predefined-security-policy-ssl-check"]);
+
+    let bad = dpo(&["check", "-", "--alb-ingress-class", "Internal ALB"], Some(""));
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("--alb-ingress-class"), "{}", stderr(&bad));
+}
+
 #[test]
 fn stdin_multi_document_with_comments_and_empty_documents() {
     let stream = format!("# leading comment\n---\n---\n{UNENCRYPTED_CLASS}...\n---\n# only a comment\n");

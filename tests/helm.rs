@@ -306,6 +306,24 @@ fn aws_settings_reach_the_service_account_and_the_flags() {
 }
 
 #[test]
+fn the_load_balancer_controllers_defaults_reach_the_flags() {
+    let defaults = controller_config(&render(&[])).controller.alb_defaults;
+    assert_eq!(defaults, dpo::policy::AlbDefaults::default());
+    let docs = render(&[
+        "albController.defaultSslPolicy=ELBSecurityPolicy-TLS13-1-2-2021-06",
+        "albController.ingressClass=internal-alb",
+    ]);
+    let defaults = controller_config(&docs).controller.alb_defaults;
+    assert_eq!(
+        (defaults.ssl_policy.as_str(), defaults.ingress_class.as_str()),
+        ("ELBSecurityPolicy-TLS13-1-2-2021-06", "internal-alb")
+    );
+    for bad in ["albController.ingressClass=Internal ALB", "albController.defaultSslPolicy="] {
+        assert!(!try_render(&[bad]).status.success(), "values.schema.json accepted {bad}");
+    }
+}
+
+#[test]
 fn secret_access_values_become_the_rules_file_the_operator_reads() {
     let config = |docs: &[Value]| {
         let data = &one(docs, "ConfigMap", "secret-access")["data"]["secret-access.yaml"];

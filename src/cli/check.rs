@@ -107,7 +107,7 @@ fn built_in<K: kube::Resource<DynamicType = ()>>(spec: K) -> K {
 
 /// Runs every policy over the objects. ProtectedSecrets whose spec is unusable come back as
 /// input errors, since nothing could be judged about them.
-pub fn check(objects: &[Located], facts: &dyn Facts) -> (CheckReport, Vec<InputError>) {
+pub fn check(objects: &[Located], facts: &dyn Facts, alb: &AlbDefaults) -> (CheckReport, Vec<InputError>) {
     let mut inventory = Inventory::new(objects);
     let mut errors = Vec::new();
 
@@ -127,7 +127,6 @@ pub fn check(objects: &[Located], facts: &dyn Facts) -> (CheckReport, Vec<InputE
         true => vec![&default_tls_policy],
         false => std::mem::take(&mut inventory.tls_policies),
     };
-    let alb_defaults = AlbDefaults::default();
     for policy in tls_policies {
         let ingress_inventory = IngressInventory {
             ingresses: &inventory.ingresses,
@@ -136,7 +135,7 @@ pub fn check(objects: &[Located], facts: &dyn Facts) -> (CheckReport, Vec<InputE
             services: &inventory.services,
             namespaces: &inventory.namespaces,
         };
-        let evaluation = evaluate_tls_policy(&policy.spec, &ingress_inventory, facts, &alb_defaults);
+        let evaluation = evaluate_tls_policy(&policy.spec, &ingress_inventory, facts, alb);
         inventory.record(evaluation);
     }
 
@@ -188,7 +187,7 @@ fn assemble(mut checked: Vec<CheckedObject>) -> CheckReport {
 /// fetch what it wanted, and again while answers lead to new questions (an alias names a key,
 /// a host names certificates). Secrets are read in the region and role their ProtectedSecret
 /// names.
-pub async fn gather_facts(objects: &[Located], aws: &AwsFacts) -> FactSet {
+pub async fn gather_facts(objects: &[Located], aws: &AwsFacts, alb: &AlbDefaults) -> FactSet {
     let secret_targets: HashMap<&str, Target> = objects
         .iter()
         .filter_map(|located| match &located.object {
@@ -202,7 +201,7 @@ pub async fn gather_facts(objects: &[Located], aws: &AwsFacts) -> FactSet {
     let mut facts = FactSet { now: Some(jiff::Timestamp::now()), ..FactSet::default() };
     for _ in 0..FACT_ROUNDS {
         let recorder = FactRecorder::new(&facts);
-        let _ = check(objects, &recorder);
+        let _ = check(objects, &recorder, alb);
         let mut wanted = recorder.into_wanted();
         if wanted.is_empty() {
             break;

@@ -7,6 +7,7 @@ use crate::controller::ControllerConfig;
 use crate::controller::access::AccessRules;
 use crate::controller::leader::LeaseSettings;
 use crate::controller::runtime::{self, ControllerKind, RuntimeConfig};
+use crate::policy::ingress::{AlbDefaults, DEFAULT_INGRESS_CLASS, DEFAULT_SSL_POLICY};
 use crate::telemetry::{self, LogFormat};
 use clap::{ArgAction, Args};
 use std::net::SocketAddr;
@@ -67,6 +68,13 @@ pub struct ControllerArgs {
     /// This replica's name in the Lease (default: the pod name, else a random one).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
+    /// The `--default-ssl-policy` of the cluster's AWS Load Balancer Controller: the security
+    /// policy TlsIngressPolicies judge listeners that set none by.
+    #[arg(long, env = "DPO_ALB_DEFAULT_SSL_POLICY", default_value = DEFAULT_SSL_POLICY, value_name = "POLICY")]
+    pub alb_default_ssl_policy: String,
+    /// The `--ingress-class` of the cluster's AWS Load Balancer Controller: the class it claims.
+    #[arg(long, env = "DPO_ALB_INGRESS_CLASS", default_value = DEFAULT_INGRESS_CLASS, value_name = "CLASS")]
+    pub alb_ingress_class: String,
 }
 
 /// A flag with a value that cannot work, and why.
@@ -130,6 +138,12 @@ impl ControllerArgs {
             concurrency: self.concurrency,
             secret_access,
             secret_namespaces: self.secret_namespaces()?,
+            alb_defaults: AlbDefaults {
+                ssl_policy: AlbDefaults::parse_ssl_policy(&self.alb_default_ssl_policy)
+                    .map_err(|e| invalid("--alb-default-ssl-policy", e))?,
+                ingress_class: AlbDefaults::parse_ingress_class(&self.alb_ingress_class)
+                    .map_err(|e| invalid("--alb-ingress-class", e))?,
+            },
             ..ControllerConfig::default()
         };
         let aws = AwsSettings {
@@ -320,6 +334,31 @@ mod tests {
         assert_eq!(config.controller.default_refresh, Duration::from_secs(1800));
         assert_eq!(config.leader_election, None);
         assert_eq!(config.health_address, "127.0.0.1:9000".parse().unwrap());
+    }
+
+    #[test]
+    fn the_load_balancer_controllers_own_defaults_are_flags() {
+        // Unset, they are the AWS Load Balancer Controller's: --default-ssl-policy
+        // ELBSecurityPolicy-2016-08 and --ingress-class alb.
+        assert_eq!(parse(&[]).unwrap().controller.alb_defaults, AlbDefaults::default());
+        assert_eq!(AlbDefaults::default().ssl_policy, "ELBSecurityPolicy-2016-08");
+        assert_eq!(AlbDefaults::default().ingress_class, "alb");
+        let config = parse(&[
+            "--alb-default-ssl-policy=ELBSecurityPolicy-TLS13-1-2-2021-06",
+            "--alb-ingress-class=internal-alb",
+        ])
+        .unwrap();
+        assert_eq!(
+            config.controller.alb_defaults,
+            AlbDefaults {
+                ssl_policy: "ELBSecurityPolicy-TLS13-1-2-2021-06".into(),
+                ingress_class: "internal-alb".into(),
+            }
+        );
+        for (flag, bad) in [("--alb-default-ssl-policy", ""), ("--alb-ingress-class", "Internal ALB")] {
+            let error = rejected(&[&format!("{flag}={bad}")]);
+            assert_eq!(error.flag, flag, "{error}");
+        }
     }
 
     #[test]

@@ -10,6 +10,7 @@ mod yaml;
 use crate::api::Severity;
 use crate::aws::{AwsFacts, AwsSettings};
 use crate::policy::Offline;
+use crate::policy::ingress::{AlbDefaults, DEFAULT_INGRESS_CLASS, DEFAULT_SSL_POLICY};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use controller::{ControllerArgs, run_controller};
 use input::{InputError, Source};
@@ -62,6 +63,13 @@ pub struct CheckArgs {
     /// AWS region for --aws (default: the SDK's, e.g. AWS_REGION).
     #[arg(long, requires = "aws")]
     pub region: Option<String>,
+    /// The `--default-ssl-policy` of the cluster's AWS Load Balancer Controller: the security
+    /// policy of listeners that set none.
+    #[arg(long, default_value = DEFAULT_SSL_POLICY, value_name = "POLICY", value_parser = AlbDefaults::parse_ssl_policy)]
+    pub alb_default_ssl_policy: String,
+    /// The `--ingress-class` of the cluster's AWS Load Balancer Controller: the class it claims.
+    #[arg(long, default_value = DEFAULT_INGRESS_CLASS, value_name = "CLASS", value_parser = AlbDefaults::parse_ingress_class)]
+    pub alb_ingress_class: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -90,6 +98,10 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
 async fn check_command(args: &CheckArgs) -> ExitCode {
     let sources: Vec<Source> = args.paths.iter().chain(&args.policy).map(|p| Source::parse(p)).collect();
     let inputs = input::read_sources(&sources);
+    let alb = AlbDefaults {
+        ssl_policy: args.alb_default_ssl_policy.clone(),
+        ingress_class: args.alb_ingress_class.clone(),
+    };
     let (report, spec_errors) = if args.aws {
         let settings = AwsSettings { default_region: args.region.clone(), ..AwsSettings::default() };
         let aws = match AwsFacts::from_env(settings, &mut Registry::default()).await {
@@ -99,10 +111,10 @@ async fn check_command(args: &CheckArgs) -> ExitCode {
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
         };
-        let facts = check::gather_facts(&inputs.objects, &aws).await;
-        check::check(&inputs.objects, &facts)
+        let facts = check::gather_facts(&inputs.objects, &aws, &alb).await;
+        check::check(&inputs.objects, &facts, &alb)
     } else {
-        check::check(&inputs.objects, &Offline { now: jiff::Timestamp::now() })
+        check::check(&inputs.objects, &Offline { now: jiff::Timestamp::now() }, &alb)
     };
     let errors: Vec<&InputError> = inputs.errors.iter().chain(&spec_errors).collect();
     let mut stderr = std::io::stderr().lock();

@@ -60,24 +60,54 @@ pub struct IngressInventory<'a> {
 /// Settings of the AWS Load Balancer Controller deployment that change what it builds.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AlbDefaults {
-    /// Security policy of HTTPS listeners without `ssl-policy`: the controller flag
-    /// `--default-ssl-policy`, `ELBSecurityPolicy-2016-08` unless set.
+    /// Security policy of HTTPS listeners without `ssl-policy` and of NLB TLS listeners without
+    /// `aws-load-balancer-ssl-negotiation-policy`: the controller flag `--default-ssl-policy`,
+    /// which its Ingress and Service model builders both take.
     pub ssl_policy: String,
-    /// Security policy of NLB TLS listeners without `aws-load-balancer-ssl-negotiation-policy`
-    /// (`ELBSecurityPolicy-2016-08`, the documented default).
-    pub nlb_ssl_policy: String,
     /// The class the controller claims: the `kubernetes.io/ingress.class` value it accepts
-    /// (controller flag `--ingress-class`, `alb` unless set).
+    /// (controller flag `--ingress-class`).
     pub ingress_class: String,
 }
 
+/// The controller's `--default-ssl-policy` unless set (`pkg/config/controller_config.go`).
+pub const DEFAULT_SSL_POLICY: &str = "ELBSecurityPolicy-2016-08";
+/// The controller's `--ingress-class` unless set (`pkg/config/ingress_config.go`).
+pub const DEFAULT_INGRESS_CLASS: &str = "alb";
+
 impl Default for AlbDefaults {
     fn default() -> Self {
-        AlbDefaults {
-            ssl_policy: "ELBSecurityPolicy-2016-08".into(),
-            nlb_ssl_policy: "ELBSecurityPolicy-2016-08".into(),
-            ingress_class: "alb".into(),
+        AlbDefaults { ssl_policy: DEFAULT_SSL_POLICY.into(), ingress_class: DEFAULT_INGRESS_CLASS.into() }
+    }
+}
+
+impl AlbDefaults {
+    /// Checks a `--default-ssl-policy` value: an ELB security policy name (letters, digits, `-`).
+    /// A name ELB does not predefine is accepted here and reported on the listeners that use it.
+    pub fn parse_ssl_policy(value: &str) -> Result<String, String> {
+        if value.is_empty() || !value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            return Err(format!(
+                "{value:?} is not an ELB security policy name: give the controller's --default-ssl-policy, such as \
+                 ELBSecurityPolicy-TLS13-1-2-2021-06 ({DEFAULT_SSL_POLICY} unless it sets one)"
+            ));
         }
+        Ok(value.to_string())
+    }
+
+    /// Checks an `--ingress-class` value: an IngressClass name (a lowercase DNS subdomain).
+    pub fn parse_ingress_class(value: &str) -> Result<String, String> {
+        let label_ok = |label: &str| {
+            !label.is_empty()
+                && label.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+        };
+        if value.len() > 253 || !value.split('.').all(label_ok) {
+            return Err(format!(
+                "{value:?} is not an IngressClass name (lowercase letters, digits, '-' and '.'): give the \
+                 controller's --ingress-class ({DEFAULT_INGRESS_CLASS} unless it sets one)"
+            ));
+        }
+        Ok(value.to_string())
     }
 }
 

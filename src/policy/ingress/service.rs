@@ -136,7 +136,7 @@ fn judge(
     ledger.evaluate(Rule::Elbv2PredefinedSecurityPolicySslCheck);
     let (policy_name, defaulted) = match annotation(annotations, NLB_SSL_POLICY) {
         Some(name) => (name, false),
-        None => (defaults.nlb_ssl_policy.as_str(), true),
+        None => (defaults.ssl_policy.as_str(), true),
     };
     let fix = |recommended: &str| format!("Set `{NLB_SSL_POLICY}: {recommended}` on the Service");
     if let Some(issue) = ssl_policy::judge(policy, policy_name, defaulted, &"the NLB's TLS listeners", &fix) {
