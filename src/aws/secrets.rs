@@ -7,6 +7,7 @@ use super::cache::{Cached, FactKind, Scope};
 use super::error::{AttemptError, AwsError};
 use super::retry::Operation;
 use super::session::{AwsFacts, Target};
+use crate::policy::arn::Arn;
 use crate::policy::facts::SecretFacts;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
 use aws_smithy_types::DateTime;
@@ -421,10 +422,10 @@ fn chunks_by_secret<'a>(refs: &[&'a ValueRef]) -> Vec<Vec<&'a ValueRef>> {
 
 /// The name filter that finds a secret referenced by name or (partial) ARN.
 fn name_prefix(secret_id: &str) -> &str {
-    let Some(resource) = secret_id.strip_prefix("arn:").and_then(|rest| rest.splitn(6, ':').nth(5)) else {
+    let Some(arn) = Arn::parse(secret_id) else {
         return secret_id;
     };
-    let name = resource.strip_prefix("secret:").unwrap_or(resource);
+    let name = arn.resource.strip_prefix("secret:").unwrap_or(arn.resource);
     // Full ARNs end in `-` and six random characters that are not part of the name.
     match name.rsplit_once('-') {
         Some((base, suffix)) if suffix.len() == 6 && suffix.bytes().all(|b| b.is_ascii_alphanumeric()) => {

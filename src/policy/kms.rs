@@ -1,12 +1,21 @@
 //! KMS key references and the key rules shared by secrets and volumes.
 
+use super::arn::{Arn, Scope};
 use super::facts::{Fact, Facts, KeyManager};
 use super::{Judgement, Rule};
 use crate::api::ResourceRef;
 
 /// A KMS key as written in a manifest, in the shapes KMS accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum KeyRef<'a> {
+pub struct KeyRef<'a> {
+    pub name: KeyName<'a>,
+    /// The account and region of an ARN. A key id or `alias/...` has none: it resolves where it is
+    /// used.
+    pub scope: Option<Scope<'a>>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyName<'a> {
     /// A key id (`1234abcd-...`, `mrk-...`) or the id part of a key ARN.
     Id(&'a str),
     /// An alias name without the `alias/` prefix, from `alias/x` or an alias ARN.
@@ -15,32 +24,62 @@ pub enum KeyRef<'a> {
 
 impl<'a> KeyRef<'a> {
     pub fn parse(key: &'a str) -> Option<KeyRef<'a>> {
-        let resource = if key.starts_with("arn:") {
-            let mut parts = key.splitn(6, ':');
-            let (_, _, service) = (parts.next(), parts.next(), parts.next()?);
-            if service != "kms" {
-                return None;
-            }
-            parts.nth(2)?
-        } else {
-            key
+        let (resource, scope) = match Arn::parse(key) {
+            Some(arn) if arn.service == "kms" => (arn.resource, Some(arn.scope())),
+            Some(_) => return None,
+            None => (key, None),
         };
         if let Some(alias) = resource.strip_prefix("alias/") {
-            return (!alias.is_empty()).then_some(KeyRef::Alias(alias));
+            return (!alias.is_empty()).then_some(KeyRef { name: KeyName::Alias(alias), scope });
         }
         let id = resource.strip_prefix("key/").unwrap_or(resource);
         let valid = !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
-        valid.then_some(KeyRef::Id(id))
+        valid.then_some(KeyRef { name: KeyName::Id(id), scope })
     }
 
     /// Whether the reference names an AWS-managed key (`alias/aws/...`).
     pub fn is_aws_managed_alias(self) -> bool {
-        matches!(self, KeyRef::Alias(alias) if alias.starts_with("aws/"))
+        matches!(self.name, KeyName::Alias(alias) if alias.starts_with("aws/"))
+    }
+
+    /// Whether two references name the same key, as far as can be told without KMS.
+    fn same_key(self, other: KeyRef<'_>) -> Option<bool> {
+        // A key and its aliases belong to one account and region.
+        if let (Some(a), Some(b)) = (self.scope, other.scope)
+            && a != b
+        {
+            return Some(false);
+        }
+        match (self.name, other.name) {
+            // Key ids are unique.
+            (KeyName::Id(a), KeyName::Id(b)) => Some(a == b),
+            // An alias is its account's name for a key: equal names agree only where both
+            // resolve in the same account (an ARN's, or both where they are used).
+            (KeyName::Alias(a), KeyName::Alias(b)) if a == b && self.scope == other.scope => Some(true),
+            // Several aliases may name one key; an alias and an id need KMS to compare.
+            _ => None,
+        }
+    }
+}
+
+/// `key` as the ARN it stands for in `home` when it is a key id or `alias/...`, so that it is
+/// looked up, and compared, in the account and region where it resolves.
+pub fn qualified(key: &str, home: Option<Scope<'_>>) -> String {
+    match (KeyRef::parse(key), home) {
+        (Some(KeyRef { name, scope: None }), Some(Scope { partition, region, account })) => {
+            let resource = match name {
+                KeyName::Id(id) => format!("key/{id}"),
+                KeyName::Alias(alias) => format!("alias/{alias}"),
+            };
+            format!("arn:{partition}:kms:{region}:{account}:{resource}")
+        }
+        _ => key.to_string(),
     }
 }
 
 /// Whether `key` is in `allowed`, as far as can be told: `Some(answer)`, or `None` when it takes
-/// KMS to resolve aliases and neither side's facts are known.
+/// KMS to resolve aliases and the facts of either side are not known. An alias entry without an
+/// account matches only in the account it resolves in.
 pub fn key_allowed(key: &str, allowed: &[String], facts: &dyn Facts) -> Option<bool> {
     let resolved_arn = |k: &str| facts.kms_key(k).known().map(|f| f.arn.clone());
     let key_ref = KeyRef::parse(key);
@@ -50,18 +89,16 @@ pub fn key_allowed(key: &str, allowed: &[String], facts: &dyn Facts) -> Option<b
         if candidate == key {
             return Some(true);
         }
-        let candidate_ref = KeyRef::parse(candidate);
-        match (key_ref, candidate_ref) {
-            (Some(KeyRef::Id(a)), Some(KeyRef::Id(b))) if a == b => return Some(true),
-            (Some(KeyRef::Alias(a)), Some(KeyRef::Alias(b))) if a == b => return Some(true),
-            _ => {}
-        }
-        match (&key_arn, resolved_arn(candidate)) {
-            (Some(a), Some(b)) if *a == b => return Some(true),
-            (Some(_), Some(_)) => {}
-            // Two ids, or two aliases, that differ can be told apart without KMS.
-            _ if matches!((key_ref, candidate_ref), (Some(KeyRef::Id(_)), Some(KeyRef::Id(_)))) => {}
-            _ => undecidable = true,
+        let by_reference = key_ref.zip(KeyRef::parse(candidate)).and_then(|(a, b)| a.same_key(b));
+        // Both sides are looked up, so that one round of gathering finds both.
+        let by_resolution = || {
+            let candidate_arn = resolved_arn(candidate);
+            Some(key_arn.as_ref()? == candidate_arn.as_ref()?)
+        };
+        match by_reference.or_else(by_resolution) {
+            Some(true) => return Some(true),
+            Some(false) => {}
+            None => undecidable = true,
         }
     }
     if undecidable { None } else { Some(false) }
@@ -71,6 +108,9 @@ pub fn key_allowed(key: &str, allowed: &[String], facts: &dyn Facts) -> Option<b
 #[derive(Clone, Copy, Debug)]
 pub struct KeyRequirements<'a> {
     pub allowed: &'a [String],
+    /// Where key ids and `alias/...` references, the key's and the allowlist's, resolve: the
+    /// account and region of what uses the key. `None`: the operator's own.
+    pub home: Option<Scope<'a>>,
     /// The rule that requires a customer-managed key here, if the policy asks for one.
     pub customer_managed: Option<CustomerManaged<'a>>,
     pub rotation: bool,
@@ -95,13 +135,17 @@ pub fn judge_key(
 ) {
     // Only AWS can create aliases under alias/aws/, whatever a describe call says of the key.
     let aws_managed_alias = KeyRef::parse(key).is_some_and(KeyRef::is_aws_managed_alias);
+    // Messages quote the references as written; lookups and comparisons use them qualified.
+    let written = key;
+    let key = &qualified(written, wanted.home);
     if !wanted.allowed.is_empty() {
-        match key_allowed(key, wanted.allowed, facts) {
+        let allowed: Vec<String> = wanted.allowed.iter().map(|entry| qualified(entry, wanted.home)).collect();
+        match key_allowed(key, &allowed, facts) {
             Some(true) => judgement.check(Rule::KmsKeyApproved),
             Some(false) => judgement.violation(
                 Rule::KmsKeyApproved,
                 resource,
-                format!("{usage} uses KMS key {key}, which is not in the policy's allowlist"),
+                format!("{usage} uses KMS key {written}, which is not in the policy's allowlist"),
                 format!("use one of the approved keys: {}", wanted.allowed.join(", ")),
             ),
             None => judgement.skip(Rule::KmsKeyApproved),
@@ -114,7 +158,7 @@ pub fn judge_key(
                 Rule::KmsKeyEnabled,
                 Rule::KmsKeyEnabled.severity(),
                 resource,
-                format!("{usage} uses KMS key {key}, which does not exist"),
+                format!("{usage} uses KMS key {written}, which does not exist"),
                 format!(
                     "create the key or point {usage} at an existing one: aws kms describe-key --key-id {key}"
                 ),
@@ -124,7 +168,7 @@ pub fn judge_key(
         Fact::Unknown | Fact::Failed(_) => {
             if let Some(requirement) = wanted.customer_managed {
                 if aws_managed_alias {
-                    customer_managed_violation(judgement, requirement, resource, key, usage);
+                    customer_managed_violation(judgement, requirement, resource, written, usage);
                 } else {
                     judgement.skip(requirement.rule);
                 }
@@ -142,7 +186,7 @@ pub fn judge_key(
         if customer_managed {
             judgement.check(requirement.rule);
         } else {
-            customer_managed_violation(judgement, requirement, resource, key, usage);
+            customer_managed_violation(judgement, requirement, resource, written, usage);
         }
     }
     if key_facts.pending_deletion {
@@ -242,23 +286,39 @@ mod tests {
 
     const ALL: KeyRequirements<'static> = KeyRequirements {
         allowed: &[],
+        home: None,
         customer_managed: Some(CustomerManaged { rule: Rule::StorageclassUsingCmk, fix: "use a CMK" }),
         rotation: true,
     };
 
     #[test]
     fn parses_key_references() {
-        assert_eq!(KeyRef::parse(KEY_ARN), Some(KeyRef::Id(KEY_ID)));
-        assert_eq!(KeyRef::parse(KEY_ID), Some(KeyRef::Id(KEY_ID)));
-        assert_eq!(KeyRef::parse("alias/shop"), Some(KeyRef::Alias("shop")));
+        fn name(key: &str) -> Option<KeyName<'_>> {
+            KeyRef::parse(key).map(|key_ref| key_ref.name)
+        }
+        assert_eq!(name(KEY_ARN), Some(KeyName::Id(KEY_ID)));
+        assert_eq!(name(KEY_ID), Some(KeyName::Id(KEY_ID)));
+        assert_eq!(name("alias/shop"), Some(KeyName::Alias("shop")));
+        let alias_arn = KeyRef::parse("arn:aws:kms:us-east-1:111122223333:alias/shop").unwrap();
+        assert_eq!(alias_arn.name, KeyName::Alias("shop"));
         assert_eq!(
-            KeyRef::parse("arn:aws:kms:us-east-1:111122223333:alias/shop"),
-            Some(KeyRef::Alias("shop"))
+            alias_arn.scope,
+            Some(Scope { partition: "aws", region: "us-east-1", account: "111122223333" })
         );
+        assert_eq!(KeyRef::parse("alias/shop").unwrap().scope, None);
         assert!(KeyRef::parse("alias/aws/ebs").unwrap().is_aws_managed_alias());
         assert_eq!(KeyRef::parse("arn:aws:s3:::bucket"), None);
         assert_eq!(KeyRef::parse("alias/"), None);
         assert_eq!(KeyRef::parse("not a key"), None);
+    }
+
+    #[test]
+    fn ids_and_aliases_are_qualified_where_they_resolve() {
+        let home = Some(Scope { partition: "aws", region: "eu-west-1", account: "999999999999" });
+        assert_eq!(qualified("alias/shop", home), "arn:aws:kms:eu-west-1:999999999999:alias/shop");
+        assert_eq!(qualified(KEY_ID, home), format!("arn:aws:kms:eu-west-1:999999999999:key/{KEY_ID}"));
+        assert_eq!(qualified(KEY_ARN, home), KEY_ARN);
+        assert_eq!(qualified("alias/shop", None), "alias/shop");
     }
 
     #[test]
@@ -277,6 +337,26 @@ mod tests {
         facts.kms_keys.insert(KEY_ARN.into(), Fact::Known(key(KeyManager::Customer, true, false, true)));
         assert_eq!(key_allowed("alias/shop", &[KEY_ARN.into()], &facts), Some(true));
         assert_eq!(key_allowed("alias/shop", &[KEY_ARN.replace("1234abcd", "9999abcd")], &facts), None);
+    }
+
+    #[test]
+    fn alias_entries_match_only_in_the_account_they_resolve_in() {
+        let offline = FactSet::default();
+        let elsewhere = "arn:aws:kms:us-east-1:999999999999:alias/shop";
+        // `alias/shop` in the allowlist resolves in the account the policy judges in: another
+        // account's alias of the same name is another key.
+        assert_eq!(key_allowed(elsewhere, &["alias/shop".into()], &offline), None);
+        let ours = "arn:aws:kms:us-east-1:111122223333:alias/shop";
+        assert_eq!(key_allowed(elsewhere, &[ours.into()], &offline), Some(false));
+        assert_eq!(key_allowed(elsewhere, &[elsewhere.into()], &offline), Some(true));
+        assert_eq!(key_allowed("alias/shop", &["alias/shop".into()], &offline), Some(true));
+
+        let mut facts = FactSet::default();
+        facts.kms_keys.insert("alias/shop".into(), Fact::Known(key(KeyManager::Customer, true, false, true)));
+        let mut foreign = key(KeyManager::Customer, true, false, true);
+        foreign.arn = "arn:aws:kms:us-east-1:999999999999:key/aaaaaaaa-12ab-34cd-56ef-1234567890ab".into();
+        facts.kms_keys.insert(elsewhere.into(), Fact::Known(foreign));
+        assert_eq!(key_allowed(elsewhere, &["alias/shop".into()], &facts), Some(false));
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //!
 //! The controllers and `dpo check` call the same functions here; a rule is written once.
 
+pub mod arn;
 pub mod facts;
 pub mod ingress;
 pub mod kms;

@@ -158,6 +158,7 @@ pub fn judge_secret(resource: &ResourceRef, spec: &ProtectedSecretSpec, facts: &
     );
     let wanted = KeyRequirements {
         allowed: &policy.allowed_kms_keys,
+        home: None,
         customer_managed: policy
             .require_customer_managed_key
             .then_some(CustomerManaged { rule: Rule::SecretsmanagerUsingCmk, fix: &fix }),

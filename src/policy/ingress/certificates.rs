@@ -4,6 +4,7 @@
 use super::ledger::{Issue, Ledger};
 use crate::api::{CertificateRequirements, Severity};
 use crate::policy::Rule;
+use crate::policy::arn::Arn;
 use crate::policy::facts::{CertificateFacts, Fact, Facts};
 use jiff::Timestamp;
 
@@ -12,18 +13,13 @@ const SECONDS_PER_DAY: i64 = 86_400;
 /// Whether `arn` names an ACM certificate: `arn:<partition>:acm:<region>:<account>:certificate/<id>`
 /// in any AWS partition (`aws`, `aws-cn`, `aws-us-gov`, ...).
 pub fn is_acm_certificate_arn(arn: &str) -> bool {
-    let mut parts = arn.splitn(6, ':');
-    let (Some("arn"), Some(partition), Some("acm"), Some(region), Some(account), Some(resource)) =
-        (parts.next(), parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    let partition_ok = partition
-        .strip_prefix("aws")
-        .is_some_and(|rest| rest.bytes().all(|b| b == b'-' || b.is_ascii_lowercase()));
-    let account_ok = account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit());
-    let id_ok = resource.strip_prefix("certificate/").is_some_and(|id| !id.is_empty());
-    partition_ok && !region.is_empty() && account_ok && id_ok
+    Arn::parse(arn).is_some_and(|arn| {
+        arn.service == "acm"
+            && arn.in_aws_partition()
+            && !arn.region.is_empty()
+            && arn.has_account_id()
+            && arn.resource.strip_prefix("certificate/").is_some_and(|id| !id.is_empty())
+    })
 }
 
 /// Why a certificate reference is not an ACM ARN, for the finding's message.

@@ -124,6 +124,8 @@ pub fn judge_storage_class(
 fn key_requirements(spec: &EncryptedVolumePolicySpec) -> KeyRequirements<'_> {
     KeyRequirements {
         allowed: &spec.allowed_kms_keys,
+        // Volumes are in the operator's own account and region.
+        home: None,
         customer_managed: spec.require_customer_managed_key.then_some(CustomerManaged {
             rule: Rule::StorageclassUsingCmk,
             fix: "set parameters.kmsKeyId to the ARN of a customer-managed KMS key",

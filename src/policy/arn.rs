@@ -1,0 +1,74 @@
+//! Amazon Resource Names: `arn:<partition>:<service>:<region>:<account>:<resource>`, read in one
+//! place for every rule and fact that takes one.
+
+/// An ARN split into its parts. Nothing is checked beyond the shape: callers judge the parts
+/// they care about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arn<'a> {
+    pub partition: &'a str,
+    pub service: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+    /// Everything after the account, colons included (`secret:prod/db-AbCdEf`, `key/1234`).
+    pub resource: &'a str,
+}
+
+/// The partition, region and account a resource lives in. KMS keys and their aliases belong to
+/// one of each.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Scope<'a> {
+    pub partition: &'a str,
+    pub region: &'a str,
+    pub account: &'a str,
+}
+
+impl<'a> Arn<'a> {
+    pub fn parse(text: &'a str) -> Option<Arn<'a>> {
+        let mut parts = text.strip_prefix("arn:")?.splitn(5, ':');
+        Some(Arn {
+            partition: parts.next()?,
+            service: parts.next()?,
+            region: parts.next()?,
+            account: parts.next()?,
+            resource: parts.next()?,
+        })
+    }
+
+    /// Whether the partition is one of AWS's (`aws`, `aws-cn`, `aws-us-gov`, ...).
+    pub fn in_aws_partition(&self) -> bool {
+        self.partition
+            .strip_prefix("aws")
+            .is_some_and(|rest| rest.bytes().all(|b| b == b'-' || b.is_ascii_lowercase()))
+    }
+
+    /// Whether the account part is a 12-digit account id.
+    pub fn has_account_id(&self) -> bool {
+        self.account.len() == 12 && self.account.bytes().all(|b| b.is_ascii_digit())
+    }
+
+    pub fn scope(&self) -> Scope<'a> {
+        Scope { partition: self.partition, region: self.region, account: self.account }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parts_of_arns_and_what_is_not_one() {
+        let arn =
+            Arn::parse("arn:aws-cn:secretsmanager:cn-north-1:123456789012:secret:prod/db-AbCdEf").unwrap();
+        assert_eq!(
+            (arn.partition, arn.service, arn.region, arn.account, arn.resource),
+            ("aws-cn", "secretsmanager", "cn-north-1", "123456789012", "secret:prod/db-AbCdEf")
+        );
+        assert!(arn.in_aws_partition() && arn.has_account_id());
+        let iam = Arn::parse("arn:aws:iam::123456789012:role/dpo").unwrap();
+        assert_eq!((iam.region, iam.resource), ("", "role/dpo"));
+        assert!(!Arn::parse("arn:AWS:s3:::bucket").unwrap().in_aws_partition());
+        assert!(!Arn::parse("arn:aws:acm:us-east-1:1234:certificate/x").unwrap().has_account_id());
+        assert_eq!(Arn::parse("arn:aws:kms:us-east-1"), None);
+        assert_eq!(Arn::parse("alias/shop"), None);
+    }
+}
