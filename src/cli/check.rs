@@ -2,7 +2,7 @@
 
 use super::input::{Located, Object};
 use super::report::{CheckReport, CheckedObject, SourceLocation};
-use crate::api::{EncryptedVolumePolicy, ResourceRef, TlsIngressPolicy};
+use crate::api::{EncryptedVolumePolicy, ProtectedSecret, ResourceRef, TlsIngressPolicy};
 use crate::aws::{AwsFacts, FactRequest, Target};
 use crate::policy::facts::{FACT_ROUNDS, FactRecorder, FactSet, Wanted};
 use crate::policy::ingress::{AlbDefaults, IngressClassParams, IngressInventory, evaluate_tls_policy};
@@ -185,15 +185,17 @@ fn assemble(mut checked: Vec<CheckedObject>) -> CheckReport {
 
 /// Gathers the AWS facts the policies ask for, for `dpo check --aws`: evaluate with a recorder,
 /// fetch what it wanted, and again while answers lead to new questions (an alias names a key,
-/// a host names certificates). Secrets are read in the region and role their ProtectedSecret
-/// names.
+/// a host names certificates). What a ProtectedSecret's rules read (the secret, its key, the keys
+/// of its allowlist) is read where the secret is: in the region and role its source names.
 pub async fn gather_facts(objects: &[Located], aws: &AwsFacts, alb: &AlbDefaults) -> FactSet {
-    let secret_targets: HashMap<&str, Target> = objects
+    let secrets: Vec<(&ProtectedSecret, Target)> = objects
         .iter()
         .filter_map(|located| match &located.object {
-            Object::ProtectedSecret(secret) => {
-                let source = &secret.spec.source;
-                Some((source.secret_id.as_str(), Target::of(source)))
+            // Those `check` judges: usable specs, not exempt.
+            Object::ProtectedSecret(secret)
+                if validate_spec(&secret.spec).is_empty() && exemption(&secret.metadata).is_none() =>
+            {
+                Some((&**secret, Target::of(&secret.spec.source)))
             }
             _ => None,
         })
@@ -202,18 +204,24 @@ pub async fn gather_facts(objects: &[Located], aws: &AwsFacts, alb: &AlbDefaults
     for _ in 0..FACT_ROUNDS {
         let recorder = FactRecorder::new(&facts);
         let _ = check(objects, &recorder, alb);
-        let mut wanted = recorder.into_wanted();
-        if wanted.is_empty() {
+        let mut shared = recorder.into_wanted();
+        if shared.is_empty() {
             break;
         }
-        let secret_ids = std::mem::take(&mut wanted.secret_ids);
-        let mut by_target: HashMap<Target, Wanted> = HashMap::from([(Target::default(), wanted)]);
-        for secret_id in secret_ids {
-            let target = secret_targets.get(secret_id.as_str()).cloned().unwrap_or_default();
-            by_target.entry(target).or_default().secret_ids.insert(secret_id);
+        let mut by_target: HashMap<Target, Wanted> = HashMap::new();
+        for (secret, target) in &secrets {
+            let recorder = FactRecorder::new(&facts);
+            let _ = judge_secret(&resource_ref(*secret), &secret.spec, &recorder);
+            let own = recorder.into_wanted();
+            shared.remove(&own);
+            by_target.entry(target.clone()).or_default().merge(own);
         }
-        let requests: Vec<FactRequest> =
-            by_target.into_iter().map(|(target, wanted)| FactRequest::new(target, wanted)).collect();
+        by_target.entry(Target::default()).or_default().merge(shared);
+        let requests: Vec<FactRequest> = by_target
+            .into_iter()
+            .filter(|(_, wanted)| !wanted.is_empty())
+            .map(|(target, wanted)| FactRequest::new(target, wanted))
+            .collect();
         for gathered in futures::future::join_all(requests.iter().map(|request| aws.gather(request))).await {
             facts.extend(gathered);
         }

@@ -223,6 +223,16 @@ impl Wanted {
         *self == Wanted::default()
     }
 
+    /// Drops the references `other` wants (the account default, wanted by the cluster's policies
+    /// only, stays).
+    pub fn remove(&mut self, other: &Wanted) {
+        self.kms_keys.retain(|key| !other.kms_keys.contains(key));
+        self.certificate_arns.retain(|arn| !other.certificate_arns.contains(arn));
+        self.hosts.retain(|host| !other.hosts.contains(host));
+        self.volume_ids.retain(|id| !other.volume_ids.contains(id));
+        self.secret_ids.retain(|id| !other.secret_ids.contains(id));
+    }
+
     /// Adds what `more` wants.
     pub fn merge(&mut self, more: Wanted) {
         self.kms_keys.extend(more.kms_keys);

@@ -1,5 +1,6 @@
 //! ProtectedSecret: spec checks that need no AWS, and the Secrets Manager / KMS rules.
 
+use super::arn::Arn;
 use super::facts::{Fact, Facts, SecretFacts};
 use super::kms::{CustomerManaged, KeyRef, KeyRequirements, judge_key};
 use super::{Judgement, Rule};
@@ -158,7 +159,9 @@ pub fn judge_secret(resource: &ResourceRef, spec: &ProtectedSecretSpec, facts: &
     );
     let wanted = KeyRequirements {
         allowed: &policy.allowed_kms_keys,
-        home: None,
+        // Secrets Manager resolves the secret's key in the secret's own account and region, and
+        // so does the policy for its allowlist.
+        home: Arn::parse(&secret.arn).filter(|arn| arn.service == "secretsmanager").map(|arn| arn.scope()),
         customer_managed: policy
             .require_customer_managed_key
             .then_some(CustomerManaged { rule: Rule::SecretsmanagerUsingCmk, fix: &fix }),
@@ -392,6 +395,25 @@ mod tests {
         assert_eq!(
             rules_found(&spec, &stale),
             ["secretsmanager-secret-periodic-rotation", "secretsmanager-scheduled-rotation-success-check"]
+        );
+    }
+
+    #[test]
+    fn the_secrets_keys_are_looked_up_in_the_secrets_own_account_and_region() {
+        let mut facts = FactSet { now: Some(now()), ..FactSet::default() };
+        let mut secret = secret_facts(None, None, None);
+        secret.arn = "arn:aws:secretsmanager:eu-west-1:999999999999:secret:shop/db-AbCdEf".into();
+        facts.secrets.insert("shop/db".into(), Fact::Known(secret));
+        let spec = spec("  policy: {allowedKmsKeys: [alias/shop]}\n");
+        let recorder = crate::policy::facts::FactRecorder::new(&facts);
+        judge_secret(&ResourceRef::default(), &spec, &recorder);
+        let wanted: Vec<String> = recorder.into_wanted().kms_keys.into_iter().collect();
+        assert_eq!(
+            wanted,
+            [
+                "arn:aws:kms:eu-west-1:999999999999:alias/aws/secretsmanager",
+                "arn:aws:kms:eu-west-1:999999999999:alias/shop"
+            ]
         );
     }
 
