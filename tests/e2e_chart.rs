@@ -96,6 +96,7 @@ async fn assert_crds_established(client: &kube::Client) {
         let established =
             conditions.unwrap_or_default().iter().any(|c| c.type_ == "Established" && c.status == "True");
         assert!(established, "CRD {crd_name} is not Established");
+        cluster::await_served(client, &crd).await;
     }
 }
 
@@ -347,20 +348,23 @@ fn ready(conditions: &[Condition]) -> Option<(String, String)> {
     Some((ready.status.clone(), ready.reason.clone()))
 }
 
-/// The chart installed, checked as users get it, and `dpo controller` started as its Pod would
-/// run; the temporary directory holds the kubeconfig, access rules and log.
-async fn install_and_start(
-    client: &kube::Client,
-    release: &Release,
-    set: &[String],
-) -> (tempfile::TempDir, Vec<String>, PathBuf, Controller) {
+/// The chart installed and checked as users get it, its Deployment scaled to zero so that
+/// Pods a kubelet runs do not compete for the Lease with the process [`start`] runs.
+async fn install(client: &kube::Client, release: &Release, set: &[String]) {
     release.install(client, set).await;
     assert_crds_established(client).await;
     assert_pods_admitted(client, release).await;
-    // Where a kubelet runs them, the Pods must not compete for the Lease with the process here.
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &release.namespace);
     let none = Patch::Merge(json!({"spec": {"replicas": 0}}));
     deployments.patch(&release.fullname(), &PatchParams::default(), &none).await.expect("scaling to 0");
+}
+
+/// `dpo controller` started as the chart's Pod would run, once it holds the Lease; the
+/// temporary directory holds the kubeconfig, access rules and log.
+async fn start(
+    client: &kube::Client,
+    release: &Release,
+) -> (tempfile::TempDir, Vec<String>, PathBuf, Controller) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let kubeconfig = service_account_kubeconfig(client, release, dir.path()).await;
     let args = chart_args(client, release, dir.path()).await;
@@ -439,6 +443,7 @@ fn dpo_object(kind: &str, name: &str, spec: Value) -> Value {
 async fn the_default_install_is_admitted_and_its_rbac_runs_every_controller() {
     run("default install", 1, |client, Case { release, namespaces, id }| async move {
         let app = &namespaces[0];
+        install(&client, &release, &[]).await;
         // An unencrypted class: the EncryptedVolumePolicy finds a violation and records an Event.
         let labels = json!({"dpo.dev/e2e": id});
         let class = json!({"metadata": {"name": id, "labels": labels}, "provisioner": "ebs.csi.aws.com"});
@@ -451,7 +456,7 @@ async fn the_default_install_is_admitted_and_its_rbac_runs_every_controller() {
         let tls: Api<TlsIngressPolicy> = Api::all(client.clone());
         create(&tls, dpo_object("TlsIngressPolicy", &id, json!({"ingressSelector": selector}))).await;
 
-        let (_dir, args, _, mut controller) = install_and_start(&client, &release, &[]).await;
+        let (_dir, args, _, mut controller) = start(&client, &release).await;
         assert_sync_and_restart(&client, app).await;
 
         // Orphan + Delete: a finalizer on the ProtectedSecret, and the Secret deleted with it.
@@ -500,11 +505,11 @@ async fn the_default_install_is_admitted_and_its_rbac_runs_every_controller() {
 async fn with_secret_namespaces_the_chart_grants_and_the_controller_touches_only_those() {
     run("install with rbac.secrets.namespaces", 2, |client, Case { release, namespaces, .. }| async move {
         let (ns_a, ns_b) = (&namespaces[0], &namespaces[1]);
+        // The chart's Role and RoleBinding go into ns-a, which exists by now.
+        install(&client, &release, &[format!("rbac.secrets.namespaces={{{ns_a}}}")]).await;
         // Were it watched, even its first reconcile would write a status, a Secret or an Event.
         protected_secret(&client, ns_b, "db", json!({})).await;
-        // The chart's Role and RoleBinding go into ns-a, which exists by now.
-        let set = [format!("rbac.secrets.namespaces={{{ns_a}}}")];
-        let (_dir, args, kubeconfig, mut controller) = install_and_start(&client, &release, &set).await;
+        let (_dir, args, kubeconfig, mut controller) = start(&client, &release).await;
         let flag = format!("--secret-namespaces={ns_a}");
         assert!(args.contains(&flag), "the chart does not pass {flag}: {args:?}");
 
@@ -545,7 +550,8 @@ async fn with_secret_namespaces_the_chart_grants_and_the_controller_touches_only
 async fn with_the_charts_flags_a_rotation_is_synced_within_the_refresh_interval() {
     run("rotation with the chart's flags", 1, |client, Case { release, namespaces, .. }| async move {
         let app = &namespaces[0];
-        let (_dir, _, _, mut controller) = install_and_start(&client, &release, &[]).await;
+        install(&client, &release, &[]).await;
+        let (_dir, _, _, mut controller) = start(&client, &release).await;
         let secret_id = protected_secret(&client, app, "db", json!({"refreshInterval": "10s"})).await;
         secret_with(&client, app, "db", 1).await;
         Seed::new().await.put_value(&secret_id, &json!({"password": "pw-2"}).to_string()).await;

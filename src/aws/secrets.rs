@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretBox, SecretString};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 const DESCRIBE_SECRET: Operation = Operation::new("secretsmanager:DescribeSecret", "secret");
 const LIST_SECRETS: Operation = Operation::new("secretsmanager:ListSecrets", "secret");
@@ -272,6 +273,15 @@ impl SecretsApi for AwsFacts {
 }
 
 impl AwsFacts {
+    /// Makes the next metadata read of `secret_id` ask AWS if what is cached was read `max_age`
+    /// ago or earlier: a ProtectedSecret refreshing more often than the cache's TTL still sees
+    /// a rotation within its own interval.
+    pub fn expire_secret_metadata(&self, target: &Target, secret_id: &str, max_age: Duration) {
+        if let Ok(scope) = self.scope(target) {
+            self.inner.cache.expire_older_than::<SecretFacts>(&scope, secret_id, max_age);
+        }
+    }
+
     async fn describe_secret(&self, scope: &Scope, secret_id: &str) -> Result<SecretFacts, AwsError> {
         let client = self.clients(scope).secrets.clone();
         let requester = self.inner.requester.clone();

@@ -4,7 +4,7 @@
 
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
 use serde_json::json;
 use std::future::Future;
@@ -42,7 +42,27 @@ pub async fn install_crds(client: &kube::Client) {
             .await
             .unwrap_or_else(|_| panic!("CRD {name} not Established within {PATIENCE:?}"))
             .unwrap_or_else(|e| panic!("watching CRD {name}: {e}"));
+        await_served(client, &crd).await;
     }
+}
+
+/// Waits until the apiserver lists `crd`'s objects. `Established` comes a moment before its
+/// handler serves the group: a request in between gets a bare `404 page not found`.
+pub async fn await_served(client: &kube::Client, crd: &CustomResourceDefinition) {
+    let spec = &crd.spec;
+    let version = spec.versions.iter().find(|v| v.storage).expect("a storage version");
+    let resource = ApiResource {
+        group: spec.group.clone(),
+        version: version.name.clone(),
+        api_version: format!("{}/{}", spec.group, version.name),
+        kind: spec.names.kind.clone(),
+        plural: spec.names.plural.clone(),
+    };
+    let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    eventually(&format!("the apiserver to serve {}", resource.plural), || async {
+        api.list(&ListParams::default().limit(1)).await.ok()
+    })
+    .await;
 }
 
 /// Waits until `check` returns something, failing after [`PATIENCE`] with `what`.

@@ -9,6 +9,8 @@
 
 mod batch;
 mod render;
+mod report;
+mod shared;
 mod target;
 
 use super::FIELD_MANAGER;
@@ -18,48 +20,31 @@ pub use target::{
 };
 
 use super::{CacheSync, Context};
-use crate::api::{
-    Enforcement, Finding, ProtectedSecret, ProtectedSecretStatus, ResourceRef, SecretRef, SecretVersion,
-    parse_duration,
-};
-use crate::aws::{AwsError, AwsFacts, ErrorClass, FactRequest, SecretValue, SecretsApi, Target, ValueRef};
-use crate::metrics::SecretSyncMetrics;
+use crate::api::{Enforcement, Finding, ProtectedSecret, ResourceRef, SecretVersion, parse_duration};
+use crate::aws::{AwsError, AwsFacts, ErrorClass, FactRequest, Target, ValueRef};
 use crate::policy::Judgement;
-use crate::policy::facts::{FactRecorder, FactSet, SecretFacts};
+use crate::policy::facts::{FactRecorder, FactSet};
 use crate::policy::secret::{judge_secret, validate_spec};
-use crate::status::{COMPLIANT, Desired, READY, SYNCED, merge_conditions, not_ready};
-use batch::Window;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, reflector};
 use kube::runtime::{Config as RuntimeConfig, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
+use report::{next_status, report, summary};
 use serde_json::json;
-use std::collections::HashMap;
+pub use shared::Shared;
+use shared::jitter;
 use std::future::Future;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use target::{ContentKey, Refusal, Written};
+use target::{Refusal, Written};
 use tokio::sync::Semaphore;
 
 /// `controller` label of the shared reconcile metrics.
 pub const CONTROLLER: &str = "protectedsecret";
-
-/// Fraction of the refresh interval added or taken at random, so that objects created together
-/// do not refresh together.
-const JITTER: f64 = 0.1;
-
-/// Longest Event note, in bytes.
-const EVENT_NOTE_MAX: usize = 1024;
-
-/// First and longest wait after a failure.
-const BACKOFF_BASE: Duration = Duration::from_secs(5);
-const BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 /// A reconcile that could not finish. AWS failures are reported in status first.
 #[derive(Debug, thiserror::Error)]
@@ -70,167 +55,6 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("{0}")]
     Aws(#[from] AwsError),
-}
-
-type MetadataWindow = Window<(Target, String), Result<SecretFacts, AwsError>>;
-type ValueWindow = Window<ValueRef, Result<SecretValue, AwsError>>;
-
-/// What the controller keeps between reconciles: the per-process HMAC key, the refresh
-/// schedule, read batching, its metrics and the event recorder.
-pub struct Shared {
-    pub metrics: SecretSyncMetrics,
-    key: ContentKey,
-    schedule: Mutex<HashMap<String, Schedule>>,
-    metadata: MetadataWindow,
-    values: ValueWindow,
-    recorder: OnceLock<Recorder>,
-}
-
-/// An object whose check has been due this long without a reconcile is gone (deleted without
-/// a finalizer, so no reconcile saw it go): its schedule and metric series are dropped.
-const FORGET_AFTER: Duration = Duration::from_secs(3600);
-
-/// When an object next looks for a new version, and which version it has.
-#[derive(Debug)]
-struct Schedule {
-    namespace: String,
-    name: String,
-    generation: Option<i64>,
-    version_id: String,
-    /// `None`: never (refreshInterval 0).
-    next_check: Option<Instant>,
-    failures: u32,
-}
-
-impl Shared {
-    /// `batch_window`: how long concurrent AWS reads are collected into one call.
-    pub fn new(metrics: SecretSyncMetrics, batch_window: Duration) -> Self {
-        Shared {
-            metrics,
-            key: ContentKey::random(),
-            schedule: Mutex::default(),
-            metadata: Window::new(batch_window),
-            values: Window::new(batch_window),
-            recorder: OnceLock::new(),
-        }
-    }
-
-    fn schedule(&self) -> std::sync::MutexGuard<'_, HashMap<String, Schedule>> {
-        self.schedule.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-
-    /// The version `ps` synced, while its refresh is not yet due and its spec unchanged.
-    fn remembered(&self, ps: &ProtectedSecret) -> Option<String> {
-        let schedule = self.schedule();
-        let entry = schedule.get(&uid(ps))?;
-        let due = entry.next_check.is_some_and(|at| Instant::now() >= at);
-        (entry.generation == ps.meta().generation && !due).then(|| entry.version_id.clone())
-    }
-
-    /// Notes a successful sync of `version_id`; the next check is `refresh` from now.
-    fn remember(&self, ps: &ProtectedSecret, version_id: &str, refresh: Option<Duration>) {
-        let now = Instant::now();
-        let mut schedule = self.schedule();
-        if let Some(stale) = now.checked_sub(FORGET_AFTER) {
-            schedule.retain(|_, entry| {
-                let gone = entry.next_check.is_some_and(|at| at < stale);
-                if gone {
-                    self.metrics.forget(&entry.namespace, &entry.name);
-                }
-                !gone
-            });
-        }
-        schedule.insert(
-            uid(ps),
-            Schedule {
-                namespace: ps.namespace().unwrap_or_default(),
-                name: ps.name_any(),
-                generation: ps.meta().generation,
-                version_id: version_id.to_string(),
-                next_check: refresh.map(|r| now + r),
-                failures: 0,
-            },
-        );
-    }
-
-    /// Counts a failure of `ps` and returns how long to wait before trying again.
-    fn backoff(&self, ps: &ProtectedSecret) -> Duration {
-        let mut schedule = self.schedule();
-        let entry = schedule.entry(uid(ps)).or_insert_with(|| Schedule {
-            namespace: ps.namespace().unwrap_or_default(),
-            name: ps.name_any(),
-            generation: None,
-            version_id: String::new(),
-            next_check: Some(Instant::now()),
-            failures: 0,
-        });
-        entry.failures = entry.failures.saturating_add(1);
-        let wait = BACKOFF_BASE.saturating_mul(1 << entry.failures.min(8).saturating_sub(1)).min(BACKOFF_MAX);
-        jitter(wait)
-    }
-
-    /// Drops what is kept about a deleted ProtectedSecret.
-    fn forget(&self, ps: &ProtectedSecret) {
-        self.schedule().remove(&uid(ps));
-        self.metrics.forget(&ps.namespace().unwrap_or_default(), &ps.name_any());
-    }
-
-    fn recorder(&self, client: &kube::Client) -> &Recorder {
-        self.recorder.get_or_init(|| {
-            let reporter = Reporter { controller: "dpo".into(), instance: std::env::var("POD_NAME").ok() };
-            Recorder::new(client.clone(), reporter)
-        })
-    }
-
-    /// Metadata of one secret, read together with concurrent reconciles' reads.
-    async fn metadata(
-        &self,
-        aws: &AwsFacts,
-        target: &Target,
-        secret_id: &str,
-    ) -> Result<SecretFacts, AwsError> {
-        let batch_aws = aws.clone();
-        let answer = self
-            .metadata
-            .get((target.clone(), secret_id.to_string()), move |keys| async move {
-                let mut by_target: HashMap<Target, Vec<String>> = HashMap::new();
-                for (target, id) in keys {
-                    by_target.entry(target).or_default().push(id);
-                }
-                let mut answers = HashMap::new();
-                for (target, ids) in by_target {
-                    for (id, result) in batch_aws.secrets(&target, &ids).await {
-                        answers.insert((target.clone(), id), result);
-                    }
-                }
-                answers
-            })
-            .await;
-        match answer {
-            Some(result) => result,
-            None => aws.secret(target, secret_id).await,
-        }
-    }
-
-    /// The value of one version, read together with concurrent reconciles' reads.
-    async fn value(&self, aws: &AwsFacts, wanted: ValueRef) -> Result<SecretValue, AwsError> {
-        let batch_aws = aws.clone();
-        let answer =
-            self.values.get(wanted.clone(), move |keys| async move { batch_aws.values(&keys).await }).await;
-        match answer {
-            Some(result) => result,
-            None => aws.value(&wanted.target, &wanted.secret_id, &wanted.version_id).await,
-        }
-    }
-}
-
-fn uid(ps: &ProtectedSecret) -> String {
-    ps.uid().unwrap_or_default()
-}
-
-/// `wait` give or take [`JITTER`].
-fn jitter(wait: Duration) -> Duration {
-    wait.mul_f64(1.0 + JITTER * (2.0 * fastrand::f64() - 1.0))
 }
 
 /// Runs the controller until `shutdown` completes, then finishes the reconciles in flight.
@@ -472,7 +296,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
         SecretVersion::Id(id) => id.to_string(),
         SecretVersion::Stage(stage) => match known {
             Some(version_id) => version_id,
-            None => match shared.metadata(&ctx.aws, &target, secret_id).await {
+            None => match shared.metadata(&ctx.aws, &target, secret_id, refresh_interval(ps, ctx)).await {
                 Ok(facts) => match facts.version_for_stage(stage) {
                     Some(version_id) => version_id.to_string(),
                     None => {
@@ -530,6 +354,15 @@ fn synced_version(ps: &ProtectedSecret) -> Option<&str> {
     ps.status.as_ref()?.synced_version_id.as_deref()
 }
 
+/// How old the metadata read for a due refresh may be: the object's own interval, else the
+/// default one.
+fn refresh_interval(ps: &ProtectedSecret, ctx: &Context) -> Duration {
+    parse_duration(&ps.spec.refresh_interval)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .unwrap_or(ctx.config.default_refresh)
+}
+
 /// With `refreshInterval: 0`, the version already synced for this generation (after a restart
 /// of the controller, status is the only memory).
 fn synced_once(ps: &ProtectedSecret, once: bool) -> Option<String> {
@@ -556,154 +389,6 @@ async fn judge(aws: &AwsFacts, ps: &ProtectedSecret, target: &Target) -> Judgeme
         known.extend(aws.gather(&FactRequest::new(target.clone(), wanted)).await);
     }
     judge_secret(&resource, &ps.spec, &known)
-}
-
-/// "2 findings: first; second".
-fn summary(findings: &[Finding]) -> String {
-    let messages: Vec<&str> = findings.iter().take(3).map(|f| f.message.as_str()).collect();
-    let more = if findings.len() > 3 { "; ..." } else { "" };
-    format!("{} finding(s): {}{more}", findings.len(), messages.join("; "))
-}
-
-/// The status `outcome` calls for. Equal to `previous` when nothing changed, so that a steady
-/// refresh writes nothing.
-fn next_status(
-    ps: &ProtectedSecret,
-    previous: &ProtectedSecretStatus,
-    outcome: &Outcome,
-) -> ProtectedSecretStatus {
-    let generation = ps.meta().generation;
-    let target = target::target_name(ps);
-    let (synced_version_id, mut desired) = match &outcome.sync {
-        Ok(synced) => {
-            let message = format!(
-                "version {} of {} is in Secret {target}",
-                synced.version_id, ps.spec.source.secret_id
-            );
-            (
-                Some(synced.version_id.clone()),
-                vec![
-                    Desired::new(READY, true, "Synced", &message),
-                    Desired::new(SYNCED, true, "Synced", message),
-                ],
-            )
-        }
-        Err(failure) => {
-            let kept = previous
-                .synced_version_id
-                .as_ref()
-                .map(|v| format!("; Secret {target} keeps version {v}"))
-                .unwrap_or_default();
-            let message = format!("{}{kept}", failure.message);
-            let desired = vec![
-                Desired::new(READY, false, &failure.reason, &message),
-                Desired::new(SYNCED, false, &failure.reason, &message),
-                not_ready(&failure.reason, message, failure.transient()),
-            ];
-            (previous.synced_version_id.clone(), desired)
-        }
-    };
-    let compliant = match &outcome.findings {
-        Some(findings) if findings.is_empty() && !outcome.unchecked.is_empty() => Some(Desired::new(
-            COMPLIANT,
-            false,
-            "PolicyNotEvaluated",
-            format!("could not check {}: AWS did not answer what they need", outcome.unchecked.join(", ")),
-        )),
-        Some(findings) if findings.is_empty() => {
-            Some(Desired::new(COMPLIANT, true, "Compliant", "the AWS secret meets the policy"))
-        }
-        Some(findings) => Some(Desired::new(COMPLIANT, false, "PolicyViolation", summary(findings))),
-        None => previous
-            .conditions
-            .iter()
-            .find(|c| c.type_ == COMPLIANT)
-            .map(|c| Desired::new(COMPLIANT, c.status == "True", &c.reason, &c.message)),
-    };
-    desired.extend(compliant);
-    let now = Time(jiff::Timestamp::now());
-    let conditions = merge_conditions(&previous.conditions, &desired, generation, &now);
-    ProtectedSecretStatus {
-        observed_generation: generation,
-        conditions,
-        secret_ref: synced_version_id.is_some().then_some(SecretRef { name: target }),
-        synced_version_id,
-        findings: outcome.findings.clone().unwrap_or_else(|| previous.findings.clone()),
-    }
-}
-
-/// Events, logs and rollout restarts for what the reconcile did. Failures to publish are
-/// logged: an event is never worth failing a sync for.
-async fn report(ps: &ProtectedSecret, ctx: &Context, previous: &ProtectedSecretStatus, outcome: &Outcome) {
-    let namespace = ps.namespace().unwrap_or_default();
-    let name = ps.name_any();
-    let target = target::target_name(ps);
-    let mut events = Vec::new();
-    match &outcome.sync {
-        Ok(synced) => {
-            let version = &synced.version_id;
-            let (reason, note) = match synced.written {
-                Written::Unchanged => ("", String::new()),
-                Written::Created | Written::Updated => {
-                    ("Synced", format!("wrote version {version} to Secret {target}"))
-                }
-                Written::Repaired => (
-                    "DriftRepaired",
-                    format!("Secret {target} was changed or deleted outside dpo; restored version {version}"),
-                ),
-            };
-            if synced.written != Written::Unchanged {
-                ctx.protected_secrets.metrics.synced();
-                tracing::info!(%namespace, %name, %target, version = %version, event = reason, "secret written");
-                events.push((EventType::Normal, reason.to_string(), note));
-            }
-            let changed = previous.synced_version_id.as_ref().is_some_and(|old| old != version);
-            if changed && synced.written != Written::Unchanged && !ps.spec.rollout_restart.is_empty() {
-                let at = jiff::Timestamp::now().to_string();
-                for (workload, err) in
-                    target::restart(&ctx.client, &namespace, &ps.spec.rollout_restart, &at).await
-                {
-                    events.push((
-                        EventType::Warning,
-                        "RolloutRestartFailed".into(),
-                        format!("could not restart {workload}: {err}"),
-                    ));
-                }
-            }
-        }
-        Err(failure) => {
-            let was = previous.conditions.iter().find(|c| c.type_ == READY).map(|c| c.reason.as_str());
-            tracing::warn!(%namespace, %name, reason = %failure.reason, message = %failure.message, "not synced");
-            if was != Some(failure.reason.as_str()) {
-                events.push((EventType::Warning, failure.reason.clone(), failure.message.clone()));
-            }
-        }
-    }
-    if let Some(findings) = &outcome.findings {
-        let new: Vec<&Finding> =
-            findings.iter().filter(|f| !previous.findings.iter().any(|p| p.rule == f.rule)).collect();
-        if !new.is_empty() {
-            let owned: Vec<Finding> = new.into_iter().cloned().collect();
-            events.push((EventType::Warning, "PolicyViolation".into(), summary(&owned)));
-        }
-    }
-    let recorder = ctx.protected_secrets.recorder(&ctx.client);
-    let reference = ps.object_ref(&());
-    for (type_, reason, mut note) in events {
-        // The Events API refuses notes over 1 kB.
-        if note.len() > EVENT_NOTE_MAX {
-            let mut end = EVENT_NOTE_MAX - 3;
-            while !note.is_char_boundary(end) {
-                end -= 1;
-            }
-            note.truncate(end);
-            note.push_str("...");
-        }
-        let event = Event { type_, reason, note: Some(note), action: "Sync".into(), secondary: None };
-        if let Err(err) = recorder.publish(&event, &reference).await {
-            tracing::warn!(%namespace, %name, error = %err, "could not publish an event");
-        }
-    }
 }
 
 fn has_finalizer(ps: &ProtectedSecret) -> bool {

@@ -10,7 +10,12 @@ use serde::{Deserialize, Serialize};
 /// The subset of the controller's `IngressClassParamsSpec` that bears on TLS. Where one of these
 /// is set, the controller ignores the matching Ingress annotation.
 #[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[kube(group = "elbv2.k8s.aws", version = "v1beta1", kind = "IngressClassParams")]
+#[kube(
+    group = "elbv2.k8s.aws",
+    version = "v1beta1",
+    kind = "IngressClassParams",
+    plural = "ingressclassparams"
+)]
 #[serde(rename_all = "camelCase")]
 pub struct IngressClassParamsSpec {
     /// Namespaces whose Ingresses may use the class; the controller refuses others.

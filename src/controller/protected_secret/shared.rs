@@ -1,0 +1,186 @@
+//! What the ProtectedSecret controller keeps between reconciles: the refresh schedule with
+//! per-object backoff, AWS read batching, the HMAC key, metrics and the event recorder.
+
+use super::batch::Window;
+use super::target::ContentKey;
+use crate::api::ProtectedSecret;
+use crate::aws::{AwsError, AwsFacts, SecretValue, SecretsApi, Target, ValueRef};
+use crate::metrics::SecretSyncMetrics;
+use crate::policy::facts::SecretFacts;
+use kube::runtime::events::{Recorder, Reporter};
+use kube::{Resource, ResourceExt};
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+/// Fraction of the refresh interval added or taken at random, so that objects created together
+/// do not refresh together.
+const JITTER: f64 = 0.1;
+
+/// First and longest wait after a failure.
+const BACKOFF_BASE: Duration = Duration::from_secs(5);
+const BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+type MetadataWindow = Window<(Target, String), Result<SecretFacts, AwsError>>;
+type ValueWindow = Window<ValueRef, Result<SecretValue, AwsError>>;
+
+/// What the controller keeps between reconciles: the per-process HMAC key, the refresh
+/// schedule, read batching, its metrics and the event recorder.
+pub struct Shared {
+    pub metrics: SecretSyncMetrics,
+    pub(super) key: ContentKey,
+    schedule: Mutex<HashMap<String, Schedule>>,
+    metadata: MetadataWindow,
+    values: ValueWindow,
+    recorder: OnceLock<Recorder>,
+}
+
+/// An object whose check has been due this long without a reconcile is gone (deleted without
+/// a finalizer, so no reconcile saw it go): its schedule and metric series are dropped.
+const FORGET_AFTER: Duration = Duration::from_secs(3600);
+
+/// When an object next looks for a new version, and which version it has.
+#[derive(Debug)]
+struct Schedule {
+    namespace: String,
+    name: String,
+    generation: Option<i64>,
+    version_id: String,
+    /// `None`: never (refreshInterval 0).
+    next_check: Option<Instant>,
+    failures: u32,
+}
+
+impl Shared {
+    /// `batch_window`: how long concurrent AWS reads are collected into one call.
+    pub fn new(metrics: SecretSyncMetrics, batch_window: Duration) -> Self {
+        Shared {
+            metrics,
+            key: ContentKey::random(),
+            schedule: Mutex::default(),
+            metadata: Window::new(batch_window),
+            values: Window::new(batch_window),
+            recorder: OnceLock::new(),
+        }
+    }
+
+    fn schedule(&self) -> std::sync::MutexGuard<'_, HashMap<String, Schedule>> {
+        self.schedule.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The version `ps` synced, while its refresh is not yet due and its spec unchanged.
+    pub(super) fn remembered(&self, ps: &ProtectedSecret) -> Option<String> {
+        let schedule = self.schedule();
+        let entry = schedule.get(&uid(ps))?;
+        let due = entry.next_check.is_some_and(|at| Instant::now() >= at);
+        (entry.generation == ps.meta().generation && !due).then(|| entry.version_id.clone())
+    }
+
+    /// Notes a successful sync of `version_id`; the next check is `refresh` from now.
+    pub(super) fn remember(&self, ps: &ProtectedSecret, version_id: &str, refresh: Option<Duration>) {
+        let now = Instant::now();
+        let mut schedule = self.schedule();
+        if let Some(stale) = now.checked_sub(FORGET_AFTER) {
+            schedule.retain(|_, entry| {
+                let gone = entry.next_check.is_some_and(|at| at < stale);
+                if gone {
+                    self.metrics.forget(&entry.namespace, &entry.name);
+                }
+                !gone
+            });
+        }
+        schedule.insert(
+            uid(ps),
+            Schedule {
+                namespace: ps.namespace().unwrap_or_default(),
+                name: ps.name_any(),
+                generation: ps.meta().generation,
+                version_id: version_id.to_string(),
+                next_check: refresh.map(|r| now + r),
+                failures: 0,
+            },
+        );
+    }
+
+    /// Counts a failure of `ps` and returns how long to wait before trying again.
+    pub(super) fn backoff(&self, ps: &ProtectedSecret) -> Duration {
+        let mut schedule = self.schedule();
+        let entry = schedule.entry(uid(ps)).or_insert_with(|| Schedule {
+            namespace: ps.namespace().unwrap_or_default(),
+            name: ps.name_any(),
+            generation: None,
+            version_id: String::new(),
+            next_check: Some(Instant::now()),
+            failures: 0,
+        });
+        entry.failures = entry.failures.saturating_add(1);
+        let wait = BACKOFF_BASE.saturating_mul(1 << entry.failures.min(8).saturating_sub(1)).min(BACKOFF_MAX);
+        jitter(wait)
+    }
+
+    /// Drops what is kept about a deleted ProtectedSecret.
+    pub(super) fn forget(&self, ps: &ProtectedSecret) {
+        self.schedule().remove(&uid(ps));
+        self.metrics.forget(&ps.namespace().unwrap_or_default(), &ps.name_any());
+    }
+
+    pub(super) fn recorder(&self, client: &kube::Client) -> &Recorder {
+        self.recorder.get_or_init(|| {
+            let reporter = Reporter { controller: "dpo".into(), instance: std::env::var("POD_NAME").ok() };
+            Recorder::new(client.clone(), reporter)
+        })
+    }
+
+    /// Metadata of one secret no older than `max_age`, read together with concurrent
+    /// reconciles' reads.
+    pub(super) async fn metadata(
+        &self,
+        aws: &AwsFacts,
+        target: &Target,
+        secret_id: &str,
+        max_age: Duration,
+    ) -> Result<SecretFacts, AwsError> {
+        aws.expire_secret_metadata(target, secret_id, max_age);
+        let batch_aws = aws.clone();
+        let answer = self
+            .metadata
+            .get((target.clone(), secret_id.to_string()), move |keys| async move {
+                let mut by_target: HashMap<Target, Vec<String>> = HashMap::new();
+                for (target, id) in keys {
+                    by_target.entry(target).or_default().push(id);
+                }
+                let mut answers = HashMap::new();
+                for (target, ids) in by_target {
+                    for (id, result) in batch_aws.secrets(&target, &ids).await {
+                        answers.insert((target.clone(), id), result);
+                    }
+                }
+                answers
+            })
+            .await;
+        match answer {
+            Some(result) => result,
+            None => aws.secret(target, secret_id).await,
+        }
+    }
+
+    /// The value of one version, read together with concurrent reconciles' reads.
+    pub(super) async fn value(&self, aws: &AwsFacts, wanted: ValueRef) -> Result<SecretValue, AwsError> {
+        let batch_aws = aws.clone();
+        let answer =
+            self.values.get(wanted.clone(), move |keys| async move { batch_aws.values(&keys).await }).await;
+        match answer {
+            Some(result) => result,
+            None => aws.value(&wanted.target, &wanted.secret_id, &wanted.version_id).await,
+        }
+    }
+}
+
+pub(super) fn uid(ps: &ProtectedSecret) -> String {
+    ps.uid().unwrap_or_default()
+}
+
+/// `wait` give or take [`JITTER`].
+pub(super) fn jitter(wait: Duration) -> Duration {
+    wait.mul_f64(1.0 + JITTER * (2.0 * fastrand::f64() - 1.0))
+}
