@@ -22,10 +22,11 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 use support::cluster::{self, eventually};
 use support::moto::{self, Seed};
+use support::process::DpoProcess;
 
 const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/data-protection-operator");
 
@@ -181,67 +182,27 @@ async fn chart_args(client: &kube::Client, release: &Release, dir: &Path) -> Vec
     args
 }
 
-/// `dpo controller` running out of cluster, its log in a file; killed if the test fails.
-struct Controller {
-    child: Child,
-    log: PathBuf,
+/// `dpo controller` started as the Pod would run: the Deployment's args, POD_NAME and
+/// POD_NAMESPACE, and a token of the chart's ServiceAccount.
+fn start_as_pod(args: &[String], kubeconfig: &Path, release: &Release, identity: &str) -> DpoProcess {
+    let kubeconfig = kubeconfig.to_str().expect("a UTF-8 path");
+    let env = [("KUBECONFIG", kubeconfig), ("POD_NAME", identity), ("POD_NAMESPACE", &release.namespace)];
+    DpoProcess::start(args, &env, &Path::new(kubeconfig).with_file_name("controller.log"))
 }
 
-impl Controller {
-    /// Starts it as the Pod would run: the Deployment's args, POD_NAME and POD_NAMESPACE.
-    fn start(args: &[String], kubeconfig: &Path, release: &Release, identity: &str) -> Self {
-        let log = kubeconfig.with_file_name("controller.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_dpo"))
-            .args(args)
-            .env("KUBECONFIG", kubeconfig)
-            .env("POD_NAME", identity)
-            .env("POD_NAMESPACE", &release.namespace)
-            .env("AWS_ACCESS_KEY_ID", "testing")
-            .env("AWS_SECRET_ACCESS_KEY", "testing")
-            .env_remove("AWS_PROFILE")
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).expect("log file"))
-            .spawn()
-            .expect("cannot start dpo");
-        Controller { child, log }
-    }
-
-    /// SIGTERM, as the kubelet stops it: a clean exit (a lost Lease, say, would be exit 1).
-    fn stop(&mut self) {
-        let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success(), "kill -TERM failed");
-        let exit = self.child.wait().expect("wait for dpo");
-        assert!(exit.success(), "dpo controller exited with {exit:?} after SIGTERM");
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The log has no answer of the apiserver refusing the ServiceAccount anything: RBAC's
-    /// "is forbidden: User ... cannot ...", or a 401. (A namespace that another test is deleting
-    /// answers 403 to anyone: no missing permission, so not counted.)
-    fn assert_never_refused(&self) {
-        let log = self.log_text();
-        let refused: Vec<&str> =
-            log.lines().filter(|l| l.contains("is forbidden: User") || l.contains("code: 401")).collect();
-        assert!(
-            refused.is_empty(),
-            "the chart's ServiceAccount was refused {} time(s):\n{}",
-            refused.len(),
-            refused.join("\n")
-        );
-    }
-}
-
-impl Drop for Controller {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        if std::thread::panicking() {
-            eprintln!("dpo controller log:\n{}", self.log_text());
-        }
-    }
+/// The log has no answer of the apiserver refusing the ServiceAccount anything: RBAC's
+/// "is forbidden: User ... cannot ...", or a 401. (A namespace that another test is deleting
+/// answers 403 to anyone: no missing permission, so not counted.)
+fn assert_never_refused(controller: &DpoProcess) {
+    let log = controller.log_text();
+    let refused: Vec<&str> =
+        log.lines().filter(|l| l.contains("is forbidden: User") || l.contains("code: 401")).collect();
+    assert!(
+        refused.is_empty(),
+        "the chart's ServiceAccount was refused {} time(s):\n{}",
+        refused.len(),
+        refused.join("\n")
+    );
 }
 
 /// The holder of the Lease the chart names, in the release namespace.
@@ -364,12 +325,12 @@ async fn install(client: &kube::Client, release: &Release, set: &[String]) {
 async fn start(
     client: &kube::Client,
     release: &Release,
-) -> (tempfile::TempDir, Vec<String>, PathBuf, Controller) {
+) -> (tempfile::TempDir, Vec<String>, PathBuf, DpoProcess) {
     let dir = tempfile::tempdir().expect("temporary directory");
     let kubeconfig = service_account_kubeconfig(client, release, dir.path()).await;
     let args = chart_args(client, release, dir.path()).await;
     let identity = name("replica");
-    let controller = Controller::start(&args, &kubeconfig, release, &identity);
+    let controller = start_as_pod(&args, &kubeconfig, release, &identity);
     eventually("the Lease acquired", || async {
         (lease_holder(client, release, &args).await? == identity).then_some(())
     })
@@ -476,7 +437,7 @@ async fn the_default_install_is_admitted_and_its_rbac_runs_every_controller() {
         .await;
 
         // Fails at once, with the refusal that says which permission is missing.
-        controller.assert_never_refused();
+        assert_never_refused(&controller);
         let found = eventually("the EncryptedVolumePolicy's Ready=False", || {
             let (volumes, id) = (volumes.clone(), &id);
             async move { ready(&volumes.get(id).await.ok()?.status?.conditions).filter(|r| r.0 == "False") }
@@ -495,7 +456,7 @@ async fn the_default_install_is_admitted_and_its_rbac_runs_every_controller() {
         .await;
 
         controller.stop();
-        controller.assert_never_refused();
+        assert_never_refused(&controller);
         assert_eq!(lease_holder(&client, &release, &args).await, None, "the Lease was not released");
     })
     .await;
@@ -527,7 +488,7 @@ async fn with_secret_namespaces_the_chart_grants_and_the_controller_touches_only
         // ns-b has had as long as ns-a took for two syncs, and a few seconds more.
         tokio::time::sleep(Duration::from_secs(5)).await;
         controller.stop();
-        controller.assert_never_refused();
+        assert_never_refused(&controller);
 
         let untouched =
             Api::<ProtectedSecret>::namespaced(client.clone(), ns_b).get("db").await.expect("get");

@@ -1,38 +1,41 @@
 //! Leader election between two `dpo controller` processes against the cluster in KUBECONFIG:
-//! one leads, the other takes over once the lease expires when the leader dies, and a
-//! leader stopped by SIGTERM releases the lease and exits 0.
+//! one leads, the other takes over once the lease expires when the leader dies and carries
+//! out what changed meanwhile, and a leader stopped by SIGTERM releases the lease and exits 0.
 
 mod support;
 
+use dpo::api::ProtectedSecret;
 use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
 use kube::Api;
-use kube::api::DeleteParams;
-use std::process::{Child, Command, Stdio};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use serde_json::json;
+use std::path::Path;
 use std::time::{Duration, Instant};
+use support::cluster::{self, eventually};
+use support::moto::{self, Seed};
+use support::process::DpoProcess;
 
 const NAMESPACE: &str = "default";
 const LEASE_SECONDS: u64 = 6;
 
-/// A `dpo controller` process, killed if the test fails while it runs.
-struct Replica(Child);
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start(lease: &str, identity: &str) -> Replica {
-    let child = Command::new(env!("CARGO_BIN_EXE_dpo"))
-        .args(["controller", "--region=us-east-1", "--log-format=text"])
-        .args(["--metrics-address=127.0.0.1:0", "--health-address=127.0.0.1:0"])
-        .args(["--lease-namespace", NAMESPACE, "--lease-name", lease, "--identity", identity])
-        .arg(format!("--lease-duration={LEASE_SECONDS}s"))
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("cannot start dpo");
-    Replica(child)
+/// A replica reconciling the ProtectedSecrets of `namespace` against moto, its log in `logs`.
+fn start(lease: &str, identity: &str, namespace: &str, logs: &Path) -> DpoProcess {
+    let args = [
+        "controller".into(),
+        "--log-format=text".into(),
+        "--controllers=protected-secrets".into(),
+        "--metrics-address=127.0.0.1:0".into(),
+        "--health-address=127.0.0.1:0".into(),
+        format!("--lease-namespace={NAMESPACE}"),
+        format!("--lease-name={lease}"),
+        format!("--identity={identity}"),
+        format!("--lease-duration={LEASE_SECONDS}s"),
+        format!("--region={}", moto::REGION),
+        format!("--aws-endpoint-url={}", moto::endpoint()),
+        format!("--secret-namespaces={namespace}"),
+    ];
+    DpoProcess::start(&args, &[], &logs.join(format!("{identity}.log")))
 }
 
 async fn holder(leases: &Api<Lease>, name: &str) -> Option<String> {
@@ -44,39 +47,74 @@ async fn holder(leases: &Api<Lease>, name: &str) -> Option<String> {
 async fn wait_for_holder(leases: &Api<Lease>, name: &str, want: &str) -> Duration {
     let start = Instant::now();
     let what = format!("Lease {name} held by {want}");
-    support::cluster::eventually(&what, || async {
-        (holder(leases, name).await.as_deref() == Some(want)).then_some(())
+    eventually(&what, || async { (holder(leases, name).await.as_deref() == Some(want)).then_some(()) }).await;
+    start.elapsed()
+}
+
+/// Waits until Secret `name` holds `password` and the label `release=<release>`.
+async fn secret_holds(secrets: &Api<Secret>, name: &str, password: &str, release: &str) {
+    eventually(&format!("Secret {name} holding {password}, release {release}"), || async {
+        let secret = secrets.get_opt(name).await.ok()??;
+        let held = secret.data?.get("password")?.0.clone();
+        let labelled = secret.metadata.labels?.get("release")? == release;
+        (held == password.as_bytes() && labelled).then_some(())
     })
     .await;
-    start.elapsed()
 }
 
 #[tokio::test]
 async fn one_replica_leads_and_the_other_takes_over() {
-    let client = support::cluster::client().await;
-    support::cluster::install_crds(&client).await;
-    let leases: Api<Lease> = Api::namespaced(client, NAMESPACE);
+    let client = cluster::client().await;
+    cluster::install_crds(&client).await;
+    let namespace = cluster::create_namespace(&client, "dpo-leader").await;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), NAMESPACE);
     let name = format!("dpo-e2e-{:08x}", fastrand::u32(..));
     let lease = Duration::from_secs(LEASE_SECONDS);
 
-    let mut a = start(&name, "replica-a");
+    let seed = Seed::new().await;
+    let key = seed.key().await;
+    seed.enable_rotation(&key).await;
+    let secret_id = moto::unique(&format!("{namespace}/db"));
+    seed.secret(&secret_id, &json!({"password": "pw-1"}).to_string(), Some(&key.arn)).await;
+    let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), &namespace);
+    let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+    let apply = |release: &str| {
+        let object = json!({
+            "apiVersion": "dpo.dev/v1alpha1", "kind": "ProtectedSecret", "metadata": {"name": "db"},
+            "spec": {"source": {"secretId": secret_id}, "data": [{"key": "password", "property": "password"}],
+                     "target": {"labels": {"release": release}}, "refreshInterval": "1h"},
+        });
+        let psecs = psecs.clone();
+        async move {
+            let params = PatchParams::apply(cluster::FIELD_MANAGER).force();
+            psecs.patch("db", &params, &Patch::Apply(&object)).await.expect("applying ProtectedSecret db");
+        }
+    };
+
+    let logs = tempfile::tempdir().expect("temporary directory");
+    let mut a = start(&name, "replica-a", &namespace, logs.path());
     wait_for_holder(&leases, &name, "replica-a").await;
-    let mut b = start(&name, "replica-b");
+    apply("1").await;
+    secret_holds(&secrets, "db", "pw-1", "1").await;
+    let mut b = start(&name, "replica-b", &namespace, logs.path());
     tokio::time::sleep(lease).await;
     assert_eq!(holder(&leases, &name).await.as_deref(), Some("replica-a"), "the leader keeps its lease");
 
-    // A killed leader cannot release: b takes over once the lease expires on b's clock.
-    a.0.kill().unwrap();
-    a.0.wait().unwrap();
+    // A killed leader cannot release: b takes over once the lease expires on b's clock, and
+    // what changed while nobody led (a spec edit, a rotation in AWS) is carried out.
+    a.kill();
+    apply("2").await;
+    seed.put_value(&secret_id, &json!({"password": "pw-2"}).to_string()).await;
     let took = wait_for_holder(&leases, &name, "replica-b").await;
-    println!("replica-b took over {took:?} after replica-a was killed (lease {lease:?})");
+    secret_holds(&secrets, "db", "pw-2", "2").await;
+    println!(
+        "replica-b took over {took:?} after replica-a was killed (lease {lease:?}) and synced what changed"
+    );
 
     // SIGTERM: a graceful stop that releases the lease and exits 0.
-    let status = Command::new("kill").args(["-TERM", &b.0.id().to_string()]).status().unwrap();
-    assert!(status.success());
-    let exit = b.0.wait().unwrap();
-    assert!(exit.success(), "dpo controller exited with {exit:?} after SIGTERM");
+    b.stop();
     assert_eq!(holder(&leases, &name).await, None, "the lease was not released");
 
     leases.delete(&name, &DeleteParams::default()).await.unwrap();
+    cluster::delete_namespace(&client, &namespace).await;
 }

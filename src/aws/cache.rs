@@ -200,16 +200,17 @@ impl FactCache {
         self.evict(&mut entries);
     }
 
-    /// Expires the fact for `id` if it was fetched `max_age` ago or earlier, so that the next
-    /// lookup asks AWS again. The value stays to be served if AWS then fails.
-    pub(crate) fn expire_older_than<T: Cached>(&self, scope: &Scope, id: &str, max_age: Duration) {
+    /// Drops the fact for `id` if it was fetched `max_age` ago or earlier, so that the next
+    /// lookup asks AWS and, should AWS fail, fails too instead of answering with the old value.
+    pub(crate) fn forget_older_than<T: Cached>(&self, scope: &Scope, id: &str, max_age: Duration) {
         let key = Key { scope: scope.clone(), kind: T::KIND, id: id.to_string() };
         let mut entries = self.lock();
-        if let Some(Entry { state: State::Ready { fetched, expires, .. }, .. }) = entries.map.get_mut(&key) {
-            let now = Instant::now();
-            if now.duration_since(*fetched) >= max_age && is_fresh(*expires, now) {
-                *expires = Some(now);
-            }
+        let old = matches!(
+            entries.map.get(&key),
+            Some(Entry { state: State::Ready { fetched, .. }, .. }) if fetched.elapsed() >= max_age
+        );
+        if old {
+            entries.map.remove(&key);
         }
     }
 
@@ -420,20 +421,20 @@ mod tests {
         let cache = FactCache::new(CacheSettings::default());
         let calls = Arc::new(AtomicU32::new(0));
         assert_eq!(cache.get_or_load(&scope(), "k", || counting(&calls, Ok(1))).await, Ok(Fact(1)));
-        cache.expire_older_than::<Fact>(&scope(), "k", Duration::from_secs(60));
+        cache.forget_older_than::<Fact>(&scope(), "k", Duration::from_secs(60));
         assert_eq!(cache.get_or_load(&scope(), "k", || counting(&calls, Ok(2))).await, Ok(Fact(1)));
         assert_eq!(calls.load(Ordering::SeqCst), 1);
 
         tokio::time::sleep(Duration::from_millis(30)).await;
-        cache.expire_older_than::<Fact>(&scope(), "k", Duration::from_millis(25));
+        cache.forget_older_than::<Fact>(&scope(), "k", Duration::from_millis(25));
         assert_eq!(cache.peek::<Fact>(&scope(), "k"), None);
         assert_eq!(
             cache.get_or_load(&scope(), "k", || counting(&calls, Err(transient()))).await,
-            Ok(Fact(1)),
-            "the expired value is still served while AWS fails"
+            Err(transient()),
+            "a value older than asked for is not an answer, even while AWS fails"
         );
-        assert_eq!(cache.get_or_load(&scope(), "k", || counting(&calls, Ok(3))).await, Ok(Fact(1)));
-        assert_eq!(calls.load(Ordering::SeqCst), 2, "a stale answer is asked again only after not_found_ttl");
+        assert_eq!(cache.get_or_load(&scope(), "k", || counting(&calls, Ok(3))).await, Ok(Fact(3)));
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
     }
 
     #[tokio::test]

@@ -1,7 +1,8 @@
 //! What went wrong talking to AWS, in the few classes callers act on.
 
-use aws_smithy_runtime_api::client::result::SdkError;
+use aws_smithy_runtime_api::client::result::{DispatchFailure, SdkError};
 use aws_smithy_runtime_api::http::Response;
+use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 /// An AWS failure, classified. Messages come from AWS or from us and never carry a secret value:
@@ -190,9 +191,9 @@ pub fn classify<E: ProvideErrorMetadata>(err: &SdkError<E, Response>) -> Attempt
         SdkError::DispatchFailure(failure) if failure.is_user() => AttemptError {
             class: ErrorClass::Invalid,
             code: "DispatchFailure".into(),
-            message: format!("{failure:?}"),
+            message: dispatch_message(failure),
         },
-        SdkError::DispatchFailure(failure) => transient("DispatchFailure", &format!("{failure:?}")),
+        SdkError::DispatchFailure(failure) => transient("DispatchFailure", &dispatch_message(failure)),
         SdkError::ResponseError(_) => transient("ResponseError", "the response could not be read"),
         SdkError::ConstructionFailure(_) => AttemptError {
             class: ErrorClass::Invalid,
@@ -200,6 +201,14 @@ pub fn classify<E: ProvideErrorMetadata>(err: &SdkError<E, Response>) -> Attempt
             message: "the request could not be built".into(),
         },
         _ => transient("Unknown", "unclassified SDK error"),
+    }
+}
+
+/// The chain of causes (`io error: … Connection refused`), not the structs' debug dump.
+fn dispatch_message(failure: &DispatchFailure) -> String {
+    match failure.as_connector_error() {
+        Some(cause) => DisplayErrorContext(cause).to_string(),
+        None => "the request could not be sent".into(),
     }
 }
 

@@ -274,11 +274,11 @@ impl SecretsApi for AwsFacts {
 
 impl AwsFacts {
     /// Makes the next metadata read of `secret_id` ask AWS if what is cached was read `max_age`
-    /// ago or earlier: a ProtectedSecret refreshing more often than the cache's TTL still sees
-    /// a rotation within its own interval.
-    pub fn expire_secret_metadata(&self, target: &Target, secret_id: &str, max_age: Duration) {
+    /// ago or earlier: a ProtectedSecret refreshing more often than the cache's TTL sees a
+    /// rotation within its own interval, and a refresh AWS did not answer is reported as such.
+    pub fn forget_secret_metadata(&self, target: &Target, secret_id: &str, max_age: Duration) {
         if let Ok(scope) = self.scope(target) {
-            self.inner.cache.expire_older_than::<SecretFacts>(&scope, secret_id, max_age);
+            self.inner.cache.forget_older_than::<SecretFacts>(&scope, secret_id, max_age);
         }
     }
 

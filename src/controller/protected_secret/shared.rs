@@ -140,7 +140,7 @@ impl Shared {
         secret_id: &str,
         max_age: Duration,
     ) -> Result<SecretFacts, AwsError> {
-        aws.expire_secret_metadata(target, secret_id, max_age);
+        aws.forget_secret_metadata(target, secret_id, max_age);
         let batch_aws = aws.clone();
         let answer = self
             .metadata
