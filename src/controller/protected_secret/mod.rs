@@ -57,6 +57,8 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("{0}")]
     Aws(#[from] AwsError),
+    #[error("enforced rules not evaluated: {0}")]
+    NotEvaluated(String),
 }
 
 /// Runs the controller until `shutdown` completes, then finishes the reconciles in flight.
@@ -297,27 +299,33 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
         Ok(value) => value,
         Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
     };
-    let judgement = if due { Some(judge(&ctx.aws, ps, &target).await) } else { None };
+    let (judgement, missing) = match due {
+        true => {
+            let (judgement, missing) = judge(&ctx.aws, ps, &target).await;
+            (Some(judgement), missing)
+        }
+        false => (None, Vec::new()),
+    };
     let unchecked = judgement.as_ref().map_or_else(Vec::new, |j| j.skipped.iter().map(|r| r.id()).collect());
     let findings = judgement.map(|j| j.findings);
+    let refused = |failure| {
+        Ok(Outcome { sync: Err(failure), findings: findings.clone(), unchecked: unchecked.clone() })
+    };
     let data = match render(spec, &value) {
         Ok(data) => data,
-        Err(err) => {
-            return Ok(Outcome { sync: Err(Failure::new(err.reason, err.to_string())), findings, unchecked });
-        }
+        Err(err) => return refused(Failure::new(err.reason, err.to_string())),
     };
-    if let Some(findings) =
-        findings.as_ref().filter(|f| spec.policy.enforcement == Enforcement::Enforce && !f.is_empty())
-    {
-        let message = format!(
-            "policy is enforced and version {version_id} violates it ({}); the Secret is not written",
-            summary(findings)
-        );
-        return Ok(Outcome {
-            sync: Err(Failure::new("PolicyViolation", message)),
-            findings: Some(findings.clone()),
-            unchecked,
-        });
+    if spec.policy.enforcement == Enforcement::Enforce {
+        if let Some(found) = findings.as_ref().filter(|f| !f.is_empty()) {
+            let message = format!(
+                "policy is enforced and version {version_id} violates it ({}); the Secret is not written",
+                summary(found)
+            );
+            return refused(Failure::new("PolicyViolation", message));
+        }
+        if !unchecked.is_empty() {
+            return refused(Failure::not_evaluated(&version_id, &unchecked, &missing));
+        }
     }
     let refused = |failure| {
         Ok(Outcome { sync: Err(failure), findings: findings.clone(), unchecked: unchecked.clone() })
@@ -391,8 +399,9 @@ fn synced_once(ps: &ProtectedSecret, once: bool) -> Option<String> {
     (once && status.observed_generation == ps.meta().generation).then(|| status.synced_version_id.clone())?
 }
 
-/// The policy verdict: evaluate, gather what the evaluation asked for, evaluate again.
-async fn judge(aws: &AwsFacts, ps: &ProtectedSecret, target: &Target) -> Judgement {
+/// The policy verdict (evaluate, gather what the evaluation asked for, evaluate again), and why
+/// facts it needed could not be gathered.
+async fn judge(aws: &AwsFacts, ps: &ProtectedSecret, target: &Target) -> (Judgement, Vec<String>) {
     let resource = ResourceRef {
         api_version: crate::api::API_VERSION.into(),
         kind: ProtectedSecret::kind(&()),
@@ -405,11 +414,15 @@ async fn judge(aws: &AwsFacts, ps: &ProtectedSecret, target: &Target) -> Judgeme
         let judgement = judge_secret(&resource, &ps.spec, &recorder);
         let wanted = recorder.into_wanted();
         if wanted.is_empty() {
-            return judgement;
+            return (judgement, missing(&known));
         }
         known.extend(aws.gather(&FactRequest::new(target.clone(), wanted)).await);
     }
-    judge_secret(&resource, &ps.spec, &known)
+    (judge_secret(&resource, &ps.spec, &known), missing(&known))
+}
+
+fn missing(known: &FactSet) -> Vec<String> {
+    known.failures().into_iter().map(String::from).collect()
 }
 
 fn has_finalizer(ps: &ProtectedSecret) -> bool {

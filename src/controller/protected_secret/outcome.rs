@@ -3,7 +3,7 @@
 use super::Error;
 use super::target::Written;
 use crate::api::Finding;
-use crate::aws::{AwsError, ErrorClass};
+use crate::aws::{AwsError, ErrorClass, failure_is_transient};
 
 /// Why a reconcile did not sync (or did, but owes its consumers a restart), as `Ready`
 /// reports it.
@@ -31,6 +31,23 @@ impl Failure {
             message: err.to_string(),
             transient: matches!(err.class(), ErrorClass::Throttled | ErrorClass::Transient),
             retry: (!matches!(err, AwsError::RoleNotAllowed { .. })).then(|| Error::Aws(err)),
+        }
+    }
+
+    /// Under `enforcement: Enforce`, rules that could not be checked: nothing is written.
+    /// Retried with backoff, as AWS may answer soon or someone may grant what is missing.
+    pub fn not_evaluated(version_id: &str, rules: &[&str], missing: &[String]) -> Self {
+        let because =
+            if missing.is_empty() { "AWS did not answer what they need".into() } else { missing.join("; ") };
+        Failure {
+            reason: "PolicyNotEvaluated".into(),
+            message: format!(
+                "policy is enforced and {} could not be checked for version {version_id} ({because}); the Secret \
+                 is not written",
+                rules.join(", ")
+            ),
+            retry: Some(Error::NotEvaluated(rules.join(", "))),
+            transient: !missing.is_empty() && missing.iter().all(|m| failure_is_transient(m)),
         }
     }
 
