@@ -60,13 +60,6 @@ where
     stream::iter(ids.iter().cloned()).map(lookup).buffered(IN_FLIGHT).collect().await
 }
 
-/// Whether a [`Fact::Failed`] reason (as [`fact`] writes it) goes away on its own: AWS
-/// throttled or was unavailable.
-pub fn failure_is_transient(failure: &str) -> bool {
-    let reason = failure.split_once(':').map_or(failure, |(reason, _)| reason);
-    matches!(reason, "AwsThrottled" | "AwsUnavailable")
-}
-
 fn fact<T>(result: Result<T, AwsError>) -> Fact<T> {
     match result {
         Ok(value) => Fact::Known(value),

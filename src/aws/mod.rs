@@ -19,7 +19,7 @@ pub use acm::AcmApi;
 pub use cache::{CacheSettings, FactCache, FactKind, Scope};
 pub use ec2::Ec2Api;
 pub use error::{AwsError, ErrorClass};
-pub use gather::{FactRequest, failure_is_transient};
+pub use gather::FactRequest;
 pub use kms::KmsApi;
 pub use metrics::AwsMetrics;
 pub use retry::RetryPolicy;

@@ -192,31 +192,6 @@ pub struct FactSet {
     pub secrets: HashMap<String, Fact<SecretFacts>>,
 }
 
-impl FactSet {
-    /// Why gathering failed, each reason once and in order: what a rule that could not be
-    /// checked was missing (the IAM action for AccessDenied).
-    pub fn failures(&self) -> Vec<&str> {
-        fn failed<T>(facts: &HashMap<String, Fact<T>>) -> impl Iterator<Item = &str> {
-            facts.values().filter_map(|fact| match fact {
-                Fact::Failed(reason) => Some(reason.as_str()),
-                _ => None,
-            })
-        }
-        let ebs_default = match &self.ebs_default {
-            Some(Fact::Failed(reason)) => Some(reason.as_str()),
-            _ => None,
-        };
-        let all = failed(&self.kms_keys)
-            .chain(failed(&self.certificates))
-            .chain(failed(&self.host_certificates))
-            .chain(failed(&self.volumes))
-            .chain(failed(&self.secrets))
-            .chain(ebs_default);
-        let unique: std::collections::BTreeSet<&str> = all.collect();
-        unique.into_iter().collect()
-    }
-}
-
 fn lookup<'a, T>(map: &'a HashMap<String, Fact<T>>, key: &str) -> Fact<&'a T> {
     map.get(key).map_or(Fact::Unknown, Fact::as_ref)
 }

@@ -24,7 +24,7 @@ use super::{CacheSync, Context};
 use crate::api::{Enforcement, ProtectedSecret, ResourceRef, SecretVersion, parse_duration};
 use crate::aws::{AwsError, AwsFacts, FactRequest, Target, ValueRef};
 use crate::policy::Judgement;
-use crate::policy::facts::{FactRecorder, FactSet};
+use crate::policy::facts::{FactError, FactRecorder, FactSet};
 use crate::policy::secret::{judge_secret, validate_spec};
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::NamespaceResourceScope;
@@ -39,6 +39,7 @@ use report::{next_status, report, summary};
 use serde_json::json;
 pub use shared::Shared;
 use shared::jitter;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -299,13 +300,13 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
         Ok(value) => value,
         Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
     };
-    let (judgement, missing) = match due {
-        true => {
-            let (judgement, missing) = judge(&ctx.aws, ps, &target).await;
-            (Some(judgement), missing)
-        }
-        false => (None, Vec::new()),
-    };
+    let judgement = if due { Some(judge(&ctx.aws, ps, &target).await) } else { None };
+    let causes: Vec<FactError> = judgement
+        .iter()
+        .flat_map(|j| j.skip_causes.values().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let unchecked = judgement.as_ref().map_or_else(Vec::new, |j| j.skipped.iter().map(|r| r.id()).collect());
     let findings = judgement.map(|j| j.findings);
     let refused = |failure| {
@@ -324,7 +325,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
             return refused(Failure::new("PolicyViolation", message));
         }
         if !unchecked.is_empty() {
-            return refused(Failure::not_evaluated(&version_id, &unchecked, &missing));
+            return refused(Failure::not_evaluated(&version_id, &unchecked, &causes));
         }
     }
     let refused = |failure| {
@@ -399,9 +400,8 @@ fn synced_once(ps: &ProtectedSecret, once: bool) -> Option<String> {
     (once && status.observed_generation == ps.meta().generation).then(|| status.synced_version_id.clone())?
 }
 
-/// The policy verdict (evaluate, gather what the evaluation asked for, evaluate again), and why
-/// facts it needed could not be gathered.
-async fn judge(aws: &AwsFacts, ps: &ProtectedSecret, target: &Target) -> (Judgement, Vec<String>) {
+/// The policy verdict: evaluate, gather what the evaluation asked for, evaluate again.
+async fn judge(aws: &AwsFacts, ps: &ProtectedSecret, target: &Target) -> Judgement {
     let resource = ResourceRef {
         api_version: crate::api::API_VERSION.into(),
         kind: ProtectedSecret::kind(&()),
@@ -414,15 +414,11 @@ async fn judge(aws: &AwsFacts, ps: &ProtectedSecret, target: &Target) -> (Judgem
         let judgement = judge_secret(&resource, &ps.spec, &recorder);
         let wanted = recorder.into_wanted();
         if wanted.is_empty() {
-            return (judgement, missing(&known));
+            return judgement;
         }
         known.extend(aws.gather(&FactRequest::new(target.clone(), wanted)).await);
     }
-    (judge_secret(&resource, &ps.spec, &known), missing(&known))
-}
-
-fn missing(known: &FactSet) -> Vec<String> {
-    known.failures().into_iter().map(String::from).collect()
+    judge_secret(&resource, &ps.spec, &known)
 }
 
 fn has_finalizer(ps: &ProtectedSecret) -> bool {

@@ -3,7 +3,8 @@
 use super::Error;
 use super::target::Written;
 use crate::api::Finding;
-use crate::aws::{AwsError, ErrorClass, failure_is_transient};
+use crate::aws::{AwsError, ErrorClass};
+use crate::policy::facts::FactError;
 
 /// Why a reconcile did not sync (or did, but owes its consumers a restart), as `Ready`
 /// reports it.
@@ -36,9 +37,11 @@ impl Failure {
 
     /// Under `enforcement: Enforce`, rules that could not be checked: nothing is written.
     /// Retried with backoff, as AWS may answer soon or someone may grant what is missing.
-    pub fn not_evaluated(version_id: &str, rules: &[&str], missing: &[String]) -> Self {
-        let because =
-            if missing.is_empty() { "AWS did not answer what they need".into() } else { missing.join("; ") };
+    pub fn not_evaluated(version_id: &str, rules: &[&str], causes: &[FactError]) -> Self {
+        let because = match causes {
+            [] => "AWS did not answer what they need".to_string(),
+            _ => causes.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "),
+        };
         Failure {
             reason: "PolicyNotEvaluated".into(),
             message: format!(
@@ -47,7 +50,7 @@ impl Failure {
                 rules.join(", ")
             ),
             retry: Some(Error::NotEvaluated(rules.join(", "))),
-            transient: !missing.is_empty() && missing.iter().all(|m| failure_is_transient(m)),
+            transient: !causes.is_empty() && causes.iter().all(|cause| cause.transient),
         }
     }
 
