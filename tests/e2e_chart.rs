@@ -56,7 +56,9 @@ impl Release {
         let labels = json!({"pod-security.kubernetes.io/enforce": "restricted"});
         let namespace = json!({"metadata": {"name": self.namespace, "labels": labels}});
         create(&Api::<Namespace>::all(client.clone()), namespace).await;
-        let mut args = vec!["install", &self.name, CHART, "--namespace", &self.namespace];
+        // Helm 4 applies the CRDs server-side: on a cluster whose CRDs other tests applied
+        // (an older schema, as field manager dpo-e2e) it must take the fields over.
+        let mut args = vec!["install", &self.name, CHART, "--namespace", &self.namespace, "--force-conflicts"];
         for value in set {
             args.extend(["--set", value]);
         }
