@@ -24,8 +24,11 @@
 
 mod incremental;
 mod status;
+mod store;
 pub mod tls;
 pub mod volume;
+
+pub use store::{empty_store, ready, reflect, slim};
 
 pub use tls::{TlsPolicies, TlsWorld, run_tls_policies};
 pub use volume::{VolumePolicies, VolumeWorld, run_volume_policies};
@@ -38,7 +41,7 @@ use crate::policy::facts::{FACT_ROUNDS, Fact, FactSet};
 use crate::policy::units::{Judge, UnitPlan};
 use crate::policy::{Evaluation, Verdict, sort_findings};
 use crate::status::RECONCILING;
-use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
+use futures::{StreamExt, TryStreamExt};
 use incremental::{Basis, Incremental, Judged, UnitCache};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Patch, PatchParams};
@@ -58,16 +61,10 @@ use std::marker::PhantomData;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// How long a reconcile waits for the governed kinds' first list before retrying later.
-const READY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How often a reconcile looks whether a governed kind has been listed.
-const READY_POLL: Duration = Duration::from_millis(50);
 /// Retry delay after a failed reconcile.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
 /// Events carry at most this many bytes of note (the API allows 1 kB).
 const NOTE_LIMIT: usize = 1000;
-/// kubectl's copy of the object as last applied.
-const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
 
 /// A cluster policy kind: what it governs and which pure evaluation judges it.
 pub trait PolicyKind: Send + Sync + 'static {
@@ -494,58 +491,6 @@ fn clip(mut text: String) -> String {
     text
 }
 
-/// Drops what the apiserver and kubectl add to objects and no policy reads: `managedFields` and
-/// the last-applied configuration, a copy of the object. Together they are often half of it.
-pub fn slim<T: Resource>(object: &mut T) {
-    let meta = object.meta_mut();
-    meta.managed_fields = None;
-    if let Some(annotations) = meta.annotations.as_mut() {
-        annotations.remove(LAST_APPLIED);
-    }
-}
-
-/// A reflector over every object of kind `T`: the store of [`slim`] objects, and the stream of
-/// changed objects (deleted ones included) that keeps the store filled while it is polled.
-pub fn reflect<T>(
-    client: &kube::Client,
-) -> (Store<T>, impl Stream<Item = Result<T, watcher::Error>> + Send + 'static)
-where
-    T: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let objects = watcher(Api::all(client.clone()), watcher::Config::default()).modify(slim);
-    let stream = reflector::reflector(writer, objects).default_backoff().touched_objects();
-    (reader, stream)
-}
-
-/// An empty store that is ready: the stand-in for a kind the cluster does not serve.
-pub fn empty_store<T>() -> Store<T>
-where
-    T: Resource<DynamicType = ()> + Clone + Send + Sync + 'static,
-{
-    let (reader, mut writer) = reflector::store();
-    writer.apply_watcher_event(&watcher::Event::Init);
-    writer.apply_watcher_event(&watcher::Event::InitDone);
-    reader
-}
-
-/// Waits for a store's first list. `Store::wait_until_ready` wakes only the last task to wait,
-/// and the reconciles of several policies wait at once after a start, so this polls instead.
-pub async fn ready<T>(store: &Store<T>, kind: &'static str) -> Result<(), PolicyError>
-where
-    T: Resource<DynamicType = ()> + Clone + 'static,
-{
-    let deadline = Instant::now() + READY_TIMEOUT;
-    loop {
-        match store.wait_until_ready().now_or_never() {
-            Some(Ok(())) => return Ok(()),
-            Some(Err(_)) => return Err(PolicyError::NotReady(kind)),
-            None if Instant::now() >= deadline => return Err(PolicyError::NotReady(kind)),
-            None => tokio::time::sleep(READY_POLL).await,
-        }
-    }
-}
-
 /// Runs the controller of one policy kind until `shutdown` completes. `watches` adds the
 /// governed kinds' triggers to the controller.
 async fn run<K: PolicyKind>(
@@ -610,56 +555,4 @@ async fn run<K: PolicyKind>(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn slim_objects_keep_everything_a_policy_reads() {
-        let mut ingress: k8s_openapi::api::networking::v1::Ingress =
-            serde_json::from_value(serde_json::json!({
-                "metadata": {
-                    "name": "web",
-                    "labels": {"tier": "prod"},
-                    "annotations": {
-                        LAST_APPLIED: "{\"kind\":\"Ingress\"}",
-                        "alb.ingress.kubernetes.io/ssl-policy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
-                    },
-                    "managedFields": [{"manager": "kubectl", "operation": "Update", "fieldsType": "FieldsV1",
-                                       "fieldsV1": {"f:metadata": {"f:labels": {"f:tier": {}}}}}],
-                },
-                "spec": {"ingressClassName": "alb"},
-            }))
-            .unwrap();
-        let mut expected = ingress.clone();
-        expected.metadata.managed_fields = None;
-        expected.metadata.annotations.as_mut().unwrap().remove(LAST_APPLIED);
-        slim(&mut ingress);
-        assert_eq!(ingress, expected);
-        assert_eq!(ingress.metadata.annotations.unwrap().len(), 1);
-    }
-
-    /// Every reconcile waiting for a store goes on once it is listed, not only the last to wait.
-    #[tokio::test]
-    async fn all_waiters_see_a_store_become_ready() {
-        let (store, mut writer) = reflector::store::<k8s_openapi::api::storage::v1::StorageClass>();
-        let waiters: Vec<_> = (0..3)
-            .map(|_| {
-                let store = store.clone();
-                tokio::spawn(async move { ready(&store, "StorageClass").await })
-            })
-            .collect();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        writer.apply_watcher_event(&watcher::Event::Init);
-        writer.apply_watcher_event(&watcher::Event::InitDone);
-        for waiter in waiters {
-            let waited = tokio::time::timeout(Duration::from_secs(5), waiter).await;
-            assert!(matches!(waited, Ok(Ok(Ok(())))), "a waiter was not woken: {waited:?}");
-        }
-    }
-
-    #[test]
-    fn long_event_notes_are_clipped_on_a_character_boundary() {
-        let note = clip("é".repeat(NOTE_LIMIT));
-        assert!(note.len() <= NOTE_LIMIT && note.ends_with("..."), "{}", note.len());
-    }
-}
+mod tests;
