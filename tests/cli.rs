@@ -186,6 +186,27 @@ fn a_selector_with_an_unknown_operator_is_bad_input() {
     );
 }
 
+/// Runs `dpo check` over one file holding `body`, expecting bad input that names the file.
+fn assert_bad_file(body: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rendered.yaml");
+    std::fs::write(&path, body).unwrap();
+    let output = dpo(&["check", path.to_str().unwrap()], None);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{}: {message}", &body[..body.len().min(200)]);
+    assert!(message.contains(&format!("{}:", path.display())), "{message}");
+}
+
+#[test]
+fn pathologically_nested_yaml_is_bad_input_not_a_crash() {
+    let class = "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: deep\nprovisioner: ebs.csi.aws.com\n";
+    let depth = 100_000;
+    assert_bad_file(&format!("{class}parameters:\n  a: {}{}\n", "[".repeat(depth), "]".repeat(depth)));
+    assert_bad_file(&format!("{class}parameters: {}1{}\n", "{a: ".repeat(depth), "}".repeat(depth)));
+    assert_bad_file(&format!("{class}mountOptions:\n  {}x\n", "- ".repeat(depth)));
+    assert_bad_file(&format!("{}{}\n", "[".repeat(depth), "]".repeat(depth)));
+}
+
 #[test]
 fn keep_going_reports_the_good_files_next_to_a_bad_one() {
     let dir = tempfile::tempdir().unwrap();

@@ -2,6 +2,7 @@
 //! `List` kinds and `helm template` output.
 
 use super::report::SourceLocation;
+use super::yaml::{self, Declined};
 use crate::api::{API_VERSION, EncryptedVolumePolicy, GROUP, ProtectedSecret, TlsIngressPolicy};
 use crate::policy::ingress::IngressClassParams;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
@@ -167,9 +168,9 @@ pub fn parse_text(file: &str, text: &str, inputs: &mut Inputs) {
                 parse_object(doc.text, api_version, kind, &location, inputs)
             }
             // Lists, JSON and flow-style documents need a full parse to find their kinds.
-            _ => match serde_yaml::from_str::<serde_yaml::Value>(doc.text) {
+            _ => match parse::<serde_yaml::Value>(doc.text, &location, "not valid YAML") {
                 Ok(value) => parse_value(&value, doc.text, &location, inputs),
-                Err(e) => inputs.errors.push(yaml_error(&location, &e, "not valid YAML")),
+                Err(error) => inputs.errors.push(error),
             },
         }
     }
@@ -216,6 +217,30 @@ fn yaml_error(location: &SourceLocation, error: &serde_yaml::Error, what: &str) 
     }
 }
 
+/// Parses a document into `T`. Most manifests are plain block YAML, which the fast reader takes;
+/// whatever it declines or cannot type, serde_yaml parses, and its errors carry the lines.
+fn parse<T: DeserializeOwned>(text: &str, location: &SourceLocation, what: &str) -> Result<T, InputError> {
+    match yaml::read(text) {
+        Ok(node) => {
+            if let Ok(value) = T::deserialize(node) {
+                return Ok(value);
+            }
+        }
+        // Refused before serde_yaml spends time quadratic in the depth to refuse it too.
+        Err(Declined::TooDeep { line }) => {
+            return Err(InputError {
+                location: SourceLocation { line: location.line + line - 1, ..location.clone() },
+                message: format!(
+                    "{what}: collections nest more than {} deep, beyond what dpo reads; flatten this value (no manifest needs that depth)",
+                    yaml::MAX_DEPTH
+                ),
+            });
+        }
+        Err(Declined::Beyond) => {}
+    }
+    serde_yaml::from_str::<T>(text).map_err(|e| yaml_error(location, &e, what))
+}
+
 /// Handles a fully parsed document: a List's items one by one, or a single object.
 fn parse_value(value: &serde_yaml::Value, text: &str, location: &SourceLocation, inputs: &mut Inputs) {
     let field = |name: &str| value.get(name).and_then(|v| v.as_str()).unwrap_or_default();
@@ -252,15 +277,7 @@ fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLoca
         location: &SourceLocation,
         wrap: fn(T) -> Object,
     ) -> Result<Object, InputError> {
-        // Most manifests are plain block YAML, which the fast reader takes; whatever it declines
-        // or cannot type, serde_yaml parses, and its errors carry the lines.
-        let fast = super::yaml::read(text).and_then(|node| T::deserialize(node).ok());
-        match fast {
-            Some(object) => Ok(wrap(object)),
-            None => serde_yaml::from_str::<T>(text)
-                .map(wrap)
-                .map_err(|e| yaml_error(location, &e, "invalid object")),
-        }
+        parse(text, location, "invalid object").map(wrap)
     }
     let parsed = match (api_version, kind) {
         ("storage.k8s.io/v1", "StorageClass") => typed(text, location, |o| Object::StorageClass(Box::new(o))),

@@ -1,9 +1,10 @@
 //! A fast reader for the plain block-style YAML that manifests and `helm template` output are
 //! written in: block mappings and sequences, one-line plain and quoted scalars, one-line flow
-//! collections, comments. It answers `None` for anything else (block and multi-line scalars,
-//! anchors, tags, duplicate keys, floats and other ambiguous scalars), and the caller parses
-//! that document with `serde_yaml`, which also produces every error message. Scalars resolve as
+//! collections, comments. It declines anything else (block and multi-line scalars, anchors,
+//! tags, duplicate keys, floats and other ambiguous scalars), and the caller parses that
+//! document with `serde_yaml`, which also produces every error message. Scalars resolve as
 //! `serde_yaml` resolves them, so a document read here deserialises to the same object.
+//! Documents nesting deeper than `serde_yaml` reads are refused here as there.
 
 mod de;
 mod scalar;
@@ -26,6 +27,41 @@ pub enum Node<'a> {
     Map(Vec<(Cow<'a, str>, Node<'a>)>),
 }
 
+/// How deeply collections may nest: `serde_yaml`'s own limit, far beyond any manifest. It keeps
+/// recursion shallow whatever the input.
+pub const MAX_DEPTH: usize = 128;
+
+/// Why the reader gave a document back.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Declined {
+    /// It uses YAML beyond this reader's subset: the full parser reads it.
+    Beyond,
+    /// Its collections nest deeper than [`MAX_DEPTH`] from this line of the document (1-based)
+    /// on; the full parser refuses it too, after a parse that takes time quadratic in the depth.
+    TooDeep { line: usize },
+}
+
+/// The nesting left to a document being read, and where it ran out.
+struct Depth {
+    room: usize,
+    exceeded_at: Option<usize>,
+}
+
+impl Depth {
+    /// Enters a collection starting on `line`; `None` when that nests too deep.
+    fn enter(&mut self, line: usize) -> Option<()> {
+        match self.room.checked_sub(1) {
+            Some(room) => self.room = room,
+            None => self.exceeded_at = Some(line),
+        }
+        self.exceeded_at.is_none().then_some(())
+    }
+
+    fn leave(&mut self) {
+        self.room += 1;
+    }
+}
+
 /// Adds an entry unless the key is taken (YAML forbids duplicate keys; the full parser says so).
 fn insert<'a>(map: &mut Vec<(Cow<'a, str>, Node<'a>)>, key: Cow<'a, str>, value: Node<'a>) -> bool {
     let fresh = !map.iter().any(|(existing, _)| *existing == key);
@@ -35,13 +71,13 @@ fn insert<'a>(map: &mut Vec<(Cow<'a, str>, Node<'a>)>, key: Cow<'a, str>, value:
     fresh
 }
 
-/// The document's node, or `None` when it uses YAML beyond this reader's subset.
-pub fn read(doc: &str) -> Option<Node<'_>> {
+/// The document's node, unless it uses YAML beyond this reader's subset or nests too deep.
+pub fn read(doc: &str) -> Result<Node<'_>, Declined> {
     if !plain_text(doc) {
-        return None;
+        return Err(Declined::Beyond);
     }
     let mut lines = Vec::with_capacity(32);
-    for line in doc.lines() {
+    for (index, line) in doc.lines().enumerate() {
         let content = line.trim_start_matches(' ');
         let text = content.trim_end();
         if text.is_empty() || text.starts_with('#') {
@@ -49,15 +85,16 @@ pub fn read(doc: &str) -> Option<Node<'_>> {
         }
         // Directives are the full parser's business.
         if content.starts_with('%') {
-            return None;
+            return Err(Declined::Beyond);
         }
-        lines.push(Line { indent: line.len() - content.len(), text });
+        lines.push(Line { number: index + 1, indent: line.len() - content.len(), text });
     }
-    let mut reader = Reader { lines, next: 0 };
-    let first = reader.lines.first()?.indent;
-    let value = reader.node(first)?;
-    // Anything left over sits at an indentation the document's structure does not allow.
-    (reader.next == reader.lines.len()).then_some(value)
+    let mut reader = Reader { lines, next: 0, depth: Depth { room: MAX_DEPTH, exceeded_at: None } };
+    let value = reader.document();
+    match reader.depth.exceeded_at {
+        Some(line) => Err(Declined::TooDeep { line }),
+        None => value.ok_or(Declined::Beyond),
+    }
 }
 
 /// Whether the text has none of the characters whose handling this reader leaves to the full
@@ -76,6 +113,8 @@ fn plain_text(doc: &str) -> bool {
 
 #[derive(Clone, Copy)]
 struct Line<'a> {
+    /// 1-based, in the document.
+    number: usize,
     indent: usize,
     text: &'a str,
 }
@@ -89,6 +128,7 @@ impl Line<'_> {
 struct Reader<'a> {
     lines: Vec<Line<'a>>,
     next: usize,
+    depth: Depth,
 }
 
 impl<'a> Reader<'a> {
@@ -96,10 +136,24 @@ impl<'a> Reader<'a> {
         self.lines.get(self.next).copied()
     }
 
-    /// The block node whose first line is the next one, at `indent`.
+    fn document(&mut self) -> Option<Node<'a>> {
+        let value = self.node(self.peek()?.indent)?;
+        // Anything left over sits at an indentation the document's structure does not allow.
+        (self.next == self.lines.len()).then_some(value)
+    }
+
+    /// The node whose first line is the next one, at `indent`: a block collection, or a flow
+    /// collection on a line of its own.
     fn node(&mut self, indent: usize) -> Option<Node<'a>> {
         let line = self.peek()?;
-        if line.is_item() { self.sequence(indent) } else { self.mapping(indent) }
+        if line.text.starts_with(['[', '{']) {
+            self.next += 1;
+            return self.inline(indent, line.text);
+        }
+        self.depth.enter(line.number)?;
+        let node = if line.is_item() { self.sequence(indent) } else { self.mapping(indent) };
+        self.depth.leave();
+        node
     }
 
     /// The value of a key or item with nothing after it on its line: a nested block, or null.
@@ -107,9 +161,7 @@ impl<'a> Reader<'a> {
         match self.peek() {
             Some(line) if line.indent > parent => self.node(line.indent),
             // `key:` followed by `- item` at the key's own indentation.
-            Some(line) if sequence_may_align && line.indent == parent && line.is_item() => {
-                self.sequence(parent)
-            }
+            Some(line) if sequence_may_align && line.indent == parent && line.is_item() => self.node(parent),
             _ => Some(Node::Null),
         }
     }
@@ -149,7 +201,7 @@ impl<'a> Reader<'a> {
             } else {
                 // The item's content is a line of its own, indented to where it starts.
                 let content_indent = indent + (line.text.len() - rest.len());
-                self.lines[self.next] = Line { indent: content_indent, text: rest };
+                self.lines[self.next] = Line { indent: content_indent, text: rest, ..line };
                 let starts_block = rest.starts_with("- ") || rest == "-" || split_key(rest).is_some();
                 if starts_block {
                     items.push(self.node(content_indent)?);
@@ -162,12 +214,13 @@ impl<'a> Reader<'a> {
         Some(Node::Seq(items))
     }
 
-    /// A scalar on the line of its key or item; a more-indented line after it would continue
-    /// it (a multi-line scalar), which this reader leaves to the full parser.
-    fn inline(&self, indent: usize, text: &'a str) -> Option<Node<'a>> {
+    /// A scalar or flow collection ending the line just taken; a more-indented line after it
+    /// would continue it (a multi-line scalar), which this reader leaves to the full parser.
+    fn inline(&mut self, indent: usize, text: &'a str) -> Option<Node<'a>> {
         if self.peek().is_some_and(|next| next.indent > indent) {
             return None;
         }
-        scalar(text)
+        let line = self.lines[self.next - 1].number;
+        scalar(text, &mut self.depth, line)
     }
 }

@@ -1,6 +1,6 @@
 //! One-line scalars, mapping keys and flow collections.
 
-use super::{Node, insert};
+use super::{Depth, Node, insert};
 use std::borrow::Cow;
 
 /// `key: rest` (rest may be empty) for a mapping entry line.
@@ -53,7 +53,8 @@ fn strip_comment(text: &str) -> &str {
     }
 }
 
-pub(super) fn scalar(text: &str) -> Option<Node<'_>> {
+/// A scalar or flow collection that takes the rest of document line `line`.
+pub(super) fn scalar<'a>(text: &'a str, depth: &mut Depth, line: usize) -> Option<Node<'a>> {
     match text.chars().next()? {
         quote @ ('"' | '\'') => {
             let (value, rest) = quoted(text, quote)?;
@@ -61,7 +62,7 @@ pub(super) fn scalar(text: &str) -> Option<Node<'_>> {
             (rest.is_empty() || rest.starts_with('#')).then_some(Node::Str(value))
         }
         '[' | '{' => {
-            let mut cursor = Flow { rest: text };
+            let mut cursor = Flow { rest: text, depth, line };
             let value = cursor.node()?;
             let rest = cursor.rest.trim_start_matches(' ');
             (rest.is_empty() || rest.starts_with('#')).then_some(value)
@@ -72,11 +73,13 @@ pub(super) fn scalar(text: &str) -> Option<Node<'_>> {
 
 /// A one-line flow collection (`[a, b]`, `{app: web}`), nested or not, of plain and quoted
 /// scalars.
-struct Flow<'a> {
+struct Flow<'a, 'd> {
     rest: &'a str,
+    depth: &'d mut Depth,
+    line: usize,
 }
 
-impl<'a> Flow<'a> {
+impl<'a> Flow<'a, '_> {
     fn skip_spaces(&mut self) {
         self.rest = self.rest.trim_start_matches(' ');
     }
@@ -88,6 +91,16 @@ impl<'a> Flow<'a> {
 
     fn node(&mut self) -> Option<Node<'a>> {
         self.skip_spaces();
+        if !self.rest.starts_with(['[', '{']) {
+            return self.scalar();
+        }
+        self.depth.enter(self.line)?;
+        let node = self.collection();
+        self.depth.leave();
+        node
+    }
+
+    fn collection(&mut self) -> Option<Node<'a>> {
         if self.eat('[') {
             let mut items = Vec::new();
             while !self.eat(']') {
@@ -112,7 +125,7 @@ impl<'a> Flow<'a> {
             }
             Some(Node::Map(map))
         } else {
-            self.scalar()
+            None
         }
     }
 

@@ -10,7 +10,7 @@ fn full(doc: &str) -> Value {
 
 /// What the reader makes of `doc`, as a JSON value (deserialised from the node).
 fn fast(doc: &str) -> Option<Value> {
-    read(doc).map(|node| Value::deserialize(node).expect("a node deserialises"))
+    read(doc).ok().map(|node| Value::deserialize(node).expect("a node deserialises"))
 }
 
 /// Documents inside the subset read exactly as the full parser reads them.
@@ -35,7 +35,7 @@ fn typical_manifests_are_read_and_typed_alike() {
     use k8s_openapi::api::networking::v1::Ingress;
     use k8s_openapi::api::storage::v1::StorageClass;
     fn same<T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug>(doc: &str) {
-        let node = read(doc).unwrap_or_else(|| panic!("declined:\n{doc}"));
+        let node = read(doc).unwrap_or_else(|declined| panic!("{declined:?}:\n{doc}"));
         assert_eq!(T::deserialize(node).expect("types"), serde_yaml::from_str::<T>(doc).unwrap());
     }
     same::<Ingress>(concat!(
@@ -135,6 +135,61 @@ fn yaml_beyond_the_subset_is_declined() {
         "a: bell\u{7}\n",
         "key : spaced\n",
     ] {
-        assert_eq!(read(doc), None, "{doc}");
+        assert_eq!(read(doc), Err(Declined::Beyond), "{doc}");
+    }
+}
+
+/// Collections nested `depth` deep, in each way the reader nests them; indented blocks grow
+/// with the square of their depth, so those stay shorter.
+fn nested(depth: usize) -> Vec<String> {
+    let mut docs = vec![
+        format!("a: {}x{}\n", "[".repeat(depth), "]".repeat(depth)),
+        format!("a: {}1{}\n", "{a: ".repeat(depth), "}".repeat(depth)),
+        format!("a:\n  {}x\n", "- ".repeat(depth)),
+    ];
+    if depth <= 2_000 {
+        docs.push((0..depth).map(|level| format!("{}k:\n", " ".repeat(level))).collect());
+    }
+    docs
+}
+
+/// The reader bounds its recursion: however deep the input nests, it answers, and it agrees
+/// with the full parser: the same value, or declined, or refused as too deep where the full
+/// parser refuses it too (at the same depth: nothing it reads is refused here).
+#[test]
+fn nesting_reads_as_serde_yaml_reads_it_or_is_refused_alike_at_any_depth() {
+    for depth in (1..200).chain([2_000, 100_000]) {
+        for doc in nested(depth) {
+            let shown = &doc[..doc.len().min(80)];
+            match read(&doc) {
+                Ok(node) => {
+                    let value = Value::deserialize(node).expect("a node deserialises");
+                    assert_eq!(
+                        serde_yaml::from_str::<Value>(&doc).ok(),
+                        Some(value),
+                        "depth {depth}: {shown}"
+                    );
+                }
+                Err(Declined::TooDeep { line }) => {
+                    assert!(depth >= MAX_DEPTH, "depth {depth}: {shown}");
+                    assert!(line <= 1 + MAX_DEPTH, "line {line}, depth {depth}: {shown}");
+                    if depth < 1_000 {
+                        assert!(serde_yaml::from_str::<Value>(&doc).is_err(), "depth {depth}: {shown}");
+                    }
+                }
+                Err(Declined::Beyond) => panic!("depth {depth} declined: {shown}"),
+            }
+        }
+    }
+}
+
+/// A flow collection may also stand on a line of its own, below its key or item, or alone.
+#[test]
+fn flow_collections_on_lines_of_their_own_are_read() {
+    for doc in ["a:\n  [x, y]\n", "a:\n  {b: 1} # note\n", "- \n  [1]\n", "[a, {b: c}]\n"] {
+        assert_eq!(fast(doc), Some(full(doc)), "{doc}");
+    }
+    for doc in ["a:\n  [x,\n  y]\n", "a:\n  [x]\n    y\n", "a:\n  [x]: y\n", "a: 1\n[x]\n"] {
+        assert_eq!(read(doc), Err(Declined::Beyond), "{doc}");
     }
 }
