@@ -205,6 +205,31 @@ fn pathologically_nested_yaml_is_bad_input_not_a_crash() {
     assert_bad_file(&format!("{class}parameters: {}1{}\n", "{a: ".repeat(depth), "}".repeat(depth)));
     assert_bad_file(&format!("{class}mountOptions:\n  {}x\n", "- ".repeat(depth)));
     assert_bad_file(&format!("{}{}\n", "[".repeat(depth), "]".repeat(depth)));
+    let config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\ndata:\n";
+    assert_bad_file(&format!("{config_map}  a:\n    {}x{}\n", "[".repeat(depth), "]".repeat(depth)));
+    // Aliases that expand a billion-fold.
+    let mut laughs = format!("{config_map}  a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..10 {
+        let refs = vec![format!("*a{}", level - 1); 9].join(", ");
+        laughs.push_str(&format!("  a{level}: &a{level} [{refs}]\n"));
+    }
+    assert_bad_file(&laughs);
+}
+
+#[test]
+fn a_broken_document_of_a_kind_no_rule_governs_is_bad_input() {
+    // `helm template` output: documents no policy reads, each broken in its own way.
+    let stream = format!(
+        "---\n# Source: app/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  settings: [unclosed\n---\n{UNENCRYPTED_CLASS}"
+    );
+    assert_bad_input(
+        &stream,
+        &["<stdin>:9: document 1: invalid ConfigMap", "expected ',' or ']', while parsing a flow sequence"],
+    );
+    let duplicate = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: a\n  name: b\n";
+    assert_bad_input(duplicate, &["<stdin>:4:", "invalid Deployment", "duplicate entry with key \"name\""]);
+    let tab = "apiVersion: v1\nkind: Secret\nmetadata:\n\tname: x\n";
+    assert_bad_input(tab, &["<stdin>:4:", "invalid Secret"]);
 }
 
 #[test]

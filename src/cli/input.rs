@@ -206,15 +206,28 @@ fn scalar(value: &str) -> &str {
 fn yaml_error(location: &SourceLocation, error: &serde_yaml::Error, what: &str) -> InputError {
     // serde_yaml counts lines from the document start; report file lines.
     let line = error.location().map_or(location.line, |l| location.line + l.line() - 1);
-    let message = error.to_string();
-    let message = match message.rfind(" at line ") {
-        Some(i) => &message[..i],
-        None => &message,
-    };
+    let message = without_marks(&error.to_string());
     InputError {
         location: SourceLocation { line, ..location.clone() },
         message: format!("{what}: {message}"),
     }
+}
+
+/// serde_yaml's message without the marks it places (" at line 8 column 1"), which count lines
+/// from the document's start rather than the file's.
+fn without_marks(message: &str) -> String {
+    fn skip_number(text: &str) -> &str {
+        text.trim_start_matches(|c: char| c.is_ascii_digit())
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(" at line ") {
+        out.push_str(&rest[..start]);
+        let after = skip_number(&rest[start + " at line ".len()..]);
+        rest = after.strip_prefix(" column ").map_or(after, skip_number);
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Parses a document into `T`. Most manifests are plain block YAML, which the fast reader takes;
@@ -270,7 +283,8 @@ fn parse_value(value: &serde_yaml::Value, text: &str, location: &SourceLocation,
     }
 }
 
-/// Parses one object of a known type; kinds that no policy reads are passed over.
+/// Parses one object of a known type; kinds that no policy reads are only checked to be valid
+/// YAML, since a broken document breaks the apply it belongs to whatever its kind.
 fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLocation, inputs: &mut Inputs) {
     fn typed<T: DeserializeOwned>(
         text: &str,
@@ -302,7 +316,12 @@ fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLoca
                 "unknown {GROUP} object {version}/{kind}: this dpo reads {API_VERSION} ProtectedSecret, EncryptedVolumePolicy and TlsIngressPolicy"
             ),
         }),
-        _ => return,
+        _ => {
+            if let Err(error) = parse::<serde_yaml::Value>(text, location, &format!("invalid {kind}")) {
+                inputs.errors.push(error);
+            }
+            return;
+        }
     };
     match parsed {
         Ok(object) => inputs.objects.push(Located { object, location: location.clone() }),
