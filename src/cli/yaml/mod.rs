@@ -7,6 +7,8 @@
 //! Documents nesting deeper than `serde_yaml` reads are refused here as there.
 
 mod de;
+#[cfg(test)]
+mod generated;
 mod scalar;
 #[cfg(test)]
 mod tests;

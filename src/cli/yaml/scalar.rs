@@ -28,7 +28,7 @@ pub(super) fn split_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
 }
 
 /// Characters that begin something other than a plain scalar.
-const INDICATORS: [char; 13] = ['&', '*', '!', '|', '>', '%', '@', '`', '[', ']', '{', '}', '?'];
+const INDICATORS: [char; 14] = ['&', '*', '!', '|', '>', '%', '@', '`', '[', ']', '{', '}', '?', ','];
 
 /// Whether a plain key would resolve to something other than a string.
 fn resolves(key: &str) -> bool {

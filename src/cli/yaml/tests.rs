@@ -134,6 +134,8 @@ fn yaml_beyond_the_subset_is_declined() {
         "a: line\u{2028}break\n",
         "a: bell\u{7}\n",
         "key : spaced\n",
+        "a: ,x\n",
+        ",a: b\n",
     ] {
         assert_eq!(read(doc), Err(Declined::Beyond), "{doc}");
     }
