@@ -113,6 +113,63 @@ fn ingresses_are_judged_by_the_load_balancer_controllers_own_defaults() {
     assert!(stderr(&bad).contains("--alb-ingress-class"), "{}", stderr(&bad));
 }
 
+/// A policy that would let unencrypted classes through.
+const LENIENT_POLICY: &str = "apiVersion: dpo.dev/v1alpha1\nkind: EncryptedVolumePolicy\nmetadata: {name: lenient}\nspec: {requireEncryption: false, checkAccountDefault: false}\n";
+
+/// A directory with the change under review (`change.yaml`) and the trusted policy
+/// (`policies/strict.yaml`).
+fn repository(change: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("change.yaml"), change).unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    let strict = LENIENT_POLICY
+        .replace("lenient", "strict")
+        .replace("requireEncryption: false", "requireEncryption: true");
+    std::fs::write(dir.path().join("policies/strict.yaml"), strict).unwrap();
+    dir
+}
+
+#[test]
+fn with_policy_files_only_they_count_and_policies_among_the_inputs_are_findings() {
+    let repo = repository(&format!("{LENIENT_POLICY}---\n{UNENCRYPTED_CLASS}"));
+    let (root, policies) = (repo.path().to_str().unwrap(), repo.path().join("policies"));
+    // The trusted policy is among the inputs too, and counts as trusted there.
+    let output = dpo(&["check", root, "--policy", policies.to_str().unwrap(), "-o", "json"], None);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    let mut rules = rules_of(&report);
+    rules.sort();
+    assert_eq!(rules, ["policy-in-input", "storageclass-encrypted"], "{report}");
+    let finding =
+        report["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "policy-in-input").unwrap();
+    assert_eq!(finding["resource"]["name"], "lenient");
+    assert_eq!(finding["severity"], "high");
+    assert!(finding["message"].as_str().unwrap().contains("change.yaml:1"), "{finding}");
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+}
+
+#[test]
+fn without_policy_files_policies_among_the_inputs_are_applied_with_a_warning() {
+    let output =
+        dpo(&["check", "-", "-o", "json"], Some(&format!("{LENIENT_POLICY}---\n{UNENCRYPTED_CLASS}")));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(rules_of(&json(&output)), Vec::<String>::new());
+    let warning = stderr(&output);
+    assert!(warning.contains("warning: <stdin>:1: EncryptedVolumePolicy lenient"), "{warning}");
+    assert!(warning.contains("--policy"), "{warning}");
+}
+
+#[test]
+fn a_policy_file_holds_only_policies() {
+    let repo = repository(UNENCRYPTED_CLASS);
+    let change = repo.path().join("change.yaml");
+    let output = dpo(&["check", "-", "--policy", change.to_str().unwrap()], Some(UNENCRYPTED_CLASS));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains(&format!("{}:1:", change.display())), "{message}");
+    assert!(message.contains("StorageClass plain is not a policy"), "{message}");
+}
+
 #[test]
 fn stdin_multi_document_with_comments_and_empty_documents() {
     let stream = format!("# leading comment\n---\n---\n{UNENCRYPTED_CLASS}...\n---\n# only a comment\n");

@@ -3,12 +3,15 @@
 
 use super::report::SourceLocation;
 use super::yaml::{self, Declined};
-use crate::api::{API_VERSION, EncryptedVolumePolicy, GROUP, ProtectedSecret, TlsIngressPolicy};
+use crate::api::{API_VERSION, EncryptedVolumePolicy, GROUP, ProtectedSecret, ResourceRef, TlsIngressPolicy};
 use crate::policy::ingress::IngressClassParams;
+use crate::policy::resource_ref;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -44,6 +47,32 @@ pub enum Object {
     IngressClassParams(Box<IngressClassParams>),
 }
 
+impl Object {
+    /// The name and metadata of an EncryptedVolumePolicy or TlsIngressPolicy.
+    pub fn policy(&self) -> Option<(ResourceRef, &ObjectMeta)> {
+        match self {
+            Object::EncryptedVolumePolicy(o) => Some((resource_ref(&**o), &o.metadata)),
+            Object::TlsIngressPolicy(o) => Some((resource_ref(&**o), &o.metadata)),
+            _ => None,
+        }
+    }
+
+    fn resource(&self) -> ResourceRef {
+        match self {
+            Object::StorageClass(o) => resource_ref(&**o),
+            Object::PersistentVolume(o) => resource_ref(&**o),
+            Object::Ingress(o) => resource_ref(&**o),
+            Object::IngressClass(o) => resource_ref(&**o),
+            Object::Service(o) => resource_ref(&**o),
+            Object::Namespace(o) => resource_ref(&**o),
+            Object::ProtectedSecret(o) => resource_ref(&**o),
+            Object::EncryptedVolumePolicy(o) => resource_ref(&**o),
+            Object::TlsIngressPolicy(o) => resource_ref(&**o),
+            Object::IngressClassParams(o) => resource_ref(&**o),
+        }
+    }
+}
+
 /// One parsed object and where it came from.
 #[derive(Debug, Clone)]
 pub struct Located {
@@ -56,6 +85,8 @@ pub struct Located {
 pub struct Inputs {
     pub objects: Vec<Located>,
     pub errors: Vec<InputError>,
+    /// The files read, canonicalised.
+    pub files: HashSet<PathBuf>,
 }
 
 /// Where manifests come from.
@@ -71,8 +102,9 @@ impl Source {
     }
 }
 
-/// Reads every source; a bad file is recorded as an error and the rest are still read.
-pub fn read_sources(sources: &[Source]) -> Inputs {
+/// Reads every source but the files in `skip` (canonicalised); a bad file is recorded as an
+/// error and the rest are still read.
+pub fn read_sources(sources: &[Source], skip: &HashSet<PathBuf>) -> Inputs {
     let mut inputs = Inputs::default();
     for source in sources {
         match source {
@@ -80,9 +112,29 @@ pub fn read_sources(sources: &[Source]) -> Inputs {
                 Ok(text) => parse_text(SourceLocation::STDIN, &text, &mut inputs),
                 Err(e) => inputs.errors.push(file_error(SourceLocation::STDIN, format!("cannot read: {e}"))),
             },
-            Source::Path(path) => read_path(path, &mut inputs),
+            Source::Path(path) => read_path(path, skip, &mut inputs),
         }
     }
+    inputs
+}
+
+/// Reads `--policy` sources: policies only, anything else `dpo check` reads is an error there.
+pub fn read_policies(sources: &[Source]) -> Inputs {
+    let mut inputs = read_sources(sources, &HashSet::new());
+    let (policies, others): (Vec<Located>, Vec<Located>) = std::mem::take(&mut inputs.objects)
+        .into_iter()
+        .partition(|located| located.object.policy().is_some());
+    inputs.objects = policies;
+    inputs.errors.extend(others.into_iter().map(|located| {
+        let resource = located.object.resource();
+        InputError {
+            location: located.location,
+            message: format!(
+                "{} {} is not a policy: --policy files hold EncryptedVolumePolicy and TlsIngressPolicy objects; pass this file as an input to check it",
+                resource.kind, resource.name
+            ),
+        }
+    }));
     inputs
 }
 
@@ -90,22 +142,28 @@ fn file_error(file: &str, message: String) -> InputError {
     InputError { location: SourceLocation { file: file.into(), line: 1, document: 0 }, message }
 }
 
-fn read_path(path: &Path, inputs: &mut Inputs) {
+fn read_path(path: &Path, skip: &HashSet<PathBuf>, inputs: &mut Inputs) {
     let display = path.display().to_string();
     if path.is_dir() {
         match manifest_files(path) {
-            Ok(files) => files.iter().for_each(|file| read_file(file, inputs)),
+            Ok(files) => files.iter().for_each(|file| read_file(file, skip, inputs)),
             Err(e) => inputs.errors.push(file_error(&display, format!("cannot list directory: {e}"))),
         }
     } else if path.exists() {
-        read_file(path, inputs);
+        read_file(path, skip, inputs);
     } else {
         inputs.errors.push(file_error(&display, "no such file or directory".to_string()));
     }
 }
 
-fn read_file(path: &Path, inputs: &mut Inputs) {
+fn read_file(path: &Path, skip: &HashSet<PathBuf>, inputs: &mut Inputs) {
     let display = path.display().to_string();
+    if let Ok(canonical) = path.canonicalize() {
+        if skip.contains(&canonical) {
+            return;
+        }
+        inputs.files.insert(canonical);
+    }
     match std::fs::read_to_string(path) {
         Ok(text) => parse_text(&display, &text, inputs),
         Err(e) => inputs.errors.push(file_error(&display, format!("cannot read: {e}"))),
