@@ -122,6 +122,15 @@ impl SecretSyncMetrics {
         self.last_success.get_or_create(&object(namespace, name)).set(unix_seconds);
     }
 
+    /// Keeps the series of an object that fails, starting it at `unix_seconds` (the last sync
+    /// known from status, 0 for none) if this process has not synced it yet.
+    pub fn failing(&self, namespace: &str, name: &str, unix_seconds: i64) {
+        let labels = object(namespace, name);
+        if self.last_success.get(&labels).is_none() {
+            self.last_success.get_or_create(&labels).set(unix_seconds);
+        }
+    }
+
     /// Drops the per-object series of a deleted ProtectedSecret.
     pub fn forget(&self, namespace: &str, name: &str) {
         self.last_success.remove(&object(namespace, name));

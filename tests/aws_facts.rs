@@ -28,12 +28,14 @@ async fn kms_keys_resolve_aliases_and_report_their_state() {
     assert_eq!(by_alias.arn, rotating.arn);
     assert_eq!(by_alias.key_id, rotating.id);
     assert_eq!(by_alias.key_manager, KeyManager::Customer);
-    assert!(by_alias.enabled && by_alias.rotation_enabled && !by_alias.pending_deletion);
+    assert!(by_alias.enabled && !by_alias.pending_deletion);
+    assert_eq!(facts.kms_key_rotation(&here(), &alias).await, Ok(true));
 
     let doomed = facts.kms_key(&here(), &doomed.arn).await.unwrap();
     assert!(doomed.pending_deletion && doomed.deletion_date.is_some(), "{doomed:?}");
     let disabled = facts.kms_key(&here(), &disabled.id).await.unwrap();
-    assert!(!disabled.enabled && !disabled.rotation_enabled, "{disabled:?}");
+    assert!(!disabled.enabled, "{disabled:?}");
+    assert_eq!(facts.kms_key_rotation(&here(), &disabled.arn).await, Ok(false));
 
     let missing = facts.kms_key(&here(), "alias/does-not-exist").await.unwrap_err();
     assert!(missing.is_not_found(), "{missing:?}");
@@ -184,6 +186,7 @@ async fn gather_fills_a_fact_set_and_never_fails() {
 
     let wanted = FactRequest {
         kms_keys: [alias.clone(), "alias/missing".to_string()].into(),
+        kms_rotations: [alias.clone()].into(),
         certificate_arns: [cert.clone()].into(),
         hosts: ["gather.example.test".to_string()].into(),
         volume_ids: [volume.clone()].into(),
@@ -194,6 +197,7 @@ async fn gather_fills_a_fact_set_and_never_fails() {
     let by_alias = set.kms_keys[&alias].known().expect("key by alias");
     assert_eq!(set.kms_keys[&key.arn].known(), Some(by_alias), "an alias is also stored under its ARN");
     assert_eq!(set.kms_keys["alias/missing"], Fact::NotFound);
+    assert_eq!(set.kms_rotations[&alias], Fact::Known(false));
     assert_eq!(set.certificates[&cert].known().map(|c| c.status.as_str()), Some("ISSUED"));
     assert!(
         matches!(&set.host_certificates["gather.example.test"], Fact::Known(arns) if arns.contains(&cert))
@@ -210,8 +214,8 @@ async fn gather_fills_a_fact_set_and_never_fails() {
     };
     let before = facts.metrics().count("secretsmanager", "DescribeSecret");
     let set = facts.gather(&denied).await;
-    assert!(matches!(&set.secrets[&secret], Fact::Failed(reason) if reason.starts_with("AccessNotAllowed")));
-    assert!(matches!(&set.kms_keys[&alias], Fact::Failed(reason) if reason.starts_with("AccessNotAllowed")));
+    assert!(matches!(&set.secrets[&secret], Fact::Failed(cause) if cause.reason == "AccessNotAllowed"));
+    assert!(matches!(&set.kms_keys[&alias], Fact::Failed(cause) if cause.reason == "AccessNotAllowed"));
     assert_eq!(facts.metrics().count("secretsmanager", "DescribeSecret"), before);
     assert_eq!(facts.metrics().count("sts", "AssumeRole"), 0);
 }

@@ -157,3 +157,41 @@ async fn an_expired_fact_is_served_while_aws_fails() {
     let missing = facts.kms_key(&here(), "alias/never-seen").await.unwrap_err();
     assert_eq!(missing.reason(), "AwsUnavailable", "nothing stale to serve for an unknown key");
 }
+
+/// A refused `GetKeyRotationStatus` loses the rotation rule only: what `DescribeKey` answered
+/// is still judged.
+#[tokio::test]
+async fn a_refused_rotation_status_loses_only_the_rotation_rule() {
+    use dpo::api::{ProtectedSecretSpec, ResourceRef};
+    use dpo::policy::facts::{FACT_ROUNDS, FactRecorder, FactSet};
+    use dpo::policy::secret::judge_secret;
+
+    let seed = Seed::new().await;
+    let (proxy, facts) = behind_proxy(moto::test_settings()).await;
+    let key = seed.key().await;
+    seed.disable(&key).await;
+    let name = moto::unique("rotation-denied");
+    seed.secret(&name, "v", Some(&key.arn)).await;
+    let spec: ProtectedSecretSpec =
+        serde_json::from_value(serde_json::json!({"source": {"secretId": name}})).unwrap();
+
+    proxy.inject("GetKeyRotationStatus", Fault::AccessDenied, 1);
+    let resource = ResourceRef::default();
+    let mut known = FactSet::default();
+    for _ in 0..FACT_ROUNDS {
+        let recorder = FactRecorder::new(&known);
+        judge_secret(&resource, &spec, &recorder);
+        known.extend(facts.gather(&dpo::aws::FactRequest::new(here(), recorder.into_wanted())).await);
+    }
+    let judgement = judge_secret(&resource, &spec, &known);
+    let found: Vec<&str> = judgement.findings.iter().map(|f| f.rule.as_str()).collect();
+    assert_eq!(found, ["kms-key-enabled"], "the disabled key is still found: {judgement:?}");
+    assert!(judgement.checked.contains(&dpo::policy::Rule::KmsCmkNotScheduledForDeletion));
+    let skipped: Vec<&str> = judgement.skipped.iter().map(|r| r.id()).collect();
+    assert_eq!(skipped, ["cmk-backing-key-rotation-enabled"]);
+    let cause = &judgement.skip_causes[&dpo::policy::Rule::CmkBackingKeyRotationEnabled];
+    assert_eq!((cause.reason, cause.transient), ("AccessDenied", false));
+    assert!(cause.message.contains("kms:GetKeyRotationStatus"), "{cause:?}");
+    assert_eq!(proxy.seen("GetKeyRotationStatus"), 1);
+    assert_eq!(facts.metrics().count("kms", "DescribeKey"), 1);
+}

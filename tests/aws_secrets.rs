@@ -32,6 +32,10 @@ async fn a_hundred_concurrent_asks_make_one_call() {
     let asks = (0..100).map(|_| facts.kms_key(&target, &key.id));
     let answers = futures::future::join_all(asks).await;
     assert!(answers.iter().all(Result::is_ok));
+    assert_eq!(facts.metrics().count("kms", "GetKeyRotationStatus"), 0, "asked only when wanted");
+    let asks = (0..100).map(|_| facts.kms_key_rotation(&target, &key.id));
+    let answers = futures::future::join_all(asks).await;
+    assert!(answers.iter().all(Result::is_ok));
     assert_eq!(facts.metrics().count("kms", "DescribeKey"), 1);
     assert_eq!(facts.metrics().count("kms", "GetKeyRotationStatus"), 1);
 }

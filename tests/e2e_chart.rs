@@ -11,206 +11,17 @@ mod support;
 
 use dpo::api::{EncryptedVolumePolicy, ProtectedSecret, TlsIngressPolicy};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::authentication::v1::TokenRequest;
-use k8s_openapi::api::coordination::v1::Lease;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Event, Namespace, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 use std::future::Future;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
+use support::chart::{Release, assert_never_refused, create, install, lease_holder, name, start};
 use support::cluster::{self, eventually};
 use support::moto::{self, Seed};
-use support::process::DpoProcess;
-
-const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/data-protection-operator");
-
-fn name(prefix: &str) -> String {
-    moto::unique(prefix).to_lowercase()
-}
-
-/// A release of the chart in its own namespace.
-#[derive(Clone)]
-struct Release {
-    name: String,
-    namespace: String,
-}
-
-impl Release {
-    fn new() -> Self {
-        Release { name: name("chart"), namespace: name("dpo-chart") }
-    }
-
-    /// The chart's `dpo.fullname`: the Deployment, ServiceAccount and ClusterRole name.
-    fn fullname(&self) -> String {
-        format!("{}-data-protection-operator", self.name)
-    }
-
-    /// Creates the release namespace enforcing `restricted`, and installs the chart into it.
-    async fn install(&self, client: &kube::Client, set: &[String]) {
-        let labels = json!({"pod-security.kubernetes.io/enforce": "restricted"});
-        let namespace = json!({"metadata": {"name": self.namespace, "labels": labels}});
-        create(&Api::<Namespace>::all(client.clone()), namespace).await;
-        let mut args = vec!["install", &self.name, CHART, "--namespace", &self.namespace];
-        for value in set {
-            args.extend(["--set", value]);
-        }
-        let output = Command::new("helm")
-            .args(&args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run helm ({e}): run tests/run.sh, which installs it"));
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "helm {args:?} failed: {stderr}");
-    }
-
-    async fn deployment(&self, client: &kube::Client) -> Deployment {
-        let deployments: Api<Deployment> = Api::namespaced(client.clone(), &self.namespace);
-        deployments.get(&self.fullname()).await.expect("the chart's Deployment")
-    }
-
-    async fn uninstall(&self, client: &kube::Client) {
-        let _ = Command::new("helm").args(["uninstall", &self.name, "--namespace", &self.namespace]).output();
-        cluster::delete_namespace(client, &self.namespace).await;
-    }
-}
-
-/// The CRDs the chart ships are established, and the apiserver accepts them as they are (helm
-/// leaves CRDs that exist alone, so a server-side dry run checks them whatever was there).
-async fn assert_crds_established(client: &kube::Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let text = std::fs::read_to_string(format!("{CHART}/crds/crds.yaml")).expect("the chart's CRDs");
-    let dry_run = PatchParams { dry_run: true, ..PatchParams::apply("dpo-e2e-chart").force() };
-    let crds: Vec<CustomResourceDefinition> = serde_yaml::Deserializer::from_str(&text)
-        .map(|document| serde::Deserialize::deserialize(document).expect("a CRD"))
-        .collect();
-    for crd in crds {
-        let crd_name = crd.metadata.name.clone().expect("CRD name");
-        api.patch(&crd_name, &dry_run, &Patch::Apply(&crd))
-            .await
-            .unwrap_or_else(|e| panic!("the apiserver refuses CRD {crd_name}: {e}"));
-        let conditions = api.get(&crd_name).await.expect("CRD").status.and_then(|s| s.conditions);
-        let established =
-            conditions.unwrap_or_default().iter().any(|c| c.type_ == "Established" && c.status == "True");
-        assert!(established, "CRD {crd_name} is not Established");
-        cluster::await_served(client, &crd).await;
-    }
-}
-
-/// The namespace really enforces `restricted`, and the ReplicaSet's Pods were admitted in it.
-async fn assert_pods_admitted(client: &kube::Client, release: &Release) {
-    let pods: Api<Pod> = Api::namespaced(client.clone(), &release.namespace);
-    let container = json!({"name": "c", "image": "busybox", "securityContext": {"privileged": true}});
-    let privileged = json!({"metadata": {"name": "privileged"}, "spec": {"containers": [container]}});
-    let dry_run = PostParams { dry_run: true, ..PostParams::default() };
-    let refused = pods.create(&dry_run, &serde_json::from_value(privileged).expect("pod")).await;
-    assert!(
-        matches!(&refused, Err(kube::Error::Api(s)) if s.message.contains("violates PodSecurity")),
-        "Pod Security admission does not enforce restricted in {}: {refused:?}",
-        release.namespace
-    );
-    let replicas = release.deployment(client).await.spec.and_then(|s| s.replicas).unwrap_or(1);
-    let selector = format!("app.kubernetes.io/instance={}", release.name);
-    eventually("the ReplicaSet creating the operator's Pods", || {
-        let (pods, selector) = (pods.clone(), selector.clone());
-        async move {
-            let listed = pods.list(&ListParams::default().labels(&selector)).await.ok()?;
-            (listed.items.len() == replicas as usize).then_some(())
-        }
-    })
-    .await;
-    let events: Api<Event> = Api::namespaced(client.clone(), &release.namespace);
-    let failed = events.list(&ListParams::default().fields("reason=FailedCreate")).await.expect("events");
-    let messages: Vec<_> = failed.items.iter().filter_map(|e| e.message.as_deref()).collect();
-    assert!(messages.is_empty(), "the ReplicaSet failed to create Pods: {messages:?}");
-}
-
-/// A kubeconfig for the cluster in `KUBECONFIG` (its server and CA) that authenticates with a
-/// TokenRequest token of the chart's ServiceAccount.
-async fn service_account_kubeconfig(client: &kube::Client, release: &Release, dir: &Path) -> PathBuf {
-    let accounts: Api<ServiceAccount> = Api::namespaced(client.clone(), &release.namespace);
-    let request =
-        serde_json::from_value::<TokenRequest>(json!({"spec": {"audiences": [], "expirationSeconds": 3600}}));
-    let answer = accounts
-        .create_token_request(&release.fullname(), &PostParams::default(), &request.unwrap())
-        .await
-        .expect("TokenRequest for the chart's ServiceAccount");
-    let token = answer.status.expect("TokenRequest status").token;
-    let admin = Kubeconfig::read().expect("the kubeconfig in KUBECONFIG");
-    let context = admin.current_context.as_ref().expect("current-context");
-    let context = admin.contexts.iter().find(|c| &c.name == context).and_then(|c| c.context.as_ref());
-    let cluster_name = &context.expect("the current context").cluster;
-    let cluster = admin.clusters.iter().find(|c| &c.name == cluster_name).and_then(|c| c.cluster.as_ref());
-    let config = json!({
-        "apiVersion": "v1", "kind": "Config", "current-context": "chart",
-        "clusters": [{"name": "chart", "cluster": cluster.expect("the current cluster")}],
-        "users": [{"name": "chart", "user": {"token": token}}],
-        "contexts": [{"name": "chart", "context": {"cluster": "chart", "user": "chart"}}],
-    });
-    let path = dir.join("kubeconfig");
-    std::fs::write(&path, config.to_string()).expect("writing the kubeconfig");
-    path
-}
-
-/// The arguments of the installed Deployment's container, made to run here: the access rules
-/// from the chart's ConfigMap in a local file, endpoints on free loopback ports, moto as AWS.
-async fn chart_args(client: &kube::Client, release: &Release, dir: &Path) -> Vec<String> {
-    let pod = release.deployment(client).await.spec.expect("spec").template.spec.expect("pod spec");
-    let container = pod.containers.into_iter().find(|c| c.name == "operator").expect("container operator");
-    let configmap = Api::<ConfigMap>::namespaced(client.clone(), &release.namespace)
-        .get(&format!("{}-secret-access", release.fullname()))
-        .await
-        .expect("the chart's secret-access ConfigMap");
-    let rules = configmap.data.and_then(|mut d| d.remove("secret-access.yaml")).expect("secret-access.yaml");
-    let rules_path = dir.join("secret-access.yaml");
-    std::fs::write(&rules_path, rules).expect("writing the access rules");
-    let mut args: Vec<String> = container
-        .args
-        .expect("container args")
-        .into_iter()
-        .map(|arg| match arg.split_once('=') {
-            Some(("--secret-access-file", _)) => format!("--secret-access-file={}", rules_path.display()),
-            Some((flag @ ("--metrics-address" | "--health-address"), _)) => format!("{flag}=127.0.0.1:0"),
-            _ => arg,
-        })
-        .collect();
-    args.extend([format!("--region={}", moto::REGION), format!("--aws-endpoint-url={}", moto::endpoint())]);
-    args
-}
-
-/// `dpo controller` started as the Pod would run: the Deployment's args, POD_NAME and
-/// POD_NAMESPACE, and a token of the chart's ServiceAccount.
-fn start_as_pod(args: &[String], kubeconfig: &Path, release: &Release, identity: &str) -> DpoProcess {
-    let kubeconfig = kubeconfig.to_str().expect("a UTF-8 path");
-    let env = [("KUBECONFIG", kubeconfig), ("POD_NAME", identity), ("POD_NAMESPACE", &release.namespace)];
-    DpoProcess::start(args, &env, &Path::new(kubeconfig).with_file_name("controller.log"))
-}
-
-/// The log has no answer of the apiserver refusing the ServiceAccount anything: RBAC's
-/// "is forbidden: User ... cannot ...", or a 401. (A namespace that another test is deleting
-/// answers 403 to anyone: no missing permission, so not counted.)
-fn assert_never_refused(controller: &DpoProcess) {
-    let log = controller.log_text();
-    let refused: Vec<&str> =
-        log.lines().filter(|l| l.contains("is forbidden: User") || l.contains("code: 401")).collect();
-    assert!(
-        refused.is_empty(),
-        "the chart's ServiceAccount was refused {} time(s):\n{}",
-        refused.len(),
-        refused.join("\n")
-    );
-}
-
-/// The holder of the Lease the chart names, in the release namespace.
-async fn lease_holder(client: &kube::Client, release: &Release, args: &[String]) -> Option<String> {
-    let name = args.iter().find_map(|a| a.strip_prefix("--lease-name=")).expect("--lease-name in the chart");
-    let lease = Api::<Lease>::namespaced(client.clone(), &release.namespace).get_opt(name).await;
-    lease.expect("reading the Lease")?.spec?.holder_identity.filter(|h| !h.is_empty())
-}
 
 /// Waits for the Secret `name` to hold version `n` of its AWS secret (`password` is `pw-<n>`).
 async fn secret_with(client: &kube::Client, namespace: &str, name: &str, n: u8) -> Secret {
@@ -232,14 +43,6 @@ async fn event_reasons(client: &kube::Client, namespace: &str, object: &str) -> 
     let fields = format!("involvedObject.name={object}");
     let listed = events.list(&ListParams::default().fields(&fields)).await.expect("events");
     listed.items.into_iter().filter_map(|e| e.reason).collect()
-}
-
-async fn create<K>(api: &Api<K>, object: Value) -> K
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + serde::Serialize + std::fmt::Debug,
-{
-    let object: K = serde_json::from_value(object).expect("object");
-    api.create(&PostParams::default(), &object).await.unwrap_or_else(|e| panic!("creating {object:?}: {e}"))
 }
 
 /// An AWS secret `<namespace>/db-...` (customer-managed key, rotating) and a ProtectedSecret
@@ -296,7 +99,10 @@ async fn assert_sync_and_restart(client: &kube::Client, namespace: &str) {
         let deployments = deployments.clone();
         async move {
             let reasons = event_reasons(client, namespace, "db").await;
-            assert!(!reasons.iter().any(|r| r == "RolloutRestartFailed"), "the restart failed: {reasons:?}");
+            assert!(
+                !reasons.iter().any(|r| r.starts_with("RolloutRestart")),
+                "the restart failed: {reasons:?}"
+            );
             let template = deployments.get("web").await.ok()?.spec?.template.metadata?;
             template.annotations?.get("dpo.dev/restartedAt").cloned()
         }
@@ -307,35 +113,6 @@ async fn assert_sync_and_restart(client: &kube::Client, namespace: &str) {
 fn ready(conditions: &[Condition]) -> Option<(String, String)> {
     let ready = conditions.iter().find(|c| c.type_ == "Ready")?;
     Some((ready.status.clone(), ready.reason.clone()))
-}
-
-/// The chart installed and checked as users get it, its Deployment scaled to zero so that
-/// Pods a kubelet runs do not compete for the Lease with the process [`start`] runs.
-async fn install(client: &kube::Client, release: &Release, set: &[String]) {
-    release.install(client, set).await;
-    assert_crds_established(client).await;
-    assert_pods_admitted(client, release).await;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &release.namespace);
-    let none = Patch::Merge(json!({"spec": {"replicas": 0}}));
-    deployments.patch(&release.fullname(), &PatchParams::default(), &none).await.expect("scaling to 0");
-}
-
-/// `dpo controller` started as the chart's Pod would run, once it holds the Lease; the
-/// temporary directory holds the kubeconfig, access rules and log.
-async fn start(
-    client: &kube::Client,
-    release: &Release,
-) -> (tempfile::TempDir, Vec<String>, PathBuf, DpoProcess) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let kubeconfig = service_account_kubeconfig(client, release, dir.path()).await;
-    let args = chart_args(client, release, dir.path()).await;
-    let identity = name("replica");
-    let controller = start_as_pod(&args, &kubeconfig, release, &identity);
-    eventually("the Lease acquired", || async {
-        (lease_holder(client, release, &args).await? == identity).then_some(())
-    })
-    .await;
-    (dir, args, kubeconfig, controller)
 }
 
 /// Whether the ServiceAccount may list `api`'s objects: `Ok`, or the HTTP status of the refusal.
@@ -517,6 +294,33 @@ async fn with_the_charts_flags_a_rotation_is_synced_within_the_refresh_interval(
         secret_with(&client, app, "db", 1).await;
         Seed::new().await.put_value(&secret_id, &json!({"password": "pw-2"}).to_string()).await;
         secret_with(&client, app, "db", 2).await;
+        controller.stop();
+    })
+    .await;
+}
+
+/// Without write access to Secrets the refusal is the object's status, not only a log line.
+#[tokio::test]
+async fn with_read_only_secrets_a_refused_write_is_in_status() {
+    run("install with rbac.secrets.write=false", 1, |client, Case { release, namespaces, .. }| async move {
+        let app = &namespaces[0];
+        install(&client, &release, &["rbac.secrets.write=false".to_string()]).await;
+        let (_dir, _, _, mut controller) = start(&client, &release).await;
+        protected_secret(&client, app, "db", json!({})).await;
+        let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), app);
+        let found = eventually("Ready=False SecretWriteForbidden", || {
+            let psecs = psecs.clone();
+            async move {
+                let conditions = psecs.get("db").await.ok()?.status?.conditions;
+                ready(&conditions).filter(|(_, reason)| reason == "SecretWriteForbidden")
+            }
+        })
+        .await;
+        assert_eq!(found.0, "False");
+        eventually("the Event SecretWriteForbidden", || async {
+            event_reasons(&client, app, "db").await.iter().any(|r| r == "SecretWriteForbidden").then_some(())
+        })
+        .await;
         controller.stop();
     })
     .await;

@@ -12,6 +12,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 const CHART: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/charts/data-protection-operator");
 const NAMESPACE: &str = "dpo-system";
@@ -270,6 +271,19 @@ fn two_replicas_run_with_leader_election_and_a_disruption_budget() {
         assert!(args.iter().any(|a| a == expected), "{expected} missing from {args:?}");
     }
     assert_eq!(one(&docs, "PodDisruptionBudget", "data-protection-operator")["spec"]["maxUnavailable"], 1);
+    let lease = controller_config(&docs).leader_election.expect("leader election");
+    assert_eq!(
+        (lease.duration, lease.renew_deadline, lease.retry_period),
+        (Duration::from_secs(15), Duration::from_secs(10), Duration::from_secs(2))
+    );
+    let tuned = render(&[
+        "leaderElection.leaseDuration=30s,leaderElection.renewDeadline=20s,leaderElection.retryPeriod=5s",
+    ]);
+    let lease = controller_config(&tuned).leader_election.expect("leader election");
+    assert_eq!(
+        (lease.duration, lease.renew_deadline, lease.retry_period),
+        (Duration::from_secs(30), Duration::from_secs(20), Duration::from_secs(5))
+    );
 
     let single = render(&["leaderElection.enabled=false", "replicaCount=1"]);
     assert!(operator_args(&single).iter().any(|a| a == "--leader-election=false"));

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use support::apiserver::{self, Call};
 use support::moto::{self, Seed};
-use support::proxy::Proxy;
+use support::proxy::{Fault, Proxy};
 
 const EVENTS: &str = "/apis/events.k8s.io/v1/namespaces/default/events";
 
@@ -157,7 +157,7 @@ async fn volume_policy_status_events_and_metrics_follow_the_world() {
     assert_eq!(status["observedGeneration"], 1);
     assert_eq!(
         status["summary"],
-        json!({"evaluated": 5, "compliant": 2, "exempt": 1, "violations": 3,
+        json!({"evaluated": 5, "compliant": 2, "exempt": 1, "violations": 3, "skipped": 0,
                "bySeverity": {"low": 0, "medium": 1, "high": 2, "critical": 0}}),
         "{status:#}"
     );
@@ -318,7 +318,7 @@ async fn tls_policy_judges_acm_certificates_and_flips_ready_back() {
     );
     assert_eq!(
         status["summary"],
-        json!({"evaluated": 3, "compliant": 2, "exempt": 1, "violations": 1,
+        json!({"evaluated": 3, "compliant": 2, "exempt": 1, "violations": 1, "skipped": 0,
                "bySeverity": {"low": 0, "medium": 0, "high": 1, "critical": 0}})
     );
     assert_eq!(status["conditions"][0]["reason"], "ViolationsFound");
@@ -442,4 +442,103 @@ async fn a_change_judges_only_the_units_it_touches_and_the_periodic_pass_all() {
         let outcome = engine.reconcile(&policy, &world).await.expect("reconcile");
         assert_eq!((outcome.judged_units, outcome.next_full_pass), (3, Duration::ZERO));
     }
+}
+
+fn condition<'a>(status: &'a Value, type_: &str) -> Option<&'a Value> {
+    status["conditions"].as_array().unwrap().iter().find(|c| c["type"] == type_)
+}
+
+/// Rules AWS could not answer for are counted and listed, and keep the policy from Ready while
+/// they are at or above failOn: Stalled while only a person can fix the cause, Reconciling
+/// while it is retried; unless the policy lets skipped rules pass.
+#[tokio::test]
+async fn rules_skipped_for_want_of_facts_keep_the_policy_from_ready() {
+    let seed = Seed::new().await;
+    let (denied, throttled, tolerated) = (seed.key().await, seed.key().await, seed.key().await);
+    let proxy = Proxy::start(moto::endpoint()).await;
+    let (client, api) = apiserver::start();
+    let aws = moto::facts_at(proxy.endpoint(), moto::test_settings()).await;
+    let engine = PolicyEngine::<VolumePolicies>::new(context(client, aws, PolicyMetrics::default()).await);
+    let policy = |name: &str, extra: &str| {
+        let spec = format!(
+            "requireCustomerManagedKey: true\ncheckVolumes: false\ncheckAccountDefault: false\n{extra}"
+        );
+        let mut policy = EncryptedVolumePolicy::new(name, parse(&spec));
+        policy.meta_mut().generation = Some(1);
+        policy.status = Some(Default::default());
+        api.store(&policy);
+        policy
+    };
+    let world = |key: &moto::Key| VolumeWorld {
+        storage_classes: vec![storage_class("cmk", &format!("kmsKeyId: {}", key.arn), "")],
+        ..VolumeWorld::default()
+    };
+    let strict = policy("strict", "");
+    let evaluate = |policy: &EncryptedVolumePolicy, world: VolumeWorld| {
+        let engine = &engine;
+        let policy = policy.clone();
+        async move {
+            serde_json::to_value(engine.reconcile(&policy, &world).await.expect("reconcile").status).unwrap()
+        }
+    };
+
+    proxy.inject("DescribeKey", Fault::AccessDenied, 1);
+    let status = evaluate(&strict, world(&denied)).await;
+    let ready = condition(&status, "Ready").expect("Ready");
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("False"), Some("PolicyNotEvaluated"))
+    );
+    let message = ready["message"].as_str().unwrap();
+    for part in
+        ["kms-key-enabled", "kms-cmk-not-scheduled-for-deletion", "StorageClass/cmk", "kms:DescribeKey"]
+    {
+        assert!(message.contains(part), "{part} not in {message}");
+    }
+    assert_eq!(condition(&status, "Stalled").map(|c| &c["status"]), Some(&json!("True")), "{status:#}");
+    assert_eq!(condition(&status, "Reconciling").map(|c| &c["status"]), Some(&json!("False")));
+    assert_eq!(status["summary"]["skipped"], 3, "{status:#}");
+    assert_eq!(status["summary"]["violations"], 0);
+    let skipped = status["skipped"].as_array().expect("skipped rules listed");
+    let rules: Vec<&str> = skipped.iter().map(|s| s["rule"].as_str().unwrap()).collect();
+    assert_eq!(rules, ["kms-cmk-not-scheduled-for-deletion", "kms-key-enabled", "storageclass-using-cmk"]);
+    assert_eq!(skipped[0]["severity"], "critical");
+    assert_eq!(skipped[0]["count"], 1);
+    assert_eq!(skipped[0]["resources"][0]["name"], "cmk");
+    assert!(skipped[0]["causes"][0].as_str().unwrap().starts_with("AccessDenied: "), "{skipped:?}");
+
+    // The fault is gone: the next evaluation asks AWS again and the policy is Ready.
+    let status = evaluate(&strict, world(&denied)).await;
+    let ready = condition(&status, "Ready").unwrap();
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("True"), Some("Compliant")),
+        "{status:#}"
+    );
+    assert_eq!(status["summary"]["skipped"], 0);
+    assert_eq!(status.get("skipped"), None);
+    assert_eq!(condition(&status, "Stalled"), None);
+
+    // A policy that lets skipped rules pass is Ready, and still lists them.
+    let lenient = policy("lenient", "skippedRulesPass: true\n");
+    proxy.inject("DescribeKey", Fault::AccessDenied, 1);
+    let status = evaluate(&lenient, world(&tolerated)).await;
+    let ready = condition(&status, "Ready").unwrap();
+    assert_eq!(ready["status"], "True", "{status:#}");
+    assert!(ready["message"].as_str().unwrap().contains("not evaluated"), "{ready}");
+    assert_eq!(status["summary"]["skipped"], 3);
+    assert_eq!(status["skipped"].as_array().map(Vec::len), Some(3));
+
+    // Throttling is retried without anyone's help: in progress, not stalled, and asked again soon.
+    proxy.inject("DescribeKey", Fault::Throttle, moto::test_settings().retry.max_attempts as usize);
+    let outcome = engine.reconcile(&strict, &world(&throttled)).await.expect("reconcile");
+    assert!(outcome.requeue_after() < outcome.next_full_pass, "{:?}", outcome.requeue_after());
+    let status = serde_json::to_value(outcome.status).unwrap();
+    let ready = condition(&status, "Ready").unwrap();
+    assert_eq!(
+        (ready["status"].as_str(), ready["reason"].as_str()),
+        (Some("False"), Some("PolicyNotEvaluated"))
+    );
+    assert_eq!(condition(&status, "Reconciling").map(|c| &c["status"]), Some(&json!("True")), "{status:#}");
+    assert_eq!(condition(&status, "Stalled"), None);
 }

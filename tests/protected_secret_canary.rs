@@ -146,7 +146,7 @@ async fn the_value_never_leaks_on_any_path() {
         );
     };
     let logs = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
-    assert!(logs.contains("not synced"), "logs were captured");
+    assert!(logs.contains("not ready"), "logs were captured");
     leaks("logs", &logs);
     leaks("metrics", &h.metrics_text());
     leaks("errors", &errors.join("\n"));

@@ -367,6 +367,37 @@ async fn a_policy_that_cannot_be_checked_is_not_reported_compliant() {
     assert!(message.contains("kms-key-enabled"), "{message}");
 }
 
+#[tokio::test]
+async fn enforce_writes_nothing_while_an_enforced_rule_cannot_be_checked() {
+    let seed = Seed::new().await;
+    let (secret_id, _) = compliant_secret(&seed).await;
+    let proxy = support::proxy::Proxy::start(moto::endpoint()).await;
+    let h = Harness::new(moto::facts_at(proxy.endpoint(), moto::test_settings()).await);
+    let mut spec = spec(&secret_id);
+    spec["policy"] = json!({"enforcement": "Enforce"});
+    h.create("db", spec);
+
+    proxy.inject("DescribeKey", support::proxy::Fault::AccessDenied, 1);
+    h.reconcile("db").await.expect_err("retried with backoff");
+    let (status, reason, message) = h.ready("db");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "PolicyNotEvaluated"), "{message}");
+    assert!(message.contains("kms-key-enabled") && message.contains("kms:DescribeKey"), "{message}");
+    assert_eq!(h.condition("db", "Stalled").0, "True", "a denied permission waits for a person");
+    assert!(h.api.get(&secret_path(NAMESPACE, "db")).is_none(), "nothing written on an unchecked rule");
+    assert!(h.api.events().iter().any(|e| e["reason"] == "PolicyNotEvaluated"));
+
+    // Every attempt of one reconcile (three in the test settings).
+    proxy.inject("DescribeKey", support::proxy::Fault::Throttle, 3);
+    h.reconcile("db").await.expect_err("retried with backoff");
+    assert_eq!(h.ready("db").1, "PolicyNotEvaluated");
+    assert_eq!(h.condition("db", "Reconciling").0, "True", "throttling passes on its own");
+    assert!(h.api.get(&secret_path(NAMESPACE, "db")).is_none());
+
+    h.reconcile("db").await.expect("AWS answers again");
+    assert_eq!(h.ready("db").0, "True");
+    assert_eq!(data(&h.api, "db")["password"], "pw-1");
+}
+
 const SECRETS: &str = "/api/v1/secrets";
 const PROTECTED_SECRETS: &str = "/apis/dpo.dev/v1alpha1/protectedsecrets";
 

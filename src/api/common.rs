@@ -142,9 +142,34 @@ pub struct PolicySummary {
     pub exempt: u32,
     /// Total findings (the printer column `Violations`).
     pub violations: u32,
+    /// Rule judgements not made for want of AWS facts (a rule on an object), listed in
+    /// `status.skipped`.
+    #[serde(default)]
+    pub skipped: u32,
     /// Findings by severity.
     pub by_severity: SeverityCounts,
 }
+
+/// A rule not judged on some objects because AWS did not give the facts it needs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SkippedRule {
+    pub rule: String,
+    /// The rule's severity: at or above `failOn`, the policy is not Ready unless
+    /// `skippedRulesPass` is set.
+    pub severity: Severity,
+    /// Objects the rule was not judged for.
+    pub count: u32,
+    /// The first of them, at most `MAX_SKIPPED_RESOURCES`.
+    pub resources: Vec<ResourceRef>,
+    /// Why, as AWS answered: `AccessDenied: access denied: kms:DescribeKey on ...`; empty when
+    /// the facts were not gathered yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<String>,
+}
+
+/// How many objects a skipped rule lists; the rest are counted.
+pub const MAX_SKIPPED_RESOURCES: usize = 10;
 
 /// A governed object skipped on purpose, and why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -179,6 +204,9 @@ pub struct PolicyStatus {
     /// Exempt objects, with the reason each gives.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub exemptions: Vec<Exemption>,
+    /// Rules not judged for want of AWS facts, the most severe first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<SkippedRule>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_evaluated_time: Option<Time>,
 }

@@ -53,9 +53,14 @@ pub struct TlsIngressPolicySpec {
     /// Also judge Services of type LoadBalancer with NLB TLS annotations.
     #[serde(default = "default_true")]
     pub include_services: bool,
-    /// Findings at or above this severity make `Ready=False`.
+    /// Findings at or above this severity make `Ready=False`, and so do rules at or above it
+    /// that could not be judged for want of AWS facts (`reason: PolicyNotEvaluated`).
     #[serde(default)]
     pub fail_on: Severity,
+    /// Rules that could not be judged (AWS denied or did not answer a call they need) do not
+    /// keep the policy from `Ready`; they are still counted and listed in status.
+    #[serde(default)]
+    pub skipped_rules_pass: bool,
 }
 
 impl Default for TlsIngressPolicySpec {
@@ -69,6 +74,7 @@ impl Default for TlsIngressPolicySpec {
             certificate: CertificateRequirements::default(),
             include_services: true,
             fail_on: Severity::High,
+            skipped_rules_pass: false,
         }
     }
 }

@@ -283,6 +283,10 @@ pub struct ProtectedSecretStatus {
     /// AWS version id of the value in the Secret: never the value, never a hash of it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub synced_version_id: Option<String>,
+    /// The version the `rolloutRestart` workloads were last restarted for (or started with); a
+    /// restart is owed while it is not `syncedVersionId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolled_out_version_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret_ref: Option<SecretRef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

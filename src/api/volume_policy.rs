@@ -50,9 +50,14 @@ pub struct EncryptedVolumePolicySpec {
     /// Also check the account's EBS encryption-by-default setting.
     #[serde(default = "default_true")]
     pub check_account_default: bool,
-    /// Findings at or above this severity make `Ready=False`.
+    /// Findings at or above this severity make `Ready=False`, and so do rules at or above it
+    /// that could not be judged for want of AWS facts (`reason: PolicyNotEvaluated`).
     #[serde(default)]
     pub fail_on: Severity,
+    /// Rules that could not be judged (AWS denied or did not answer a call they need) do not
+    /// keep the policy from `Ready`; they are still counted and listed in status.
+    #[serde(default)]
+    pub skipped_rules_pass: bool,
 }
 
 impl Default for EncryptedVolumePolicySpec {
@@ -65,6 +70,7 @@ impl Default for EncryptedVolumePolicySpec {
             check_volumes: true,
             check_account_default: true,
             fail_on: Severity::High,
+            skipped_rules_pass: false,
         }
     }
 }

@@ -24,6 +24,7 @@ pub enum FactKind {
     SecretMetadata,
     SecretValue,
     KmsKey,
+    KmsKeyRotation,
     Certificate,
     CertificateList,
     Volume,
@@ -76,7 +77,7 @@ impl CacheSettings {
             FactKind::SecretMetadata => Some(self.secret_metadata_ttl),
             // A version's value never changes: keep it until evicted.
             FactKind::SecretValue => None,
-            FactKind::KmsKey => Some(self.kms_key_ttl),
+            FactKind::KmsKey | FactKind::KmsKeyRotation => Some(self.kms_key_ttl),
             FactKind::Certificate => Some(self.certificate_ttl),
             FactKind::CertificateList => Some(self.certificate_list_ttl),
             FactKind::Volume => Some(self.volume_ttl),

@@ -7,7 +7,7 @@ use super::error::AwsError;
 use super::kms::KmsApi;
 use super::secrets::SecretsApi;
 use super::session::{AwsFacts, Target};
-use crate::policy::facts::{Fact, FactSet, Wanted};
+use crate::policy::facts::{Fact, FactError, FactSet, Wanted};
 use futures::{StreamExt, stream};
 use std::collections::BTreeSet;
 use std::future::Future;
@@ -23,6 +23,8 @@ pub struct FactRequest {
     pub target: Target,
     /// Key ids, ARNs, alias names or alias ARNs.
     pub kms_keys: BTreeSet<String>,
+    /// Keys (referenced as in `kms_keys`) whose rotation status is wanted.
+    pub kms_rotations: BTreeSet<String>,
     pub certificate_arns: BTreeSet<String>,
     /// Hosts to discover certificates for.
     pub hosts: BTreeSet<String>,
@@ -39,6 +41,7 @@ impl FactRequest {
         FactRequest {
             target,
             kms_keys: wanted.kms_keys,
+            kms_rotations: wanted.kms_rotations,
             certificate_arns: wanted.certificate_arns,
             hosts: wanted.hosts,
             volume_ids: wanted.volume_ids,
@@ -61,7 +64,11 @@ fn fact<T>(result: Result<T, AwsError>) -> Fact<T> {
     match result {
         Ok(value) => Fact::Known(value),
         Err(err) if err.is_not_found() => Fact::NotFound,
-        Err(err) => Fact::Failed(format!("{}: {err}", err.reason())),
+        Err(err) => Fact::Failed(FactError {
+            reason: err.reason(),
+            message: err.to_string(),
+            transient: err.class().is_retryable(),
+        }),
     }
 }
 
@@ -80,6 +87,12 @@ impl AwsFacts {
                 set.kms_keys.insert(facts.arn.clone(), Fact::Known(facts.clone()));
             }
             set.kms_keys.insert(key.clone(), fact(result));
+        }
+
+        let rotations =
+            each(&wanted.kms_rotations, |key| async move { self.kms_key_rotation(target, &key).await }).await;
+        for (key, result) in wanted.kms_rotations.iter().zip(rotations) {
+            set.kms_rotations.insert(key.clone(), fact(result));
         }
 
         let certificates =

@@ -65,6 +65,14 @@ pub struct ControllerArgs {
     /// How long a lease lasts without renewal: how soon another replica takes over.
     #[arg(long, env = "DPO_LEASE_DURATION", default_value = "15s")]
     pub lease_duration: String,
+    /// A leader that has not renewed for this long stops its controllers (and exits 1); shorter
+    /// than --lease-duration (default: two thirds of it).
+    #[arg(long, env = "DPO_RENEW_DEADLINE")]
+    pub renew_deadline: Option<String>,
+    /// Time between renewals and between attempts to acquire; shorter than --renew-deadline
+    /// (default: a fifth of it).
+    #[arg(long, env = "DPO_RETRY_PERIOD")]
+    pub retry_period: Option<String>,
     /// This replica's name in the Lease (default: the pod name, else a random one).
     #[arg(long, env = "POD_NAME")]
     pub identity: Option<String>,
@@ -92,6 +100,8 @@ fn invalid(flag: &'static str, message: impl Into<String>) -> ConfigError {
 /// Refresh and re-evaluation faster than this would mostly spend AWS API quota.
 const MIN_PERIOD: Duration = Duration::from_secs(10);
 const MIN_LEASE: Duration = Duration::from_secs(3);
+/// Lease requests more often than this would load the apiserver for nothing.
+const MIN_RETRY: Duration = Duration::from_millis(100);
 
 impl ControllerArgs {
     /// Checks every flag and builds the runtime configuration.
@@ -203,19 +213,47 @@ impl ControllerArgs {
         if duration.subsec_nanos() != 0 {
             return Err(invalid("--lease-duration", "must be whole seconds (the Lease stores seconds)"));
         }
+        let renew_deadline = match &self.renew_deadline {
+            Some(value) => period("--renew-deadline", value, MIN_RETRY)?,
+            None => LeaseSettings::default_renew_deadline(duration),
+        };
+        // A leader must have stopped before its lease can expire on another replica's clock.
+        if renew_deadline >= duration {
+            return Err(invalid(
+                "--renew-deadline",
+                format!("{renew_deadline:?} must be shorter than --lease-duration ({duration:?})"),
+            ));
+        }
+        let retry_period = match &self.retry_period {
+            Some(value) => period("--retry-period", value, MIN_RETRY)?,
+            None => LeaseSettings::default_retry_period(renew_deadline),
+        };
+        if retry_period >= renew_deadline {
+            return Err(invalid(
+                "--retry-period",
+                format!("{retry_period:?} must be shorter than --renew-deadline ({renew_deadline:?})"),
+            ));
+        }
         let identity = match &self.identity {
             Some(identity) if identity.is_empty() => return Err(invalid("--identity", "must not be empty")),
             Some(identity) => identity.clone(),
             None => format!("dpo-{:016x}", fastrand::u64(..)),
         };
-        Ok(Some(LeaseSettings { name: self.lease_name.clone(), namespace, identity, duration }))
+        Ok(Some(LeaseSettings {
+            name: self.lease_name.clone(),
+            namespace,
+            identity,
+            duration,
+            renew_deadline,
+            retry_period,
+        }))
     }
 }
 
 fn period(flag: &'static str, value: &str, min: Duration) -> Result<Duration, ConfigError> {
     let duration = parse_duration(value).map_err(|e| invalid(flag, e.to_string()))?;
     if duration < min {
-        return Err(invalid(flag, format!("{value} is shorter than the minimum {}s", min.as_secs())));
+        return Err(invalid(flag, format!("{value} is shorter than the minimum {min:?}")));
     }
     Ok(duration)
 }
@@ -268,164 +306,4 @@ pub fn run_controller(args: &ControllerArgs) -> ExitCode {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::cli::{Cli, Command};
-    use clap::Parser;
-
-    fn parse(flags: &[&str]) -> Result<RuntimeConfig, ConfigError> {
-        let argv = ["dpo", "controller", "--lease-namespace", "dpo-system"].iter().chain(flags);
-        match Cli::try_parse_from(argv).unwrap().command {
-            Command::Controller(args) => args.validate(),
-            other => panic!("parsed as {other:?}"),
-        }
-    }
-
-    fn rejected(flags: &[&str]) -> ConfigError {
-        parse(flags).expect_err("accepted")
-    }
-
-    #[test]
-    fn defaults_run_every_controller_under_leader_election() {
-        let config = parse(&["--identity", "pod-a"]).unwrap();
-        assert_eq!(config.controllers, ControllerKind::ALL);
-        assert_eq!(config.controller.default_refresh, Duration::from_secs(3600));
-        assert_eq!(config.controller.reevaluation_period, Duration::from_secs(600));
-        assert_eq!(config.metrics_address, "0.0.0.0:8080".parse().unwrap());
-        let lease = config.leader_election.unwrap();
-        assert_eq!(
-            (lease.name.as_str(), lease.namespace.as_str(), lease.identity.as_str()),
-            ("dpo-leader", "dpo-system", "pod-a")
-        );
-        assert_eq!(lease.duration, Duration::from_secs(15));
-        assert!(config.controller.secret_access.allowed("shop", "shop/db"));
-    }
-
-    #[test]
-    fn a_controller_named_twice_runs_once() {
-        let config =
-            parse(&["--controllers", "protected-secrets,tls-ingress-policies,protected-secrets"]).unwrap();
-        assert_eq!(
-            config.controllers,
-            [ControllerKind::ProtectedSecrets, ControllerKind::TlsIngressPolicies]
-        );
-    }
-
-    #[test]
-    fn flags_set_what_they_name() {
-        let config = parse(&[
-            "--controllers",
-            "protected-secrets,tls-ingress-policies",
-            "--concurrency=8",
-            "--region=eu-west-1",
-            "--allowed-role=arn:aws:iam::111111111111:role/dpo-*",
-            "--default-refresh=30m",
-            "--leader-election=false",
-            "--health-address=127.0.0.1:9000",
-        ])
-        .unwrap();
-        assert_eq!(
-            config.controllers,
-            [ControllerKind::ProtectedSecrets, ControllerKind::TlsIngressPolicies]
-        );
-        assert_eq!(config.controller.concurrency, 8);
-        assert_eq!(config.aws.default_region.as_deref(), Some("eu-west-1"));
-        assert_eq!(config.aws.allowed_roles, ["arn:aws:iam::111111111111:role/dpo-*"]);
-        assert_eq!(config.controller.default_refresh, Duration::from_secs(1800));
-        assert_eq!(config.leader_election, None);
-        assert_eq!(config.health_address, "127.0.0.1:9000".parse().unwrap());
-    }
-
-    #[test]
-    fn the_load_balancer_controllers_own_defaults_are_flags() {
-        // Unset, they are the AWS Load Balancer Controller's: --default-ssl-policy
-        // ELBSecurityPolicy-2016-08 and --ingress-class alb.
-        assert_eq!(parse(&[]).unwrap().controller.alb_defaults, AlbDefaults::default());
-        assert_eq!(AlbDefaults::default().ssl_policy, "ELBSecurityPolicy-2016-08");
-        assert_eq!(AlbDefaults::default().ingress_class, "alb");
-        let config = parse(&[
-            "--alb-default-ssl-policy=ELBSecurityPolicy-TLS13-1-2-2021-06",
-            "--alb-ingress-class=internal-alb",
-        ])
-        .unwrap();
-        assert_eq!(
-            config.controller.alb_defaults,
-            AlbDefaults {
-                ssl_policy: "ELBSecurityPolicy-TLS13-1-2-2021-06".into(),
-                ingress_class: "internal-alb".into(),
-            }
-        );
-        for (flag, bad) in [("--alb-default-ssl-policy", ""), ("--alb-ingress-class", "Internal ALB")] {
-            let error = rejected(&[&format!("{flag}={bad}")]);
-            assert_eq!(error.flag, flag, "{error}");
-        }
-    }
-
-    #[test]
-    fn invalid_values_name_their_flag() {
-        let cases: [(&[&str], &str); 10] = [
-            (&["--concurrency=0"], "--concurrency"),
-            (&["--region=EU West"], "--region"),
-            (&["--aws-endpoint-url=localhost:5000"], "--aws-endpoint-url"),
-            (&["--allowed-role=dpo-reader"], "--allowed-role"),
-            (&["--default-refresh=1s"], "--default-refresh"),
-            (&["--reevaluation-period=soon"], "--reevaluation-period"),
-            (&["--metrics-address=:8080"], "--metrics-address"),
-            (&["--lease-duration=1500ms"], "--lease-duration"),
-            (&["--lease-name=Leader"], "--lease-name"),
-            (&["--secret-access-file=/nonexistent/rules.yaml"], "--secret-access-file"),
-        ];
-        for (flags, flag) in cases {
-            let error = rejected(flags);
-            assert_eq!(error.flag, flag, "{flags:?}: {error}");
-            assert!(error.to_string().starts_with(&format!("invalid {flag}: ")), "{error}");
-        }
-    }
-
-    #[test]
-    fn secret_namespaces_default_to_every_namespace_and_are_listed_once() {
-        assert!(parse(&[]).unwrap().controller.secret_namespaces.is_empty());
-        assert!(parse(&["--secret-namespaces="]).unwrap().controller.secret_namespaces.is_empty());
-        let config = parse(&["--secret-namespaces", "shop,payments", "--secret-namespaces=shop"]).unwrap();
-        assert_eq!(config.controller.secret_namespaces, ["shop", "payments"]);
-    }
-
-    #[test]
-    fn a_secret_namespace_that_is_no_namespace_name_is_refused() {
-        let too_long = "a".repeat(64);
-        for bad in ["Shop", "shop,,payments", "shop, payments", "team.shop", "-shop", too_long.as_str()] {
-            let error = rejected(&[&format!("--secret-namespaces={bad}")]);
-            assert_eq!(error.flag, "--secret-namespaces", "{bad}: {error}");
-            assert!(error.message.contains("is not a namespace name"), "{error}");
-            assert!(error.message.contains("such as shop,payments"), "the fix is named: {error}");
-        }
-        assert!(parse(&["--secret-namespaces", &"a".repeat(63)]).is_ok());
-    }
-
-    #[test]
-    fn the_secret_access_file_is_validated_at_start() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("rules.yaml");
-        std::fs::write(&path, "- namespaces: [payments]\n  secretIdPrefixes: [shared/]\n").unwrap();
-        let config = parse(&["--secret-access-file", path.to_str().unwrap()]).unwrap();
-        assert!(config.controller.secret_access.allowed("payments", "shared/key"));
-        assert!(!config.controller.secret_access.allowed("payments", "payments/key"));
-        std::fs::write(&path, "- namespaces: [payments]\n  secretIdPrefixes: []\n").unwrap();
-        let error = rejected(&["--secret-access-file", path.to_str().unwrap()]);
-        assert!(error.message.contains("rule 0: `secretIdPrefixes` is empty"), "{error}");
-    }
-
-    #[test]
-    fn leader_election_needs_a_namespace() {
-        let argv = ["dpo", "controller"];
-        let Command::Controller(mut args) = Cli::try_parse_from(argv).unwrap().command else {
-            unreachable!()
-        };
-        args.lease_namespace = None;
-        assert_eq!(args.validate().unwrap_err().flag, "--lease-namespace");
-        args.lease_namespace = Some("dpo.system".into());
-        assert_eq!(args.validate().unwrap_err().flag, "--lease-namespace");
-        args.leader_election = false;
-        assert!(args.validate().is_ok());
-    }
-}
+mod tests;

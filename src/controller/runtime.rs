@@ -205,7 +205,11 @@ pub async fn run_with(
     };
     tokio::select! {
         result = supervise(running, shutdown.clone()) => result?,
-        lost = holding => return Err(lost.into()),
+        // Dropping `supervise` aborts the controllers at once: the lease may soon be another's.
+        lost = holding => {
+            tracing::error!(error = %lost, "lost leadership: controllers stopped");
+            return Err(lost.into());
+        }
     }
     if let Some(elector) = &mut elector
         && let Err(error) = elector.release().await
@@ -244,15 +248,17 @@ pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// Runs the controllers, each on its own task, until shutdown and until each has finished or
 /// [`DRAIN_TIMEOUT`] has passed since shutdown (a controller whose watch is failing, its CRD
-/// missing say, never finishes). A controller that stops before shutdown is an error.
+/// missing say, never finishes). A controller that stops before shutdown is an error. Returning
+/// or being dropped aborts the controllers still running.
 pub async fn supervise(
     controllers: Vec<(&'static str, ControllerFuture)>,
     shutdown: Shutdown,
 ) -> Result<(), RuntimeError> {
-    let mut running: FuturesUnordered<_> = controllers
-        .into_iter()
-        .map(|(name, controller)| tokio::spawn(controller).map(move |joined| (name, joined)))
-        .collect();
+    let tasks: Vec<_> =
+        controllers.into_iter().map(|(name, controller)| (name, tokio::spawn(controller))).collect();
+    let _abort = AbortOnDrop(tasks.iter().map(|(_, task)| task.abort_handle()).collect());
+    let mut running: FuturesUnordered<_> =
+        tasks.into_iter().map(|(name, task)| task.map(move |joined| (name, joined))).collect();
     let drained = shutdown.clone().then(|()| tokio::time::sleep(DRAIN_TIMEOUT));
     tokio::pin!(drained);
     loop {
@@ -277,6 +283,14 @@ pub async fn supervise(
     }
     shutdown.await;
     Ok(())
+}
+
+struct AbortOnDrop(Vec<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.iter().for_each(tokio::task::AbortHandle::abort);
+    }
 }
 
 type ServerTask = tokio::task::JoinHandle<std::io::Result<()>>;
@@ -427,6 +441,21 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), running).await.unwrap().unwrap().unwrap();
         assert_eq!(holder(), None, "the lease was not released");
         assert!(tokio::net::TcpStream::connect(address).await.is_err(), "still serving after shutdown");
+    }
+
+    #[tokio::test]
+    async fn dropping_supervise_stops_the_controllers() {
+        let (_trigger, shutdown) = Shutdown::new();
+        let (alive, watching) = tokio::sync::oneshot::channel::<()>();
+        let controller = async move {
+            let _alive = alive;
+            future::pending::<()>().await;
+        };
+        let supervised = supervise(vec![("leading", controller.boxed())], shutdown);
+        // Polled long enough to start the controller, then dropped, as on a lost lease.
+        assert!(tokio::time::timeout(Duration::from_millis(20), supervised).await.is_err());
+        let stopped = tokio::time::timeout(Duration::from_secs(10), watching).await;
+        assert!(stopped.is_ok(), "the controller kept running");
     }
 
     #[tokio::test]

@@ -3,6 +3,7 @@
 
 use jiff::Timestamp;
 use std::collections::HashMap;
+use std::fmt;
 
 /// A fact as the evaluator sees it.
 #[derive(Clone, Debug, PartialEq)]
@@ -10,8 +11,8 @@ pub enum Fact<T> {
     Known(T),
     /// Not gathered (offline run): rules needing it are reported as skipped.
     Unknown,
-    /// Gathering failed; the reason is safe to show (it never holds a secret value).
-    Failed(String),
+    /// Gathering failed: rules needing it are reported as skipped, with the cause.
+    Failed(FactError),
     /// AWS says there is no such thing.
     NotFound,
 }
@@ -34,6 +35,23 @@ impl<T> Fact<T> {
     }
 }
 
+/// Why gathering a fact failed. Safe to show: it never holds a secret value.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FactError {
+    /// CamelCase, as conditions use it: `AccessDenied`, `AwsThrottled`, `AwsUnavailable`, ...
+    pub reason: &'static str,
+    /// What went wrong, naming the refused IAM action where there is one.
+    pub message: String,
+    /// Asking again may succeed without anyone's help (throttling, 5xx, timeouts).
+    pub transient: bool,
+}
+
+impl fmt::Display for FactError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason, self.message)
+    }
+}
+
 /// Who manages a KMS key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeyManager {
@@ -41,7 +59,8 @@ pub enum KeyManager {
     Customer,
 }
 
-/// State of a KMS key.
+/// State of a KMS key, as `DescribeKey` tells it. Whether it rotates is a fact of its own
+/// ([`Facts::kms_key_rotation`]): another call, which may fail alone.
 #[derive(Clone, Debug, PartialEq)]
 pub struct KmsKeyFacts {
     pub arn: String,
@@ -51,7 +70,6 @@ pub struct KmsKeyFacts {
     pub pending_deletion: bool,
     /// When a pending deletion happens.
     pub deletion_date: Option<Timestamp>,
-    pub rotation_enabled: bool,
 }
 
 /// State of an ACM certificate.
@@ -116,6 +134,8 @@ pub trait Facts {
     fn now(&self) -> Timestamp;
     /// A KMS key by id, ARN, alias name or alias ARN.
     fn kms_key(&self, key: &str) -> Fact<&KmsKeyFacts>;
+    /// Whether a KMS key (referenced as for [`Facts::kms_key`]) has automatic rotation on.
+    fn kms_key_rotation(&self, key: &str) -> Fact<&bool>;
     fn certificate(&self, arn: &str) -> Fact<&CertificateFacts>;
     /// ACM certificates the ALB controller would discover for a host.
     fn certificates_for_host(&self, host: &str) -> Fact<Vec<&CertificateFacts>>;
@@ -134,6 +154,9 @@ impl Facts for Offline {
         self.now
     }
     fn kms_key(&self, _: &str) -> Fact<&KmsKeyFacts> {
+        Fact::Unknown
+    }
+    fn kms_key_rotation(&self, _: &str) -> Fact<&bool> {
         Fact::Unknown
     }
     fn certificate(&self, _: &str) -> Fact<&CertificateFacts> {
@@ -159,6 +182,8 @@ impl Facts for Offline {
 pub struct FactSet {
     pub now: Option<Timestamp>,
     pub kms_keys: HashMap<String, Fact<KmsKeyFacts>>,
+    /// Automatic rotation of KMS keys, by the same references as `kms_keys`.
+    pub kms_rotations: HashMap<String, Fact<bool>>,
     pub certificates: HashMap<String, Fact<CertificateFacts>>,
     /// Host -> ARNs of matching certificates (looked up in `certificates`).
     pub host_certificates: HashMap<String, Fact<Vec<String>>>,
@@ -177,6 +202,9 @@ impl Facts for FactSet {
     }
     fn kms_key(&self, key: &str) -> Fact<&KmsKeyFacts> {
         lookup(&self.kms_keys, key)
+    }
+    fn kms_key_rotation(&self, key: &str) -> Fact<&bool> {
+        lookup(&self.kms_rotations, key)
     }
     fn certificate(&self, arn: &str) -> Fact<&CertificateFacts> {
         lookup(&self.certificates, arn)
@@ -211,6 +239,8 @@ pub const FACT_ROUNDS: usize = 3;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Wanted {
     pub kms_keys: std::collections::BTreeSet<String>,
+    /// Keys whose rotation status is wanted.
+    pub kms_rotations: std::collections::BTreeSet<String>,
     pub certificate_arns: std::collections::BTreeSet<String>,
     pub hosts: std::collections::BTreeSet<String>,
     pub volume_ids: std::collections::BTreeSet<String>,
@@ -227,6 +257,7 @@ impl Wanted {
     /// only, stays).
     pub fn remove(&mut self, other: &Wanted) {
         self.kms_keys.retain(|key| !other.kms_keys.contains(key));
+        self.kms_rotations.retain(|key| !other.kms_rotations.contains(key));
         self.certificate_arns.retain(|arn| !other.certificate_arns.contains(arn));
         self.hosts.retain(|host| !other.hosts.contains(host));
         self.volume_ids.retain(|id| !other.volume_ids.contains(id));
@@ -236,6 +267,7 @@ impl Wanted {
     /// Adds what `more` wants.
     pub fn merge(&mut self, more: Wanted) {
         self.kms_keys.extend(more.kms_keys);
+        self.kms_rotations.extend(more.kms_rotations);
         self.certificate_arns.extend(more.certificate_arns);
         self.hosts.extend(more.hosts);
         self.volume_ids.extend(more.volume_ids);
@@ -278,6 +310,11 @@ impl Facts for FactRecorder<'_> {
             w.kms_keys.insert(key.to_string());
         })
     }
+    fn kms_key_rotation(&self, key: &str) -> Fact<&bool> {
+        self.note(self.known.kms_key_rotation(key), |w| {
+            w.kms_rotations.insert(key.to_string());
+        })
+    }
     fn certificate(&self, arn: &str) -> Fact<&CertificateFacts> {
         self.note(self.known.certificate(arn), |w| {
             w.certificate_arns.insert(arn.to_string());
@@ -312,6 +349,7 @@ impl FactSet {
             }
         }
         merge(&mut self.kms_keys, more.kms_keys);
+        merge(&mut self.kms_rotations, more.kms_rotations);
         merge(&mut self.certificates, more.certificates);
         merge(&mut self.host_certificates, more.host_certificates);
         merge(&mut self.volumes, more.volumes);
@@ -348,7 +386,8 @@ mod tests {
         let mut first = FactSet::default();
         first.volumes.insert("vol-1".into(), Fact::NotFound);
         let mut second = FactSet::default();
-        second.volumes.insert("vol-1".into(), Fact::Failed("late".into()));
+        let late = FactError { reason: "AwsUnavailable", message: "late".into(), transient: true };
+        second.volumes.insert("vol-1".into(), Fact::Failed(late));
         second.volumes.insert("vol-2".into(), Fact::NotFound);
         first.extend(second);
         assert_eq!(first.volumes["vol-1"], Fact::NotFound);

@@ -148,11 +148,12 @@ pub fn judge_key(
                 format!("{usage} uses KMS key {written}, which is not in the policy's allowlist"),
                 format!("use one of the approved keys: {}", wanted.allowed.join(", ")),
             ),
-            None => judgement.skip(Rule::KmsKeyApproved),
+            None => judgement.skip_for(Rule::KmsKeyApproved, &facts.kms_key(key)),
         }
     }
-    let key_facts = match facts.kms_key(key) {
-        Fact::Known(k) => k,
+    let key_fact = facts.kms_key(key);
+    let key_facts = match &key_fact {
+        Fact::Known(k) => *k,
         Fact::NotFound => {
             judgement.violation_at(
                 Rule::KmsKeyEnabled,
@@ -170,13 +171,14 @@ pub fn judge_key(
                 if aws_managed_alias {
                     customer_managed_violation(judgement, requirement, resource, written, usage);
                 } else {
-                    judgement.skip(requirement.rule);
+                    judgement.skip_for(requirement.rule, &key_fact);
                 }
             }
-            for rule in
-                [Rule::KmsKeyEnabled, Rule::KmsCmkNotScheduledForDeletion, Rule::CmkBackingKeyRotationEnabled]
-            {
-                judgement.skip(rule);
+            for rule in [Rule::KmsKeyEnabled, Rule::KmsCmkNotScheduledForDeletion] {
+                judgement.skip_for(rule, &key_fact);
+            }
+            if wanted.rotation {
+                judgement.skip_for(Rule::CmkBackingKeyRotationEnabled, &key_fact);
             }
             return;
         }
@@ -214,16 +216,18 @@ pub fn judge_key(
         }
     }
     // AWS rotates AWS-managed keys itself every year; only customer keys need it turned on.
+    // Asked only when the answer counts: it is a call of its own, and a failed one loses this
+    // rule alone.
     if wanted.rotation && customer_managed {
-        if key_facts.rotation_enabled {
-            judgement.check(Rule::CmkBackingKeyRotationEnabled);
-        } else {
-            judgement.violation(
+        match facts.kms_key_rotation(key) {
+            Fact::Known(true) => judgement.check(Rule::CmkBackingKeyRotationEnabled),
+            Fact::Known(false) => judgement.violation(
                 Rule::CmkBackingKeyRotationEnabled,
                 resource,
                 format!("KMS key {} used by {usage} does not rotate automatically", key_facts.arn),
                 format!("aws kms enable-key-rotation --key-id {}", key_facts.key_id),
-            );
+            ),
+            other => judgement.skip_for(Rule::CmkBackingKeyRotationEnabled, &other),
         }
     }
 }
@@ -246,17 +250,12 @@ fn customer_managed_violation(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::facts::{FactSet, KmsKeyFacts};
+    use crate::policy::facts::{FactError, FactSet, KmsKeyFacts};
 
     const KEY_ARN: &str = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab";
     const KEY_ID: &str = "1234abcd-12ab-34cd-56ef-1234567890ab";
 
-    fn key(
-        manager: KeyManager,
-        enabled: bool,
-        pending_deletion: bool,
-        rotation_enabled: bool,
-    ) -> KmsKeyFacts {
+    fn key(manager: KeyManager, enabled: bool, pending_deletion: bool) -> KmsKeyFacts {
         KmsKeyFacts {
             arn: KEY_ARN.into(),
             key_id: KEY_ID.into(),
@@ -264,13 +263,13 @@ mod tests {
             enabled,
             pending_deletion,
             deletion_date: None,
-            rotation_enabled,
         }
     }
 
-    fn facts_with(reference: &str, facts: KmsKeyFacts) -> FactSet {
+    fn facts_with(reference: &str, facts: KmsKeyFacts, rotating: bool) -> FactSet {
         let mut set = FactSet::default();
         set.kms_keys.insert(reference.into(), Fact::Known(facts));
+        set.kms_rotations.insert(reference.into(), Fact::Known(rotating));
         set
     }
 
@@ -332,9 +331,9 @@ mod tests {
 
     #[test]
     fn allowlist_resolves_aliases_through_facts() {
-        let facts = facts_with("alias/shop", key(KeyManager::Customer, true, false, true));
+        let facts = facts_with("alias/shop", key(KeyManager::Customer, true, false), true);
         let mut facts = facts;
-        facts.kms_keys.insert(KEY_ARN.into(), Fact::Known(key(KeyManager::Customer, true, false, true)));
+        facts.kms_keys.insert(KEY_ARN.into(), Fact::Known(key(KeyManager::Customer, true, false)));
         assert_eq!(key_allowed("alias/shop", &[KEY_ARN.into()], &facts), Some(true));
         assert_eq!(key_allowed("alias/shop", &[KEY_ARN.replace("1234abcd", "9999abcd")], &facts), None);
     }
@@ -352,8 +351,8 @@ mod tests {
         assert_eq!(key_allowed("alias/shop", &["alias/shop".into()], &offline), Some(true));
 
         let mut facts = FactSet::default();
-        facts.kms_keys.insert("alias/shop".into(), Fact::Known(key(KeyManager::Customer, true, false, true)));
-        let mut foreign = key(KeyManager::Customer, true, false, true);
+        facts.kms_keys.insert("alias/shop".into(), Fact::Known(key(KeyManager::Customer, true, false)));
+        let mut foreign = key(KeyManager::Customer, true, false);
         foreign.arn = "arn:aws:kms:us-east-1:999999999999:key/aaaaaaaa-12ab-34cd-56ef-1234567890ab".into();
         facts.kms_keys.insert(elsewhere.into(), Fact::Known(foreign));
         assert_eq!(key_allowed(elsewhere, &["alias/shop".into()], &facts), Some(false));
@@ -361,7 +360,7 @@ mod tests {
 
     #[test]
     fn healthy_customer_key_passes_every_rule() {
-        let facts = facts_with(KEY_ARN, key(KeyManager::Customer, true, false, true));
+        let facts = facts_with(KEY_ARN, key(KeyManager::Customer, true, false), true);
         let judgement = judged(KEY_ARN, ALL, &facts);
         assert!(judgement.findings.is_empty(), "{:?}", judgement.findings);
         assert!(judgement.checked.contains(&Rule::CmkBackingKeyRotationEnabled));
@@ -370,12 +369,12 @@ mod tests {
 
     #[test]
     fn each_key_problem_is_its_own_finding_with_a_cli_fix() {
-        let facts = facts_with(KEY_ARN, key(KeyManager::Customer, false, false, false));
+        let facts = facts_with(KEY_ARN, key(KeyManager::Customer, false, false), false);
         let judgement = judged(KEY_ARN, ALL, &facts);
         assert_eq!(rules(&judgement), ["kms-key-enabled", "cmk-backing-key-rotation-enabled"]);
         assert!(judgement.findings[0].remediation.contains("aws kms enable-key --key-id 1234abcd"));
 
-        let facts = facts_with(KEY_ARN, key(KeyManager::Customer, false, true, true));
+        let facts = facts_with(KEY_ARN, key(KeyManager::Customer, false, true), true);
         let judgement = judged(KEY_ARN, ALL, &facts);
         assert_eq!(rules(&judgement), ["kms-cmk-not-scheduled-for-deletion"]);
         assert!(judgement.findings[0].remediation.contains("cancel-key-deletion"));
@@ -383,14 +382,14 @@ mod tests {
 
     #[test]
     fn aws_managed_key_fails_customer_managed_requirement_but_needs_no_rotation() {
-        let facts = facts_with("alias/aws/ebs", key(KeyManager::Aws, true, false, false));
+        let facts = facts_with("alias/aws/ebs", key(KeyManager::Aws, true, false), false);
         let judgement = judged("alias/aws/ebs", ALL, &facts);
         assert_eq!(rules(&judgement), ["storageclass-using-cmk"]);
     }
 
     #[test]
     fn aws_alias_is_aws_managed_whatever_the_facts_say() {
-        let facts = facts_with("alias/aws/secretsmanager", key(KeyManager::Customer, true, false, false));
+        let facts = facts_with("alias/aws/secretsmanager", key(KeyManager::Customer, true, false), false);
         let judgement = judged("alias/aws/secretsmanager", ALL, &facts);
         assert_eq!(rules(&judgement), ["storageclass-using-cmk"]);
     }
@@ -405,6 +404,41 @@ mod tests {
         let judgement = judged("alias/shop", ALL, &offline);
         assert!(judgement.findings.is_empty());
         assert!(judgement.skipped.contains(&Rule::StorageclassUsingCmk));
+    }
+
+    #[test]
+    fn a_failed_rotation_status_loses_the_rotation_rule_alone() {
+        let denied = FactError {
+            reason: "AccessDenied",
+            message: "kms:GetKeyRotationStatus".into(),
+            transient: false,
+        };
+        let mut facts = facts_with(KEY_ARN, key(KeyManager::Customer, false, false), true);
+        facts.kms_rotations.insert(KEY_ARN.into(), Fact::Failed(denied.clone()));
+        let judgement = judged(KEY_ARN, ALL, &facts);
+        assert_eq!(rules(&judgement), ["kms-key-enabled"]);
+        assert!(judgement.checked.contains(&Rule::KmsCmkNotScheduledForDeletion));
+        assert_eq!(judgement.skipped, [Rule::CmkBackingKeyRotationEnabled]);
+        assert_eq!(judgement.skip_causes[&Rule::CmkBackingKeyRotationEnabled], denied);
+
+        // A failed DescribeKey loses what it tells, with its cause; rotation only where asked.
+        let mut facts = FactSet::default();
+        facts.kms_keys.insert(KEY_ARN.into(), Fact::Failed(denied.clone()));
+        let judgement = judged(KEY_ARN, KeyRequirements { rotation: false, ..ALL }, &facts);
+        assert_eq!(
+            judgement.skipped,
+            [Rule::StorageclassUsingCmk, Rule::KmsKeyEnabled, Rule::KmsCmkNotScheduledForDeletion]
+        );
+        assert_eq!(judgement.skip_causes.len(), 3);
+    }
+
+    #[test]
+    fn rotation_is_asked_only_of_customer_managed_keys() {
+        let mut facts = FactSet::default();
+        facts.kms_keys.insert("alias/aws/ebs".into(), Fact::Known(key(KeyManager::Aws, true, false)));
+        let recorder = crate::policy::facts::FactRecorder::new(&facts);
+        judged("alias/aws/ebs", ALL, &recorder);
+        assert!(recorder.into_wanted().kms_rotations.is_empty());
     }
 
     #[test]

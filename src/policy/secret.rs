@@ -143,9 +143,9 @@ pub fn judge_secret(resource: &ResourceRef, spec: &ProtectedSecretSpec, facts: &
     let policy = &spec.policy;
     let secret = match facts.secret(&spec.source.secret_id) {
         Fact::Known(secret) => secret,
-        _ => {
+        other => {
             for rule in secret_rules(policy) {
-                judgement.skip(rule);
+                judgement.skip_for(rule, &other);
             }
             return judgement;
         }
@@ -350,9 +350,9 @@ mod tests {
                 enabled: true,
                 pending_deletion: false,
                 deletion_date: None,
-                rotation_enabled: key_rotation,
             }),
         );
+        facts.kms_rotations.insert(CMK.into(), Fact::Known(key_rotation));
         facts
     }
 

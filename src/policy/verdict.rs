@@ -1,7 +1,9 @@
 //! What a policy made of each object, and the sums over them.
 
 use super::Rule;
+use super::facts::{Fact, FactError};
 use crate::api::{Exemption, Finding, PolicySummary, ResourceRef, Severity};
+use std::collections::BTreeMap;
 
 /// What a policy made of one object.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +24,9 @@ pub struct Judgement {
     /// Rules evaluated for this object, passed or failed (JUnit makes one test case of each).
     pub checked: Vec<Rule>,
     pub skipped: Vec<Rule>,
+    /// Why skipped rules were not judged, where gathering a fact failed (a fact that was never
+    /// gathered, as offline, has no cause).
+    pub skip_causes: BTreeMap<Rule, FactError>,
 }
 
 impl Judgement {
@@ -62,8 +67,34 @@ impl Judgement {
         }
     }
 
+    /// Records that `rule` needs `fact`, which is not known, and why where gathering failed.
+    pub fn skip_for<T>(&mut self, rule: Rule, fact: &Fact<T>) {
+        self.skip(rule);
+        if let Fact::Failed(cause) = fact {
+            self.skip_causes.entry(rule).or_insert_with(|| cause.clone());
+        }
+    }
+
     pub fn is_compliant(&self) -> bool {
         self.findings.is_empty()
+    }
+}
+
+/// A rule not judged for want of AWS facts, over one evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Skipped {
+    pub rule: Rule,
+    /// The objects it was not judged for, in order.
+    pub resources: Vec<ResourceRef>,
+    /// The distinct causes, in order; empty where the facts were never gathered.
+    pub causes: Vec<FactError>,
+}
+
+impl Skipped {
+    /// Whether asking AWS again may judge the rule without anyone's help: every cause is
+    /// transient, or the facts were only not gathered yet.
+    pub fn is_transient(&self) -> bool {
+        self.causes.iter().all(|cause| cause.transient)
     }
 }
 
@@ -115,6 +146,33 @@ impl Evaluation {
             .collect()
     }
 
+    /// The rules skipped on some object, in rule order.
+    pub fn skipped(&self) -> Vec<Skipped> {
+        let mut by_rule: BTreeMap<Rule, Skipped> = BTreeMap::new();
+        for verdict in &self.verdicts {
+            let Verdict::Judged(judgement) = &verdict.verdict else { continue };
+            for rule in &judgement.skipped {
+                let skipped = by_rule.entry(*rule).or_insert_with(|| Skipped {
+                    rule: *rule,
+                    resources: Vec::new(),
+                    causes: Vec::new(),
+                });
+                skipped.resources.push(verdict.resource.clone());
+                if let Some(cause) = judgement.skip_causes.get(rule)
+                    && !skipped.causes.contains(cause)
+                {
+                    skipped.causes.push(cause.clone());
+                }
+            }
+        }
+        let mut skipped: Vec<Skipped> = by_rule.into_values().collect();
+        for rule in &mut skipped {
+            rule.resources.sort();
+            rule.resources.dedup();
+        }
+        skipped
+    }
+
     pub fn summary(&self) -> PolicySummary {
         let mut summary = PolicySummary::default();
         for verdict in &self.verdicts {
@@ -123,6 +181,7 @@ impl Evaluation {
                 Verdict::Exempt(_) => summary.exempt += 1,
                 Verdict::Judged(judgement) => {
                     summary.evaluated += 1;
+                    summary.skipped += judgement.skipped.len() as u32;
                     if judgement.is_compliant() {
                         summary.compliant += 1;
                     }

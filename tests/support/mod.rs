@@ -1,14 +1,18 @@
 //! Shared harness of the tests and benchmarks: one moto server per test binary with seeding
 //! through the real SDK, a fault-injecting proxy, a fake apiserver for fast reconcile tests, the
-//! real cluster of the e2e tests, `dpo controller` as a process, a client that counts its requests, and the GitOps tools'
-//! judges. Each binary uses a part of it.
+//! real cluster of the e2e tests, the Helm chart installed in it, a proxy that stalls Lease
+//! requests, `dpo controller` as a process or in this one, a client that counts its requests,
+//! and the GitOps tools' judges. Each binary uses a part of it.
 #![allow(dead_code)]
 
 pub mod apiserver;
+pub mod chart;
 pub mod cluster;
 pub mod controller;
 pub mod gitops;
+pub mod lease_stall;
 pub mod moto;
 pub mod process;
 pub mod proxy;
+pub mod running;
 pub mod tally;

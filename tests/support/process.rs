@@ -2,7 +2,7 @@
 //! credentials, its log in a file, killed (log printed) if the test fails while it runs.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
 pub struct DpoProcess {
     child: Child,
@@ -37,6 +37,11 @@ impl DpoProcess {
     pub fn kill(&mut self) {
         self.child.kill().expect("kill dpo");
         self.child.wait().expect("wait for dpo");
+    }
+
+    /// How it exited, if it has.
+    pub fn exited(&mut self) -> Option<ExitStatus> {
+        self.child.try_wait().expect("wait for dpo")
     }
 
     pub fn log_text(&self) -> String {

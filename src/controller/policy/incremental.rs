@@ -152,6 +152,9 @@ impl Facts for Watched<'_> {
     fn kms_key(&self, key: &str) -> Fact<&KmsKeyFacts> {
         self.note(self.facts.kms_key(key))
     }
+    fn kms_key_rotation(&self, key: &str) -> Fact<&bool> {
+        self.note(self.facts.kms_key_rotation(key))
+    }
     fn certificate(&self, arn: &str) -> Fact<&CertificateFacts> {
         self.note(self.facts.certificate(arn))
     }
@@ -389,7 +392,14 @@ mod tests {
         assert_eq!(again.judged, 0);
 
         // A failed lookup is not a fact: the units that read it ask again next time.
-        facts.certificates.insert(ARN.into(), Fact::Failed("throttled".into()));
+        facts.certificates.insert(
+            ARN.into(),
+            Fact::Failed(crate::policy::facts::FactError {
+                reason: "AwsThrottled",
+                message: "throttled".into(),
+                transient: true,
+            }),
+        );
         let failed = run(world.plan(&spec, &defaults), basis(1, 1), UnitCache::default(), &facts);
         let again = run(world.plan(&spec, &defaults), basis(1, 1), failed.cache, &facts);
         // Every unit but the ClusterIP Service reads the certificate.

@@ -12,7 +12,8 @@
 //!   [`FactRecorder`](crate::policy::facts::FactRecorder), what they wanted is gathered
 //!   through the aws layer (whose cache reads each certificate and key once per TTL) and they are
 //!   judged again, at most [`FACT_ROUNDS`] times;
-//! - status: `Ready` by `failOn`, `Reconciling`, summary, bounded findings, exemptions. Status is
+//! - status (`status.rs`): `Ready` by `failOn` over findings and over rules AWS facts were missing
+//!   for, `Reconciling`/`Stalled`, summary, bounded findings, skipped rules, exemptions. Status is
 //!   written only when something besides `lastEvaluatedTime` changed, so `lastEvaluatedTime` is
 //!   the time of the evaluation that produced the status shown (an unchanged world writes
 //!   nothing); `dpo_policy_evaluation_duration_seconds` shows that evaluations keep running;
@@ -22,6 +23,7 @@
 //!   re-evaluation every `reevaluation_period`.
 
 mod incremental;
+mod status;
 pub mod tls;
 pub mod volume;
 
@@ -29,13 +31,13 @@ pub use tls::{TlsPolicies, TlsWorld, run_tls_policies};
 pub use volume::{VolumePolicies, VolumeWorld, run_volume_policies};
 
 use super::{CacheSync, Context, ControllerConfig, FIELD_MANAGER};
-use crate::api::{Finding, MAX_STATUS_FINDINGS, PolicyStatus, ResourceRef, Severity};
+use crate::api::{Finding, PolicyStatus, ResourceRef, Severity};
 use crate::aws::{FactRequest, Target};
 use crate::metrics::FindingLabels;
 use crate::policy::facts::{FACT_ROUNDS, Fact, FactSet};
 use crate::policy::units::{Judge, UnitPlan};
 use crate::policy::{Evaluation, Verdict, sort_findings};
-use crate::status::{Desired, READY, RECONCILING, merge_conditions, not_ready};
+use crate::status::RECONCILING;
 use futures::{FutureExt, Stream, StreamExt, TryStreamExt};
 use incremental::{Basis, Incremental, Judged, UnitCache};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -48,6 +50,7 @@ use kube::runtime::{PredicateConfig, WatchStreamExt, predicates, watcher};
 use kube::{Api, Resource, ResourceExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use status::{Gate, desired_status, same_apart_from_time};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt::Debug;
 use std::future::Future;
@@ -89,6 +92,8 @@ pub trait PolicyKind: Send + Sync + 'static {
 
     fn status(policy: &Self::Policy) -> Option<&PolicyStatus>;
     fn fail_on(policy: &Self::Policy) -> Severity;
+    /// Whether rules not judged for want of AWS facts may leave the policy Ready.
+    fn skipped_rules_pass(policy: &Self::Policy) -> bool;
     /// Cuts `world` into the units `policy` judges.
     fn plan<'w>(
         policy: &'w Self::Policy,
@@ -125,6 +130,15 @@ pub struct Outcome {
     pub judged_units: usize,
     /// When every unit is due to be judged again (the held AWS facts are read afresh then).
     pub next_full_pass: Duration,
+}
+
+impl Outcome {
+    /// When to evaluate again: at the next full pass, or sooner while the status waits on facts
+    /// AWS failed to give for a passing reason (`Reconciling=True`).
+    pub fn requeue_after(&self) -> Duration {
+        let retrying = self.status.conditions.iter().any(|c| c.type_ == RECONCILING && c.status == "True");
+        if retrying { self.next_full_pass.min(RETRY_AFTER) } else { self.next_full_pass }
+    }
 }
 
 /// What the engine remembers of a policy between evaluations.
@@ -242,6 +256,7 @@ impl<K: PolicyKind> PolicyEngine<K> {
         let settled = FactSet {
             now: None,
             kms_keys: settled(&gathered.kms_keys),
+            kms_rotations: settled(&gathered.kms_rotations),
             certificates: settled(&gathered.certificates),
             host_certificates: settled(&gathered.host_certificates),
             volumes: settled(&gathered.volumes),
@@ -277,7 +292,8 @@ impl<K: PolicyKind> PolicyEngine<K> {
         }
 
         let (Judged { evaluation, units, judged, .. }, next_full_pass) = self.evaluate(policy, world).await;
-        let desired = desired_status(&evaluation, K::fail_on(policy), generation, &current, &now());
+        let gate = Gate { fail_on: K::fail_on(policy), skipped_rules_pass: K::skipped_rules_pass(policy) };
+        let desired = desired_status(&evaluation, gate, generation, &current, &now());
         if !same_apart_from_time(&desired, &current) {
             self.write_status(&name, &desired).await?;
             writes += 1;
@@ -478,73 +494,6 @@ fn clip(mut text: String) -> String {
     text
 }
 
-/// The status an evaluation leads to. Conditions keep their transition time while unchanged.
-pub fn desired_status(
-    evaluation: &Evaluation,
-    fail_on: Severity,
-    generation: Option<i64>,
-    current: &PolicyStatus,
-    now: &Time,
-) -> PolicyStatus {
-    let summary = evaluation.summary();
-    let mut findings = evaluation.sorted_findings();
-    let findings_total = findings.len() as u32;
-    findings.truncate(MAX_STATUS_FINDINGS);
-    let mut exemptions = evaluation.exemptions();
-    exemptions.truncate(MAX_STATUS_FINDINGS);
-    let failing = summary.by_severity.at_or_above(fail_on);
-    let ready = match findings.first() {
-        // Findings are sorted most severe first, so the first one is at or above failOn.
-        Some(top) if failing > 0 => Desired::new(
-            READY,
-            false,
-            "ViolationsFound",
-            format!(
-                "{failing} finding(s) at or above {fail_on}; the most severe: {} ({}) on {}: {}",
-                top.rule, top.severity, top.resource, top.message
-            ),
-        ),
-        _ if summary.violations > 0 => Desired::new(
-            READY,
-            true,
-            "Compliant",
-            format!(
-                "{} object(s) evaluated; {} finding(s), none at or above {fail_on}",
-                summary.evaluated, summary.violations
-            ),
-        ),
-        _ => Desired::new(
-            READY,
-            true,
-            "Compliant",
-            format!("{} object(s) evaluated; no findings", summary.evaluated),
-        ),
-    };
-    let reconciling = Desired::new(
-        RECONCILING,
-        false,
-        "Evaluated",
-        format!("generation {} evaluated", generation.unwrap_or_default()),
-    );
-    // Findings wait for a person: Stalled, so a rollout gated on this policy fails at once.
-    let stalled = (!ready.status).then(|| not_ready(&ready.reason, ready.message.clone(), false));
-    let desired: Vec<Desired> = [ready, reconciling].into_iter().chain(stalled).collect();
-    PolicyStatus {
-        observed_generation: generation,
-        conditions: merge_conditions(&current.conditions, &desired, generation, now),
-        summary: Some(summary),
-        findings,
-        findings_total,
-        exemptions,
-        last_evaluated_time: Some(now.clone()),
-    }
-}
-
-fn same_apart_from_time(a: &PolicyStatus, b: &PolicyStatus) -> bool {
-    let strip = |s: &PolicyStatus| PolicyStatus { last_evaluated_time: None, ..s.clone() };
-    strip(a) == strip(b)
-}
-
 /// Drops what the apiserver and kubectl add to objects and no policy reads: `managedFields` and
 /// the last-applied configuration, a copy of the object. Together they are often half of it.
 pub fn slim<T: Resource>(object: &mut T) {
@@ -642,7 +591,7 @@ async fn run<K: PolicyKind>(
                     engine.ctx.reconciles.observe(K::CONTROLLER, started.elapsed(), result.is_err());
                     // The periodic full pass catches what changes in AWS (expiry nears, rotation
                     // off); it is due when the held facts are read afresh.
-                    result.map(|outcome| Action::requeue(outcome.next_full_pass))
+                    result.map(|outcome| Action::requeue(outcome.requeue_after()))
                 }
             },
             |policy, err, _| {
@@ -663,98 +612,6 @@ async fn run<K: PolicyKind>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::{Judgement, Rule};
-
-    fn class(name: &str) -> ResourceRef {
-        ResourceRef {
-            api_version: "storage.k8s.io/v1".into(),
-            kind: "StorageClass".into(),
-            namespace: None,
-            name: name.into(),
-        }
-    }
-
-    fn evaluation(findings: &[(&str, Severity)]) -> Evaluation {
-        let mut evaluation = Evaluation::default();
-        for (name, severity) in findings {
-            let mut judgement = Judgement::default();
-            judgement.violation_at(
-                Rule::StorageclassEncrypted,
-                *severity,
-                &class(name),
-                "unencrypted".into(),
-                "fix".into(),
-            );
-            evaluation.push(class(name), Verdict::Judged(judgement));
-        }
-        evaluation
-    }
-
-    fn time(s: &str) -> Time {
-        Time(s.parse().unwrap())
-    }
-
-    #[test]
-    fn findings_below_fail_on_leave_the_policy_ready() {
-        let status = desired_status(
-            &evaluation(&[("gp2", Severity::Low)]),
-            Severity::High,
-            Some(3),
-            &PolicyStatus::default(),
-            &time("2026-01-01T00:00:00Z"),
-        );
-        let ready = &status.conditions[0];
-        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", "Compliant"));
-        assert_eq!(ready.message, "1 object(s) evaluated; 1 finding(s), none at or above high");
-        assert_eq!((status.observed_generation, ready.observed_generation), (Some(3), Some(3)));
-        let lowered = desired_status(
-            &evaluation(&[("gp2", Severity::Low)]),
-            Severity::Low,
-            Some(3),
-            &status,
-            &time("2026-01-02T00:00:00Z"),
-        );
-        assert_eq!(lowered.conditions[0].status, "False");
-        assert_eq!(lowered.conditions[0].last_transition_time, time("2026-01-02T00:00:00Z"));
-        assert!(lowered.conditions[0].message.starts_with("1 finding(s) at or above low; the most severe: "));
-    }
-
-    #[test]
-    fn status_lists_the_most_severe_findings_and_counts_all() {
-        let mut findings: Vec<(String, Severity)> =
-            (0..MAX_STATUS_FINDINGS + 5).map(|i| (format!("low-{i:03}"), Severity::Low)).collect();
-        findings.push(("critical".into(), Severity::Critical));
-        let findings: Vec<(&str, Severity)> = findings.iter().map(|(n, s)| (n.as_str(), *s)).collect();
-        let status =
-            desired_status(&evaluation(&findings), Severity::High, Some(1), &PolicyStatus::default(), &now());
-        assert_eq!(status.findings.len(), MAX_STATUS_FINDINGS);
-        assert_eq!(status.findings_total as usize, MAX_STATUS_FINDINGS + 6);
-        assert_eq!(status.findings[0].resource.name, "critical");
-        assert_eq!(status.conditions[0].reason, "ViolationsFound");
-    }
-
-    #[test]
-    fn only_the_evaluation_time_differing_is_no_change() {
-        let first = desired_status(
-            &evaluation(&[]),
-            Severity::High,
-            Some(1),
-            &PolicyStatus::default(),
-            &time("2026-01-01T00:00:00Z"),
-        );
-        let later =
-            desired_status(&evaluation(&[]), Severity::High, Some(1), &first, &time("2026-01-01T00:10:00Z"));
-        assert_ne!(first.last_evaluated_time, later.last_evaluated_time);
-        assert!(same_apart_from_time(&first, &later));
-        let changed = desired_status(
-            &evaluation(&[("gp2", Severity::High)]),
-            Severity::High,
-            Some(1),
-            &first,
-            &time("2026-01-01T00:20:00Z"),
-        );
-        assert!(!same_apart_from_time(&first, &changed));
-    }
 
     #[test]
     fn slim_objects_keep_everything_a_policy_reads() {

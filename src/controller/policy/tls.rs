@@ -55,6 +55,10 @@ impl PolicyKind for TlsPolicies {
         policy.spec.fail_on
     }
 
+    fn skipped_rules_pass(policy: &TlsIngressPolicy) -> bool {
+        policy.spec.skipped_rules_pass
+    }
+
     fn plan<'w>(
         policy: &'w TlsIngressPolicy,
         world: &'w TlsWorld,

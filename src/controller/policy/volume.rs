@@ -42,6 +42,10 @@ impl PolicyKind for VolumePolicies {
         policy.spec.fail_on
     }
 
+    fn skipped_rules_pass(policy: &EncryptedVolumePolicy) -> bool {
+        policy.spec.skipped_rules_pass
+    }
+
     fn plan<'w>(
         policy: &'w EncryptedVolumePolicy,
         world: &'w VolumeWorld,

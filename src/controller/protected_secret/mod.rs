@@ -8,6 +8,7 @@
 //! write status only if it changed. A failure never empties or deletes a synced Secret.
 
 mod batch;
+mod outcome;
 mod render;
 mod report;
 mod shared;
@@ -20,12 +21,12 @@ pub use target::{
 };
 
 use super::{CacheSync, Context};
-use crate::api::{Enforcement, Finding, ProtectedSecret, ResourceRef, SecretVersion, parse_duration};
-use crate::aws::{AwsError, AwsFacts, ErrorClass, FactRequest, Target, ValueRef};
+use crate::api::{Enforcement, ProtectedSecret, ResourceRef, SecretVersion, parse_duration};
+use crate::aws::{AwsError, AwsFacts, FactRequest, Target, ValueRef};
 use crate::policy::Judgement;
-use crate::policy::facts::{FactRecorder, FactSet};
+use crate::policy::facts::{FactError, FactRecorder, FactSet};
 use crate::policy::secret::{judge_secret, validate_spec};
-use futures::{FutureExt, StreamExt};
+use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
@@ -33,10 +34,12 @@ use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, reflector};
 use kube::runtime::{Config as RuntimeConfig, WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
+use outcome::{Failure, Outcome, Synced};
 use report::{next_status, report, summary};
 use serde_json::json;
 pub use shared::Shared;
 use shared::jitter;
+use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -55,6 +58,8 @@ pub enum Error {
     Kube(#[from] kube::Error),
     #[error("{0}")]
     Aws(#[from] AwsError),
+    #[error("enforced rules not evaluated: {0}")]
+    NotEvaluated(String),
 }
 
 /// Runs the controller until `shutdown` completes, then finishes the reconciles in flight.
@@ -75,7 +80,7 @@ pub async fn run(ctx: Context, shutdown: impl Future<Output = ()> + Send + Sync 
     let sync = CacheSync::new(ctx.ready.clone());
     let mut controllers = Vec::new();
     for scope in scopes(&ctx.config.secret_namespaces) {
-        let controller = controller(&ctx.client, scope, &sync);
+        let controller = controller(&ctx.client, scope, &sync, &ctx.protected_secrets);
         let permits = permits.clone();
         let running = controller
             .with_config(RuntimeConfig::default().concurrency(concurrency))
@@ -109,13 +114,29 @@ fn scopes(namespaces: &[String]) -> Vec<Option<&str>> {
 }
 
 /// The controller of the ProtectedSecrets in `scope` (`None`: every namespace), its cache
-/// tracked by `sync`.
-fn controller(client: &kube::Client, scope: Option<&str>, sync: &CacheSync) -> Controller<ProtectedSecret> {
+/// tracked by `sync`. What `shared` keeps about an object goes with it: at its deletion, or at
+/// a relist that no longer holds it.
+fn controller(
+    client: &kube::Client,
+    scope: Option<&str>,
+    sync: &CacheSync,
+    shared: &Arc<Shared>,
+) -> Controller<ProtectedSecret> {
     let (store, writer) = reflector::store();
     let watch = watcher(scoped::<ProtectedSecret>(client, scope), watcher::Config::default());
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    let known = store.clone();
-    Controller::for_stream(sync.track(reflector(writer, watch)).applied_objects(), store)
+    let (known, listed, shared, scope_name) =
+        (store.clone(), store.clone(), shared.clone(), scope.map(String::from));
+    // The reflector has updated the store by the time an event gets here.
+    let events = reflector(writer, watch).inspect_ok(move |event| match event {
+        watcher::Event::Delete(ps) => shared.forget(ps),
+        watcher::Event::InitDone => shared.forget_missing(scope_name.as_deref(), |namespace, name, uid| {
+            let found = listed.get(&ObjectRef::new(name).within(namespace));
+            found.is_some_and(|ps| uid.is_none_or(|uid| ps.uid().as_deref() == Some(uid)))
+        }),
+        _ => {}
+    });
+    Controller::for_stream(sync.track(events).applied_objects(), store)
         // An edit or deletion of a Secret we write is seen at once, whatever the creation policy
         // (an owner reference exists only under Owner).
         .watches(scoped::<Secret>(client, scope), managed, move |secret| writers(&secret, &known))
@@ -163,56 +184,6 @@ pub async fn reconcile(ps: Arc<ProtectedSecret>, ctx: Arc<Context>) -> Result<Ac
     result
 }
 
-/// Why a reconcile did not sync, as `Ready` and `Synced` report it.
-#[derive(Debug)]
-struct Failure {
-    reason: String,
-    message: String,
-    /// An AWS failure worth retrying with backoff rather than at the next refresh.
-    retry: Option<AwsError>,
-}
-
-impl Failure {
-    fn new(reason: impl Into<String>, message: impl Into<String>) -> Self {
-        Failure { reason: reason.into(), message: message.into(), retry: None }
-    }
-
-    fn aws(err: AwsError) -> Self {
-        let retry = (!matches!(err, AwsError::RoleNotAllowed { .. })).then(|| err.clone());
-        Failure { reason: err.reason().to_string(), message: err.to_string(), retry }
-    }
-
-    /// Whether it goes away without anyone's help (throttling, an AWS outage). A missing secret
-    /// or permission is retried too, as someone may fix it in AWS, but only a person can.
-    fn transient(&self) -> bool {
-        self.retry
-            .as_ref()
-            .is_some_and(|err| matches!(err.class(), ErrorClass::Throttled | ErrorClass::Transient))
-    }
-}
-
-/// A successful sync: the version in the Secret and what the write did.
-#[derive(Debug)]
-struct Synced {
-    version_id: String,
-    written: Written,
-}
-
-#[derive(Debug)]
-struct Outcome {
-    sync: Result<Synced, Failure>,
-    /// `None`: the policy was not judged this time; status keeps what it said.
-    findings: Option<Vec<Finding>>,
-    /// Rules that could not be checked because AWS did not answer what they need.
-    unchecked: Vec<&'static str>,
-}
-
-impl Outcome {
-    fn failed(failure: Failure) -> Self {
-        Outcome { sync: Err(failure), findings: None, unchecked: Vec::new() }
-    }
-}
-
 async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action, Error> {
     let namespace = ps.namespace().ok_or_else(|| Error::NotNamespaced(ps.name_any()))?;
     let name = ps.name_any();
@@ -244,22 +215,35 @@ async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action,
     }
     report(ps, ctx, &previous, &outcome).await;
 
-    match outcome.sync {
+    let failure = match outcome.sync {
         Ok(synced) => {
             shared.remember(ps, &synced.version_id, refresh);
             shared.metrics.succeeded(&namespace, &name, jiff::Timestamp::now().as_second());
-            Ok(refresh.map_or_else(Action::await_change, Action::requeue))
-        }
-        Err(failure) => {
-            shared.metrics.failed(&failure.reason);
-            match failure.retry {
-                Some(err) => Err(Error::Aws(err)),
-                // Spec, tenancy, template, policy and target problems wait for a change; the
-                // AWS secret or the target may change without an event, so look again later.
-                None => Ok(Action::requeue(refresh.unwrap_or(ctx.config.default_refresh))),
+            match synced.restart_failed {
+                None => return Ok(refresh.map_or_else(Action::await_change, Action::requeue)),
+                Some(failure) => failure,
             }
         }
+        Err(failure) => {
+            // What the staleness alert watches: kept, and known, while the object fails.
+            shared.metrics.failing(&namespace, &name, last_synced(&previous));
+            failure
+        }
+    };
+    shared.metrics.failed(&failure.reason);
+    match failure.retry {
+        Some(err) => Err(err),
+        // Spec, tenancy, template, policy and target problems wait for a change; the AWS
+        // secret or the target may change without an event, so look again later.
+        None => Ok(Action::requeue(refresh.unwrap_or(ctx.config.default_refresh))),
     }
+}
+
+/// When the Secret last got a version, as far as status tells (0: not known): the start of the
+/// current `Synced=True`.
+fn last_synced(status: &crate::api::ProtectedSecretStatus) -> i64 {
+    let synced = status.conditions.iter().find(|c| c.type_ == crate::status::SYNCED && c.status == "True");
+    synced.map_or(0, |c| c.last_transition_time.0.as_second())
 }
 
 /// Everything from the spec check to the Secret write. Kubernetes API errors end the
@@ -317,37 +301,83 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
         Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
     };
     let judgement = if due { Some(judge(&ctx.aws, ps, &target).await) } else { None };
+    let causes: Vec<FactError> = judgement
+        .iter()
+        .flat_map(|j| j.skip_causes.values().cloned())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let unchecked = judgement.as_ref().map_or_else(Vec::new, |j| j.skipped.iter().map(|r| r.id()).collect());
     let findings = judgement.map(|j| j.findings);
+    let refused = |failure| {
+        Ok(Outcome { sync: Err(failure), findings: findings.clone(), unchecked: unchecked.clone() })
+    };
     let data = match render(spec, &value) {
         Ok(data) => data,
-        Err(err) => {
-            return Ok(Outcome { sync: Err(Failure::new(err.reason, err.to_string())), findings, unchecked });
-        }
+        Err(err) => return refused(Failure::new(err.reason, err.to_string())),
     };
-    if let Some(findings) =
-        findings.as_ref().filter(|f| spec.policy.enforcement == Enforcement::Enforce && !f.is_empty())
-    {
-        let message = format!(
-            "policy is enforced and version {version_id} violates it ({}); the Secret is not written",
-            summary(findings)
-        );
-        return Ok(Outcome {
-            sync: Err(Failure::new("PolicyViolation", message)),
-            findings: Some(findings.clone()),
-            unchecked,
-        });
+    if spec.policy.enforcement == Enforcement::Enforce {
+        if let Some(found) = findings.as_ref().filter(|f| !f.is_empty()) {
+            let message = format!(
+                "policy is enforced and version {version_id} violates it ({}); the Secret is not written",
+                summary(found)
+            );
+            return refused(Failure::new("PolicyViolation", message));
+        }
+        if !unchecked.is_empty() {
+            return refused(Failure::not_evaluated(&version_id, &unchecked, &causes));
+        }
     }
-    let sync = match target::write(&ctx.client, ps, data, &shared.key).await? {
-        // After a restart the HMAC key is new and every earlier write looks foreign: a new
-        // version is an update whatever the annotation says.
-        Ok(Written::Repaired) if synced_version(ps) != Some(version_id.as_str()) => {
-            Ok(Synced { version_id, written: Written::Updated })
-        }
-        Ok(written) => Ok(Synced { version_id, written }),
-        Err(Refusal { reason, message }) => Err(Failure::new(reason, message)),
+    let refused = |failure| {
+        Ok(Outcome { sync: Err(failure), findings: findings.clone(), unchecked: unchecked.clone() })
     };
-    Ok(Outcome { sync, findings, unchecked })
+    let written = match target::write(&ctx.client, ps, data, &shared.key).await {
+        Ok(Ok(written)) => written,
+        Ok(Err(Refusal { reason, message })) => return refused(Failure::new(reason, message)),
+        Err(err) => {
+            let secret = format!("the write of Secret {}", target::target_name(ps));
+            return refused(Failure::refused("SecretWrite", &secret, err)?);
+        }
+    };
+    // After a restart the HMAC key is new and every earlier write looks foreign: a new version
+    // is an update whatever the annotation says.
+    let written = match written {
+        Written::Repaired if synced_version(ps) != Some(version_id.as_str()) => Written::Updated,
+        written => written,
+    };
+    let restart_failed = roll_out(ctx, ps, namespace, &version_id).await;
+    Ok(Outcome { sync: Ok(Synced { version_id, written, restart_failed }), findings, unchecked })
+}
+
+/// Restarts the `rolloutRestart` workloads if the version they were last restarted for (or
+/// started with) is not `version_id`. Status records that version only once they were, so a
+/// restart that fails, or whose status write does, is owed until it is done.
+async fn roll_out(ctx: &Context, ps: &ProtectedSecret, namespace: &str, version_id: &str) -> Option<Failure> {
+    let status = ps.status.as_ref()?;
+    let restarted_for = status.rolled_out_version_id.as_ref().or(status.synced_version_id.as_ref())?;
+    if ps.spec.rollout_restart.is_empty() || restarted_for == version_id {
+        return None;
+    }
+    let at = jiff::Timestamp::now().to_string();
+    let mut failed = target::restart(&ctx.client, namespace, &ps.spec.rollout_restart, &at).await;
+    if failed.is_empty() {
+        return None;
+    }
+    let workloads: Vec<String> = failed.iter().map(|(workload, _)| workload.clone()).collect();
+    let (workload, err) = failed.swap_remove(0);
+    let restart = format!("the restart of {workload}");
+    let mut failure = Failure::refused("RolloutRestart", &restart, err).unwrap_or_else(|err| Failure {
+        reason: "RolloutRestartFailed".into(),
+        message: format!("could not restart {workload}: {err}"),
+        retry: Some(Error::Kube(err)),
+        transient: true,
+    });
+    failure.message = format!(
+        "{}; {} still run(s) a version before {version_id}: retried",
+        failure.message,
+        workloads.join(", ")
+    );
+    Some(failure)
 }
 
 fn synced_version(ps: &ProtectedSecret) -> Option<&str> {

@@ -1,8 +1,7 @@
-//! What a reconcile reports: the status its outcome calls for, Events, logs, and the rollout
-//! restarts a new version owes its consumers.
+//! What a reconcile reports: the status its outcome calls for, Events and logs.
 
 use super::target::{self, Written};
-use super::{Context, Outcome};
+use super::{Context, Failure, Outcome};
 use crate::api::{Finding, ProtectedSecret, ProtectedSecretStatus, SecretRef};
 use crate::status::{COMPLIANT, Desired, READY, SYNCED, merge_conditions, not_ready};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -28,19 +27,29 @@ pub(super) fn next_status(
 ) -> ProtectedSecretStatus {
     let generation = ps.meta().generation;
     let target = target::target_name(ps);
-    let (synced_version_id, mut desired) = match &outcome.sync {
+    let not_ready_because = |failure: &Failure, message: String| {
+        vec![
+            Desired::new(READY, false, &failure.reason, &message),
+            not_ready(&failure.reason, message, failure.transient),
+        ]
+    };
+    let restarted_for = previous.rolled_out_version_id.clone().or_else(|| previous.synced_version_id.clone());
+    let (synced_version_id, rolled_out_version_id, mut desired) = match &outcome.sync {
         Ok(synced) => {
-            let message = format!(
-                "version {} of {} is in Secret {target}",
-                synced.version_id, ps.spec.source.secret_id
-            );
-            (
-                Some(synced.version_id.clone()),
-                vec![
-                    Desired::new(READY, true, "Synced", &message),
-                    Desired::new(SYNCED, true, "Synced", message),
-                ],
-            )
+            let version = &synced.version_id;
+            let message = format!("version {version} of {} is in Secret {target}", ps.spec.source.secret_id);
+            let mut desired = vec![Desired::new(SYNCED, true, "Synced", &message)];
+            let rolled_out = match &synced.restart_failed {
+                None => {
+                    desired.push(Desired::new(READY, true, "Synced", message));
+                    Some(version.clone())
+                }
+                Some(failure) => {
+                    desired.extend(not_ready_because(failure, failure.message.clone()));
+                    restarted_for
+                }
+            };
+            (Some(version.clone()), rolled_out.filter(|_| !ps.spec.rollout_restart.is_empty()), desired)
         }
         Err(failure) => {
             let kept = previous
@@ -49,12 +58,9 @@ pub(super) fn next_status(
                 .map(|v| format!("; Secret {target} keeps version {v}"))
                 .unwrap_or_default();
             let message = format!("{}{kept}", failure.message);
-            let desired = vec![
-                Desired::new(READY, false, &failure.reason, &message),
-                Desired::new(SYNCED, false, &failure.reason, &message),
-                not_ready(&failure.reason, message, failure.transient()),
-            ];
-            (previous.synced_version_id.clone(), desired)
+            let mut desired = not_ready_because(failure, message.clone());
+            desired.push(Desired::new(SYNCED, false, &failure.reason, message));
+            (previous.synced_version_id.clone(), previous.rolled_out_version_id.clone(), desired)
         }
     };
     let compliant = match &outcome.findings {
@@ -82,11 +88,12 @@ pub(super) fn next_status(
         conditions,
         secret_ref: synced_version_id.is_some().then_some(SecretRef { name: target }),
         synced_version_id,
+        rolled_out_version_id,
         findings: outcome.findings.clone().unwrap_or_else(|| previous.findings.clone()),
     }
 }
 
-/// Events, logs and rollout restarts for what the reconcile did. Failures to publish are
+/// Events and logs for what the reconcile did. Failures to publish are
 /// logged: an event is never worth failing a sync for.
 pub(super) async fn report(
     ps: &ProtectedSecret,
@@ -98,44 +105,26 @@ pub(super) async fn report(
     let name = ps.name_any();
     let target = target::target_name(ps);
     let mut events = Vec::new();
-    match &outcome.sync {
-        Ok(synced) => {
-            let version = &synced.version_id;
-            let (reason, note) = match synced.written {
-                Written::Unchanged => ("", String::new()),
-                Written::Created | Written::Updated => {
-                    ("Synced", format!("wrote version {version} to Secret {target}"))
-                }
-                Written::Repaired => (
-                    "DriftRepaired",
-                    format!("Secret {target} was changed or deleted outside dpo; restored version {version}"),
-                ),
-            };
-            if synced.written != Written::Unchanged {
-                ctx.protected_secrets.metrics.synced();
-                tracing::info!(%namespace, %name, %target, version = %version, event = reason, "secret written");
-                events.push((EventType::Normal, reason.to_string(), note));
-            }
-            let changed = previous.synced_version_id.as_ref().is_some_and(|old| old != version);
-            if changed && synced.written != Written::Unchanged && !ps.spec.rollout_restart.is_empty() {
-                let at = jiff::Timestamp::now().to_string();
-                for (workload, err) in
-                    target::restart(&ctx.client, &namespace, &ps.spec.rollout_restart, &at).await
-                {
-                    events.push((
-                        EventType::Warning,
-                        "RolloutRestartFailed".into(),
-                        format!("could not restart {workload}: {err}"),
-                    ));
-                }
-            }
-        }
-        Err(failure) => {
-            let was = previous.conditions.iter().find(|c| c.type_ == READY).map(|c| c.reason.as_str());
-            tracing::warn!(%namespace, %name, reason = %failure.reason, message = %failure.message, "not synced");
-            if was != Some(failure.reason.as_str()) {
-                events.push((EventType::Warning, failure.reason.clone(), failure.message.clone()));
-            }
+    if let Ok(synced) = &outcome.sync
+        && synced.written != Written::Unchanged
+    {
+        let version = &synced.version_id;
+        let (reason, note) = match synced.written {
+            Written::Repaired => (
+                "DriftRepaired",
+                format!("Secret {target} was changed or deleted outside dpo; restored version {version}"),
+            ),
+            _ => ("Synced", format!("wrote version {version} to Secret {target}")),
+        };
+        ctx.protected_secrets.metrics.synced();
+        tracing::info!(%namespace, %name, %target, version = %version, event = reason, "secret written");
+        events.push((EventType::Normal, reason.to_string(), note));
+    }
+    if let Some(failure) = outcome.failure() {
+        let was = previous.conditions.iter().find(|c| c.type_ == READY).map(|c| c.reason.as_str());
+        tracing::warn!(%namespace, %name, reason = %failure.reason, message = %failure.message, "not ready");
+        if was != Some(failure.reason.as_str()) {
+            events.push((EventType::Warning, failure.reason.clone(), failure.message.clone()));
         }
     }
     if let Some(findings) = &outcome.findings {

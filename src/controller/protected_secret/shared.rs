@@ -35,10 +35,6 @@ pub struct Shared {
     recorder: OnceLock<Recorder>,
 }
 
-/// An object whose check has been due this long without a reconcile is gone (deleted without
-/// a finalizer, so no reconcile saw it go): its schedule and metric series are dropped.
-const FORGET_AFTER: Duration = Duration::from_secs(3600);
-
 /// When an object next looks for a new version, and which version it has.
 #[derive(Debug)]
 struct Schedule {
@@ -79,17 +75,7 @@ impl Shared {
     /// Notes a successful sync of `version_id`; the next check is `refresh` from now.
     pub(super) fn remember(&self, ps: &ProtectedSecret, version_id: &str, refresh: Option<Duration>) {
         let now = Instant::now();
-        let mut schedule = self.schedule();
-        if let Some(stale) = now.checked_sub(FORGET_AFTER) {
-            schedule.retain(|_, entry| {
-                let gone = entry.next_check.is_some_and(|at| at < stale);
-                if gone {
-                    self.metrics.forget(&entry.namespace, &entry.name);
-                }
-                !gone
-            });
-        }
-        schedule.insert(
+        self.schedule().insert(
             uid(ps),
             Schedule {
                 namespace: ps.namespace().unwrap_or_default(),
@@ -122,6 +108,27 @@ impl Shared {
     pub(super) fn forget(&self, ps: &ProtectedSecret) {
         self.schedule().remove(&uid(ps));
         self.metrics.forget(&ps.namespace().unwrap_or_default(), &ps.name_any());
+    }
+
+    /// Drops what is kept about the objects of `scope` (`None`: every namespace) that are gone:
+    /// those `exists(namespace, name, uid)` denies, deleted while no watch saw it. A series is
+    /// kept while an object of that name exists, whatever its uid.
+    pub(super) fn forget_missing(
+        &self,
+        scope: Option<&str>,
+        exists: impl Fn(&str, &str, Option<&str>) -> bool,
+    ) {
+        self.schedule().retain(|uid, entry| {
+            if scope.is_some_and(|namespace| namespace != entry.namespace)
+                || exists(&entry.namespace, &entry.name, Some(uid))
+            {
+                return true;
+            }
+            if !exists(&entry.namespace, &entry.name, None) {
+                self.metrics.forget(&entry.namespace, &entry.name);
+            }
+            false
+        });
     }
 
     pub(super) fn recorder(&self, client: &kube::Client) -> &Recorder {

@@ -135,8 +135,35 @@ fn desired(ps: &ProtectedSecret, data: BTreeMap<String, ByteString>, key: &Conte
 }
 
 /// Whether `actual` already holds everything in `want` (the HMAC annotation aside: its key
-/// changes with every process, and rewriting it alone would be a write with no effect).
-fn holds(actual: &Secret, want: &Secret) -> bool {
+/// changes with every process, and rewriting it alone would be a write with no effect) and
+/// nothing more that `manager` applied: a key dropped from the spec or from the AWS value is
+/// removed by the next apply.
+fn holds(actual: &Secret, want: &Secret, manager: &str) -> bool {
+    let wanted = |path: &[&str], key: &str| match path {
+        ["f:data"] => want.data.as_ref().is_some_and(|d| d.contains_key(key)),
+        [_, "f:labels"] => want.metadata.labels.as_ref().is_some_and(|l| l.contains_key(key)),
+        _ => want.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(key)),
+    };
+    let owned: [&[&str]; 3] = [&["f:data"], &["f:metadata", "f:labels"], &["f:metadata", "f:annotations"]];
+    owned.iter().all(|path| applied_keys(actual, manager, path).all(|key| wanted(path, key)))
+        && contains_all(actual, want)
+}
+
+/// The keys under `path` of the fields `manager` applied to `secret`.
+fn applied_keys<'a>(
+    secret: &'a Secret,
+    manager: &'a str,
+    path: &'a [&'a str],
+) -> impl Iterator<Item = &'a str> {
+    let entries = secret.metadata.managed_fields.iter().flatten();
+    entries
+        .filter(move |e| e.manager.as_deref() == Some(manager) && e.operation.as_deref() == Some("Apply"))
+        .filter_map(move |e| path.iter().try_fold(&e.fields_v1.as_ref()?.0, |node, step| node.get(step)))
+        .filter_map(|fields| fields.as_object())
+        .flat_map(|fields| fields.keys().filter_map(|k| k.strip_prefix("f:")))
+}
+
+fn contains_all(actual: &Secret, want: &Secret) -> bool {
     let contains = |have: Option<&BTreeMap<String, String>>, need: Option<&BTreeMap<String, String>>| {
         need.into_iter()
             .flatten()
@@ -203,7 +230,7 @@ pub async fn write(
     }
     let want = desired(ps, data, key);
     let outcome = match &existing {
-        Some(secret) if holds(secret, &want) => return Ok(Ok(Written::Unchanged)),
+        Some(secret) if holds(secret, &want, &field_manager(ps)) => return Ok(Ok(Written::Unchanged)),
         None if ps.status.as_ref().is_some_and(|s| s.synced_version_id.is_some()) => Written::Repaired,
         None => Written::Created,
         Some(secret) => {

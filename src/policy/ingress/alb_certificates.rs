@@ -122,8 +122,8 @@ impl<'g> AlbEvaluation<'g> {
                         ),
                     ),
                 ),
-                Fact::Unknown | Fact::Failed(_) => {
-                    self.ledger.pend(Rule::Elbv2AcmCertificateRequired);
+                other @ (Fact::Unknown | Fact::Failed(_)) => {
+                    self.ledger.pend_for(Rule::Elbv2AcmCertificateRequired, &other);
                     for listener in listeners.iter_mut().filter(|listener| serves_member(listener)) {
                         listener.discovery_pending = true;
                     }
@@ -368,7 +368,14 @@ spec:
 
         // A failed lookup is not evidence either way: the rules are skipped.
         let mut failed = facts(&[], &[]);
-        failed.certificates.insert(ARN.into(), Fact::Failed("AccessDenied".into()));
+        failed.certificates.insert(
+            ARN.into(),
+            Fact::Failed(crate::policy::facts::FactError {
+                reason: "AccessDenied",
+                message: "acm:DescribeCertificate".into(),
+                transient: false,
+            }),
+        );
         let evaluation = evaluate(&shop(&COMPLIANT), &policy(), &failed);
         assert!(findings(&evaluation).is_empty());
         assert!(judgement(&evaluation, "web").skipped.contains(&Rule::AcmCertificateStatus));

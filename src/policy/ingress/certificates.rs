@@ -86,8 +86,8 @@ pub(super) fn judge_configured<'f>(
             );
         }
         Fact::Unknown | Fact::Failed(_) => {
-            ledger.pend(Rule::AcmCertificateStatus);
-            ledger.pend(Rule::AcmCertificateExpirationCheck);
+            ledger.pend_for(Rule::AcmCertificateStatus, &fact);
+            ledger.pend_for(Rule::AcmCertificateExpirationCheck, &fact);
         }
     }
     fact

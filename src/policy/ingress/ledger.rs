@@ -2,7 +2,9 @@
 //! rules judged or left pending on AWS facts along the way.
 
 use crate::api::Severity;
+use crate::policy::facts::{Fact, FactError};
 use crate::policy::{Judgement, Rule};
+use std::collections::BTreeMap;
 
 /// One violation, not yet tied to a resource.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,6 +33,8 @@ pub(super) struct Ledger {
     pub issues: Vec<(usize, Issue)>,
     evaluated: Vec<Rule>,
     pending: Vec<Rule>,
+    /// Why pending rules wait, where gathering a fact failed.
+    causes: BTreeMap<Rule, FactError>,
 }
 
 impl Ledger {
@@ -49,6 +53,14 @@ impl Ledger {
         }
     }
 
+    /// Records that part of `rule` waits on `fact`, and why where gathering it failed.
+    pub fn pend_for<T>(&mut self, rule: Rule, fact: &Fact<T>) {
+        self.pend(rule);
+        if let Fact::Failed(cause) = fact {
+            self.causes.entry(rule).or_insert_with(|| cause.clone());
+        }
+    }
+
     pub fn report(&mut self, cause: usize, issue: Issue) {
         self.evaluate(issue.rule);
         self.issues.push((cause, issue));
@@ -61,6 +73,9 @@ impl Ledger {
             let found = self.issues.iter().any(|(_, issue)| issue.rule == rule);
             if self.pending.contains(&rule) && !found {
                 judgement.skip(rule);
+                if let Some(cause) = self.causes.get(&rule) {
+                    judgement.skip_causes.entry(rule).or_insert_with(|| cause.clone());
+                }
             } else {
                 judgement.check(rule);
             }

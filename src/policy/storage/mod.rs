@@ -108,12 +108,12 @@ pub fn judge_storage_class(
             }
             // The default key may be customer-managed or not, approved or not: only EC2 can say
             // which key it is, so the rules wait for that fact rather than guess.
-            _ => {
+            unknown => {
                 if !wanted.allowed.is_empty() {
-                    judgement.skip(Rule::KmsKeyApproved);
+                    judgement.skip_for(Rule::KmsKeyApproved, &unknown);
                 }
                 if let Some(requirement) = wanted.customer_managed {
-                    judgement.skip(requirement.rule);
+                    judgement.skip_for(requirement.rule, &unknown);
                 }
             }
         },
@@ -268,7 +268,7 @@ pub fn judge_volume(
             format!("EBS volume {id} behind this PersistentVolume does not exist"),
             "delete the stale PersistentVolume, or check the region the controller reads".to_string(),
         ),
-        Fact::Unknown | Fact::Failed(_) => judgement.skip(Rule::EncryptedVolumes),
+        unknown @ (Fact::Unknown | Fact::Failed(_)) => judgement.skip_for(Rule::EncryptedVolumes, &unknown),
     }
     Verdict::Judged(judgement)
 }
@@ -286,7 +286,7 @@ pub fn judge_account_default(policy: &ResourceRef, facts: &dyn Facts) -> Judgeme
             format!("EBS encryption by default is off in {}", default.region),
             format!("aws ec2 enable-ebs-encryption-by-default --region {}", default.region),
         ),
-        _ => judgement.skip(Rule::Ec2EbsEncryptionByDefault),
+        other => judgement.skip_for(Rule::Ec2EbsEncryptionByDefault, &other),
     }
     judgement
 }

@@ -165,7 +165,6 @@ fn allowlist_and_customer_managed_key_requirements() {
             enabled: true,
             pending_deletion: false,
             deletion_date: None,
-            rotation_enabled: true,
         }),
     );
     let verdict = judge("{requireCustomerManagedKey: true}", &no_key, &facts);
@@ -182,7 +181,14 @@ fn the_account_default_key_is_not_guessed_offline() {
         ("{requireCustomerManagedKey: true}", Rule::StorageclassUsingCmk),
         (allowlist.as_str(), Rule::KmsKeyApproved),
     ] {
-        let failed = FactSet { ebs_default: Some(Fact::Failed("throttled".into())), ..FactSet::default() };
+        let failed = FactSet {
+            ebs_default: Some(Fact::Failed(crate::policy::facts::FactError {
+                reason: "AwsThrottled",
+                message: "throttled".into(),
+                transient: true,
+            })),
+            ..FactSet::default()
+        };
         for facts in [&offline() as &dyn Facts, &failed] {
             let Verdict::Judged(judgement) = judge(spec, &no_key, facts) else { panic!("not judged") };
             assert_eq!(judgement.findings, [], "{spec}");
