@@ -3,7 +3,7 @@
 //! for evaluate alone. `DPO_BENCH_OBJECTS` sets another corpus size (for profiling).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dpo::cli::check::check;
+use dpo::cli::check::{Policies, check};
 use dpo::cli::input::{Inputs, parse_text};
 use dpo::policy::{AlbDefaults, Offline};
 use std::fmt::Write;
@@ -73,9 +73,11 @@ fn bench(c: &mut Criterion) {
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
     group.bench_function("parse+evaluate", |b| {
-        b.iter(|| check(&parse(&text).objects, &facts, &AlbDefaults::default()))
+        b.iter(|| check(&parse(&text).objects, Policies::FromInputs, &facts, &AlbDefaults::default()))
     });
-    group.bench_function("evaluate", |b| b.iter(|| check(&inputs.objects, &facts, &AlbDefaults::default())));
+    group.bench_function("evaluate", |b| {
+        b.iter(|| check(&inputs.objects, Policies::FromInputs, &facts, &AlbDefaults::default()))
+    });
     group.finish();
 }
 

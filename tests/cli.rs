@@ -113,6 +113,63 @@ fn ingresses_are_judged_by_the_load_balancer_controllers_own_defaults() {
     assert!(stderr(&bad).contains("--alb-ingress-class"), "{}", stderr(&bad));
 }
 
+/// A policy that would let unencrypted classes through.
+const LENIENT_POLICY: &str = "apiVersion: dpo.dev/v1alpha1\nkind: EncryptedVolumePolicy\nmetadata: {name: lenient}\nspec: {requireEncryption: false, checkAccountDefault: false}\n";
+
+/// A directory with the change under review (`change.yaml`) and the trusted policy
+/// (`policies/strict.yaml`).
+fn repository(change: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("change.yaml"), change).unwrap();
+    std::fs::create_dir(dir.path().join("policies")).unwrap();
+    let strict = LENIENT_POLICY
+        .replace("lenient", "strict")
+        .replace("requireEncryption: false", "requireEncryption: true");
+    std::fs::write(dir.path().join("policies/strict.yaml"), strict).unwrap();
+    dir
+}
+
+#[test]
+fn with_policy_files_only_they_count_and_policies_among_the_inputs_are_findings() {
+    let repo = repository(&format!("{LENIENT_POLICY}---\n{UNENCRYPTED_CLASS}"));
+    let (root, policies) = (repo.path().to_str().unwrap(), repo.path().join("policies"));
+    // The trusted policy is among the inputs too, and counts as trusted there.
+    let output = dpo(&["check", root, "--policy", policies.to_str().unwrap(), "-o", "json"], None);
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    let report = json(&output);
+    let mut rules = rules_of(&report);
+    rules.sort();
+    assert_eq!(rules, ["policy-in-input", "storageclass-encrypted"], "{report}");
+    let finding =
+        report["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "policy-in-input").unwrap();
+    assert_eq!(finding["resource"]["name"], "lenient");
+    assert_eq!(finding["severity"], "high");
+    assert!(finding["message"].as_str().unwrap().contains("change.yaml:1"), "{finding}");
+    assert!(!stderr(&output).contains("warning"), "{}", stderr(&output));
+}
+
+#[test]
+fn without_policy_files_policies_among_the_inputs_are_applied_with_a_warning() {
+    let output =
+        dpo(&["check", "-", "-o", "json"], Some(&format!("{LENIENT_POLICY}---\n{UNENCRYPTED_CLASS}")));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(rules_of(&json(&output)), Vec::<String>::new());
+    let warning = stderr(&output);
+    assert!(warning.contains("warning: <stdin>:1: EncryptedVolumePolicy lenient"), "{warning}");
+    assert!(warning.contains("--policy"), "{warning}");
+}
+
+#[test]
+fn a_policy_file_holds_only_policies() {
+    let repo = repository(UNENCRYPTED_CLASS);
+    let change = repo.path().join("change.yaml");
+    let output = dpo(&["check", "-", "--policy", change.to_str().unwrap()], Some(UNENCRYPTED_CLASS));
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains(&format!("{}:1:", change.display())), "{message}");
+    assert!(message.contains("StorageClass plain is not a policy"), "{message}");
+}
+
 #[test]
 fn stdin_multi_document_with_comments_and_empty_documents() {
     let stream = format!("# leading comment\n---\n---\n{UNENCRYPTED_CLASS}...\n---\n# only a comment\n");
@@ -184,6 +241,52 @@ fn a_selector_with_an_unknown_operator_is_bad_input() {
             "`In`, `NotIn`, `Exists`, `DoesNotExist`",
         ],
     );
+}
+
+/// Runs `dpo check` over one file holding `body`, expecting bad input that names the file.
+fn assert_bad_file(body: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("rendered.yaml");
+    std::fs::write(&path, body).unwrap();
+    let output = dpo(&["check", path.to_str().unwrap()], None);
+    let message = stderr(&output);
+    assert_eq!(output.status.code(), Some(2), "{}: {message}", &body[..body.len().min(200)]);
+    assert!(message.contains(&format!("{}:", path.display())), "{message}");
+}
+
+#[test]
+fn pathologically_nested_yaml_is_bad_input_not_a_crash() {
+    let class = "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: deep\nprovisioner: ebs.csi.aws.com\n";
+    let depth = 100_000;
+    assert_bad_file(&format!("{class}parameters:\n  a: {}{}\n", "[".repeat(depth), "]".repeat(depth)));
+    assert_bad_file(&format!("{class}parameters: {}1{}\n", "{a: ".repeat(depth), "}".repeat(depth)));
+    assert_bad_file(&format!("{class}mountOptions:\n  {}x\n", "- ".repeat(depth)));
+    assert_bad_file(&format!("{}{}\n", "[".repeat(depth), "]".repeat(depth)));
+    let config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: deep\ndata:\n";
+    assert_bad_file(&format!("{config_map}  a:\n    {}x{}\n", "[".repeat(depth), "]".repeat(depth)));
+    // Aliases that expand a billion-fold.
+    let mut laughs = format!("{config_map}  a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+    for level in 1..10 {
+        let refs = vec![format!("*a{}", level - 1); 9].join(", ");
+        laughs.push_str(&format!("  a{level}: &a{level} [{refs}]\n"));
+    }
+    assert_bad_file(&laughs);
+}
+
+#[test]
+fn a_broken_document_of_a_kind_no_rule_governs_is_bad_input() {
+    // `helm template` output: documents no policy reads, each broken in its own way.
+    let stream = format!(
+        "---\n# Source: app/templates/cm.yaml\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: app\ndata:\n  settings: [unclosed\n---\n{UNENCRYPTED_CLASS}"
+    );
+    assert_bad_input(
+        &stream,
+        &["<stdin>:9: document 1: invalid ConfigMap", "expected ',' or ']', while parsing a flow sequence"],
+    );
+    let duplicate = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: a\n  name: b\n";
+    assert_bad_input(duplicate, &["<stdin>:4:", "invalid Deployment", "duplicate entry with key \"name\""]);
+    let tab = "apiVersion: v1\nkind: Secret\nmetadata:\n\tname: x\n";
+    assert_bad_input(tab, &["<stdin>:4:", "invalid Secret"]);
 }
 
 #[test]

@@ -8,7 +8,7 @@ use crate::policy::facts::{FACT_ROUNDS, FactRecorder, FactSet, Wanted};
 use crate::policy::ingress::{AlbDefaults, IngressClassParams, IngressInventory, evaluate_tls_policy};
 use crate::policy::secret::{judge_secret, validate_spec};
 use crate::policy::storage::evaluate_volume_policy;
-use crate::policy::{Evaluation, Facts, Verdict, exemption, resource_ref, sort_findings};
+use crate::policy::{Evaluation, Facts, Verdict, exemption, resource_ref, sort_findings, untrusted_policy};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -35,25 +35,52 @@ struct Inventory<'a> {
     position: FxHashMap<ResourceRef, usize>,
 }
 
+/// Which policies count in a `dpo check` run.
+#[derive(Clone, Copy, Debug)]
+pub enum Policies<'a> {
+    /// Those among the inputs; for a kind with none, the built-in defaults.
+    FromInputs,
+    /// Only these, read from `--policy` files (and the built-in defaults for a kind they lack);
+    /// policies among the inputs are `policy-in-input` findings.
+    Trusted(&'a [Located]),
+}
+
 impl<'a> Inventory<'a> {
-    fn new(objects: &'a [Located]) -> Self {
+    fn new(objects: &'a [Located], policies: Policies<'a>) -> Self {
         let mut inventory = Inventory::default();
         for located in objects {
-            let resource = match &located.object {
-                Object::StorageClass(o) => inventory.storage_classes.push_ref(o),
-                Object::PersistentVolume(o) => inventory.persistent_volumes.push_ref(o),
-                Object::EncryptedVolumePolicy(o) => inventory.volume_policies.push_ref(o),
-                Object::TlsIngressPolicy(o) => inventory.tls_policies.push_ref(o),
-                Object::Ingress(o) => inventory.ingresses.push_ref(o),
-                Object::IngressClass(o) => inventory.ingress_classes.push_ref(o),
-                Object::IngressClassParams(o) => inventory.ingress_class_params.push_ref(o),
-                Object::Service(o) => inventory.services.push_ref(o),
-                Object::Namespace(o) => inventory.namespaces.push_ref(o),
-                Object::ProtectedSecret(o) => resource_ref(&**o),
-            };
-            inventory.add(resource, located.location.clone());
+            match (policies, located.object.policy()) {
+                // Judged, never applied.
+                (Policies::Trusted(_), Some((resource, meta))) => {
+                    let origin = format!("{}:{}", located.location.file, located.location.line);
+                    let verdict = untrusted_policy(&resource, meta, &origin);
+                    let position = inventory.add(resource, located.location.clone());
+                    inventory.checked[position].verdicts.push(verdict);
+                }
+                _ => inventory.file(located),
+            }
+        }
+        if let Policies::Trusted(trusted) = policies {
+            trusted.iter().for_each(|located| inventory.file(located));
         }
         inventory
+    }
+
+    /// Files an object by kind, and adds it.
+    fn file(&mut self, located: &'a Located) {
+        let resource = match &located.object {
+            Object::StorageClass(o) => self.storage_classes.push_ref(o),
+            Object::PersistentVolume(o) => self.persistent_volumes.push_ref(o),
+            Object::EncryptedVolumePolicy(o) => self.volume_policies.push_ref(o),
+            Object::TlsIngressPolicy(o) => self.tls_policies.push_ref(o),
+            Object::Ingress(o) => self.ingresses.push_ref(o),
+            Object::IngressClass(o) => self.ingress_classes.push_ref(o),
+            Object::IngressClassParams(o) => self.ingress_class_params.push_ref(o),
+            Object::Service(o) => self.services.push_ref(o),
+            Object::Namespace(o) => self.namespaces.push_ref(o),
+            Object::ProtectedSecret(o) => resource_ref(&**o),
+        };
+        self.add(resource, located.location.clone());
     }
 
     /// The position of a resource, added if not seen before; the first location of a duplicate
@@ -107,8 +134,13 @@ fn built_in<K: kube::Resource<DynamicType = ()>>(spec: K) -> K {
 
 /// Runs every policy over the objects. ProtectedSecrets whose spec is unusable come back as
 /// input errors, since nothing could be judged about them.
-pub fn check(objects: &[Located], facts: &dyn Facts, alb: &AlbDefaults) -> (CheckReport, Vec<InputError>) {
-    let mut inventory = Inventory::new(objects);
+pub fn check(
+    objects: &[Located],
+    policies: Policies,
+    facts: &dyn Facts,
+    alb: &AlbDefaults,
+) -> (CheckReport, Vec<InputError>) {
+    let mut inventory = Inventory::new(objects, policies);
     let mut errors = Vec::new();
 
     let default_volume_policy = built_in(EncryptedVolumePolicy::new("", Default::default()));
@@ -187,7 +219,12 @@ fn assemble(mut checked: Vec<CheckedObject>) -> CheckReport {
 /// fetch what it wanted, and again while answers lead to new questions (an alias names a key,
 /// a host names certificates). What a ProtectedSecret's rules read (the secret, its key, the keys
 /// of its allowlist) is read where the secret is: in the region and role its source names.
-pub async fn gather_facts(objects: &[Located], aws: &AwsFacts, alb: &AlbDefaults) -> FactSet {
+pub async fn gather_facts(
+    objects: &[Located],
+    policies: Policies<'_>,
+    aws: &AwsFacts,
+    alb: &AlbDefaults,
+) -> FactSet {
     let secrets: Vec<(&ProtectedSecret, Target)> = objects
         .iter()
         .filter_map(|located| match &located.object {
@@ -203,7 +240,7 @@ pub async fn gather_facts(objects: &[Located], aws: &AwsFacts, alb: &AlbDefaults
     let mut facts = FactSet { now: Some(jiff::Timestamp::now()), ..FactSet::default() };
     for _ in 0..FACT_ROUNDS {
         let recorder = FactRecorder::new(&facts);
-        let _ = check(objects, &recorder, alb);
+        let _ = check(objects, policies, &recorder, alb);
         let mut shared = recorder.into_wanted();
         if shared.is_empty() {
             break;

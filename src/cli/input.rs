@@ -2,12 +2,16 @@
 //! `List` kinds and `helm template` output.
 
 use super::report::SourceLocation;
-use crate::api::{API_VERSION, EncryptedVolumePolicy, GROUP, ProtectedSecret, TlsIngressPolicy};
+use super::yaml::{self, Declined};
+use crate::api::{API_VERSION, EncryptedVolumePolicy, GROUP, ProtectedSecret, ResourceRef, TlsIngressPolicy};
 use crate::policy::ingress::IngressClassParams;
+use crate::policy::resource_ref;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::api::storage::v1::StorageClass;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -43,6 +47,32 @@ pub enum Object {
     IngressClassParams(Box<IngressClassParams>),
 }
 
+impl Object {
+    /// The name and metadata of an EncryptedVolumePolicy or TlsIngressPolicy.
+    pub fn policy(&self) -> Option<(ResourceRef, &ObjectMeta)> {
+        match self {
+            Object::EncryptedVolumePolicy(o) => Some((resource_ref(&**o), &o.metadata)),
+            Object::TlsIngressPolicy(o) => Some((resource_ref(&**o), &o.metadata)),
+            _ => None,
+        }
+    }
+
+    fn resource(&self) -> ResourceRef {
+        match self {
+            Object::StorageClass(o) => resource_ref(&**o),
+            Object::PersistentVolume(o) => resource_ref(&**o),
+            Object::Ingress(o) => resource_ref(&**o),
+            Object::IngressClass(o) => resource_ref(&**o),
+            Object::Service(o) => resource_ref(&**o),
+            Object::Namespace(o) => resource_ref(&**o),
+            Object::ProtectedSecret(o) => resource_ref(&**o),
+            Object::EncryptedVolumePolicy(o) => resource_ref(&**o),
+            Object::TlsIngressPolicy(o) => resource_ref(&**o),
+            Object::IngressClassParams(o) => resource_ref(&**o),
+        }
+    }
+}
+
 /// One parsed object and where it came from.
 #[derive(Debug, Clone)]
 pub struct Located {
@@ -55,6 +85,8 @@ pub struct Located {
 pub struct Inputs {
     pub objects: Vec<Located>,
     pub errors: Vec<InputError>,
+    /// The files read, canonicalised.
+    pub files: HashSet<PathBuf>,
 }
 
 /// Where manifests come from.
@@ -70,8 +102,9 @@ impl Source {
     }
 }
 
-/// Reads every source; a bad file is recorded as an error and the rest are still read.
-pub fn read_sources(sources: &[Source]) -> Inputs {
+/// Reads every source but the files in `skip` (canonicalised); a bad file is recorded as an
+/// error and the rest are still read.
+pub fn read_sources(sources: &[Source], skip: &HashSet<PathBuf>) -> Inputs {
     let mut inputs = Inputs::default();
     for source in sources {
         match source {
@@ -79,9 +112,29 @@ pub fn read_sources(sources: &[Source]) -> Inputs {
                 Ok(text) => parse_text(SourceLocation::STDIN, &text, &mut inputs),
                 Err(e) => inputs.errors.push(file_error(SourceLocation::STDIN, format!("cannot read: {e}"))),
             },
-            Source::Path(path) => read_path(path, &mut inputs),
+            Source::Path(path) => read_path(path, skip, &mut inputs),
         }
     }
+    inputs
+}
+
+/// Reads `--policy` sources: policies only, anything else `dpo check` reads is an error there.
+pub fn read_policies(sources: &[Source]) -> Inputs {
+    let mut inputs = read_sources(sources, &HashSet::new());
+    let (policies, others): (Vec<Located>, Vec<Located>) = std::mem::take(&mut inputs.objects)
+        .into_iter()
+        .partition(|located| located.object.policy().is_some());
+    inputs.objects = policies;
+    inputs.errors.extend(others.into_iter().map(|located| {
+        let resource = located.object.resource();
+        InputError {
+            location: located.location,
+            message: format!(
+                "{} {} is not a policy: --policy files hold EncryptedVolumePolicy and TlsIngressPolicy objects; pass this file as an input to check it",
+                resource.kind, resource.name
+            ),
+        }
+    }));
     inputs
 }
 
@@ -89,22 +142,28 @@ fn file_error(file: &str, message: String) -> InputError {
     InputError { location: SourceLocation { file: file.into(), line: 1, document: 0 }, message }
 }
 
-fn read_path(path: &Path, inputs: &mut Inputs) {
+fn read_path(path: &Path, skip: &HashSet<PathBuf>, inputs: &mut Inputs) {
     let display = path.display().to_string();
     if path.is_dir() {
         match manifest_files(path) {
-            Ok(files) => files.iter().for_each(|file| read_file(file, inputs)),
+            Ok(files) => files.iter().for_each(|file| read_file(file, skip, inputs)),
             Err(e) => inputs.errors.push(file_error(&display, format!("cannot list directory: {e}"))),
         }
     } else if path.exists() {
-        read_file(path, inputs);
+        read_file(path, skip, inputs);
     } else {
         inputs.errors.push(file_error(&display, "no such file or directory".to_string()));
     }
 }
 
-fn read_file(path: &Path, inputs: &mut Inputs) {
+fn read_file(path: &Path, skip: &HashSet<PathBuf>, inputs: &mut Inputs) {
     let display = path.display().to_string();
+    if let Ok(canonical) = path.canonicalize() {
+        if skip.contains(&canonical) {
+            return;
+        }
+        inputs.files.insert(canonical);
+    }
     match std::fs::read_to_string(path) {
         Ok(text) => parse_text(&display, &text, inputs),
         Err(e) => inputs.errors.push(file_error(&display, format!("cannot read: {e}"))),
@@ -167,9 +226,9 @@ pub fn parse_text(file: &str, text: &str, inputs: &mut Inputs) {
                 parse_object(doc.text, api_version, kind, &location, inputs)
             }
             // Lists, JSON and flow-style documents need a full parse to find their kinds.
-            _ => match serde_yaml::from_str::<serde_yaml::Value>(doc.text) {
+            _ => match parse::<serde_yaml::Value>(doc.text, &location, "not valid YAML") {
                 Ok(value) => parse_value(&value, doc.text, &location, inputs),
-                Err(e) => inputs.errors.push(yaml_error(&location, &e, "not valid YAML")),
+                Err(error) => inputs.errors.push(error),
             },
         }
     }
@@ -205,15 +264,52 @@ fn scalar(value: &str) -> &str {
 fn yaml_error(location: &SourceLocation, error: &serde_yaml::Error, what: &str) -> InputError {
     // serde_yaml counts lines from the document start; report file lines.
     let line = error.location().map_or(location.line, |l| location.line + l.line() - 1);
-    let message = error.to_string();
-    let message = match message.rfind(" at line ") {
-        Some(i) => &message[..i],
-        None => &message,
-    };
+    let message = without_marks(&error.to_string());
     InputError {
         location: SourceLocation { line, ..location.clone() },
         message: format!("{what}: {message}"),
     }
+}
+
+/// serde_yaml's message without the marks it places (" at line 8 column 1"), which count lines
+/// from the document's start rather than the file's.
+fn without_marks(message: &str) -> String {
+    fn skip_number(text: &str) -> &str {
+        text.trim_start_matches(|c: char| c.is_ascii_digit())
+    }
+    let mut out = String::with_capacity(message.len());
+    let mut rest = message;
+    while let Some(start) = rest.find(" at line ") {
+        out.push_str(&rest[..start]);
+        let after = skip_number(&rest[start + " at line ".len()..]);
+        rest = after.strip_prefix(" column ").map_or(after, skip_number);
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Parses a document into `T`. Most manifests are plain block YAML, which the fast reader takes;
+/// whatever it declines or cannot type, serde_yaml parses, and its errors carry the lines.
+fn parse<T: DeserializeOwned>(text: &str, location: &SourceLocation, what: &str) -> Result<T, InputError> {
+    match yaml::read(text) {
+        Ok(node) => {
+            if let Ok(value) = T::deserialize(node) {
+                return Ok(value);
+            }
+        }
+        // Refused before serde_yaml spends time quadratic in the depth to refuse it too.
+        Err(Declined::TooDeep { line }) => {
+            return Err(InputError {
+                location: SourceLocation { line: location.line + line - 1, ..location.clone() },
+                message: format!(
+                    "{what}: collections nest more than {} deep, beyond what dpo reads; flatten this value (no manifest needs that depth)",
+                    yaml::MAX_DEPTH
+                ),
+            });
+        }
+        Err(Declined::Beyond) => {}
+    }
+    serde_yaml::from_str::<T>(text).map_err(|e| yaml_error(location, &e, what))
 }
 
 /// Handles a fully parsed document: a List's items one by one, or a single object.
@@ -245,22 +341,15 @@ fn parse_value(value: &serde_yaml::Value, text: &str, location: &SourceLocation,
     }
 }
 
-/// Parses one object of a known type; kinds that no policy reads are passed over.
+/// Parses one object of a known type; kinds that no policy reads are only checked to be valid
+/// YAML, since a broken document breaks the apply it belongs to whatever its kind.
 fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLocation, inputs: &mut Inputs) {
     fn typed<T: DeserializeOwned>(
         text: &str,
         location: &SourceLocation,
         wrap: fn(T) -> Object,
     ) -> Result<Object, InputError> {
-        // Most manifests are plain block YAML, which the fast reader takes; whatever it declines
-        // or cannot type, serde_yaml parses, and its errors carry the lines.
-        let fast = super::yaml::read(text).and_then(|node| T::deserialize(node).ok());
-        match fast {
-            Some(object) => Ok(wrap(object)),
-            None => serde_yaml::from_str::<T>(text)
-                .map(wrap)
-                .map_err(|e| yaml_error(location, &e, "invalid object")),
-        }
+        parse(text, location, "invalid object").map(wrap)
     }
     let parsed = match (api_version, kind) {
         ("storage.k8s.io/v1", "StorageClass") => typed(text, location, |o| Object::StorageClass(Box::new(o))),
@@ -285,7 +374,12 @@ fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLoca
                 "unknown {GROUP} object {version}/{kind}: this dpo reads {API_VERSION} ProtectedSecret, EncryptedVolumePolicy and TlsIngressPolicy"
             ),
         }),
-        _ => return,
+        _ => {
+            if let Err(error) = parse::<serde_yaml::Value>(text, location, &format!("invalid {kind}")) {
+                inputs.errors.push(error);
+            }
+            return;
+        }
     };
     match parsed {
         Ok(object) => inputs.objects.push(Located { object, location: location.clone() }),

@@ -11,11 +11,13 @@ use crate::api::Severity;
 use crate::aws::{AwsFacts, AwsSettings};
 use crate::policy::Offline;
 use crate::policy::ingress::{AlbDefaults, DEFAULT_INGRESS_CLASS, DEFAULT_SSL_POLICY};
+use check::Policies;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use controller::{ControllerArgs, run_controller};
 use input::{InputError, Source};
 use output::OutputFormat;
 use prometheus_client::registry::Registry;
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
 
@@ -42,8 +44,9 @@ pub struct CheckArgs {
     /// Files or directories (read recursively for *.yaml, *.yml, *.json); `-` reads stdin.
     #[arg(required = true, value_name = "PATH|-")]
     pub paths: Vec<String>,
-    /// Files with EncryptedVolumePolicy / TlsIngressPolicy objects to apply (default: those in
-    /// the inputs, else the built-in defaults).
+    /// Files or directories of EncryptedVolumePolicy / TlsIngressPolicy objects: the only
+    /// policies applied, those among the inputs are then `policy-in-input` findings (default:
+    /// the inputs' policies, else the built-in defaults).
     #[arg(long, value_name = "FILE")]
     pub policy: Vec<String>,
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
@@ -96,8 +99,15 @@ pub fn run_check(args: &CheckArgs) -> ExitCode {
 }
 
 async fn check_command(args: &CheckArgs) -> ExitCode {
-    let sources: Vec<Source> = args.paths.iter().chain(&args.policy).map(|p| Source::parse(p)).collect();
-    let inputs = input::read_sources(&sources);
+    let sources: Vec<Source> = args.paths.iter().map(|p| Source::parse(p)).collect();
+    let policy_sources: Vec<Source> = args.policy.iter().map(|p| Source::parse(p)).collect();
+    // A trusted file met again among the inputs (`dpo check . --policy policies/`) stays trusted.
+    let trusted = (!policy_sources.is_empty()).then(|| input::read_policies(&policy_sources));
+    let inputs = input::read_sources(&sources, trusted.as_ref().map_or(&HashSet::new(), |t| &t.files));
+    let policies = match &trusted {
+        Some(trusted) => Policies::Trusted(&trusted.objects),
+        None => Policies::FromInputs,
+    };
     let alb = AlbDefaults {
         ssl_policy: args.alb_default_ssl_policy.clone(),
         ingress_class: args.alb_ingress_class.clone(),
@@ -111,13 +121,25 @@ async fn check_command(args: &CheckArgs) -> ExitCode {
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
         };
-        let facts = check::gather_facts(&inputs.objects, &aws, &alb).await;
-        check::check(&inputs.objects, &facts, &alb)
+        let facts = check::gather_facts(&inputs.objects, policies, &aws, &alb).await;
+        check::check(&inputs.objects, policies, &facts, &alb)
     } else {
-        check::check(&inputs.objects, &Offline { now: jiff::Timestamp::now() }, &alb)
+        check::check(&inputs.objects, policies, &Offline { now: jiff::Timestamp::now() }, &alb)
     };
-    let errors: Vec<&InputError> = inputs.errors.iter().chain(&spec_errors).collect();
+    let trusted_errors = trusted.iter().flat_map(|t| &t.errors);
+    let errors: Vec<&InputError> = trusted_errors.chain(&inputs.errors).chain(&spec_errors).collect();
     let mut stderr = std::io::stderr().lock();
+    if trusted.is_none() {
+        for located in &inputs.objects {
+            if let Some((policy, _)) = located.object.policy() {
+                let _ = writeln!(
+                    stderr,
+                    "warning: {}:{}: {} {} comes with the checked manifests and is applied; pass the policies CI enforces with --policy, so that a change cannot bring its own",
+                    located.location.file, located.location.line, policy.kind, policy.name
+                );
+            }
+        }
+    }
     for error in &errors {
         let _ = writeln!(stderr, "error: {error}");
     }

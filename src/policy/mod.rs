@@ -11,11 +11,13 @@ pub mod secret;
 pub mod selector;
 pub mod storage;
 pub mod units;
+mod untrusted;
 mod verdict;
 
 pub use facts::{Fact, FactSet, Facts, Offline};
 pub use ingress::{AlbDefaults, IngressInventory, evaluate_tls_policy};
 pub use rules::Rule;
+pub use untrusted::untrusted_policy;
 pub use verdict::{Evaluation, Judgement, ObjectVerdict, Skipped, Verdict, sort_findings};
 
 use crate::api::{EXEMPT_LABEL, ResourceRef};

@@ -29,10 +29,12 @@ pub enum Rule {
     AlbIngressAnnotationsValid,
     /// Members of one IngressGroup set conflicting values for one ALB.
     AlbIngressGroupConsistent,
+    /// A policy among the manifests `dpo check` judges while `--policy` names the trusted ones.
+    PolicyInInput,
 }
 
 impl Rule {
-    pub const ALL: [Rule; 20] = [
+    pub const ALL: [Rule; 21] = [
         Rule::SecretsmanagerUsingCmk,
         Rule::SecretsmanagerRotationEnabledCheck,
         Rule::SecretsmanagerScheduledRotationSuccessCheck,
@@ -53,6 +55,7 @@ impl Rule {
         Rule::AcmCertificateHostCoverage,
         Rule::AlbIngressAnnotationsValid,
         Rule::AlbIngressGroupConsistent,
+        Rule::PolicyInInput,
     ];
 
     pub fn id(self) -> &'static str {
@@ -79,6 +82,7 @@ impl Rule {
             | Rule::AcmCertificateHostCoverage
             | Rule::AlbIngressAnnotationsValid
             | Rule::AlbIngressGroupConsistent
+            | Rule::PolicyInInput
             | Rule::KmsKeyEnabled => None,
             other => Some(other.id()),
         }
@@ -173,6 +177,11 @@ impl Rule {
                 High,
                 "Members of one IngressGroup do not set conflicting values for the shared ALB.",
             ),
+            Rule::PolicyInInput => (
+                "policy-in-input",
+                High,
+                "The checked manifests bring no policy of their own while --policy names the trusted ones.",
+            ),
         }
     }
 
@@ -258,6 +267,10 @@ impl Rule {
             Rule::AlbIngressGroupConsistent => {
                 "Give the conflicting annotation one value on every Ingress of the group, or move the Ingress \
                  to a group of its own with `alb.ingress.kubernetes.io/group.name`."
+            }
+            Rule::PolicyInInput => {
+                "Move the policy into the files CI passes with `--policy`, where changes to policy are \
+                 reviewed, or drop it from the change."
             }
         }
     }
