@@ -13,6 +13,22 @@ pub const SYNCED: &str = "Synced";
 pub const COMPLIANT: &str = "Compliant";
 pub const STALLED: &str = "Stalled";
 
+/// Events carry at most this many bytes of note (the Events API refuses more than 1 kB).
+pub const EVENT_NOTE_LIMIT: usize = 1000;
+
+/// `text` cut to [`EVENT_NOTE_LIMIT`] on a character boundary, marked `...` where cut.
+pub fn event_note(mut text: String) -> String {
+    if text.len() > EVENT_NOTE_LIMIT {
+        let mut end = EVENT_NOTE_LIMIT - 3;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push_str("...");
+    }
+    text
+}
+
 /// What a `Ready=False` verdict adds for the GitOps tools: a transient failure, retried without
 /// anyone's help, is `Reconciling=True` (kstatus InProgress, Argo CD Progressing); any other is
 /// `Stalled=True` (kstatus Failed, Argo CD Degraded), so a rollout gate fails at once instead of
@@ -77,6 +93,13 @@ pub fn merge_conditions(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_event_notes_are_clipped_on_a_character_boundary() {
+        let note = event_note("é".repeat(EVENT_NOTE_LIMIT));
+        assert!(note.len() <= EVENT_NOTE_LIMIT && note.ends_with("..."), "{}", note.len());
+        assert_eq!(event_note("short".into()), "short");
+    }
 
     fn time(s: &str) -> Time {
         Time(s.parse().unwrap())

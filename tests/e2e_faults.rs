@@ -212,6 +212,21 @@ impl Scene {
         self.secrets.get_opt(name).await.ok().flatten()
     }
 
+    /// ProtectedSecrets `db-0`… `db-<n-1>` refreshing every `refresh`, synced and Ready: the
+    /// Secrets as they are then, and the AWS secret ids.
+    async fn synced(&self, n: usize, refresh: &str) -> (Vec<Secret>, Vec<String>) {
+        let mut ids = Vec::new();
+        for i in 0..n {
+            ids.push(self.protect(&format!("db-{i}"), &format!("pw-{i}"), refresh).await);
+        }
+        let mut secrets = Vec::new();
+        for i in 0..n {
+            secrets.push(self.holds(&format!("db-{i}"), &format!("pw-{i}")).await);
+            self.ready_is(&format!("db-{i}"), "True").await;
+        }
+        (secrets, ids)
+    }
+
     /// Waits until Secret `name` holds `password`.
     async fn holds(&self, name: &str, password: &str) -> Secret {
         eventually(&format!("Secret {name} holding {password}"), || async {
@@ -263,14 +278,7 @@ impl Scene {
 #[tokio::test]
 async fn kube_apiserver_restarted_mid_run() {
     with_controller(None, |scene| async move {
-        for i in 0..3 {
-            scene.protect(&format!("db-{i}"), &format!("pw-{i}"), "1h").await;
-        }
-        let mut before = Vec::new();
-        for i in 0..3 {
-            before.push(scene.holds(&format!("db-{i}"), &format!("pw-{i}")).await);
-            scene.ready_is(&format!("db-{i}"), "True").await;
-        }
+        let (before, _) = scene.synced(3, "1h").await;
 
         let restart = Instant::now();
         let away = scene.restart_apiserver().await;
@@ -308,14 +316,7 @@ async fn kube_apiserver_restarted_mid_run() {
 #[tokio::test]
 async fn etcd_compacted_so_watches_resume_into_410_gone() {
     with_controller(None, |scene| async move {
-        for i in 0..3 {
-            scene.protect(&format!("db-{i}"), &format!("pw-{i}"), "1h").await;
-        }
-        let mut before = Vec::new();
-        for i in 0..3 {
-            before.push(scene.holds(&format!("db-{i}"), &format!("pw-{i}")).await);
-            scene.ready_is(&format!("db-{i}"), "True").await;
-        }
+        let (before, _) = scene.synced(3, "1h").await;
         // Writes the controller does not watch move etcd past the revision its watches are at,
         // and compaction makes that revision unreadable.
         let configmaps: Api<ConfigMap> = Api::namespaced(scene.client.clone(), &scene.namespace);
@@ -372,15 +373,7 @@ async fn aws_unreachable_keeps_every_secret_and_recovers_on_its_own() {
     let gate = Arc::new(Gate::start(moto::endpoint()).await);
     let endpoint = gate.endpoint();
     with_controller(Some(endpoint), |scene| async move {
-        let mut ids = Vec::new();
-        for i in 0..2 {
-            ids.push(scene.protect(&format!("db-{i}"), &format!("pw-{i}"), "10s").await);
-        }
-        let mut before = Vec::new();
-        for i in 0..2 {
-            before.push(scene.holds(&format!("db-{i}"), &format!("pw-{i}")).await);
-            scene.ready_is(&format!("db-{i}"), "True").await;
-        }
+        let (before, ids) = scene.synced(2, "10s").await;
 
         gate.close();
         let closed = Instant::now();

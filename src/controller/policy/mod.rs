@@ -40,7 +40,7 @@ use crate::metrics::FindingLabels;
 use crate::policy::facts::{FACT_ROUNDS, Fact, FactSet};
 use crate::policy::units::{Judge, UnitPlan};
 use crate::policy::{Evaluation, Verdict, sort_findings};
-use crate::status::RECONCILING;
+use crate::status::{RECONCILING, event_note};
 use futures::{StreamExt, TryStreamExt};
 use incremental::{Basis, Incremental, Judged, UnitCache};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
@@ -63,8 +63,6 @@ use std::time::{Duration, Instant};
 
 /// Retry delay after a failed reconcile.
 const RETRY_AFTER: Duration = Duration::from_secs(30);
-/// Events carry at most this many bytes of note (the API allows 1 kB).
-const NOTE_LIMIT: usize = 1000;
 
 /// A cluster policy kind: what it governs and which pure evaluation judges it.
 pub trait PolicyKind: Send + Sync + 'static {
@@ -398,7 +396,7 @@ impl<K: PolicyKind> PolicyEngine<K> {
             events.push(Event {
                 type_: EventType::Warning,
                 reason: "ViolationsFound".into(),
-                note: Some(clip(format!(
+                note: Some(event_note(format!(
                     "{} new violation(s); the most severe: {} ({}) on {}: {}",
                     found.len(),
                     top.rule,
@@ -414,7 +412,7 @@ impl<K: PolicyKind> PolicyEngine<K> {
             events.push(Event {
                 type_: EventType::Normal,
                 reason: "ViolationsResolved".into(),
-                note: Some(clip(format!(
+                note: Some(event_note(format!(
                     "{} violation(s) resolved, among them {rule} on {resource}",
                     resolved.len()
                 ))),
@@ -477,18 +475,6 @@ fn refs<T>(objects: &[Arc<T>]) -> Vec<&T> {
 fn now() -> Time {
     // The apiserver keeps seconds; comparing with what it returns needs the same precision.
     Time(jiff::Timestamp::from_second(jiff::Timestamp::now().as_second()).unwrap_or_default())
-}
-
-fn clip(mut text: String) -> String {
-    if text.len() > NOTE_LIMIT {
-        let mut end = NOTE_LIMIT - 3;
-        while !text.is_char_boundary(end) {
-            end -= 1;
-        }
-        text.truncate(end);
-        text.push_str("...");
-    }
-    text
 }
 
 /// Runs the controller of one policy kind until `shutdown` completes. `watches` adds the

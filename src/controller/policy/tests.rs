@@ -43,9 +43,3 @@ async fn all_waiters_see_a_store_become_ready() {
         assert!(matches!(waited, Ok(Ok(Ok(())))), "a waiter was not woken: {waited:?}");
     }
 }
-
-#[test]
-fn long_event_notes_are_clipped_on_a_character_boundary() {
-    let note = clip("é".repeat(NOTE_LIMIT));
-    assert!(note.len() <= NOTE_LIMIT && note.ends_with("..."), "{}", note.len());
-}

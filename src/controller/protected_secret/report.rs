@@ -3,13 +3,10 @@
 use super::target::{self, Written};
 use super::{Context, Failure, Outcome};
 use crate::api::{Finding, ProtectedSecret, ProtectedSecretStatus, SecretRef};
-use crate::status::{COMPLIANT, Desired, READY, SYNCED, merge_conditions, not_ready};
+use crate::status::{COMPLIANT, Desired, READY, SYNCED, event_note, merge_conditions, not_ready};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::runtime::events::{Event, EventType};
 use kube::{Resource, ResourceExt};
-
-/// Longest Event note, in bytes.
-const EVENT_NOTE_MAX: usize = 1024;
 
 /// "2 findings: first; second".
 pub(super) fn summary(findings: &[Finding]) -> String {
@@ -137,17 +134,9 @@ pub(super) async fn report(
     }
     let recorder = ctx.protected_secrets.recorder(&ctx.client);
     let reference = ps.object_ref(&());
-    for (type_, reason, mut note) in events {
-        // The Events API refuses notes over 1 kB.
-        if note.len() > EVENT_NOTE_MAX {
-            let mut end = EVENT_NOTE_MAX - 3;
-            while !note.is_char_boundary(end) {
-                end -= 1;
-            }
-            note.truncate(end);
-            note.push_str("...");
-        }
-        let event = Event { type_, reason, note: Some(note), action: "Sync".into(), secondary: None };
+    for (type_, reason, note) in events {
+        let event =
+            Event { type_, reason, note: Some(event_note(note)), action: "Sync".into(), secondary: None };
         if let Err(err) = recorder.publish(&event, &reference).await {
             tracing::warn!(%namespace, %name, error = %err, "could not publish an event");
         }
