@@ -40,6 +40,16 @@ pub struct ControllerArgs {
     /// Role a reference may ask to assume: an ARN, `*` matching any run; repeat or comma-separate.
     #[arg(long = "allowed-role", env = "DPO_ALLOWED_ROLES", value_delimiter = ',', value_name = "ARN")]
     pub allowed_roles: Vec<String>,
+    /// Secret type ProtectedSecrets may write beyond Opaque, kubernetes.io/tls,
+    /// kubernetes.io/dockerconfigjson, kubernetes.io/basic-auth and kubernetes.io/ssh-auth;
+    /// repeat or comma-separate.
+    #[arg(
+        long = "extra-secret-types",
+        env = "DPO_EXTRA_SECRET_TYPES",
+        value_delimiter = ',',
+        value_name = "TYPE"
+    )]
+    pub extra_secret_types: Vec<String>,
     /// Refresh interval of ProtectedSecrets that set none.
     #[arg(long, env = "DPO_DEFAULT_REFRESH", default_value = "1h")]
     pub default_refresh: String,
@@ -148,6 +158,7 @@ impl ControllerArgs {
             concurrency: self.concurrency,
             secret_access,
             secret_namespaces: self.secret_namespaces()?,
+            extra_secret_types: self.extra_secret_types.clone(),
             alb_defaults: AlbDefaults {
                 ssl_policy: AlbDefaults::parse_ssl_policy(&self.alb_default_ssl_policy)
                     .map_err(|e| invalid("--alb-default-ssl-policy", e))?,

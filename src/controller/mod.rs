@@ -41,6 +41,8 @@ pub struct ControllerConfig {
     /// Namespaces the ProtectedSecret controller watches and writes Secrets in; empty: every
     /// namespace.
     pub secret_namespaces: Vec<String>,
+    /// Secret types ProtectedSecrets may write beyond the syncable ones.
+    pub extra_secret_types: Vec<String>,
 }
 
 impl Default for ControllerConfig {
@@ -53,6 +55,7 @@ impl Default for ControllerConfig {
             batch_window: Duration::from_millis(20),
             alb_defaults: AlbDefaults::default(),
             secret_namespaces: Vec::new(),
+            extra_secret_types: Vec::new(),
         }
     }
 }

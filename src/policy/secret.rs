@@ -30,7 +30,30 @@ impl fmt::Display for SpecError {
 impl std::error::Error for SpecError {}
 
 /// Checks a spec for what the schema cannot express. Empty when the spec is usable.
+/// Secret types a synced value can be. Not `kubernetes.io/service-account-token`: the token
+/// controller would fill it with a token of whichever ServiceAccount it names.
+pub const SYNCABLE_SECRET_TYPES: [&str; 5] = [
+    "Opaque",
+    "kubernetes.io/tls",
+    "kubernetes.io/dockerconfigjson",
+    "kubernetes.io/basic-auth",
+    "kubernetes.io/ssh-auth",
+];
+
+/// Label and annotation keys a ProtectedSecret may not put on its Secret: the operator's own
+/// (ownership, merge consent, the content HMAC) and those that bind a Secret to a ServiceAccount.
+fn reserved(key: &str) -> bool {
+    key.starts_with("dpo.dev/") || key.starts_with("kubernetes.io/service-account.")
+}
+
+/// [`validate_spec_allowing`] with only the [`SYNCABLE_SECRET_TYPES`].
 pub fn validate_spec(spec: &ProtectedSecretSpec) -> Vec<SpecError> {
+    validate_spec_allowing(spec, &[])
+}
+
+/// Every problem of `spec` a person must fix, each naming its field; `extra_types` are Secret
+/// types the operator's admin allows beyond the [`SYNCABLE_SECRET_TYPES`].
+pub fn validate_spec_allowing(spec: &ProtectedSecretSpec, extra_types: &[String]) -> Vec<SpecError> {
     let mut errors = Vec::new();
     let mut fail = |field: String, message: String, fix: &str| {
         errors.push(SpecError { field, message, fix: fix.to_string() });
@@ -101,6 +124,27 @@ pub fn validate_spec(spec: &ProtectedSecretSpec) -> Vec<SpecError> {
             "is set with creationPolicy Merge, which never changes an existing Secret's type".into(),
             "remove target.type, or use creationPolicy Owner",
         );
+    }
+    if let Some(type_) = &spec.target.type_
+        && !SYNCABLE_SECRET_TYPES.contains(&type_.as_str())
+        && !extra_types.contains(type_)
+    {
+        fail(
+            "spec.target.type".into(),
+            format!("{type_:?} is not a type a synced value can be"),
+            "use Opaque, kubernetes.io/tls, kubernetes.io/dockerconfigjson, kubernetes.io/basic-auth or \
+             kubernetes.io/ssh-auth (the operator's admin may allow more with --extra-secret-types)",
+        );
+    }
+    let target = &spec.target;
+    for (field, keys) in [("labels", &target.labels), ("annotations", &target.annotations)] {
+        for key in keys.keys().filter(|key| reserved(key)) {
+            fail(
+                format!("spec.target.{field}.{key}"),
+                "is reserved for the operator and for ServiceAccount tokens".into(),
+                "remove it",
+            );
+        }
     }
     validate_policy(&spec.policy, &mut fail);
     errors
@@ -312,6 +356,23 @@ mod tests {
 
         let merge_with_type = spec("  target: {creationPolicy: Merge, type: kubernetes.io/tls}\n");
         assert_eq!(fields(&validate_spec(&merge_with_type)), ["spec.target.type"]);
+        let token = spec("  target: {type: kubernetes.io/service-account-token}\n");
+        assert_eq!(fields(&validate_spec(&token)), ["spec.target.type"]);
+        let widened = ["kubernetes.io/service-account-token".to_string()];
+        assert!(validate_spec_allowing(&token, &widened).is_empty(), "the admin may widen the list");
+        assert!(validate_spec(&spec("  target: {type: kubernetes.io/tls}\n")).is_empty());
+        let reserved = spec(
+            "  target:\n    labels: {dpo.dev/managed-by: me, team: shop}\n    annotations: \
+             {kubernetes.io/service-account.name: default, dpo.dev/allow-merge-from: '*'}\n",
+        );
+        assert_eq!(
+            fields(&validate_spec(&reserved)),
+            [
+                "spec.target.labels.dpo.dev/managed-by",
+                "spec.target.annotations.dpo.dev/allow-merge-from",
+                "spec.target.annotations.kubernetes.io/service-account.name"
+            ]
+        );
 
         let bad_ages = spec("  policy: {rotation: {maxIntervalDays: 30, maxDaysSinceRotation: 7}}\n");
         assert_eq!(fields(&validate_spec(&bad_ages)), ["spec.policy.rotation.maxDaysSinceRotation"]);

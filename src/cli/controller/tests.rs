@@ -191,3 +191,10 @@ fn leader_election_needs_a_namespace() {
     args.leader_election = false;
     assert!(args.validate().is_ok());
 }
+
+#[test]
+fn extra_secret_types_widen_what_protected_secrets_may_write() {
+    assert!(parse(&[]).unwrap().controller.extra_secret_types.is_empty());
+    let config = parse(&["--extra-secret-types", "example.com/a,example.com/b"]).unwrap();
+    assert_eq!(config.controller.extra_secret_types, ["example.com/a", "example.com/b"]);
+}

@@ -25,7 +25,7 @@ use crate::api::{Enforcement, ProtectedSecret, ResourceRef, SecretVersion, parse
 use crate::aws::{AwsError, AwsFacts, FactRequest, Target, ValueRef};
 use crate::policy::Judgement;
 use crate::policy::facts::{FactError, FactRecorder, FactSet};
-use crate::policy::secret::{judge_secret, validate_spec};
+use crate::policy::secret::{judge_secret, validate_spec_allowing};
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
@@ -251,7 +251,7 @@ fn last_synced(status: &crate::api::ProtectedSecretStatus) -> i64 {
 async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) -> Result<Outcome, Error> {
     let spec = &ps.spec;
     let shared = &ctx.protected_secrets;
-    let errors = validate_spec(spec);
+    let errors = validate_spec_allowing(spec, &ctx.config.extra_secret_types);
     if !errors.is_empty() {
         let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
         return Ok(Outcome::failed(Failure::new("InvalidSpec", message)));
