@@ -21,7 +21,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 use support::chart::{Release, assert_never_refused, create, install, lease_holder, name, start};
 use support::cluster::{self, eventually};
-use support::moto::{self, Seed};
+use support::moto::Seed;
 
 /// Waits for the Secret `name` to hold version `n` of its AWS secret (`password` is `pw-<n>`).
 async fn secret_with(client: &kube::Client, namespace: &str, name: &str, n: u8) -> Secret {
@@ -49,10 +49,7 @@ async fn event_reasons(client: &kube::Client, namespace: &str, object: &str) -> 
 /// `name` in `namespace` syncing its `password`, with `extra` added to the spec; returns the id.
 async fn protected_secret(client: &kube::Client, namespace: &str, name: &str, extra: Value) -> String {
     let seed = Seed::new().await;
-    let key = seed.key().await;
-    seed.enable_rotation(&key).await;
-    let secret_id = moto::unique(&format!("{namespace}/db"));
-    seed.secret(&secret_id, &json!({"password": "pw-1"}).to_string(), Some(&key.arn)).await;
+    let secret_id = seed.compliant_secret(namespace, &json!({"password": "pw-1"})).await;
     let mut spec =
         json!({"source": {"secretId": secret_id}, "data": [{"key": "password", "property": "password"}]});
     spec.as_object_mut().expect("spec").extend(extra.as_object().cloned().unwrap_or_default());

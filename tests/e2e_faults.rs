@@ -11,7 +11,7 @@
 mod support;
 
 use dpo::api::ProtectedSecret;
-use dpo::controller::{Context, ControllerConfig, protected_secret};
+use dpo::controller::ControllerConfig;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
@@ -23,6 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::cluster::{self, eventually};
 use support::moto::{self, Seed};
+use support::running::InProcess;
 use support::tally::{Tally, counting};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -149,12 +150,7 @@ where
         moto::facts_at(aws_endpoint.as_deref().unwrap_or(moto::endpoint()), moto::test_settings()).await;
     let config =
         ControllerConfig { secret_namespaces: vec![namespace.clone()], ..ControllerConfig::default() };
-    let mut registry = prometheus_client::registry::Registry::default();
-    let ctx = Context::new(counted, aws, config, &mut registry);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(protected_secret::run(ctx, async move {
-        let _ = stopped.await;
-    }));
+    let controller = InProcess::start(&counted, aws, config);
     let scene = Scene {
         secrets: Api::namespaced(client.clone(), &namespace),
         psecs: Api::namespaced(client.clone(), &namespace),
@@ -163,8 +159,7 @@ where
         tally,
     };
     let outcome = tokio::spawn(scenario(scene)).await;
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(30), controller).await;
+    controller.stop().await;
     cluster::delete_namespace(&client, &namespace).await;
     if let Err(err) = outcome {
         std::panic::resume_unwind(err.into_panic());
@@ -184,12 +179,8 @@ fn identity(secret: &Secret) -> (Option<String>, Option<String>) {
 impl Scene {
     /// An AWS secret `{username, password}` under a customer-managed, rotating key.
     async fn aws_secret(&self, password: &str) -> String {
-        let seed = Seed::new().await;
-        let key = seed.key().await;
-        seed.enable_rotation(&key).await;
-        let id = moto::unique(&format!("{}/db", self.namespace));
-        seed.secret(&id, &json!({"username": "app", "password": password}).to_string(), Some(&key.arn)).await;
-        id
+        let value = json!({"username": "app", "password": password});
+        Seed::new().await.compliant_secret(&self.namespace, &value).await
     }
 
     async fn apply(&self, name: &str, spec: serde_json::Value) {

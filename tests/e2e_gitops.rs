@@ -103,12 +103,7 @@ where
 // ---- ProtectedSecrets ----------------------------------------------------------------------
 
 async fn compliant_secret(namespace: &str) -> String {
-    let seed = Seed::new().await;
-    let key = seed.key().await;
-    seed.enable_rotation(&key).await;
-    let name = moto::unique(&format!("{namespace}/db"));
-    seed.secret(&name, &json!({"username": "app", "password": "pw-1"}).to_string(), Some(&key.arn)).await;
-    name
+    Seed::new().await.compliant_secret(namespace, &json!({"username": "app", "password": "pw-1"})).await
 }
 
 fn spec(secret_id: &str) -> Value {

@@ -84,10 +84,7 @@ async fn one_replica_leads_and_the_other_takes_over() {
     let lease = Duration::from_secs(LEASE_SECONDS);
 
     let seed = Seed::new().await;
-    let key = seed.key().await;
-    seed.enable_rotation(&key).await;
-    let secret_id = moto::unique(&format!("{namespace}/db"));
-    seed.secret(&secret_id, &json!({"password": "pw-1"}).to_string(), Some(&key.arn)).await;
+    let secret_id = seed.compliant_secret(&namespace, &json!({"password": "pw-1"})).await;
     let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), &namespace);
     let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
     let apply = |release: &str| {

@@ -11,8 +11,7 @@
 mod support;
 
 use dpo::api::ProtectedSecret;
-use dpo::controller::protected_secret;
-use dpo::controller::{Context, ControllerConfig};
+use dpo::controller::ControllerConfig;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
@@ -20,6 +19,7 @@ use std::future::Future;
 use std::time::Duration;
 use support::cluster::{self, eventually};
 use support::moto::{self, Seed};
+use support::running::InProcess;
 
 fn password(secret: &Secret) -> Option<String> {
     let bytes = secret.data.as_ref()?.get("password")?;
@@ -48,21 +48,15 @@ where
 
     let mut settings = moto::test_settings();
     settings.cache.secret_metadata_ttl = Duration::from_secs(1);
-    let mut registry = prometheus_client::registry::Registry::default();
     let config = ControllerConfig {
         secret_namespaces: if only_there { vec![namespace.clone()] } else { Vec::new() },
         ..ControllerConfig::default()
     };
-    let ctx = Context::new(client.clone(), moto::facts(settings).await, config, &mut registry);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller = tokio::spawn(protected_secret::run(ctx, async move {
-        let _ = stopped.await;
-    }));
+    let controller = InProcess::start(&client, moto::facts(settings).await, config);
 
     let outcome = tokio::spawn(scenario(client.clone(), namespace.clone())).await;
 
-    let _ = stop.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(30), controller).await;
+    controller.stop().await;
     cluster::delete_namespace(&client, &namespace).await;
     if let Err(err) = outcome {
         std::panic::resume_unwind(err.into_panic());
@@ -70,12 +64,8 @@ where
 }
 
 async fn compliant_secret(namespace: &str, password: &str) -> String {
-    let seed = Seed::new().await;
-    let key = seed.key().await;
-    seed.enable_rotation(&key).await;
-    let name = moto::unique(&format!("{namespace}/db"));
-    seed.secret(&name, &json!({"username": "app", "password": password}).to_string(), Some(&key.arn)).await;
-    name
+    let value = json!({"username": "app", "password": password});
+    Seed::new().await.compliant_secret(namespace, &value).await
 }
 
 async fn apply_protected_secret(client: &kube::Client, namespace: &str, name: &str, spec: serde_json::Value) {

@@ -68,12 +68,7 @@ where
 impl Scene {
     /// A new AWS secret holding `value` under a customer-managed, rotating key.
     async fn aws_secret(&self, value: &Value) -> String {
-        let seed = Seed::new().await;
-        let key = seed.key().await;
-        seed.enable_rotation(&key).await;
-        let id = moto::unique(&format!("{}/db", self.namespace));
-        seed.secret(&id, &value.to_string(), Some(&key.arn)).await;
-        id
+        Seed::new().await.compliant_secret(&self.namespace, value).await
     }
 
     async fn apply(&self, name: &str, spec: Value) {

@@ -132,6 +132,16 @@ impl Seed {
         Key { arn: meta.arn.clone().expect("key arn"), id: meta.key_id }
     }
 
+    /// A secret named `<namespace>/db-…` holding `value`, under a new customer-managed key with
+    /// rotation on: what every policy default passes. Returns its name.
+    pub async fn compliant_secret(&self, namespace: &str, value: &serde_json::Value) -> String {
+        let key = self.key().await;
+        self.enable_rotation(&key).await;
+        let name = unique(&format!("{namespace}/db"));
+        self.secret(&name, &value.to_string(), Some(&key.arn)).await;
+        name
+    }
+
     pub async fn alias(&self, alias: &str, key: &Key) {
         self.kms.create_alias().alias_name(alias).target_key_id(&key.id).send().await.expect("CreateAlias");
     }
