@@ -352,3 +352,86 @@ async fn protected_secrets_merging_into_one_secret_keep_each_others_keys() {
     })
     .await;
 }
+
+/// The Secret's managers of `dpo/<uid>` form, the operator's own.
+fn dpo_managers(secret: &Secret) -> Vec<String> {
+    let entries = secret.metadata.managed_fields.iter().flatten();
+    entries.filter_map(|e| e.manager.clone()).filter(|m| m.starts_with("dpo/")).collect()
+}
+
+#[tokio::test]
+async fn a_retained_secret_is_taken_back_when_its_protected_secret_is_created_again() {
+    in_namespace(|client, namespace| async move {
+        let secret_id = compliant_secret(&namespace, "pw-1").await;
+        let both = json!({
+            "source": {"secretId": secret_id},
+            "data": [{"key": "password", "property": "password"}, {"key": "username", "property": "username"}],
+        });
+        apply_protected_secret(&client, &namespace, "db", both).await;
+        let first = secret_where(&client, &namespace, "db", "the first sync", |s| key(s, "username").is_some()).await;
+        let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), &namespace);
+        let old_uid = psecs.get("db").await.expect("get").metadata.uid.expect("uid");
+        assert_eq!(dpo_managers(&first), [format!("dpo/{old_uid}")]);
+
+        // Deleted with Retain, then created again (a restore, an Argo CD replace), asking for one
+        // key fewer.
+        psecs.delete("db", &DeleteParams::default()).await.expect("delete ProtectedSecret");
+        eventually("the ProtectedSecret gone", || {
+            let psecs = psecs.clone();
+            async move { psecs.get_opt("db").await.ok().flatten().is_none().then_some(()) }
+        })
+        .await;
+        let one = json!({"source": {"secretId": secret_id}, "data": [{"key": "password", "property": "password"}]});
+        apply_protected_secret(&client, &namespace, "db", one).await;
+        let new_uid = psecs.get("db").await.expect("get").metadata.uid.expect("uid");
+        let owned_again = |s: &Secret| {
+            s.metadata.owner_references.iter().flatten().any(|o| o.uid == new_uid && o.controller == Some(true))
+        };
+        let taken = secret_where(&client, &namespace, "db", "the Secret owned again", |s| {
+            owned_again(s) && key(s, "username").is_none()
+        })
+        .await;
+        assert_eq!(key(&taken, "password").as_deref(), Some("pw-1"));
+        assert_eq!(dpo_managers(&taken), [format!("dpo/{new_uid}")], "the earlier manager released");
+        eventually("Ready=True", || {
+            let psecs = psecs.clone();
+            async move {
+                let status = psecs.get("db").await.ok()?.status?;
+                status.conditions.iter().any(|c| c.type_ == "Ready" && c.status == "True").then_some(())
+            }
+        })
+        .await;
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_crd_refuses_what_no_protected_secret_may_ask_for() {
+    let client = cluster::client().await;
+    cluster::install_crds(&client).await;
+    let namespace = cluster::create_namespace(&client, "dpo-e2e-crd").await;
+    let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), &namespace);
+    let cases = [
+        (json!({"type": "kubernetes.io/service-account-token"}), json!({}), "ServiceAccount token"),
+        (json!({"labels": {"dpo.dev/managed-by": "dpo"}}), json!({}), "reserved"),
+        (json!({"annotations": {"kubernetes.io/service-account.name": "default"}}), json!({}), "reserved"),
+        (json!({}), json!({"data": [{"key": "..data"}]}), "does not start with '..'"),
+        (json!({}), json!({"data": [{"key": "a b"}]}), "spec.data[0].key"),
+        (json!({}), json!({"template": {"data": {"a/b": "{{ x }}"}}}), "template keys are Secret keys"),
+    ];
+    for (i, (target, extra, expected)) in cases.into_iter().enumerate() {
+        let mut spec =
+            json!({"source": {"secretId": format!("{namespace}/db")}, "dataFrom": {"extract": true}});
+        spec["target"] = target;
+        spec.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        let object = json!({"apiVersion": "dpo.dev/v1alpha1", "kind": "ProtectedSecret", "metadata": {"name": format!("c{i}")}, "spec": spec});
+        let refused = psecs
+            .create(&PostParams::default(), &serde_json::from_value(object).unwrap())
+            .await
+            .expect_err("the apiserver refuses it");
+        let kube::Error::Api(status) = refused else { panic!("case {i}: {refused}") };
+        assert_eq!(status.code, 422, "case {i}: {status:?}");
+        assert!(status.message.contains(expected), "case {i}: {}", status.message);
+    }
+    cluster::delete_namespace(&client, &namespace).await;
+}

@@ -113,21 +113,27 @@ pub enum SecretVersion<'a> {
 }
 
 /// The Kubernetes Secret the value is written to.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct SecretTarget {
     /// Secret name; default: the ProtectedSecret's name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Secret type; default `Opaque`.
+    /// Secret type; default `Opaque`. One of the operator's `--allowed-secret-types`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[serde(rename = "type")]
+    #[x_kube(validation = Rule::new("self != 'kubernetes.io/service-account-token'").message("a ProtectedSecret never writes a ServiceAccount token Secret"))]
+    #[schemars(length(min = 1, max = 253))]
     pub type_: Option<String>,
-    /// Labels added to the Secret.
+    /// Labels added to the Secret; not `dpo.dev/*` keys.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new(RESERVED_KEYS_RULE).message(RESERVED_KEYS_MESSAGE))]
+    #[schemars(extend("maxProperties" = 64))]
     pub labels: BTreeMap<String, String>,
-    /// Annotations added to the Secret.
+    /// Annotations added to the Secret; not `dpo.dev/*` or `kubernetes.io/service-account.*`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[x_kube(validation = Rule::new(RESERVED_KEYS_RULE).message(RESERVED_KEYS_MESSAGE))]
+    #[schemars(extend("maxProperties" = 64))]
     pub annotations: BTreeMap<String, String>,
     /// Owner: create and own the Secret. Orphan: create it without an owner. Merge: only write
     /// our keys into a Secret that already exists.
@@ -138,6 +144,16 @@ pub struct SecretTarget {
     #[serde(default)]
     pub deletion_policy: DeletionPolicy,
 }
+
+/// The operator's own keys and those binding a Secret to a ServiceAccount (also checked by the
+/// controller, for objects stored before this rule).
+const RESERVED_KEYS_RULE: &str =
+    "self.all(k, !k.startsWith('dpo.dev/') && !k.startsWith('kubernetes.io/service-account.'))";
+const RESERVED_KEYS_MESSAGE: &str = "dpo.dev/* and kubernetes.io/service-account.* keys are reserved for the operator and ServiceAccount tokens";
+
+/// A Secret data key as the apiserver takes it (the controller checks the same, for keys taken
+/// from the AWS secret).
+const SECRET_KEY_RULE: &str = "self != '.' && !self.startsWith('..')";
 
 #[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CreationPolicy {
@@ -155,11 +171,12 @@ pub enum DeletionPolicy {
 }
 
 /// One Secret key taken from the AWS secret.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct DataMapping {
     /// Key in the Kubernetes Secret.
     #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
+    #[x_kube(validation = Rule::new(SECRET_KEY_RULE).message("a Secret key is not '.' and does not start with '..'"))]
     pub key: String,
     /// JSON path into the secret value (`db.password`, `hosts.0`); absent: the whole value.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -175,10 +192,12 @@ pub struct DataFrom {
 }
 
 /// Keys rendered from templates (minijinja syntax, strict: a missing key is an error).
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct SecretTemplate {
     /// Secret key to template, e.g. `DSN: "postgres://{{ username }}:{{ password }}@db/shop"`.
     #[serde(default)]
+    #[x_kube(validation = Rule::new("self.all(k, size(k) <= 253 && k.matches('^[-._a-zA-Z0-9]+$') && k != '.' && !k.startsWith('..'))").message("template keys are Secret keys: 1 to 253 letters, digits, '-', '_' or '.', not '.' or '..*'"))]
+    #[schemars(extend("maxProperties" = 256))]
     pub data: BTreeMap<String, String>,
 }
 

@@ -8,6 +8,7 @@ use crate::controller::access::AccessRules;
 use crate::controller::leader::LeaseSettings;
 use crate::controller::runtime::{self, ControllerKind, RuntimeConfig};
 use crate::policy::ingress::{AlbDefaults, DEFAULT_INGRESS_CLASS, DEFAULT_SSL_POLICY};
+use crate::policy::secret::{SERVICE_ACCOUNT_TOKEN_TYPE, SYNCABLE_SECRET_TYPES};
 use crate::telemetry::{self, LogFormat};
 use clap::{ArgAction, Args};
 use std::net::SocketAddr;
@@ -40,16 +41,16 @@ pub struct ControllerArgs {
     /// Role a reference may ask to assume: an ARN, `*` matching any run; repeat or comma-separate.
     #[arg(long = "allowed-role", env = "DPO_ALLOWED_ROLES", value_delimiter = ',', value_name = "ARN")]
     pub allowed_roles: Vec<String>,
-    /// Secret type ProtectedSecrets may write beyond Opaque, kubernetes.io/tls,
-    /// kubernetes.io/dockerconfigjson, kubernetes.io/basic-auth and kubernetes.io/ssh-auth;
-    /// repeat or comma-separate.
+    /// Secret types ProtectedSecrets may write; repeat or comma-separate. Never
+    /// kubernetes.io/service-account-token.
     #[arg(
-        long = "extra-secret-types",
-        env = "DPO_EXTRA_SECRET_TYPES",
+        long = "allowed-secret-types",
+        env = "DPO_ALLOWED_SECRET_TYPES",
         value_delimiter = ',',
-        value_name = "TYPE"
+        value_name = "TYPE",
+        default_values_t = SYNCABLE_SECRET_TYPES.map(String::from)
     )]
-    pub extra_secret_types: Vec<String>,
+    pub allowed_secret_types: Vec<String>,
     /// Refresh interval of ProtectedSecrets that set none.
     #[arg(long, env = "DPO_DEFAULT_REFRESH", default_value = "1h")]
     pub default_refresh: String,
@@ -158,7 +159,7 @@ impl ControllerArgs {
             concurrency: self.concurrency,
             secret_access,
             secret_namespaces: self.secret_namespaces()?,
-            extra_secret_types: self.extra_secret_types.clone(),
+            allowed_secret_types: self.allowed_secret_types()?,
             alb_defaults: AlbDefaults {
                 ssl_policy: AlbDefaults::parse_ssl_policy(&self.alb_default_ssl_policy)
                     .map_err(|e| invalid("--alb-default-ssl-policy", e))?,
@@ -205,6 +206,29 @@ impl ControllerArgs {
             }
         }
         Ok(namespaces)
+    }
+
+    /// The types of `--allowed-secret-types`, refusing the one that would mint tokens.
+    fn allowed_secret_types(&self) -> Result<Vec<String>, ConfigError> {
+        let types: Vec<String> = self
+            .allowed_secret_types
+            .iter()
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
+        if types.iter().any(|t| t == SERVICE_ACCOUNT_TOKEN_TYPE) {
+            return Err(invalid(
+                "--allowed-secret-types",
+                format!(
+                    "{SERVICE_ACCOUNT_TOKEN_TYPE} would let any ProtectedSecret author mint a token of any \
+                     ServiceAccount in their namespace: remove it"
+                ),
+            ));
+        }
+        if types.is_empty() {
+            return Err(invalid("--allowed-secret-types", "is empty: list at least Opaque"));
+        }
+        Ok(types)
     }
 
     fn lease_settings(&self) -> Result<Option<LeaseSettings>, ConfigError> {

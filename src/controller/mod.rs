@@ -11,6 +11,7 @@ pub mod runtime;
 use crate::aws::AwsFacts;
 use crate::metrics::{PolicyMetrics, ReconcileMetrics, SecretSyncMetrics};
 use crate::policy::AlbDefaults;
+use crate::policy::secret::SYNCABLE_SECRET_TYPES;
 use crate::server::ReadyHandle;
 use access::AccessRules;
 use futures::{Stream, TryStreamExt};
@@ -41,8 +42,8 @@ pub struct ControllerConfig {
     /// Namespaces the ProtectedSecret controller watches and writes Secrets in; empty: every
     /// namespace.
     pub secret_namespaces: Vec<String>,
-    /// Secret types ProtectedSecrets may write beyond the syncable ones.
-    pub extra_secret_types: Vec<String>,
+    /// Secret types ProtectedSecrets may write.
+    pub allowed_secret_types: Vec<String>,
 }
 
 impl Default for ControllerConfig {
@@ -55,7 +56,7 @@ impl Default for ControllerConfig {
             batch_window: Duration::from_millis(20),
             alb_defaults: AlbDefaults::default(),
             secret_namespaces: Vec::new(),
-            extra_secret_types: Vec::new(),
+            allowed_secret_types: SYNCABLE_SECRET_TYPES.map(String::from).to_vec(),
         }
     }
 }

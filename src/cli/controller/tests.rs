@@ -89,7 +89,7 @@ fn the_load_balancer_controllers_own_defaults_are_flags() {
 
 #[test]
 fn invalid_values_name_their_flag() {
-    let cases: [(&[&str], &str); 10] = [
+    let cases: [(&[&str], &str); 12] = [
         (&["--concurrency=0"], "--concurrency"),
         (&["--region=EU West"], "--region"),
         (&["--aws-endpoint-url=localhost:5000"], "--aws-endpoint-url"),
@@ -100,6 +100,8 @@ fn invalid_values_name_their_flag() {
         (&["--lease-duration=1500ms"], "--lease-duration"),
         (&["--lease-name=Leader"], "--lease-name"),
         (&["--secret-access-file=/nonexistent/rules.yaml"], "--secret-access-file"),
+        (&["--allowed-secret-types=Opaque,kubernetes.io/service-account-token"], "--allowed-secret-types"),
+        (&["--allowed-secret-types="], "--allowed-secret-types"),
     ];
     for (flags, flag) in cases {
         let error = rejected(flags);
@@ -193,8 +195,9 @@ fn leader_election_needs_a_namespace() {
 }
 
 #[test]
-fn extra_secret_types_widen_what_protected_secrets_may_write() {
-    assert!(parse(&[]).unwrap().controller.extra_secret_types.is_empty());
-    let config = parse(&["--extra-secret-types", "example.com/a,example.com/b"]).unwrap();
-    assert_eq!(config.controller.extra_secret_types, ["example.com/a", "example.com/b"]);
+fn allowed_secret_types_default_to_the_syncable_ones_and_replace_them() {
+    let defaults = parse(&[]).unwrap().controller.allowed_secret_types;
+    assert_eq!(defaults, crate::policy::secret::SYNCABLE_SECRET_TYPES);
+    let config = parse(&["--allowed-secret-types", "Opaque,example.com/b"]).unwrap();
+    assert_eq!(config.controller.allowed_secret_types, ["Opaque", "example.com/b"]);
 }

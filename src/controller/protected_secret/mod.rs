@@ -25,7 +25,7 @@ use crate::api::{Enforcement, ProtectedSecret, ResourceRef, SecretVersion, parse
 use crate::aws::{AwsError, AwsFacts, FactRequest, Target, ValueRef};
 use crate::policy::Judgement;
 use crate::policy::facts::{FactError, FactRecorder, FactSet};
-use crate::policy::secret::{judge_secret, validate_spec_allowing};
+use crate::policy::secret::{judge_secret, refused_secret_type, validate_spec};
 use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
@@ -251,10 +251,13 @@ fn last_synced(status: &crate::api::ProtectedSecretStatus) -> i64 {
 async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) -> Result<Outcome, Error> {
     let spec = &ps.spec;
     let shared = &ctx.protected_secrets;
-    let errors = validate_spec_allowing(spec, &ctx.config.extra_secret_types);
+    let errors = validate_spec(spec);
     if !errors.is_empty() {
         let message = errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ");
         return Ok(Outcome::failed(Failure::new("InvalidSpec", message)));
+    }
+    if let Some(refusal) = refused_secret_type(spec, &ctx.config.allowed_secret_types) {
+        return Ok(Outcome::failed(Failure::new("TargetTypeNotAllowed", refusal.to_string())));
     }
     let secret_id = &spec.source.secret_id;
     let access = &ctx.config.secret_access;

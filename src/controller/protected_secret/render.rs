@@ -5,6 +5,7 @@
 
 use crate::api::ProtectedSecretSpec;
 use crate::aws::SecretValue;
+use crate::policy::secret::secret_key_problem;
 use k8s_openapi::ByteString;
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
@@ -14,7 +15,7 @@ use std::collections::BTreeMap;
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("{field}: {message}")]
 pub struct RenderError {
-    /// `Ready` reason: `PropertyNotFound`, `NotJson` or `TemplateError`.
+    /// `Ready` reason: `PropertyNotFound`, `NotJson`, `InvalidSecretKey` or `TemplateError`.
     pub reason: &'static str,
     pub field: String,
     pub message: String,
@@ -52,6 +53,12 @@ pub fn render(
         match parsed(field)? {
             Value::Object(map) => {
                 for (key, v) in map {
+                    // The key names a JSON property, not a value: safe to show.
+                    if let Some(problem) = secret_key_problem(&key) {
+                        let message =
+                            format!("the secret's property {key:?} {problem}, so it cannot be a Secret key");
+                        return Err(RenderError::new("InvalidSecretKey", field.into(), message));
+                    }
                     out.insert(key, ByteString(leaf_bytes(&v)));
                 }
             }
@@ -236,6 +243,16 @@ mod tests {
         assert_eq!(get(&out, "hosts"), r#"["a","b"]"#);
         let err = render(&s, &text("[1]")).unwrap_err();
         assert_eq!(err.field, "spec.dataFrom.extract");
+    }
+
+    #[test]
+    fn an_extracted_property_that_is_no_secret_key_is_named_and_nothing_rendered() {
+        let mut s = spec(&[]);
+        s.data_from = Some(DataFrom { extract: true });
+        let err = render(&s, &text(r#"{"user": "u", "db password": "s3cret-canary"}"#)).unwrap_err();
+        assert_eq!((err.reason, err.field.as_str()), ("InvalidSecretKey", "spec.dataFrom.extract"));
+        assert!(err.message.contains(r#""db password""#), "{}", err.message);
+        assert!(!err.to_string().contains("s3cret-canary"), "{err}");
     }
 
     #[test]

@@ -89,19 +89,55 @@ pub fn target_name(ps: &ProtectedSecret) -> String {
     ps.spec.target.name.clone().unwrap_or_else(|| ps.name_any())
 }
 
-/// Whether `secret` was written by `ps` under its creation policy.
+/// Whether `secret` was written by `ps` under its creation policy. A Secret retained by an
+/// earlier ProtectedSecret of the same name (deleted with `Retain`, then created again by a
+/// restore or a GitOps replace) is taken back; one that still has a controller is not.
 fn is_ours(secret: &Secret, ps: &ProtectedSecret) -> bool {
+    let written_under_our_name = || {
+        secret.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY)
+            && secret.annotations().get(OWNER_ANNOTATION) == Some(&ps.name_any())
+    };
     match ps.spec.target.creation_policy {
         CreationPolicy::Owner => {
             let uid = ps.uid();
-            secret.owner_references().iter().any(|o| Some(&o.uid) == uid.as_ref())
+            let owners = secret.owner_references();
+            owners.iter().any(|o| Some(&o.uid) == uid.as_ref())
+                || (written_under_our_name() && !owners.iter().any(|o| o.controller == Some(true)))
         }
-        CreationPolicy::Orphan => {
-            secret.labels().get(MANAGED_BY_LABEL).map(String::as_str) == Some(MANAGED_BY)
-                && secret.annotations().get(OWNER_ANNOTATION) == Some(&ps.name_any())
-        }
+        CreationPolicy::Orphan => written_under_our_name(),
         CreationPolicy::Merge => true,
     }
+}
+
+/// Field managers of earlier writers of a Secret that `ps` alone writes: a previous
+/// ProtectedSecret of the same name, or the single manager of older operator versions. Until
+/// they are released, keys only they applied would stay in the Secret for good.
+fn stale_managers(secret: &Secret, ps: &ProtectedSecret) -> Vec<String> {
+    if ps.spec.target.creation_policy == CreationPolicy::Merge {
+        return Vec::new();
+    }
+    let ours = field_manager(ps);
+    let prefix = format!("{FIELD_MANAGER}/");
+    let mut stale: Vec<String> = secret
+        .metadata
+        .managed_fields
+        .iter()
+        .flatten()
+        .filter(|e| e.operation.as_deref() == Some("Apply"))
+        .filter_map(|e| e.manager.clone())
+        .filter(|m| *m != ours && (m == FIELD_MANAGER || m.starts_with(&prefix)))
+        .collect();
+    stale.dedup();
+    stale
+}
+
+/// An apply that holds nothing: as `manager`, it gives up every field only `manager` owns.
+async fn release_fields(api: &Api<Secret>, name: &str, manager: &str) -> Result<(), kube::Error> {
+    let namespace = api.namespace().unwrap_or_default();
+    let nothing =
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}});
+    api.patch(name, &PatchParams::apply(manager).force(), &Patch::Apply(&nothing)).await?;
+    Ok(())
 }
 
 /// The Secret as we apply it: only the fields we own.
@@ -229,8 +265,11 @@ pub async fn write(
         _ => {}
     }
     let want = desired(ps, data, key);
+    let stale = existing.as_ref().map(|secret| stale_managers(secret, ps)).unwrap_or_default();
     let outcome = match &existing {
-        Some(secret) if holds(secret, &want, &field_manager(ps)) => return Ok(Ok(Written::Unchanged)),
+        Some(secret) if stale.is_empty() && holds(secret, &want, &field_manager(ps)) => {
+            return Ok(Ok(Written::Unchanged));
+        }
         None if ps.status.as_ref().is_some_and(|s| s.synced_version_id.is_some()) => Written::Repaired,
         None => Written::Created,
         Some(secret) => {
@@ -245,6 +284,9 @@ pub async fn write(
         }
     };
     api.patch(&name, &PatchParams::apply(&field_manager(ps)).force(), &Patch::Apply(&want)).await?;
+    for manager in stale {
+        release_fields(&api, &name, &manager).await?;
+    }
     Ok(Ok(outcome))
 }
 
@@ -280,9 +322,7 @@ pub async fn release(client: &kube::Client, ps: &ProtectedSecret) -> Result<(), 
             api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
         }
         (CreationPolicy::Merge, DeletionPolicy::Delete) => {
-            // Applying nothing as our field manager removes exactly the fields only we own.
-            let empty = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}});
-            api.patch(&name, &PatchParams::apply(&field_manager(ps)).force(), &Patch::Apply(&empty)).await?;
+            release_fields(&api, &name, &field_manager(ps)).await?
         }
         (CreationPolicy::Orphan, DeletionPolicy::Delete)
         | (CreationPolicy::Owner, DeletionPolicy::Delete) => {
