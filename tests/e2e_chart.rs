@@ -10,18 +10,20 @@
 mod support;
 
 use dpo::api::{EncryptedVolumePolicy, ProtectedSecret, TlsIngressPolicy};
-use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, Namespace, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
 use support::chart::{Release, assert_never_refused, create, install, lease_holder, name, start};
 use support::cluster::{self, eventually};
 use support::moto::Seed;
+use support::rbac::{self, Access};
 
 /// Waits for the Secret `name` to hold version `n` of its AWS secret (`password` is `pw-<n>`).
 async fn secret_with(client: &kube::Client, namespace: &str, name: &str, n: u8) -> Secret {
@@ -58,18 +60,36 @@ async fn protected_secret(client: &kube::Client, namespace: &str, name: &str, ex
     secret_id
 }
 
+/// The pod-template annotations of the workload `name`.
+async fn template_annotations<K>(
+    api: &Api<K>,
+    name: &str,
+    template: fn(K) -> Option<ObjectMeta>,
+) -> Option<BTreeMap<String, String>>
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    template(api.get(name).await.ok()?)?.annotations
+}
+
 /// The ProtectedSecret controller's whole job in `namespace`: the Secret, `Ready` in status, an
 /// Event, and on a new version (pinned by `versionId`: no wait for a refresh) the new value and
-/// a rollout restart of the Deployment it names.
+/// a rollout restart of a Deployment, a StatefulSet and a DaemonSet it names.
 async fn assert_sync_and_restart(client: &kube::Client, namespace: &str) {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
-    // No replicas: the restart is in the pod template.
+    let stateful_sets: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
+    let daemon_sets: Api<DaemonSet> = Api::namespaced(client.clone(), namespace);
+    // No replicas (and no nodes for the DaemonSet): the restart is in the pod template.
     let labels = json!({"app": "web"});
     let template =
         json!({"metadata": {"labels": labels}, "spec": {"containers": [{"name": "web", "image": "web"}]}});
     let spec = json!({"replicas": 0, "selector": {"matchLabels": labels}, "template": template});
     create(&deployments, json!({"metadata": {"name": "web"}, "spec": spec})).await;
-    let extra = json!({"rolloutRestart": [{"kind": "Deployment", "name": "web"}]});
+    create(&stateful_sets, json!({"metadata": {"name": "web"}, "spec": spec})).await;
+    let spec = json!({"selector": {"matchLabels": labels}, "template": template});
+    create(&daemon_sets, json!({"metadata": {"name": "web"}, "spec": spec})).await;
+    let kinds = ["Deployment", "StatefulSet", "DaemonSet"];
+    let extra = json!({"rolloutRestart": kinds.map(|kind| json!({"kind": kind, "name": "web"}))});
     let secret_id = protected_secret(client, namespace, "db", extra).await;
     secret_with(client, namespace, "db", 1).await;
     let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), namespace);
@@ -92,16 +112,26 @@ async fn assert_sync_and_restart(client: &kube::Client, namespace: &str) {
     let pin = json!({"spec": {"source": {"versionId": version}}});
     psecs.patch("db", &PatchParams::default(), &Patch::Merge(&pin)).await.expect("pinning the new version");
     secret_with(client, namespace, "db", 2).await;
-    eventually("the rollout restart of Deployment web", || {
-        let deployments = deployments.clone();
+    let restarted = |annotations: Option<BTreeMap<String, String>>| {
+        annotations.is_some_and(|a| a.contains_key("dpo.dev/restartedAt"))
+    };
+    eventually("the rollout restart of the Deployment, StatefulSet and DaemonSet web", || {
+        let (deployments, stateful_sets, daemon_sets) = (&deployments, &stateful_sets, &daemon_sets);
         async move {
             let reasons = event_reasons(client, namespace, "db").await;
             assert!(
                 !reasons.iter().any(|r| r.starts_with("RolloutRestart")),
                 "the restart failed: {reasons:?}"
             );
-            let template = deployments.get("web").await.ok()?.spec?.template.metadata?;
-            template.annotations?.get("dpo.dev/restartedAt").cloned()
+            let all =
+                restarted(template_annotations(deployments, "web", |d| d.spec?.template.metadata).await)
+                    && restarted(
+                        template_annotations(stateful_sets, "web", |s| s.spec?.template.metadata).await,
+                    )
+                    && restarted(
+                        template_annotations(daemon_sets, "web", |d| d.spec?.template.metadata).await,
+                    );
+            all.then_some(())
         }
     })
     .await;
@@ -191,6 +221,8 @@ async fn the_default_install_is_admitted_and_its_rbac_runs_every_controller() {
         let tls: Api<TlsIngressPolicy> = Api::all(client.clone());
         create(&tls, dpo_object("TlsIngressPolicy", &id, json!({"ingressSelector": selector}))).await;
 
+        // Served, as where the AWS Load Balancer Controller is installed: watched too.
+        cluster::serve_ingress_class_params(&client).await;
         let (_dir, args, _, mut controller) = start(&client, &release).await;
         assert_sync_and_restart(&client, app).await;
 
@@ -206,6 +238,42 @@ async fn the_default_install_is_admitted_and_its_rbac_runs_every_controller() {
             async move {
                 let secret = secrets.get_opt("orphan").await.ok()?;
                 (secret.is_none() && psecs.get_opt("orphan").await.ok()?.is_none()).then_some(())
+            }
+        })
+        .await;
+
+        // Merge + Delete into a Secret that lets it: its key goes in, and out with it.
+        let shared = json!({
+            "metadata": {"name": "shared", "annotations": {"dpo.dev/allow-merge-from": "merger"}},
+            "stringData": {"own": "kept"},
+        });
+        create(&secrets, shared).await;
+        let target = json!({"name": "shared", "creationPolicy": "Merge", "deletionPolicy": "Delete"});
+        protected_secret(&client, app, "merger", json!({"target": target})).await;
+        secret_with(&client, app, "shared", 1).await;
+        psecs.delete("merger", &DeleteParams::default()).await.expect("deleting ProtectedSecret merger");
+        eventually("the merged key taken out", || {
+            let secrets = secrets.clone();
+            async move {
+                let data = secrets.get("shared").await.ok()?.data?;
+                (!data.contains_key("password") && data.contains_key("own")).then_some(())
+            }
+        })
+        .await;
+
+        // Two hand edits: the second DriftRepaired Event continues the first one's series.
+        for _ in 0..2 {
+            let edit = Patch::Merge(json!({"data": {"password": "aGFja2Vk"}}));
+            secrets.patch("db", &PatchParams::default(), &edit).await.expect("hand edit");
+            secret_with(&client, app, "db", 2).await;
+        }
+        eventually("a series of DriftRepaired Events", || {
+            let events: Api<Event> = Api::namespaced(client.clone(), app);
+            async move {
+                let listed = events.list(&ListParams::default()).await.ok()?;
+                let mut drift =
+                    listed.items.into_iter().filter(|e| e.reason.as_deref() == Some("DriftRepaired"));
+                drift.any(|e| e.series.is_some_and(|s| s.count.unwrap_or(0) >= 2)).then_some(())
             }
         })
         .await;
@@ -232,8 +300,32 @@ async fn the_default_install_is_admitted_and_its_rbac_runs_every_controller() {
         controller.stop();
         assert_never_refused(&controller);
         assert_eq!(lease_holder(&client, &release, &args).await, None, "the Lease was not released");
+        assert_grants_are_what_the_controller_used(&client, &release).await;
     })
     .await;
+}
+
+/// Permissions the apiserver checks that the audit log does not record as the request's verb: a
+/// server-side apply (`patch`) that creates its object is authorized as `create`. (An `Owner`
+/// Secret's owner reference sets no `blockOwnerDeletion`, so the OwnerReferencesPermissionEnforcement
+/// admission plugin, on in the test control plane, asks for no rights on the owner's finalizers.)
+const CHECKED_WITHOUT_A_REQUEST: [(&str, &str, &str); 1] = [("", "secrets", "create")];
+
+/// Least privilege, from what the code did: after a run that exercised every controller path,
+/// the requests the apiserver's audit log recorded for the chart's ServiceAccount are exactly
+/// the chart's grants.
+async fn assert_grants_are_what_the_controller_used(client: &kube::Client, release: &Release) {
+    let user = format!("system:serviceaccount:{}:{}", release.namespace, release.fullname());
+    let used = rbac::audited(&user);
+    let mut needed = used.clone();
+    needed.extend(CHECKED_WITHOUT_A_REQUEST.map(|(g, r, v)| (g.to_string(), r.to_string(), v.to_string())));
+    let granted = rbac::granted(client, &release.fullname(), &release.name).await;
+    let unused: BTreeSet<&Access> = granted.difference(&needed).collect();
+    let missing: BTreeSet<&Access> = used.difference(&granted).collect();
+    assert!(
+        unused.is_empty() && missing.is_empty(),
+        "granted and never used: {unused:?}; used and not granted: {missing:?}"
+    );
 }
 
 #[tokio::test]

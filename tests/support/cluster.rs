@@ -95,3 +95,28 @@ pub async fn create_namespace(client: &kube::Client, prefix: &str) -> String {
 pub async fn delete_namespace(client: &kube::Client, name: &str) {
     let _ = Api::<Namespace>::all(client.clone()).delete(name, &DeleteParams::default()).await;
 }
+
+/// Registers the AWS Load Balancer Controller's `IngressClassParams` API
+/// (`elbv2.k8s.aws/v1beta1`, cluster-scoped), as its CRDs do, so that what the TlsIngressPolicy
+/// controller does where it is served can be seen; its schema is left open.
+pub async fn serve_ingress_class_params(client: &kube::Client) {
+    let crd: CustomResourceDefinition = serde_json::from_value(json!({
+        "metadata": {"name": "ingressclassparams.elbv2.k8s.aws"},
+        "spec": {
+            "group": "elbv2.k8s.aws",
+            "scope": "Cluster",
+            "names": {"plural": "ingressclassparams", "singular": "ingressclassparams", "kind": "IngressClassParams", "listKind": "IngressClassParamsList"},
+            "versions": [{
+                "name": "v1beta1", "served": true, "storage": true,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
+            }],
+        },
+    }))
+    .expect("the IngressClassParams CRD");
+    let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let apply = PatchParams::apply(FIELD_MANAGER).force();
+    crds.patch("ingressclassparams.elbv2.k8s.aws", &apply, &Patch::Apply(&crd))
+        .await
+        .expect("applying the IngressClassParams CRD");
+    await_served(client, &crd).await;
+}

@@ -14,5 +14,6 @@ pub mod lease_stall;
 pub mod moto;
 pub mod process;
 pub mod proxy;
+pub mod rbac;
 pub mod running;
 pub mod tally;

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # A throwaway Kubernetes control plane on loopback for the e2e tests: etcd, kube-apiserver and
 # kube-controller-manager, started the way a real cluster starts them (its own CA, serving and
-# client certificates, RBAC, the default admission plugins, a service-account issuer).
+# client certificates, RBAC, the default admission plugins and OwnerReferencesPermissionEnforcement,
+# a service-account issuer), with an audit log of every request made by a ServiceAccount
+# (DIR/audit.log, JSON lines: the chart test compares what the controller did with what the
+# chart grants).
 #
 #   control-plane.sh up DIR                 build (or reuse) the binaries, start, wait for /readyz;
 #                                           writes DIR/kubeconfig (cluster-admin)
@@ -111,9 +114,22 @@ apiserver_ready() {
   [ "$(api_get /readyz)" = "ok" ]
 }
 
+audit_policy() {
+  cat >"$dir/audit-policy.yaml" <<'EOF'
+apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: ["RequestReceived"]
+rules:
+  - level: Metadata
+    userGroups: ["system:serviceaccounts"]
+  - level: None
+EOF
+}
+
 start_apiserver() {
   local bin pki="$dir/pki"
   bin="$(cat "$dir/bin")"
+  audit_policy
   start kube-apiserver "$bin/kube-apiserver" \
     --etcd-servers="http://127.0.0.1:$(cat "$dir/etcd.port")" \
     --bind-address=127.0.0.1 --advertise-address=127.0.0.1 \
@@ -121,6 +137,9 @@ start_apiserver() {
     --tls-cert-file="$pki/apiserver.crt" --tls-private-key-file="$pki/apiserver.key" \
     --client-ca-file="$pki/ca.crt" \
     --authorization-mode=RBAC \
+    --enable-admission-plugins=OwnerReferencesPermissionEnforcement \
+    --audit-policy-file="$dir/audit-policy.yaml" --audit-log-path="$dir/audit.log" \
+    --audit-log-format=json --audit-log-mode=blocking \
     --service-account-issuer=https://kubernetes.default.svc.cluster.local \
     --service-account-key-file="$pki/service-account.pub" \
     --service-account-signing-key-file="$pki/service-account.key" \

@@ -33,9 +33,13 @@ app.kubernetes.io/part-of: data-protection-operator
 {{- end }}
 {{- end }}
 
-{{/* Verbs on Secrets: read always (drift repair watches them), write when allowed. */}}
+{{/*
+Verbs on Secrets: read always (drift repair watches them); when allowed, write with
+server-side apply (authorized as create where the Secret does not exist yet) and delete
+(Orphan + Delete).
+*/}}
 {{- define "dpo.secretVerbs" -}}
-{{- if .Values.rbac.secrets.write }}["get", "list", "watch", "create", "update", "patch", "delete"]
+{{- if .Values.rbac.secrets.write }}["get", "list", "watch", "create", "patch", "delete"]
 {{- else }}["get", "list", "watch"]
 {{- end }}
 {{- end }}
@@ -47,19 +51,16 @@ rbac.secrets.namespaces): its objects, the Secrets they write, the workloads the
 {{- define "dpo.protectedSecretRules" -}}
 - apiGroups: ["dpo.dev"]
   resources: ["protectedsecrets"]
-  verbs: ["get", "list", "watch", "patch", "update"]
+  verbs: ["list", "watch", "patch"]
 - apiGroups: ["dpo.dev"]
   resources: ["protectedsecrets/status"]
-  verbs: ["get", "patch", "update"]
-- apiGroups: ["dpo.dev"]
-  resources: ["protectedsecrets/finalizers"]
-  verbs: ["update"]
+  verbs: ["patch"]
 - apiGroups: [""]
   resources: ["secrets"]
   verbs: {{ include "dpo.secretVerbs" . }}
 {{- if .Values.rbac.rolloutRestart }}
 - apiGroups: ["apps"]
   resources: ["deployments", "statefulsets", "daemonsets"]
-  verbs: ["get", "patch"]
+  verbs: ["patch"]
 {{- end }}
 {{- end }}
