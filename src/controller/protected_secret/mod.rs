@@ -437,6 +437,9 @@ async fn set_finalizer(ctx: &Context, ps: &ProtectedSecret, present: bool) -> Re
     }
     let patch = json!({"metadata": {"finalizers": finalizers, "resourceVersion": ps.resource_version()}});
     let api: Api<ProtectedSecret> = Api::namespaced(ctx.client.clone(), &ps.namespace().unwrap_or_default());
-    api.patch(&ps.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await?;
-    Ok(())
+    match api.patch(&ps.name_any(), &PatchParams::default(), &Patch::Merge(&patch)).await {
+        // Gone: an earlier reconcile of the same deletion removed the finalizer already.
+        Err(kube::Error::Api(status)) if status.code == 404 && !present => Ok(()),
+        result => result.map(drop).map_err(Error::from),
+    }
 }

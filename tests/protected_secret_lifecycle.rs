@@ -1,10 +1,13 @@
-//! What a ProtectedSecret may not ask for, refused by the reconciler against the fake API
-//! server and moto: the refusal is in status, naming what to change, and nothing is written.
+//! The reconciler against the fake API server and moto at the edges of a ProtectedSecret's
+//! life: what it may not ask for (refused in status, naming what to change, nothing written),
+//! and its deletion seen more than once.
 
 mod support;
 
+use dpo::controller::protected_secret;
 use serde_json::json;
-use support::apiserver::secret_path;
+use std::sync::Arc;
+use support::apiserver::{protected_secret_path, secret_path};
 use support::controller::{Harness, NAMESPACE};
 use support::moto::{self, Seed, secrets_manager_calls};
 
@@ -43,4 +46,27 @@ async fn an_extracted_property_that_cannot_be_a_secret_key_is_named_and_nothing_
     assert!(message.contains("spec.dataFrom.extract") && message.contains("\"db password\""), "{message}");
     assert!(!message.contains("canary-7f3a"), "{message}");
     assert!(h.api.get(&secret_path(NAMESPACE, "db")).is_none(), "a Secret was written");
+}
+
+#[tokio::test]
+async fn a_deletion_reconciled_again_after_the_object_is_gone_is_done_not_failed() {
+    let secret_id = Seed::new().await.compliant_secret(NAMESPACE, &json!({"password": "pw"})).await;
+    let h = Harness::new(moto::facts(moto::test_settings()).await);
+    let target = json!({"creationPolicy": "Orphan", "deletionPolicy": "Delete"});
+    h.create(
+        "db",
+        json!({"source": {"secretId": secret_id}, "dataFrom": {"extract": true}, "target": target}),
+    );
+    h.reconcile("db").await.unwrap();
+    let path = protected_secret_path(NAMESPACE, "db");
+    let mut object = h.api.get(&path).unwrap();
+    object["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+    h.api.put(&path, object);
+    // The watch may hand the same deleting object over twice: the second copy still shows the
+    // finalizer the first reconcile removed, after which the apiserver let the object go.
+    let stale = Arc::new(h.object("db"));
+    h.reconcile("db").await.unwrap();
+    h.api.remove(&path);
+    let again = protected_secret::reconcile(stale, h.ctx.clone()).await;
+    assert!(again.is_ok(), "{again:?}");
 }
