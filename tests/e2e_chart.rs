@@ -14,7 +14,9 @@ use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::{Event, Namespace, Secret};
 use k8s_openapi::api::storage::v1::StorageClass;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, ObjectMeta};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, ListParams, Patch, PatchParams,
+};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
@@ -74,7 +76,7 @@ where
 
 /// The ProtectedSecret controller's whole job in `namespace`: the Secret, `Ready` in status, an
 /// Event, and on a new version (pinned by `versionId`: no wait for a refresh) the new value and
-/// a rollout restart of a Deployment, a StatefulSet and a DaemonSet it names.
+/// a rollout restart of a Deployment, a StatefulSet, a DaemonSet and a Rollout it names.
 async fn assert_sync_and_restart(client: &kube::Client, namespace: &str) {
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), namespace);
     let stateful_sets: Api<StatefulSet> = Api::namespaced(client.clone(), namespace);
@@ -88,7 +90,16 @@ async fn assert_sync_and_restart(client: &kube::Client, namespace: &str) {
     create(&stateful_sets, json!({"metadata": {"name": "web"}, "spec": spec})).await;
     let spec = json!({"selector": {"matchLabels": labels}, "template": template});
     create(&daemon_sets, json!({"metadata": {"name": "web"}, "spec": spec})).await;
-    let kinds = ["Deployment", "StatefulSet", "DaemonSet"];
+    // Served, as where Argo Rollouts is installed.
+    cluster::serve_open_crd(client, "argoproj.io", "v1alpha1", "Rollout", "rollouts", "Namespaced").await;
+    let rollout_type = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"),
+        "rollouts",
+    );
+    let rollouts: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &rollout_type);
+    let rollout = json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "web"}, "spec": {}});
+    create(&rollouts, rollout).await;
+    let kinds = ["Deployment", "StatefulSet", "DaemonSet", "Rollout"];
     let extra = json!({"rolloutRestart": kinds.map(|kind| json!({"kind": kind, "name": "web"}))});
     let secret_id = protected_secret(client, namespace, "db", extra).await;
     secret_with(client, namespace, "db", 1).await;
@@ -115,22 +126,22 @@ async fn assert_sync_and_restart(client: &kube::Client, namespace: &str) {
     let restarted = |annotations: Option<BTreeMap<String, String>>| {
         annotations.is_some_and(|a| a.contains_key("dpo.dev/restartedAt"))
     };
-    eventually("the rollout restart of the Deployment, StatefulSet and DaemonSet web", || {
-        let (deployments, stateful_sets, daemon_sets) = (&deployments, &stateful_sets, &daemon_sets);
+    eventually("the rollout restart of the Deployment, StatefulSet, DaemonSet and Rollout web", || {
+        let (deployments, stateful_sets, daemon_sets, rollouts) =
+            (&deployments, &stateful_sets, &daemon_sets, &rollouts);
         async move {
             let reasons = event_reasons(client, namespace, "db").await;
             assert!(
                 !reasons.iter().any(|r| r.starts_with("RolloutRestart")),
                 "the restart failed: {reasons:?}"
             );
-            let all =
-                restarted(template_annotations(deployments, "web", |d| d.spec?.template.metadata).await)
-                    && restarted(
-                        template_annotations(stateful_sets, "web", |s| s.spec?.template.metadata).await,
-                    )
-                    && restarted(
-                        template_annotations(daemon_sets, "web", |d| d.spec?.template.metadata).await,
-                    );
+            let deployment = template_annotations(deployments, "web", |d| d.spec?.template.metadata).await;
+            let stateful_set =
+                template_annotations(stateful_sets, "web", |s| s.spec?.template.metadata).await;
+            let daemon_set = template_annotations(daemon_sets, "web", |d| d.spec?.template.metadata).await;
+            let rollout = rollouts.get("web").await.ok()?;
+            let all = [deployment, stateful_set, daemon_set].into_iter().all(restarted)
+                && rollout.data["spec"]["restartAt"].is_string();
             all.then_some(())
         }
     })
@@ -221,8 +232,16 @@ async fn the_default_install_is_admitted_and_its_rbac_runs_every_controller() {
         let tls: Api<TlsIngressPolicy> = Api::all(client.clone());
         create(&tls, dpo_object("TlsIngressPolicy", &id, json!({"ingressSelector": selector}))).await;
 
-        // Served, as where the AWS Load Balancer Controller is installed: watched too.
-        cluster::serve_ingress_class_params(&client).await;
+        // Served, as where the AWS Load Balancer Controller and Argo Rollouts are installed.
+        cluster::serve_open_crd(
+            &client,
+            "elbv2.k8s.aws",
+            "v1beta1",
+            "IngressClassParams",
+            "ingressclassparams",
+            "Cluster",
+        )
+        .await;
         let (_dir, args, _, mut controller) = start(&client, &release).await;
         assert_sync_and_restart(&client, app).await;
 

@@ -70,3 +70,37 @@ async fn a_deletion_reconciled_again_after_the_object_is_gone_is_done_not_failed
     let again = protected_secret::reconcile(stale, h.ctx.clone()).await;
     assert!(again.is_ok(), "{again:?}");
 }
+
+#[tokio::test]
+async fn a_rollout_is_restarted_through_restart_at_and_a_paused_deployment_is_refused() {
+    let seed = Seed::new().await;
+    let secret_id = seed.compliant_secret(NAMESPACE, &json!({"password": "pw-1"})).await;
+    let mut settings = moto::test_settings();
+    // The rotation below is seen by the next reconcile, not after a cache lifetime.
+    settings.cache.secret_metadata_ttl = std::time::Duration::ZERO;
+    let h = Harness::new(moto::facts(settings).await);
+    let workloads = json!([{"kind": "Deployment", "name": "shop"}, {"kind": "Rollout", "name": "web"}]);
+    h.create("db", json!({"source": {"secretId": secret_id}, "dataFrom": {"extract": true}, "rolloutRestart": workloads}));
+    let deployment = "/apis/apps/v1/namespaces/team/deployments/shop";
+    let rollout = "/apis/argoproj.io/v1alpha1/namespaces/team/rollouts/web";
+    h.api.put(deployment, json!({"metadata": {"name": "shop"}, "spec": {"paused": true}}));
+    h.api.put(
+        rollout,
+        json!({"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout", "metadata": {"name": "web"}}),
+    );
+    h.reconcile("db").await.unwrap();
+
+    seed.put_value(&secret_id, &json!({"password": "pw-2"}).to_string()).await;
+    h.api.clear_calls();
+    h.restarted().reconcile("db").await.unwrap();
+    let restarted = h.api.writes().into_iter().find(|c| c.path == rollout).expect("the Rollout restarted");
+    assert!(restarted.body["spec"]["restartAt"].is_string(), "{}", restarted.body);
+    assert!(h.api.writes().iter().all(|c| c.path != deployment), "the paused Deployment was patched");
+    let (status, reason, message) = h.ready("db");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "RolloutRestartPaused"), "{message}");
+    assert!(
+        message.contains("Deployment/shop is paused") && message.contains("kubectl rollout resume"),
+        "{message}"
+    );
+    assert_eq!(h.condition("db", "Synced").0, "True", "the Secret holds the new version");
+}

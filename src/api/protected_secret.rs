@@ -214,6 +214,8 @@ pub enum WorkloadKind {
     Deployment,
     StatefulSet,
     DaemonSet,
+    /// An Argo Rollouts `Rollout` (`argoproj.io/v1alpha1`), restarted through `spec.restartAt`.
+    Rollout,
 }
 
 /// The data-protection policy the AWS secret must meet.

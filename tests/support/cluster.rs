@@ -96,27 +96,35 @@ pub async fn delete_namespace(client: &kube::Client, name: &str) {
     let _ = Api::<Namespace>::all(client.clone()).delete(name, &DeleteParams::default()).await;
 }
 
-/// Registers the AWS Load Balancer Controller's `IngressClassParams` API
-/// (`elbv2.k8s.aws/v1beta1`, cluster-scoped), as its CRDs do, so that what the TlsIngressPolicy
-/// controller does where it is served can be seen; its schema is left open.
-pub async fn serve_ingress_class_params(client: &kube::Client) {
+/// Serves `kind` (plural `plural`, group `group`, version `v1alpha1`/`v1beta1` as given) the way
+/// its project's CRD registers it, with an open schema: what the operator does where a
+/// companion (the AWS Load Balancer Controller, Argo Rollouts) is installed can then be seen.
+pub async fn serve_open_crd(
+    client: &kube::Client,
+    group: &str,
+    version: &str,
+    kind: &str,
+    plural: &str,
+    scope: &str,
+) {
+    let name = format!("{plural}.{group}");
     let crd: CustomResourceDefinition = serde_json::from_value(json!({
-        "metadata": {"name": "ingressclassparams.elbv2.k8s.aws"},
+        "metadata": {"name": name},
         "spec": {
-            "group": "elbv2.k8s.aws",
-            "scope": "Cluster",
-            "names": {"plural": "ingressclassparams", "singular": "ingressclassparams", "kind": "IngressClassParams", "listKind": "IngressClassParamsList"},
+            "group": group,
+            "scope": scope,
+            "names": {"plural": plural, "singular": kind.to_lowercase(), "kind": kind, "listKind": format!("{kind}List")},
             "versions": [{
-                "name": "v1beta1", "served": true, "storage": true,
+                "name": version, "served": true, "storage": true,
                 "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}},
             }],
         },
     }))
-    .expect("the IngressClassParams CRD");
+    .expect("a CRD");
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     let apply = PatchParams::apply(FIELD_MANAGER).force();
-    crds.patch("ingressclassparams.elbv2.k8s.aws", &apply, &Patch::Apply(&crd))
+    crds.patch(&name, &apply, &Patch::Apply(&crd))
         .await
-        .expect("applying the IngressClassParams CRD");
+        .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
     await_served(client, &crd).await;
 }

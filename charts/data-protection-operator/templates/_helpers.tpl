@@ -59,8 +59,15 @@ rbac.secrets.namespaces): its objects, the Secrets they write, the workloads the
   resources: ["secrets"]
   verbs: {{ include "dpo.secretVerbs" . }}
 {{- if .Values.rbac.rolloutRestart }}
+# A paused Deployment is read first: it would roll nothing out.
 - apiGroups: ["apps"]
-  resources: ["deployments", "statefulsets", "daemonsets"]
+  resources: ["deployments"]
+  verbs: ["get", "patch"]
+- apiGroups: ["apps"]
+  resources: ["statefulsets", "daemonsets"]
+  verbs: ["patch"]
+- apiGroups: ["argoproj.io"]
+  resources: ["rollouts"]
   verbs: ["patch"]
 {{- end }}
 {{- end }}

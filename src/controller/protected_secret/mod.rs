@@ -43,7 +43,7 @@ use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use target::{Refusal, Written};
+use target::{Refusal, RestartError, Written};
 use tokio::sync::Semaphore;
 
 /// `controller` label of the shared reconcile metrics.
@@ -369,12 +369,23 @@ async fn roll_out(ctx: &Context, ps: &ProtectedSecret, namespace: &str, version_
     let workloads: Vec<String> = failed.iter().map(|(workload, _)| workload.clone()).collect();
     let (workload, err) = failed.swap_remove(0);
     let restart = format!("the restart of {workload}");
-    let mut failure = Failure::refused("RolloutRestart", &restart, err).unwrap_or_else(|err| Failure {
-        reason: "RolloutRestartFailed".into(),
-        message: format!("could not restart {workload}: {err}"),
-        retry: Some(Error::Kube(err)),
-        transient: true,
-    });
+    let mut failure = match err {
+        RestartError::Paused => Failure::new(
+            "RolloutRestartPaused",
+            format!(
+                "{workload} is paused, so a restart would roll nothing out: resume it (kubectl rollout resume), or \
+                 take it out of rolloutRestart"
+            ),
+        ),
+        RestartError::Kube(err) => {
+            Failure::refused("RolloutRestart", &restart, err).unwrap_or_else(|err| Failure {
+                reason: "RolloutRestartFailed".into(),
+                message: format!("could not restart {workload}: {err}"),
+                retry: Some(Error::Kube(err)),
+                transient: true,
+            })
+        }
+    };
     failure.message = format!(
         "{}; {} still run(s) a version before {version_id}: retried",
         failure.message,

@@ -9,7 +9,7 @@ use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use sha2::Sha256;
@@ -333,22 +333,39 @@ pub async fn release(client: &kube::Client, ps: &ProtectedSecret) -> Result<(), 
     Ok(())
 }
 
-/// Restarts the consumers named in `targets`: sets the pod-template annotation, as
-/// `kubectl rollout restart` does. Returns the workloads that could not be restarted.
+/// Why a workload was not restarted.
+#[derive(Debug)]
+pub enum RestartError {
+    Kube(kube::Error),
+    /// A paused Deployment rolls nothing out, so a restart would only look done.
+    Paused,
+}
+
+/// Restarts the consumers named in `targets` as `kubectl rollout restart` does: the pod-template
+/// annotation, or a Rollout's `spec.restartAt`. Returns the workloads that were not restarted.
 pub async fn restart(
     client: &kube::Client,
     namespace: &str,
     targets: &[RolloutTarget],
     at: &str,
-) -> Vec<(String, kube::Error)> {
-    let patch = json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: at}}}}});
+) -> Vec<(String, RestartError)> {
+    let annotation =
+        json!({"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT_ANNOTATION: at}}}}});
     let mut failed = Vec::new();
     for target in targets {
         let (client, name) = (client.clone(), target.name.as_str());
         let result = match target.kind {
-            WorkloadKind::Deployment => annotate::<Deployment>(client, namespace, name, &patch).await,
-            WorkloadKind::StatefulSet => annotate::<StatefulSet>(client, namespace, name, &patch).await,
-            WorkloadKind::DaemonSet => annotate::<DaemonSet>(client, namespace, name, &patch).await,
+            WorkloadKind::Deployment => restart_deployment(client, namespace, name, &annotation).await,
+            WorkloadKind::StatefulSet => {
+                patch(Api::<StatefulSet>::namespaced(client, namespace), name, &annotation).await
+            }
+            WorkloadKind::DaemonSet => {
+                patch(Api::<DaemonSet>::namespaced(client, namespace), name, &annotation).await
+            }
+            WorkloadKind::Rollout => {
+                let rollouts = Api::<DynamicObject>::namespaced_with(client, namespace, &rollout_resource());
+                patch(rollouts, name, &json!({"spec": {"restartAt": at}})).await
+            }
         };
         if let Err(err) = result {
             failed.push((format!("{:?}/{name}", target.kind), err));
@@ -357,21 +374,33 @@ pub async fn restart(
     failed
 }
 
-async fn annotate<K>(
+/// Argo Rollouts' `Rollout`, served where Argo Rollouts is installed.
+fn rollout_resource() -> ApiResource {
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("argoproj.io", "v1alpha1", "Rollout"),
+        "rollouts",
+    )
+}
+
+async fn restart_deployment(
     client: kube::Client,
     namespace: &str,
     name: &str,
-    patch: &serde_json::Value,
-) -> Result<(), kube::Error>
+    annotation: &serde_json::Value,
+) -> Result<(), RestartError> {
+    let deployments = Api::<Deployment>::namespaced(client, namespace);
+    let deployment = deployments.get(name).await.map_err(RestartError::Kube)?;
+    if deployment.spec.and_then(|spec| spec.paused) == Some(true) {
+        return Err(RestartError::Paused);
+    }
+    patch(deployments, name, annotation).await
+}
+
+async fn patch<K>(api: Api<K>, name: &str, patch: &serde_json::Value) -> Result<(), RestartError>
 where
-    K: Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
-        + Clone
-        + serde::de::DeserializeOwned
-        + std::fmt::Debug,
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
 {
-    Api::<K>::namespaced(client, namespace)
-        .patch(name, &PatchParams::default(), &Patch::Merge(patch))
-        .await?;
+    api.patch(name, &PatchParams::default(), &Patch::Merge(patch)).await.map_err(RestartError::Kube)?;
     Ok(())
 }
 
