@@ -135,14 +135,18 @@ fn the_chart_lints_with_default_and_variant_values() {
     }
 }
 
+/// Grants on the workloads `rolloutRestart` restarts.
+fn is_workload(key: &str) -> bool {
+    key.starts_with("apps/") || key.starts_with("argoproj.io/")
+}
+
 /// The grants a ProtectedSecret controller needs wherever it works: those on ProtectedSecrets,
 /// Secrets and workloads.
 fn protected_secret_grants(
     grants: &BTreeMap<String, BTreeSet<String>>,
 ) -> BTreeMap<String, BTreeSet<String>> {
-    let theirs = |key: &String| {
-        key.starts_with("dpo.dev/protectedsecrets") || key == "/secrets" || key.starts_with("apps/")
-    };
+    let theirs =
+        |key: &String| key.starts_with("dpo.dev/protectedsecrets") || key == "/secrets" || is_workload(key);
     grants.iter().filter(|(key, _)| theirs(key)).map(|(k, v)| (k.clone(), v.clone())).collect()
 }
 
@@ -153,7 +157,7 @@ fn default_rbac_is_one_cluster_role_and_the_lease_role() {
     let docs = render(&[]);
     let cluster = grants(one(&docs, "ClusterRole", "data-protection-operator"));
     assert_eq!(cluster["/secrets"], verbs(SECRET_WRITE));
-    assert_eq!(cluster["apps/deployments"], verbs(&["patch"]));
+    assert_eq!(cluster["apps/deployments"], verbs(&["get", "patch"]));
     assert!(!cluster.values().flatten().any(|verb| verb == "update" || verb == "*"), "{cluster:?}");
 
     // Leases only in the release namespace, updates only of the operator's own Lease.
@@ -179,7 +183,7 @@ fn protected_secrets_can_be_restricted_to_namespaces() {
     let cluster = grants(one(&docs, "ClusterRole", "data-protection-operator"));
     for key in cluster.keys() {
         assert!(
-            !key.starts_with("dpo.dev/protectedsecrets") && key != "/secrets" && !key.starts_with("apps/"),
+            !key.starts_with("dpo.dev/protectedsecrets") && key != "/secrets" && !is_workload(key),
             "{key} is granted cluster-wide: {cluster:?}"
         );
     }
@@ -214,13 +218,13 @@ fn secrets_can_be_read_only_and_restarts_off() {
     let read_only = render(&["rbac.secrets.write=false", "rbac.rolloutRestart=false"]);
     let cluster = grants(one(&read_only, "ClusterRole", "data-protection-operator"));
     assert_eq!(cluster["/secrets"], verbs(READ));
-    assert!(!cluster.keys().any(|k| k.starts_with("apps/")), "{cluster:?}");
+    assert!(!cluster.keys().any(|k| is_workload(k)), "{cluster:?}");
 
     let namespaced =
         render(&["rbac.secrets.namespaces={shop}", "rbac.secrets.write=false", "rbac.rolloutRestart=false"]);
     let role = grants(one(&namespaced, "Role", "-protected-secrets"));
     assert_eq!(role["/secrets"], verbs(READ));
-    assert!(!role.keys().any(|k| k.starts_with("apps/")), "{role:?}");
+    assert!(!role.keys().any(|k| is_workload(k)), "{role:?}");
 }
 
 #[test]
