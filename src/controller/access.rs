@@ -13,6 +13,7 @@
 //!   secretIdPrefixes: ["{namespace}/"]
 //! ```
 
+use crate::policy::arn::Arn;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -135,18 +136,13 @@ fn validate(rule: &AccessRule) -> Result<(), String> {
     Ok(())
 }
 
-/// The name part of a secret id: the id itself, or what follows `:secret:` in a Secrets Manager
-/// ARN (`arn:aws:secretsmanager:eu-west-1:111111111111:secret:prod/db-AbCdEf`). Any other ARN
-/// names no secret.
+/// The name part of a secret id: the id itself, or the name in a Secrets Manager ARN. Any other
+/// ARN names no secret.
 fn secret_name(secret_id: &str) -> Option<&str> {
     if !secret_id.starts_with("arn:") {
         return Some(secret_id);
     }
-    let parts: Vec<&str> = secret_id.splitn(7, ':').collect();
-    match parts.as_slice() {
-        [_, _, "secretsmanager", _, _, "secret", name] if !name.is_empty() => Some(name),
-        _ => None,
-    }
+    Arn::parse(secret_id)?.secret_name()
 }
 
 #[cfg(test)]

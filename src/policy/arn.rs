@@ -46,6 +46,15 @@ impl<'a> Arn<'a> {
         self.account.len() == 12 && self.account.bytes().all(|b| b.is_ascii_digit())
     }
 
+    /// The name part of a Secrets Manager secret ARN (`secret:<name>`, with the random suffix
+    /// when the ARN is complete); `None` for any other ARN.
+    pub fn secret_name(&self) -> Option<&'a str> {
+        if self.service != "secretsmanager" {
+            return None;
+        }
+        self.resource.strip_prefix("secret:").filter(|name| !name.is_empty())
+    }
+
     pub fn scope(&self) -> Scope<'a> {
         Scope { partition: self.partition, region: self.region, account: self.account }
     }
@@ -68,6 +77,16 @@ mod tests {
         assert_eq!((iam.region, iam.resource), ("", "role/dpo"));
         assert!(!Arn::parse("arn:AWS:s3:::bucket").unwrap().in_aws_partition());
         assert!(!Arn::parse("arn:aws:acm:us-east-1:1234:certificate/x").unwrap().has_account_id());
+        assert_eq!(arn.secret_name(), Some("prod/db-AbCdEf"));
+        assert_eq!(iam.secret_name(), None);
+        assert_eq!(
+            Arn::parse("arn:aws:secretsmanager:us-east-1:123456789012:secret:").unwrap().secret_name(),
+            None
+        );
+        assert_eq!(
+            Arn::parse("arn:aws:secretsmanager:us-east-1:123456789012:key:x").unwrap().secret_name(),
+            None
+        );
         assert_eq!(Arn::parse("arn:aws:kms:us-east-1"), None);
         assert_eq!(Arn::parse("alias/shop"), None);
     }
