@@ -187,14 +187,16 @@ async fn roles_are_assumed_once_and_only_when_allowed() {
     let name = moto::unique("role");
     let (_, version) = seed.secret(&name, "via-role", None).await;
 
-    let denied = Target { region: None, role_arn: Some("arn:aws:iam::123456789012:role/admin".into()) };
+    let denied =
+        Target { role_arn: Some("arn:aws:iam::123456789012:role/admin".into()), ..Target::default() };
     let err = facts.secret(&denied, &name).await.unwrap_err();
     assert!(matches!(err, AwsError::RoleNotAllowed { .. }), "{err:?}");
     assert_eq!(err.reason(), "AccessNotAllowed");
     assert_eq!(facts.metrics().count("sts", "AssumeRole"), 0);
     assert_eq!(facts.metrics().count("secretsmanager", "DescribeSecret"), 0);
 
-    let allowed = Target { region: None, role_arn: Some("arn:aws:iam::123456789012:role/dpo-reader".into()) };
+    let allowed =
+        Target { role_arn: Some("arn:aws:iam::123456789012:role/dpo-reader".into()), ..Target::default() };
     let meta = facts.secret(&allowed, &name).await.unwrap();
     assert_eq!(meta.name, name);
     let value = facts.value(&allowed, &name, &version).await.unwrap();
