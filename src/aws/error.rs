@@ -26,7 +26,9 @@ pub enum AwsError {
     #[error("invalid reference for {action}: {message}")]
     Invalid { action: &'static str, message: String },
     /// The role is not in the allowlist; no AWS call was made.
-    #[error("role {role_arn} is not in the allowed roles")]
+    #[error(
+        "role {role_arn} is not among the roles the operator may assume (--allowed-role, Helm aws.allowedRoles)"
+    )]
     RoleNotAllowed { role_arn: String },
 }
 

@@ -36,14 +36,12 @@ impl<'a> Arn<'a> {
 
     /// Whether the partition is one of AWS's (`aws`, `aws-cn`, `aws-us-gov`, ...).
     pub fn in_aws_partition(&self) -> bool {
-        self.partition
-            .strip_prefix("aws")
-            .is_some_and(|rest| rest.bytes().all(|b| b == b'-' || b.is_ascii_lowercase()))
+        is_aws_partition(self.partition)
     }
 
     /// Whether the account part is a 12-digit account id.
     pub fn has_account_id(&self) -> bool {
-        self.account.len() == 12 && self.account.bytes().all(|b| b.is_ascii_digit())
+        is_account_id(self.account)
     }
 
     /// The name part of a Secrets Manager secret ARN (`secret:<name>`, with the random suffix
@@ -58,6 +56,16 @@ impl<'a> Arn<'a> {
     pub fn scope(&self) -> Scope<'a> {
         Scope { partition: self.partition, region: self.region, account: self.account }
     }
+}
+
+/// Whether `text` names one of AWS's partitions (`aws`, `aws-cn`, `aws-us-gov`, ...).
+pub fn is_aws_partition(text: &str) -> bool {
+    text.strip_prefix("aws").is_some_and(|rest| rest.bytes().all(|b| b == b'-' || b.is_ascii_lowercase()))
+}
+
+/// Whether `text` is a 12-digit account id.
+pub fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
