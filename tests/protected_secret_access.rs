@@ -96,12 +96,17 @@ async fn every_refusal_is_made_before_any_aws_call() {
     assert_eq!(h.ctx.protected_secrets.metrics.errors("AccessNotAllowed"), 5);
 }
 
-#[tokio::test]
-async fn a_role_is_assumed_in_a_session_tagged_with_the_namespace() {
-    let seed = Seed::new().await;
-    let name = seed.compliant_secret(NAMESPACE, &json!({"password": "pw"})).await;
+/// A compliant secret of the namespace, and a harness reading AWS through a proxy.
+async fn behind_proxy() -> (String, Proxy, Harness) {
+    let name = Seed::new().await.compliant_secret(NAMESPACE, &json!({"password": "pw"})).await;
     let proxy = Proxy::start(moto::endpoint()).await;
     let h = harness(moto::facts_at(proxy.endpoint(), settings()).await);
+    (name, proxy, h)
+}
+
+#[tokio::test]
+async fn a_role_is_assumed_in_a_session_tagged_with_the_namespace() {
+    let (name, proxy, h) = behind_proxy().await;
     h.create("db", spec(json!({"secretId": name, "roleArn": ROLE})));
     h.reconcile("db").await.expect("reconcile");
     assert_eq!(h.ready("db").0, "True", "{:?}", h.ready("db"));
@@ -113,10 +118,7 @@ async fn a_role_is_assumed_in_a_session_tagged_with_the_namespace() {
 
 #[tokio::test]
 async fn status_and_events_do_not_show_the_operators_session() {
-    let seed = Seed::new().await;
-    let name = seed.compliant_secret(NAMESPACE, &json!({"password": "pw"})).await;
-    let proxy = Proxy::start(moto::endpoint()).await;
-    let h = harness(moto::facts_at(proxy.endpoint(), settings()).await);
+    let (name, proxy, h) = behind_proxy().await;
     proxy.inject("BatchGetSecretValue", Fault::AccessDenied, 1);
     proxy.inject("GetSecretValue", Fault::AccessDenied, 1);
     h.create("db", spec(json!({"secretId": name})));

@@ -278,9 +278,7 @@ fn validate(rule: &AccessRule) -> Result<(), String> {
         return Err("`namespaces` is empty; list namespace names or patterns such as team-*".into());
     }
     for pattern in &rule.namespaces {
-        let valid = !pattern.is_empty()
-            && pattern.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '*');
-        if !valid {
+        if !is_pattern(pattern) {
             return Err(format!(
                 "namespace pattern {pattern:?} is not a namespace name (a-z, 0-9, -) with optional *"
             ));
@@ -306,9 +304,7 @@ fn validate(rule: &AccessRule) -> Result<(), String> {
         }
     }
     for region in &rule.regions {
-        let valid = !region.is_empty()
-            && region.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '*');
-        if !valid {
+        if !is_pattern(region) {
             return Err(format!(
                 "region {region:?} is not a region name such as eu-west-1 or a pattern such as eu-*"
             ));
@@ -335,6 +331,12 @@ fn validate(rule: &AccessRule) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Whether `text` is a name of a-z, 0-9 and `-` (a namespace, a region), with optional `*`.
+fn is_pattern(text: &str) -> bool {
+    !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '*')
 }
 
 /// Braces are valid in none of the fields, so any left after the placeholder is a typo.
