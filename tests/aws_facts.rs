@@ -207,7 +207,7 @@ async fn gather_fills_a_fact_set_and_never_fails() {
     assert!(set.ebs_default.is_none(), "not asked for");
 
     let denied = FactRequest {
-        target: Target { region: None, role_arn: Some("arn:aws:iam::123456789012:role/other".into()) },
+        target: Target { role_arn: Some("arn:aws:iam::123456789012:role/other".into()), ..Target::default() },
         secret_ids: [secret.clone()].into(),
         kms_keys: [alias.clone()].into(),
         ..FactRequest::default()

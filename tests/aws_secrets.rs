@@ -153,6 +153,32 @@ async fn many_secrets_cost_a_few_list_calls() {
 }
 
 #[tokio::test]
+async fn a_name_or_partial_arn_resolves_to_that_secret_only() {
+    let seed = Seed::new().await;
+    let facts = moto::facts(moto::test_settings()).await;
+    let prefix = moto::unique("exact");
+    let (longer_arn, longer_version) = seed.secret(&format!("{prefix}/db-extra"), "not-mine", None).await;
+    let absent = format!("{prefix}/db");
+    // The partial ARN of the absent secret: the longer one's ARN up to its name.
+    let partial = format!("{}{absent}", &longer_arn[..longer_arn.find(":secret:").unwrap() + 8]);
+    let others = [format!("{prefix}/a"), format!("{prefix}/b")];
+    let names: Vec<String> = [absent.clone(), partial.clone()].into_iter().chain(others).collect();
+
+    // ListSecrets filters by prefix, so the listing holds the longer secret: it answers neither.
+    let found = facts.secrets(&here(), &names).await;
+    assert!(facts.metrics().count("secretsmanager", "ListSecrets") >= 1);
+    for id in [&absent, &partial] {
+        assert_eq!(
+            found[id].as_ref().map(|s| &s.name),
+            Err(&AwsError::NotFound { kind: "secret", id: id.clone() })
+        );
+    }
+    // A batch read answered with the longer secret's value is not the value of the name asked.
+    let values = facts.values(&[value_ref(&absent, &longer_version)]).await;
+    assert!(values[&value_ref(&absent, &longer_version)].is_err(), "{values:?}");
+}
+
+#[tokio::test]
 async fn roles_are_assumed_once_and_only_when_allowed() {
     let seed = Seed::new().await;
     let mut settings = moto::test_settings();
@@ -161,14 +187,16 @@ async fn roles_are_assumed_once_and_only_when_allowed() {
     let name = moto::unique("role");
     let (_, version) = seed.secret(&name, "via-role", None).await;
 
-    let denied = Target { region: None, role_arn: Some("arn:aws:iam::123456789012:role/admin".into()) };
+    let denied =
+        Target { role_arn: Some("arn:aws:iam::123456789012:role/admin".into()), ..Target::default() };
     let err = facts.secret(&denied, &name).await.unwrap_err();
     assert!(matches!(err, AwsError::RoleNotAllowed { .. }), "{err:?}");
     assert_eq!(err.reason(), "AccessNotAllowed");
     assert_eq!(facts.metrics().count("sts", "AssumeRole"), 0);
     assert_eq!(facts.metrics().count("secretsmanager", "DescribeSecret"), 0);
 
-    let allowed = Target { region: None, role_arn: Some("arn:aws:iam::123456789012:role/dpo-reader".into()) };
+    let allowed =
+        Target { role_arn: Some("arn:aws:iam::123456789012:role/dpo-reader".into()), ..Target::default() };
     let meta = facts.secret(&allowed, &name).await.unwrap();
     assert_eq!(meta.name, name);
     let value = facts.value(&allowed, &name, &version).await.unwrap();

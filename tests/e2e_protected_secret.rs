@@ -2,8 +2,8 @@
 //! in this process against moto, and a ProtectedSecret is synced, refreshed after a rotation,
 //! repaired after a hand edit and a deletion, and deleted per its policies (by the garbage
 //! collector where it owns the Secret); two ProtectedSecrets merge keys into one Secret that lets
-//! them, keeping each other's; with `--secret-namespaces`, a ProtectedSecret in another namespace
-//! is left alone.
+//! them, keeping each other's; a secret of another account is refused; with
+//! `--secret-namespaces`, a ProtectedSecret in another namespace is left alone.
 //!
 //! Run with `tests/run.sh`, which starts a control plane; without a cluster every test fails
 //! saying so.
@@ -200,6 +200,33 @@ async fn a_foreign_secret_is_never_adopted() {
         })
         .await;
         assert_eq!(password(&secrets.get("db").await.unwrap()).as_deref(), Some("mine"));
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_secret_of_another_account_is_refused_naming_the_rule_field() {
+    in_namespace(|client, namespace| async move {
+        let secret_id = format!("arn:aws:secretsmanager:us-east-1:222222222222:secret:{namespace}/db");
+        let spec =
+            json!({"source": {"secretId": secret_id}, "data": [{"key": "password", "property": "password"}]});
+        apply_protected_secret(&client, &namespace, "db", spec).await;
+        let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), &namespace);
+        let message = eventually("Ready=False AccessNotAllowed", || {
+            let psecs = psecs.clone();
+            async move {
+                let status = psecs.get("db").await.ok()?.status?;
+                let ready = status.conditions.into_iter().find(|c| c.type_ == "Ready")?;
+                (ready.reason == "AccessNotAllowed").then_some(ready.message)
+            }
+        })
+        .await;
+        assert!(
+            message.contains("in account 222222222222") && message.contains("accounts of its access rules"),
+            "{message}"
+        );
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        assert!(secrets.get_opt("db").await.unwrap().is_none(), "nothing written");
     })
     .await;
 }

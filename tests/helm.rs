@@ -37,7 +37,11 @@ fn helm(args: &[&str]) -> std::process::Output {
 
 /// Renders the chart with `--set` values; fails the test when helm does.
 fn render(set: &[&str]) -> Vec<Value> {
-    let output = try_render(set);
+    documents(try_render(set))
+}
+
+/// The documents `helm template` printed; fails the test when helm failed.
+fn documents(output: std::process::Output) -> Vec<Value> {
     assert!(output.status.success(), "helm template failed: {}", String::from_utf8_lossy(&output.stderr));
     let text = String::from_utf8(output.stdout).unwrap();
     serde_yaml::Deserializer::from_str(&text)
@@ -306,6 +310,14 @@ fn aws_settings_reach_the_service_account_and_the_flags() {
     );
     let invalid = try_render(&["aws.roleArn=dpo"]);
     assert!(!invalid.status.success(), "values.schema.json accepted a role name for a role ARN");
+
+    // An account id is a string (a number would lose digits on its way through Helm).
+    let account = ["--set-string", "aws.accountId=111111111111", "--set", "aws.partition=aws-cn"];
+    let docs =
+        documents(helm(&[&["template", "dpo", CHART, "--namespace", NAMESPACE][..], &account].concat()));
+    let identity = controller_config(&docs).aws.identity.expect("the account id reaches --aws-account-id");
+    assert_eq!((identity.account.as_str(), identity.partition.as_str()), ("111111111111", "aws-cn"));
+    assert_eq!(controller_config(&render(&[])).aws.identity, None, "asked of STS by default");
 }
 
 #[test]
@@ -332,14 +344,28 @@ fn secret_access_values_become_the_rules_file_the_operator_reads() {
         let data = &one(docs, "ConfigMap", "secret-access")["data"]["secret-access.yaml"];
         AccessRules::parse("configmap", data.as_str().unwrap()).unwrap()
     };
-    let default = config(&render(&[]));
-    assert!(default.allowed("shop", "shop/db") && !default.allowed("shop", "payments/db"));
+    assert_eq!(config(&render(&[])), AccessRules::default());
     let custom = config(&render(&[
         "secretAccess[0].namespaces={payments-*}",
         "secretAccess[0].secretIdPrefixes={shared/}",
+        "secretAccess[0].accounts={*}",
+        "secretAccess[0].regions={eu-*}",
+        "secretAccess[0].roles[0]=arn:aws:iam::111111111111:role/{namespace}-reader",
+        "secretAccess[0].externalId=dpo-{namespace}",
     ]));
-    assert!(custom.allowed("payments-eu", "shared/key"));
-    assert!(!custom.allowed("shop", "shop/db"));
+    let expected = r#"
+- namespaces: [payments-*]
+  secretIdPrefixes: [shared/]
+  accounts: ["*"]
+  regions: [eu-*]
+  roles: ["arn:aws:iam::111111111111:role/{namespace}-reader"]
+  externalId: dpo-{namespace}
+"#;
+    assert_eq!(custom, AccessRules::parse("expected", expected).unwrap());
+    for bad in ["secretAccess[0].accounts={any}", "secretAccess[0].roles[0]=reader"] {
+        let set = ["secretAccess[0].namespaces={shop}", "secretAccess[0].secretIdPrefixes={shop/}", bad];
+        assert!(!try_render(&set).status.success(), "values.schema.json accepted {bad}");
+    }
 }
 
 #[test]

@@ -239,25 +239,6 @@ async fn merge_writes_only_our_keys_into_an_existing_secret_that_allows_it() {
 }
 
 #[tokio::test]
-async fn access_rules_are_checked_before_any_aws_call() {
-    let h = Harness::new(fresh_facts().await);
-    h.create("db", spec("other-team/db"));
-    h.reconcile("db").await.unwrap();
-    let (status, reason, message) = h.ready("db");
-    assert_eq!((status.as_str(), reason.as_str()), ("False", "AccessNotAllowed"));
-    assert!(message.contains("other-team/db") && message.contains("\"team/\""), "{message}");
-    assert_eq!(aws_calls(&h.ctx.aws), 0);
-
-    let mut spec = spec("team/db");
-    spec["source"]["roleArn"] = json!("arn:aws:iam::123456789012:role/not-allowed");
-    h.create("role", spec);
-    h.reconcile("role").await.unwrap();
-    assert_eq!(h.ready("role").1, "AccessNotAllowed");
-    assert_eq!(aws_calls(&h.ctx.aws), 0);
-    assert_eq!(h.ctx.protected_secrets.metrics.errors("AccessNotAllowed"), 2);
-}
-
-#[tokio::test]
 async fn an_invalid_spec_names_the_field() {
     let h = Harness::new(fresh_facts().await);
     let mut spec = spec("team/db");

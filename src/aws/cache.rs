@@ -11,11 +11,13 @@ use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-/// Whose view of AWS a fact is: the region and the assumed role (none: the controller's own).
+/// Whose view of AWS a fact is: the region and the assumed role (none: the controller's own),
+/// and the namespace the role's session is for, as IAM may let each see other things.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Scope {
     pub region: String,
     pub role_arn: Option<String>,
+    pub session: Option<super::RoleSession>,
 }
 
 /// What a cached entry holds; each kind has its own TTL.
@@ -350,7 +352,7 @@ mod tests {
     }
 
     fn scope() -> Scope {
-        Scope { region: "us-east-1".into(), role_arn: None }
+        Scope { region: "us-east-1".into(), role_arn: None, session: None }
     }
 
     fn counting(
@@ -455,7 +457,7 @@ mod tests {
     async fn scopes_do_not_share_entries() {
         let cache = FactCache::new(CacheSettings::default());
         cache.put(&scope(), "k", Ok(Fact(1)));
-        let other = Scope { region: "eu-west-1".into(), role_arn: None };
+        let other = Scope { region: "eu-west-1".into(), ..scope() };
         assert_eq!(cache.peek::<Fact>(&other, "k"), None);
         let role = Scope { role_arn: Some("arn:aws:iam::111111111111:role/r".into()), ..scope() };
         assert_eq!(cache.peek::<Fact>(&role, "k"), None);

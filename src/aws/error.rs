@@ -1,5 +1,6 @@
 //! What went wrong talking to AWS, in the few classes callers act on.
 
+use crate::policy::arn::Arn;
 use aws_smithy_runtime_api::client::result::{DispatchFailure, SdkError};
 use aws_smithy_runtime_api::http::Response;
 use aws_smithy_types::error::display::DisplayErrorContext;
@@ -25,7 +26,9 @@ pub enum AwsError {
     #[error("invalid reference for {action}: {message}")]
     Invalid { action: &'static str, message: String },
     /// The role is not in the allowlist; no AWS call was made.
-    #[error("role {role_arn} is not in the allowed roles")]
+    #[error(
+        "role {role_arn} is not among the roles the operator may assume (--allowed-role, Helm aws.allowedRoles)"
+    )]
     RoleNotAllowed { role_arn: String },
 }
 
@@ -120,7 +123,8 @@ impl AttemptError {
 
     /// An error reported inside a successful response (BatchGetSecretValue's `Errors`).
     pub fn from_code(code: &str, message: Option<String>) -> Self {
-        Self { class: classify_code(code, 400), code: code.to_string(), message: message.unwrap_or_default() }
+        let message = redact_caller(message.as_deref().unwrap_or_default());
+        Self { class: classify_code(code, 400), code: code.to_string(), message }
     }
 
     fn describe(&self) -> String {
@@ -184,7 +188,7 @@ pub fn classify<E: ProvideErrorMetadata>(err: &SdkError<E, Response>) -> Attempt
         SdkError::ServiceError(ctx) => {
             let status = ctx.raw().status().as_u16();
             let code = ctx.err().code().unwrap_or("Unknown").to_string();
-            let message = ctx.err().message().unwrap_or_default().to_string();
+            let message = redact_caller(ctx.err().message().unwrap_or_default());
             AttemptError { class: classify_code(&code, status), code, message }
         }
         SdkError::TimeoutError(_) => transient("Timeout", "the request timed out"),
@@ -202,6 +206,24 @@ pub fn classify<E: ProvideErrorMetadata>(err: &SdkError<E, Response>) -> Attempt
         },
         _ => transient("Unknown", "unclassified SDK error"),
     }
+}
+
+/// Stands for the caller in AWS messages.
+const CALLER: &str = "<operator identity>";
+
+/// `message` without the caller AWS names in it (`User: arn:aws:sts::111111111111:assumed-role/
+/// dpo/i-0abc is not authorized to perform: ...`): the operator's own session, which tenants
+/// reading status and Events must not learn. The action and the resource stay, for a person to
+/// act on.
+fn redact_caller(message: &str) -> String {
+    let mut previous = "";
+    let words = message.split(' ').map(|word| {
+        let arn = word.trim_end_matches([',', '.', ';', ')']);
+        let caller = previous == "User:" || Arn::parse(arn).is_some_and(|arn| arn.service == "sts");
+        previous = word;
+        if caller { word.replacen(arn, CALLER, 1) } else { word.to_string() }
+    });
+    words.collect::<Vec<_>>().join(" ")
 }
 
 /// The chain of causes (`io error: … Connection refused`), not the structs' debug dump.
@@ -232,6 +254,38 @@ mod tests {
         assert_eq!(classify_code("InternalFailure", 500), ErrorClass::Transient);
         assert_eq!(classify_code("Unknown", 502), ErrorClass::Transient);
         assert_eq!(classify_code("ValidationException", 400), ErrorClass::Invalid);
+    }
+
+    #[test]
+    fn the_caller_is_redacted_from_aws_messages_and_the_action_and_resource_stay() {
+        let message = "User: arn:aws:sts::111111111111:assumed-role/dpo/i-0abc is not authorized to perform: \
+                       sts:AssumeRole on resource: arn:aws:iam::222222222222:role/shop-reader";
+        let denied = AttemptError::from_code("AccessDenied", Some(message.into())).into_error(
+            "sts:AssumeRole",
+            "arn:aws:iam::222222222222:role/shop-reader",
+            "role",
+            1,
+        );
+        let shown = denied.to_string();
+        assert!(!shown.contains("111111111111") && !shown.contains("assumed-role"), "{shown}");
+        assert!(
+            shown.contains("User: <operator identity> is not authorized to perform: sts:AssumeRole"),
+            "{shown}"
+        );
+        assert!(shown.contains("on resource: arn:aws:iam::222222222222:role/shop-reader"), "{shown}");
+
+        let user = "User: arn:aws:iam::111111111111:user/ci is not authorized to perform: kms:DescribeKey";
+        let transient = AttemptError::from_code("InternalFailure", Some(user.into()));
+        assert_eq!(
+            transient.message,
+            "User: <operator identity> is not authorized to perform: kms:DescribeKey"
+        );
+        // A session ARN named anywhere else is the operator's too.
+        let expired = AttemptError::from_code(
+            "ExpiredToken",
+            Some("token of arn:aws:sts::111111111111:assumed-role/dpo/x, expired.".into()),
+        );
+        assert_eq!(expired.message, "token of <operator identity>, expired.");
     }
 
     #[test]

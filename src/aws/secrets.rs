@@ -432,22 +432,26 @@ fn chunks_by_secret<'a>(refs: &[&'a ValueRef]) -> Vec<Vec<&'a ValueRef>> {
 
 /// The name filter that finds a secret referenced by name or (partial) ARN.
 fn name_prefix(secret_id: &str) -> &str {
-    let Some(arn) = Arn::parse(secret_id) else {
+    let Some(name) = Arn::parse(secret_id).and_then(|arn| arn.secret_name()) else {
         return secret_id;
     };
-    let name = arn.resource.strip_prefix("secret:").unwrap_or(arn.resource);
-    // Full ARNs end in `-` and six random characters that are not part of the name.
-    match name.rsplit_once('-') {
-        Some((base, suffix)) if suffix.len() == 6 && suffix.bytes().all(|b| b.is_ascii_alphanumeric()) => {
-            base
-        }
+    match name.rfind('-') {
+        Some(at) if is_random_suffix(&name[at..]) => &name[..at],
         _ => name,
     }
 }
 
+/// Whether `suffix` is what a complete ARN adds to the secret's name: `-` and six random
+/// characters.
+fn is_random_suffix(suffix: &str) -> bool {
+    suffix.len() == 7 && suffix.starts_with('-') && suffix[1..].bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// Whether a reference (name, full ARN or partial ARN) names the secret with `arn` and `name`.
+/// Exactly: ListSecrets filters and AWS's partial-ARN lookup match prefixes, so `prod/db` must
+/// not take `prod/db-extra`.
 fn id_matches(id: &str, arn: &str, name: &str) -> bool {
-    id == name || id == arn || (id.starts_with("arn:") && arn.starts_with(id))
+    id == name || id == arn || (id.starts_with("arn:") && arn.strip_prefix(id).is_some_and(is_random_suffix))
 }
 
 fn refers_to(id: &str, facts: &SecretFacts) -> bool {
@@ -523,5 +527,21 @@ mod tests {
         assert!(id_matches(arn, arn, "prod/db"));
         assert!(id_matches("arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db", arn, "prod/db"));
         assert!(!id_matches("prod/d", arn, "prod/db"));
+    }
+
+    #[test]
+    fn a_name_or_partial_arn_never_matches_a_longer_name_sharing_its_prefix() {
+        let longer = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-extra-AbC123";
+        let partial = "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db";
+        assert!(!id_matches(partial, longer, "prod/db-extra"));
+        assert!(!id_matches("prod/db", longer, "prod/db-extra"));
+        // A partial ARN stands for `<partial>-` and exactly six random characters.
+        assert!(!id_matches(partial, &format!("{partial}-AbC1234"), "prod/db"));
+        assert!(!id_matches(partial, &format!("{partial}AbC123"), "prod/dbAbC123"));
+        assert!(id_matches(
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:prod/db-extra",
+            longer,
+            "prod/db-extra"
+        ));
     }
 }

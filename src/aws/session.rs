@@ -1,21 +1,29 @@
-//! The [`AwsFacts`] handle: SDK clients per (region, role), built lazily, and the role allowlist.
+//! The [`AwsFacts`] handle: SDK clients per (region, role session), built lazily and dropped
+//! when unused, the role allowlist, and the operator's own AWS identity.
 
 use super::cache::{FactCache, Scope};
 use super::error::AwsError;
 use super::metrics::AwsMetrics;
+use super::pool::Pool;
 use super::retry::{Operation, Requester, RetryPolicy};
+use crate::policy::arn::Arn;
 use aws_config::Region;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{
     self, ProvideCredentials, SharedCredentialsProvider, error::CredentialsError,
 };
+use aws_sdk_sts::types::Tag;
 use aws_smithy_types::retry::RetryConfig;
 use aws_smithy_types::timeout::TimeoutConfig;
 use prometheus_client::registry::Registry;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
+use tokio::sync::OnceCell;
+
+/// The session tag naming the namespace a role session reads for: the key EKS Pod Identity
+/// uses, so one IAM condition (`aws:PrincipalTag/kubernetes-namespace`) serves both.
+pub const NAMESPACE_TAG: &str = "kubernetes-namespace";
 
 /// How the AWS layer behaves.
 #[derive(Clone, Debug)]
@@ -26,6 +34,13 @@ pub struct AwsSettings {
     pub allowed_roles: Vec<String>,
     /// `RoleSessionName` of assumed-role sessions (shows in CloudTrail).
     pub role_session_name: String,
+    /// The operator's own account and partition, when given rather than asked of STS.
+    pub identity: Option<Identity>,
+    /// SDK clients (per region and role session) and role sessions kept at most, each...
+    pub max_sessions: usize,
+    /// ...until unused this long: an assumed role's credentials last an hour, so a session
+    /// unused longer would need new ones anyway.
+    pub session_idle: Duration,
     pub cache: super::CacheSettings,
     pub retry: RetryPolicy,
     /// Time allowed for one HTTP attempt.
@@ -41,6 +56,9 @@ impl Default for AwsSettings {
             default_region: None,
             allowed_roles: Vec::new(),
             role_session_name: "dpo".into(),
+            identity: None,
+            max_sessions: 1024,
+            session_idle: Duration::from_secs(3600),
             cache: Default::default(),
             retry: RetryPolicy::default(),
             attempt_timeout: Duration::from_secs(10),
@@ -54,17 +72,34 @@ impl Default for AwsSettings {
 pub struct Target {
     pub region: Option<String>,
     pub role_arn: Option<String>,
+    /// Whom the role's session is for. `None`: the operator's own session of the role.
+    pub session: Option<RoleSession>,
+}
+
+/// A role session for one namespace: tagged with it, so that IAM can tell namespaces apart, and
+/// with the external id the role's trust policy may ask for. Two namespaces never share one.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RoleSession {
+    pub namespace: String,
+    pub external_id: Option<String>,
 }
 
 impl Target {
     pub fn region(region: impl Into<String>) -> Self {
-        Self { region: Some(region.into()), role_arn: None }
+        Self { region: Some(region.into()), ..Self::default() }
     }
 
-    /// Where a ProtectedSecret's source secret is read.
+    /// Where a ProtectedSecret's source secret is read, by the operator's own sessions.
     pub fn of(source: &crate::api::SecretSource) -> Self {
-        Self { region: source.region.clone(), role_arn: source.role_arn.clone() }
+        Self { region: source.region.clone(), role_arn: source.role_arn.clone(), session: None }
     }
+}
+
+/// The operator's own AWS account and partition: where a reference that names neither points.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Identity {
+    pub partition: String,
+    pub account: String,
 }
 
 /// SDK clients for one scope.
@@ -88,10 +123,11 @@ pub(crate) struct Inner {
     pub settings: AwsSettings,
     pub cache: FactCache,
     pub requester: Requester,
-    clients: Mutex<HashMap<Scope, Arc<Clients>>>,
-    /// One credentials provider per role, shared by every region so the SDK's identity cache
-    /// assumes each role once until its credentials near expiry.
-    roles: Mutex<HashMap<String, SharedCredentialsProvider>>,
+    clients: Pool<Scope, Arc<Clients>>,
+    /// One credentials provider per role session, shared by every region so the SDK's identity
+    /// cache assumes each role once until its credentials near expiry.
+    roles: Pool<(String, Option<RoleSession>), SharedCredentialsProvider>,
+    identity: OnceCell<Identity>,
 }
 
 impl std::fmt::Debug for AwsFacts {
@@ -122,9 +158,10 @@ impl AwsFacts {
             default_region,
             cache: FactCache::new(settings.cache.clone()),
             requester: Requester { metrics, retry: settings.retry.clone() },
+            clients: Pool::new(settings.max_sessions, settings.session_idle),
+            roles: Pool::new(settings.max_sessions, settings.session_idle),
+            identity: OnceCell::new_with(settings.identity.clone()),
             settings,
-            clients: Mutex::default(),
-            roles: Mutex::default(),
         };
         Ok(Self { inner: Arc::new(inner) })
     }
@@ -149,12 +186,35 @@ impl AwsFacts {
             return Err(AwsError::RoleNotAllowed { role_arn: role.clone() });
         }
         let region = target.region.clone().unwrap_or_else(|| self.inner.default_region.clone());
-        Ok(Scope { region, role_arn: target.role_arn.clone() })
+        // Without a role there is no session of a namespace's own: every reference shares one view.
+        let session = target.role_arn.as_ref().and(target.session.clone());
+        Ok(Scope { region, role_arn: target.role_arn.clone(), session })
+    }
+
+    /// The operator's own account and partition: as given in the settings, else asked of STS
+    /// (GetCallerIdentity, which needs no permission) once.
+    pub async fn identity(&self) -> Result<Identity, AwsError> {
+        let inner = &self.inner;
+        let identity = inner.identity.get_or_try_init(|| async {
+            let sts = aws_sdk_sts::Client::new(&self.sts_config());
+            let out = inner
+                .requester
+                .send(GET_CALLER_IDENTITY, "caller", || sts.get_caller_identity().send())
+                .await?;
+            let arn = out.arn.unwrap_or_default();
+            match (Arn::parse(&arn), out.account) {
+                (Some(parsed), Some(account)) => Ok(Identity { partition: parsed.partition.into(), account }),
+                _ => Err(AwsError::Invalid {
+                    action: GET_CALLER_IDENTITY.action,
+                    message: format!("the caller's ARN {arn:?} or account is missing"),
+                }),
+            }
+        });
+        identity.await.cloned()
     }
 
     pub(crate) fn clients(&self, scope: &Scope) -> Arc<Clients> {
-        let mut clients = lock(&self.inner.clients);
-        clients.entry(scope.clone()).or_insert_with(|| Arc::new(self.build_clients(scope))).clone()
+        self.inner.clients.get(scope, || Arc::new(self.build_clients(scope)))
     }
 
     fn build_clients(&self, scope: &Scope) -> Clients {
@@ -172,7 +232,7 @@ impl AwsFacts {
                     .build(),
             );
         if let Some(role) = &scope.role_arn {
-            config = config.credentials_provider(self.role_credentials(role));
+            config = config.credentials_provider(self.role_credentials(role, &scope.session));
         }
         let config = config.build();
         Clients {
@@ -183,26 +243,23 @@ impl AwsFacts {
         }
     }
 
-    fn role_credentials(&self, role_arn: &str) -> SharedCredentialsProvider {
-        let mut roles = lock(&self.inner.roles);
-        roles
-            .entry(role_arn.to_string())
-            .or_insert_with(|| {
-                let sts_config = self
-                    .inner
-                    .base
-                    .to_builder()
-                    .region(Region::new(self.inner.default_region.clone()))
-                    .retry_config(RetryConfig::disabled())
-                    .build();
-                SharedCredentialsProvider::new(AssumedRole {
-                    role_arn: role_arn.to_string(),
-                    session_name: self.inner.settings.role_session_name.clone(),
-                    sts: aws_sdk_sts::Client::new(&sts_config),
-                    requester: self.inner.requester.clone(),
-                })
+    fn role_credentials(&self, role_arn: &str, session: &Option<RoleSession>) -> SharedCredentialsProvider {
+        let key = (role_arn.to_string(), session.clone());
+        self.inner.roles.get(&key, || {
+            SharedCredentialsProvider::new(AssumedRole {
+                role_arn: role_arn.to_string(),
+                session_name: self.inner.settings.role_session_name.clone(),
+                session: session.clone(),
+                sts: aws_sdk_sts::Client::new(&self.sts_config()),
+                requester: self.inner.requester.clone(),
             })
-            .clone()
+        })
+    }
+
+    /// STS in the controller's region, with the operator's own credentials.
+    fn sts_config(&self) -> SdkConfig {
+        let region = Region::new(self.inner.default_region.clone());
+        self.inner.base.to_builder().region(region).retry_config(RetryConfig::disabled()).build()
     }
 }
 
@@ -212,22 +269,42 @@ pub fn role_allowed(allowlist: &[String], role_arn: &str) -> bool {
 }
 
 const ASSUME_ROLE: Operation = Operation::new("sts:AssumeRole", "role");
+const GET_CALLER_IDENTITY: Operation = Operation::new("sts:GetCallerIdentity", "caller");
 
 /// Credentials of an assumed role. The SDK's identity cache keeps them until near expiry.
 #[derive(Debug)]
 struct AssumedRole {
     role_arn: String,
     session_name: String,
+    session: Option<RoleSession>,
     sts: aws_sdk_sts::Client,
     requester: Requester,
 }
 
 impl AssumedRole {
     async fn assume(&self) -> provider::Result {
+        let session = self.session.as_ref();
+        let tags = match session {
+            Some(session) => {
+                let tag = Tag::builder().key(NAMESPACE_TAG).value(&session.namespace).build();
+                Some(vec![tag.map_err(CredentialsError::invalid_configuration)?])
+            }
+            None => None,
+        };
+        // Transitive: a role chained from this session keeps the tag and cannot drop it.
+        let transitive = session.map(|_| vec![NAMESPACE_TAG.to_string()]);
+        let external_id = session.and_then(|session| session.external_id.clone());
         let out = self
             .requester
             .send(ASSUME_ROLE, &self.role_arn, || {
-                self.sts.assume_role().role_arn(&self.role_arn).role_session_name(&self.session_name).send()
+                self.sts
+                    .assume_role()
+                    .role_arn(&self.role_arn)
+                    .role_session_name(&self.session_name)
+                    .set_tags(tags.clone())
+                    .set_transitive_tag_keys(transitive.clone())
+                    .set_external_id(external_id.clone())
+                    .send()
             })
             .await
             .map_err(CredentialsError::provider_error)?;
@@ -254,10 +331,6 @@ impl ProvideCredentials for AssumedRole {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -273,5 +346,47 @@ mod tests {
         assert!(role_allowed(&allow, "arn:aws:iam::222222222222:role/dpo-reader"));
         assert!(!role_allowed(&allow, "arn:aws:iam::333333333333:role/dpo-reader"));
         assert!(!role_allowed(&[], "arn:aws:iam::111111111111:role/exact"));
+    }
+
+    const ROLE: &str = "arn:aws:iam::111111111111:role/dpo-reader";
+
+    /// A handle that never reaches AWS: these tests build clients, they send nothing.
+    async fn offline(max_sessions: usize) -> AwsFacts {
+        let base = aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
+            .load()
+            .await;
+        let settings =
+            AwsSettings { allowed_roles: vec![ROLE.into()], max_sessions, ..AwsSettings::default() };
+        AwsFacts::new(base, settings, AwsMetrics::default()).unwrap()
+    }
+
+    fn for_namespace(namespace: &str) -> Target {
+        let session = RoleSession { namespace: namespace.into(), external_id: None };
+        Target { region: None, role_arn: Some(ROLE.into()), session: Some(session) }
+    }
+
+    #[tokio::test]
+    async fn namespaces_never_share_a_role_session_and_the_operator_shares_its_own() {
+        let facts = offline(16).await;
+        let scope = |target: &Target| facts.scope(target).unwrap();
+        let (shop, payments) = (scope(&for_namespace("shop")), scope(&for_namespace("payments")));
+        assert_ne!(shop, payments, "the fact cache keeps them apart");
+        assert!(!Arc::ptr_eq(&facts.clients(&shop), &facts.clients(&payments)));
+        assert!(Arc::ptr_eq(&facts.clients(&shop), &facts.clients(&scope(&for_namespace("shop")))));
+        // Without a role, a namespace has no session of its own.
+        let own = Target { region: None, role_arn: None, ..for_namespace("shop") };
+        assert_eq!(scope(&own), scope(&Target::default()));
+    }
+
+    #[tokio::test]
+    async fn clients_and_role_sessions_are_bounded() {
+        let facts = offline(2).await;
+        for namespace in ["a", "b", "c", "d"] {
+            let scope = facts.scope(&for_namespace(namespace)).unwrap();
+            facts.clients(&scope);
+        }
+        assert_eq!((facts.inner.clients.len(), facts.inner.roles.len()), (2, 2));
     }
 }

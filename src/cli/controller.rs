@@ -2,11 +2,12 @@
 //! a [`RuntimeConfig`], and the process around [`runtime::run`].
 
 use crate::api::parse_duration;
-use crate::aws::AwsSettings;
+use crate::aws::{AwsSettings, Identity};
 use crate::controller::ControllerConfig;
 use crate::controller::access::AccessRules;
 use crate::controller::leader::LeaseSettings;
 use crate::controller::runtime::{self, ControllerKind, RuntimeConfig};
+use crate::policy::arn::{is_account_id, is_aws_partition};
 use crate::policy::ingress::{AlbDefaults, DEFAULT_INGRESS_CLASS, DEFAULT_SSL_POLICY};
 use crate::policy::secret::{SERVICE_ACCOUNT_TOKEN_TYPE, SYNCABLE_SECRET_TYPES};
 use crate::telemetry::{self, LogFormat};
@@ -38,6 +39,13 @@ pub struct ControllerArgs {
     /// needs access to ProtectedSecrets and Secrets only in these (Helm: rbac.secrets.namespaces).
     #[arg(long, env = "DPO_SECRET_NAMESPACES", value_delimiter = ',', value_name = "NAMESPACE")]
     pub secret_namespaces: Vec<String>,
+    /// The operator's own AWS account id, which access rules allow by default (default: asked
+    /// of STS at start, with GetCallerIdentity).
+    #[arg(long, env = "DPO_AWS_ACCOUNT_ID", value_name = "ID")]
+    pub aws_account_id: Option<String>,
+    /// The partition of --aws-account-id (aws, aws-cn, aws-us-gov, ...).
+    #[arg(long, env = "DPO_AWS_PARTITION", default_value = "aws", value_name = "PARTITION")]
+    pub aws_partition: String,
     /// Role a reference may ask to assume: an ARN, `*` matching any run; repeat or comma-separate.
     #[arg(long = "allowed-role", env = "DPO_ALLOWED_ROLES", value_delimiter = ',', value_name = "ARN")]
     pub allowed_roles: Vec<String>,
@@ -147,6 +155,7 @@ impl ControllerArgs {
                 format!("{role:?} is not a role ARN (arn:aws:iam::<account>:role/<name>)"),
             ));
         }
+        let identity = self.identity()?;
         let secret_access = match &self.secret_access_file {
             Some(path) => {
                 AccessRules::load(path).map_err(|e| invalid("--secret-access-file", e.to_string()))?
@@ -171,6 +180,7 @@ impl ControllerArgs {
         let aws = AwsSettings {
             default_region: self.region.clone(),
             allowed_roles: self.allowed_roles.clone(),
+            identity,
             ..AwsSettings::default()
         };
         Ok(RuntimeConfig {
@@ -182,6 +192,22 @@ impl ControllerArgs {
             health_address: address("--health-address", &self.health_address)?,
             leader_election: self.lease_settings()?,
         })
+    }
+
+    /// The operator's own account and partition, when given.
+    fn identity(&self) -> Result<Option<Identity>, ConfigError> {
+        let partition = &self.aws_partition;
+        if !is_aws_partition(partition) {
+            return Err(invalid(
+                "--aws-partition",
+                format!("{partition:?} is not a partition such as aws or aws-cn"),
+            ));
+        }
+        let Some(account) = &self.aws_account_id else { return Ok(None) };
+        if !is_account_id(account) {
+            return Err(invalid("--aws-account-id", format!("{account:?} is not a 12-digit account id")));
+        }
+        Ok(Some(Identity { partition: partition.clone(), account: account.clone() }))
     }
 
     /// The namespaces of `--secret-namespaces`, each once, in the order given.

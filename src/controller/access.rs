@@ -1,33 +1,57 @@
-//! Tenancy: which AWS Secrets Manager secrets a namespace may read.
+//! Tenancy: which AWS Secrets Manager secrets a namespace may read, and which roles it may
+//! assume to read them.
 //!
-//! The rules file is a YAML list; a namespace may read a secret id when a rule whose
-//! `namespaces` match it lists a prefix of the secret's name. `{namespace}` in a prefix stands
-//! for the namespace; `*` in a namespace pattern matches any run of characters; the prefix `*`
-//! allows every secret. Without a file, the one rule is "a namespace reads ids under
-//! `<namespace>/`".
+//! The rules file is a YAML list. A namespace may read a reference when one rule whose
+//! `namespaces` match it allows all of the reference:
+//! - `secretIdPrefixes`: a prefix of the secret's name (`*` allows every name);
+//! - `accounts`: the secret's account, a 12-digit id or `*` (default: the operator's own);
+//! - `regions`: the secret's region, a name or a pattern (default: any);
+//! - `roles`: the role the reference assumes, an ARN or a pattern (default: none, so only the
+//!   operator's own identity). `--allowed-role` bounds them still.
+//!
+//! `externalId` is passed to AssumeRole for that rule's roles. `{namespace}` in a prefix, role
+//! or external id stands for the namespace; `*` in a pattern matches any run of characters.
+//! Without a file, the one rule is "a namespace reads ids under `<namespace>/` in the operator's
+//! own account". Every check is made on the spec alone: a refused reference costs no AWS call.
 //!
 //! ```yaml
 //! - namespaces: ["payments", "payments-*"]
 //!   secretIdPrefixes: ["payments/", "shared/payments/"]
+//!   accounts: ["111111111111"]
+//!   regions: ["eu-*"]
+//!   roles: ["arn:aws:iam::111111111111:role/payments-reader"]
+//!   externalId: "dpo-{namespace}"
 //! - namespaces: ["*"]
 //!   secretIdPrefixes: ["{namespace}/"]
 //! ```
 
+use crate::api::SecretSource;
+use crate::aws::{Identity, RoleSession, Target};
+use crate::glob;
+use crate::policy::arn::{Arn, is_account_id};
 use serde::Deserialize;
 use std::path::Path;
 
 const NAMESPACE_PLACEHOLDER: &str = "{namespace}";
-const ANY_SECRET: &str = "*";
+const ANY: &str = "*";
 
-/// One rule: namespaces matching any of `namespaces` may read the ids under `secret_id_prefixes`.
+/// One rule: namespaces matching any of `namespaces` may read what the other fields allow.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AccessRule {
     pub namespaces: Vec<String>,
     pub secret_id_prefixes: Vec<String>,
+    #[serde(default)]
+    pub accounts: Vec<String>,
+    #[serde(default)]
+    pub regions: Vec<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+    #[serde(default)]
+    pub external_id: Option<String>,
 }
 
-/// The validated rules. A namespace gets the union of the prefixes of every rule matching it.
+/// The validated rules, in file order: the first rule allowing a reference sets its external id.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AccessRules {
     rules: Vec<AccessRule>,
@@ -44,15 +68,43 @@ pub enum AccessRulesError {
     Invalid { path: String, index: usize, message: String },
 }
 
+/// A reference the rules refuse, or one that cannot point anywhere: the condition reason
+/// (`AccessNotAllowed`, `InvalidReference`) and a message naming what to change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Denied {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+fn not_allowed(message: String) -> Denied {
+    Denied { reason: "AccessNotAllowed", message }
+}
+
+fn invalid(message: String) -> Denied {
+    Denied { reason: "InvalidReference", message }
+}
+
 impl Default for AccessRules {
     fn default() -> Self {
         AccessRules {
             rules: vec![AccessRule {
-                namespaces: vec!["*".into()],
+                namespaces: vec![ANY.into()],
                 secret_id_prefixes: vec![format!("{NAMESPACE_PLACEHOLDER}/")],
+                accounts: Vec::new(),
+                regions: Vec::new(),
+                roles: Vec::new(),
+                external_id: None,
             }],
         }
     }
+}
+
+/// What a reference points at, every part resolved.
+struct Reference<'a> {
+    name: &'a str,
+    account: &'a str,
+    region: &'a str,
+    role: Option<&'a str>,
 }
 
 impl AccessRules {
@@ -78,27 +130,146 @@ impl AccessRules {
         Ok(AccessRules { rules })
     }
 
-    /// Whether `namespace` may read `secret_id` (a name, or an ARN matched on its name part).
-    pub fn allowed(&self, namespace: &str, secret_id: &str) -> bool {
-        let Some(name) = secret_name(secret_id) else { return false };
-        self.prefixes(namespace).any(|prefix| prefix == ANY_SECRET || name.starts_with(&prefix))
-    }
+    /// Where `namespace` may read `source`, or why not. `identity` is the operator's own account
+    /// and partition, `default_region` the controller's region.
+    pub fn check(
+        &self,
+        namespace: &str,
+        source: &SecretSource,
+        identity: &Identity,
+        default_region: &str,
+    ) -> Result<Target, Denied> {
+        let reference = resolve(source, identity, default_region)?;
+        let Reference { name, account, region, role } = reference;
+        let secret_id = &source.secret_id;
+        let own = account == identity.account;
+        let mut rules: Vec<&AccessRule> =
+            self.rules.iter().filter(|r| any(&r.namespaces, namespace)).collect();
+        let every = |rules: &[&AccessRule], field: fn(&AccessRule) -> &[String]| -> String {
+            let values: Vec<String> =
+                rules.iter().flat_map(|r| field(r)).map(|v| format!("{:?}", filled(v, namespace))).collect();
+            if values.is_empty() { "none".into() } else { values.join(", ") }
+        };
 
-    /// The prefixes `namespace` may read, for messages that tell a user what to change.
-    pub fn describe(&self, namespace: &str) -> String {
-        let prefixes: Vec<String> = self.prefixes(namespace).map(|p| format!("{p:?}")).collect();
-        if prefixes.is_empty() { "none".to_string() } else { prefixes.join(", ") }
+        let prefixes = every(&rules, |r| &r.secret_id_prefixes);
+        rules.retain(|r| {
+            r.secret_id_prefixes.iter().any(|p| p == ANY || name.starts_with(&filled(p, namespace)))
+        });
+        if rules.is_empty() {
+            return Err(not_allowed(format!(
+                "namespace {namespace} may not read AWS secret {secret_id}: the secretIdPrefixes of its access \
+                 rules allow names starting with {prefixes}"
+            )));
+        }
+        let accounts = rules.iter().map(|r| accounts_of(r, identity)).collect::<Vec<_>>().join(", ");
+        rules.retain(|r| match r.accounts.as_slice() {
+            [] => own,
+            listed => listed.iter().any(|a| a == ANY || a == account),
+        });
+        if rules.is_empty() {
+            return Err(not_allowed(format!(
+                "namespace {namespace} may not read AWS secret {secret_id} in account {account}: the accounts of \
+                 its access rules for {name:?} allow {accounts}"
+            )));
+        }
+        let regions = every(&rules, |r| &r.regions);
+        rules.retain(|r| r.regions.is_empty() || any(&r.regions, region));
+        if rules.is_empty() {
+            return Err(not_allowed(format!(
+                "namespace {namespace} may not read AWS secret {secret_id} in region {region}: the regions of its \
+                 access rules for it allow {regions}"
+            )));
+        }
+        if let Some(role) = role {
+            let roles = every(&rules, |r| &r.roles);
+            rules.retain(|r| r.roles.iter().any(|pattern| glob::matches(&filled(pattern, namespace), role)));
+            if rules.is_empty() {
+                return Err(not_allowed(format!(
+                    "namespace {namespace} may not assume role {role}: the roles of its access rules for AWS \
+                     secret {secret_id} allow {roles}"
+                )));
+            }
+        }
+        let session = role.map(|_| RoleSession {
+            namespace: namespace.to_string(),
+            external_id: rules[0].external_id.as_deref().map(|id| filled(id, namespace)),
+        });
+        Ok(Target { region: Some(region.to_string()), role_arn: role.map(String::from), session })
     }
+}
 
-    /// The prefixes of the rules matching `namespace`, placeholder filled in.
-    fn prefixes(&self, namespace: &str) -> impl Iterator<Item = String> {
-        self.rules
-            .iter()
-            .filter(move |rule| {
-                rule.namespaces.iter().any(|pattern| crate::glob::matches(pattern, namespace))
-            })
-            .flat_map(|rule| &rule.secret_id_prefixes)
-            .map(move |prefix| prefix.replace(NAMESPACE_PLACEHOLDER, namespace))
+/// Resolves the reference's account (its ARN's, else its role's, as a name read through a role
+/// resolves there, else the operator's) and region (its ARN's, else `spec.source.region`, else
+/// the controller's), refusing one that cannot point anywhere.
+fn resolve<'a>(
+    source: &'a SecretSource,
+    identity: &'a Identity,
+    default_region: &'a str,
+) -> Result<Reference<'a>, Denied> {
+    let secret_id = source.secret_id.as_str();
+    let own_partition = |arn: &Arn, field: &str| match arn.partition == identity.partition {
+        true => Ok(()),
+        false => Err(invalid(format!(
+            "{field} is in partition {}, and the operator runs in {}: no credentials of it reach there",
+            arn.partition, identity.partition
+        ))),
+    };
+    let role = match &source.role_arn {
+        Some(role) => {
+            let arn = Arn::parse(role)
+                .filter(|arn| {
+                    arn.service == "iam" && arn.resource.starts_with("role/") && arn.has_account_id()
+                })
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "spec.source.roleArn {role:?} is not a role ARN (arn:aws:iam::<account>:role/<name>)"
+                    ))
+                })?;
+            own_partition(&arn, "spec.source.roleArn")?;
+            Some((role.as_str(), arn.account))
+        }
+        None => None,
+    };
+    let region = source.region.as_deref();
+    if !secret_id.starts_with("arn:") {
+        let account = role.map_or(identity.account.as_str(), |(_, account)| account);
+        let region = region.unwrap_or(default_region);
+        return Ok(Reference { name: secret_id, account, region, role: role.map(|(role, _)| role) });
+    }
+    let secret = Arn::parse(secret_id)
+        .filter(|arn| arn.has_account_id() && !arn.region.is_empty())
+        .and_then(|arn| Some((arn.secret_name()?, arn)));
+    let Some((name, arn)) = secret else {
+        return Err(invalid(format!(
+            "spec.source.secretId {secret_id:?} is not a Secrets Manager secret ARN \
+             (arn:aws:secretsmanager:<region>:<account>:secret:<name>)"
+        )));
+    };
+    own_partition(&arn, "spec.source.secretId")?;
+    if let Some(region) = region.filter(|region| *region != arn.region) {
+        return Err(invalid(format!(
+            "spec.source.region {region} is not the region of spec.source.secretId ({}): drop spec.source.region \
+             or make them agree",
+            arn.region
+        )));
+    }
+    Ok(Reference { name, account: arn.account, region: arn.region, role: role.map(|(role, _)| role) })
+}
+
+/// Whether any of `patterns` matches `text`.
+fn any(patterns: &[String], text: &str) -> bool {
+    patterns.iter().any(|pattern| glob::matches(pattern, text))
+}
+
+fn filled(value: &str, namespace: &str) -> String {
+    value.replace(NAMESPACE_PLACEHOLDER, namespace)
+}
+
+/// A rule's accounts as a message shows them.
+fn accounts_of(rule: &AccessRule, identity: &Identity) -> String {
+    match rule.accounts.as_slice() {
+        [] => format!("{} (the operator's own, by default)", identity.account),
+        listed => listed.join(", "),
     }
 }
 
@@ -107,9 +278,7 @@ fn validate(rule: &AccessRule) -> Result<(), String> {
         return Err("`namespaces` is empty; list namespace names or patterns such as team-*".into());
     }
     for pattern in &rule.namespaces {
-        let valid = !pattern.is_empty()
-            && pattern.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '*');
-        if !valid {
+        if !is_pattern(pattern) {
             return Err(format!(
                 "namespace pattern {pattern:?} is not a namespace name (a-z, 0-9, -) with optional *"
             ));
@@ -122,107 +291,61 @@ fn validate(rule: &AccessRule) -> Result<(), String> {
         if prefix.is_empty() {
             return Err("an empty secret id prefix; write \"*\" to allow every secret".into());
         }
-        // Braces are not valid in secret names, so any left after the placeholder is a typo.
-        if prefix.replace(NAMESPACE_PLACEHOLDER, "").contains(['{', '}']) {
-            return Err(format!("prefix {prefix:?}: the only placeholder is {NAMESPACE_PLACEHOLDER}"));
-        }
+        placeholders("prefix", prefix)?;
         if prefix.starts_with("arn:") {
             return Err(format!(
-                "prefix {prefix:?}: prefixes match secret names; write the name, not the ARN"
+                "prefix {prefix:?}: prefixes match secret names; write the name, and the account in `accounts`"
             ));
+        }
+    }
+    for account in &rule.accounts {
+        if account != ANY && !is_account_id(account) {
+            return Err(format!("account {account:?} is not a 12-digit account id or *"));
+        }
+    }
+    for region in &rule.regions {
+        if !is_pattern(region) {
+            return Err(format!(
+                "region {region:?} is not a region name such as eu-west-1 or a pattern such as eu-*"
+            ));
+        }
+    }
+    for role in &rule.roles {
+        placeholders("role", role)?;
+        if Arn::parse(role).is_none_or(|arn| arn.service != "iam") {
+            return Err(format!(
+                "role {role:?} is not a role ARN or pattern such as arn:aws:iam::111111111111:role/dpo-*"
+            ));
+        }
+    }
+    if let Some(external_id) = &rule.external_id {
+        placeholders("externalId", external_id)?;
+        // What AWS accepts as an ExternalId (a namespace name fits).
+        let valid =
+            filled(external_id, "ns").chars().all(|c| c.is_ascii_alphanumeric() || "_+=,.@:/-".contains(c));
+        if !valid || external_id.len() < 2 {
+            return Err(format!("externalId {external_id:?}: use 2 or more of A-Z, a-z, 0-9 and _+=,.@:/-"));
+        }
+        if rule.roles.is_empty() {
+            return Err("`externalId` is set but `roles` is empty: an external id goes with a role".into());
         }
     }
     Ok(())
 }
 
-/// The name part of a secret id: the id itself, or what follows `:secret:` in a Secrets Manager
-/// ARN (`arn:aws:secretsmanager:eu-west-1:111111111111:secret:prod/db-AbCdEf`). Any other ARN
-/// names no secret.
-fn secret_name(secret_id: &str) -> Option<&str> {
-    if !secret_id.starts_with("arn:") {
-        return Some(secret_id);
-    }
-    let parts: Vec<&str> = secret_id.splitn(7, ':').collect();
-    match parts.as_slice() {
-        [_, _, "secretsmanager", _, _, "secret", name] if !name.is_empty() => Some(name),
-        _ => None,
+/// Whether `text` is a name of a-z, 0-9 and `-` (a namespace, a region), with optional `*`.
+fn is_pattern(text: &str) -> bool {
+    !text.is_empty()
+        && text.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '*')
+}
+
+/// Braces are valid in none of the fields, so any left after the placeholder is a typo.
+fn placeholders(field: &str, value: &str) -> Result<(), String> {
+    match value.replace(NAMESPACE_PLACEHOLDER, "").contains(['{', '}']) {
+        true => Err(format!("{field} {value:?}: the only placeholder is {NAMESPACE_PLACEHOLDER}")),
+        false => Ok(()),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ARN: &str = "arn:aws:secretsmanager:eu-west-1:111111111111:secret:";
-
-    #[test]
-    fn by_default_a_namespace_reads_its_own_prefix_only() {
-        let rules = AccessRules::default();
-        assert!(rules.allowed("shop", "shop/db"));
-        assert!(rules.allowed("shop", &format!("{ARN}shop/db-AbCdEf")));
-        assert!(!rules.allowed("shop", "shopping/db"));
-        assert!(!rules.allowed("shop", "payments/db"));
-        assert!(!rules.allowed("shop", &format!("{ARN}payments/db-AbCdEf")));
-        assert!(!rules.allowed("shop", "shop"));
-    }
-
-    #[test]
-    fn rules_match_namespace_patterns_and_add_up() {
-        let rules = AccessRules::parse(
-            "rules.yaml",
-            r#"
-- namespaces: ["payments", "payments-*"]
-  secretIdPrefixes: ["shared/payments/"]
-- namespaces: ["*"]
-  secretIdPrefixes: ["{namespace}/"]
-- namespaces: ["platform"]
-  secretIdPrefixes: ["*"]
-"#,
-        )
-        .unwrap();
-        assert!(rules.allowed("payments-eu", "shared/payments/key"));
-        assert!(rules.allowed("payments-eu", "payments-eu/db"));
-        assert!(rules.allowed("payments", "shared/payments/key"));
-        assert!(!rules.allowed("shop", "shared/payments/key"));
-        assert!(rules.allowed("platform", "anything/at/all"));
-        assert!(rules.allowed("platform", &format!("{ARN}x-AbCdEf")));
-        assert_eq!(rules.describe("payments-eu"), r#""shared/payments/", "payments-eu/""#);
-        assert_eq!(rules.describe("platform"), r#""platform/", "*""#);
-    }
-
-    #[test]
-    fn arns_are_matched_on_their_name_and_foreign_arns_are_refused() {
-        let rules = AccessRules::default();
-        assert!(rules.allowed("shop", "arn:aws-cn:secretsmanager:cn-north-1:1:secret:shop/db"));
-        assert!(!rules.allowed("shop", "arn:aws:ssm:eu-west-1:111111111111:parameter/shop/db"));
-        assert!(!rules.allowed("shop", "arn:aws:secretsmanager:eu-west-1:111111111111:secret:"));
-        // An ARN whose name part would only match across the `:` separators is not a match.
-        assert!(!rules.allowed("shop", "arn:shop/x"));
-    }
-
-    #[test]
-    fn no_rules_allow_nothing() {
-        let rules = AccessRules::parse("rules.yaml", "[]").unwrap();
-        assert!(!rules.allowed("shop", "shop/db"));
-        assert_eq!(rules.describe("shop"), "none");
-    }
-
-    #[test]
-    fn invalid_rules_are_refused_with_the_rule_and_reason() {
-        let cases = [
-            ("- namespaces: []\n  secretIdPrefixes: [a/]", "rule 0: `namespaces` is empty"),
-            ("- namespaces: [Shop]\n  secretIdPrefixes: [a/]", "\"Shop\" is not a namespace name"),
-            ("- namespaces: [shop]\n  secretIdPrefixes: []", "`secretIdPrefixes` is empty"),
-            ("- namespaces: [shop]\n  secretIdPrefixes: [\"\"]", "empty secret id prefix"),
-            ("- namespaces: [shop]\n  secretIdPrefixes: [\"{ns}/\"]", "the only placeholder"),
-            ("- namespaces: [shop]\n  secretIdPrefixes: [\"arn:aws:x\"]", "not the ARN"),
-            ("- namespaces: [shop]\n  prefixes: [a/]", "unknown field `prefixes`"),
-            ("namespaces: [shop]", "not a YAML list of rules"),
-        ];
-        for (text, expected) in cases {
-            let error = AccessRules::parse("rules.yaml", text).unwrap_err().to_string();
-            assert!(error.contains(expected), "{text:?}: {error}");
-            assert!(error.contains("rules.yaml"), "{error}");
-        }
-    }
-}
+mod tests;

@@ -177,6 +177,16 @@ pub async fn run_with(
         loader = loader.region(aws_config::Region::new(region.clone()));
     }
     let aws = AwsFacts::new(loader.load().await, config.aws.clone(), AwsMetrics::register(&mut registry))?;
+    // Access rules judge each reference against the operator's own account: learnt now, no
+    // reconcile waits for it. Should STS fail, the first reconciles ask again.
+    if config.controllers.contains(&ControllerKind::ProtectedSecrets) {
+        match aws.identity().await {
+            Ok(identity) => {
+                tracing::info!(account = identity.account, partition = identity.partition, "AWS identity")
+            }
+            Err(error) => tracing::warn!(%error, "the operator's own AWS account is not known yet"),
+        }
+    }
     let base = Context::new(client.clone(), aws.clone(), config.controller.clone(), &mut registry);
     let readiness = Readiness::default();
     let endpoints = Endpoints { registry: Arc::new(registry), readiness: readiness.clone() };

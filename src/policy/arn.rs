@@ -36,19 +36,36 @@ impl<'a> Arn<'a> {
 
     /// Whether the partition is one of AWS's (`aws`, `aws-cn`, `aws-us-gov`, ...).
     pub fn in_aws_partition(&self) -> bool {
-        self.partition
-            .strip_prefix("aws")
-            .is_some_and(|rest| rest.bytes().all(|b| b == b'-' || b.is_ascii_lowercase()))
+        is_aws_partition(self.partition)
     }
 
     /// Whether the account part is a 12-digit account id.
     pub fn has_account_id(&self) -> bool {
-        self.account.len() == 12 && self.account.bytes().all(|b| b.is_ascii_digit())
+        is_account_id(self.account)
+    }
+
+    /// The name part of a Secrets Manager secret ARN (`secret:<name>`, with the random suffix
+    /// when the ARN is complete); `None` for any other ARN.
+    pub fn secret_name(&self) -> Option<&'a str> {
+        if self.service != "secretsmanager" {
+            return None;
+        }
+        self.resource.strip_prefix("secret:").filter(|name| !name.is_empty())
     }
 
     pub fn scope(&self) -> Scope<'a> {
         Scope { partition: self.partition, region: self.region, account: self.account }
     }
+}
+
+/// Whether `text` names one of AWS's partitions (`aws`, `aws-cn`, `aws-us-gov`, ...).
+pub fn is_aws_partition(text: &str) -> bool {
+    text.strip_prefix("aws").is_some_and(|rest| rest.bytes().all(|b| b == b'-' || b.is_ascii_lowercase()))
+}
+
+/// Whether `text` is a 12-digit account id.
+pub fn is_account_id(text: &str) -> bool {
+    text.len() == 12 && text.bytes().all(|b| b.is_ascii_digit())
 }
 
 #[cfg(test)]
@@ -68,6 +85,16 @@ mod tests {
         assert_eq!((iam.region, iam.resource), ("", "role/dpo"));
         assert!(!Arn::parse("arn:AWS:s3:::bucket").unwrap().in_aws_partition());
         assert!(!Arn::parse("arn:aws:acm:us-east-1:1234:certificate/x").unwrap().has_account_id());
+        assert_eq!(arn.secret_name(), Some("prod/db-AbCdEf"));
+        assert_eq!(iam.secret_name(), None);
+        assert_eq!(
+            Arn::parse("arn:aws:secretsmanager:us-east-1:123456789012:secret:").unwrap().secret_name(),
+            None
+        );
+        assert_eq!(
+            Arn::parse("arn:aws:secretsmanager:us-east-1:123456789012:key:x").unwrap().secret_name(),
+            None
+        );
         assert_eq!(Arn::parse("arn:aws:kms:us-east-1"), None);
         assert_eq!(Arn::parse("alias/shop"), None);
     }

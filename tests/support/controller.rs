@@ -21,9 +21,13 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(aws: AwsFacts) -> Self {
+        Self::with_config(aws, ControllerConfig::default())
+    }
+
+    pub fn with_config(aws: AwsFacts, config: ControllerConfig) -> Self {
         let (client, api) = apiserver::start();
         let mut registry = Registry::default();
-        let ctx = Context::new(client, aws, ControllerConfig::default(), &mut registry);
+        let ctx = Context::new(client, aws, config, &mut registry);
         Harness { ctx: Arc::new(ctx), api, registry: Arc::new(registry) }
     }
 

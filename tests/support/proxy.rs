@@ -1,5 +1,6 @@
 //! A loopback HTTP proxy in front of moto that injects faults on chosen operations: throttling
-//! (400 ThrottlingException and bare 429), 500s, hangs, AccessDenied, or a canned answer.
+//! (400 ThrottlingException and bare 429), 500s, hangs, AccessDenied, or a canned answer; and
+//! keeps the bodies of the requests it saw, for tests of what a request carried.
 //! One request per connection (`Connection: close` both ways) keeps it small and exact.
 
 use std::collections::HashMap;
@@ -33,6 +34,7 @@ struct Rule {
 struct State {
     rules: Vec<Rule>,
     seen: HashMap<String, usize>,
+    bodies: HashMap<String, Vec<String>>,
 }
 
 pub struct Proxy {
@@ -67,6 +69,11 @@ impl Proxy {
     /// Requests of `operation` that reached the proxy.
     pub fn seen(&self, operation: &str) -> usize {
         self.state.lock().unwrap().seen.get(operation).copied().unwrap_or(0)
+    }
+
+    /// The bodies of the requests of `operation` that reached the proxy, oldest first.
+    pub fn bodies(&self, operation: &str) -> Vec<String> {
+        self.state.lock().unwrap().bodies.get(operation).cloned().unwrap_or_default()
     }
 }
 
@@ -143,6 +150,8 @@ async fn serve(mut client: TcpStream, upstream: String, state: Arc<Mutex<State>>
     let fault = {
         let mut state = state.lock().unwrap();
         *state.seen.entry(operation.clone()).or_default() += 1;
+        let body = String::from_utf8_lossy(&request.body).into_owned();
+        state.bodies.entry(operation.clone()).or_default().push(body);
         state.rules.iter_mut().find(|r| r.operation == operation && r.remaining > 0).map(|rule| {
             rule.remaining -= 1;
             rule.fault.clone()

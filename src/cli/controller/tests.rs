@@ -30,7 +30,7 @@ fn defaults_run_every_controller_under_leader_election() {
         (lease.duration, lease.renew_deadline, lease.retry_period),
         (Duration::from_secs(15), Duration::from_secs(10), Duration::from_secs(2))
     );
-    assert!(config.controller.secret_access.allowed("shop", "shop/db"));
+    assert_eq!(config.controller.secret_access, AccessRules::default());
 }
 
 #[test]
@@ -170,13 +170,26 @@ fn a_secret_namespace_that_is_no_namespace_name_is_refused() {
 }
 
 #[test]
+fn the_operators_account_is_asked_of_sts_unless_given() {
+    assert_eq!(parse(&[]).unwrap().aws.identity, None);
+    let given = parse(&["--aws-account-id", "111111111111", "--aws-partition", "aws-cn"]).unwrap();
+    let identity = Identity { partition: "aws-cn".into(), account: "111111111111".into() };
+    assert_eq!(given.aws.identity, Some(identity));
+    assert_eq!(rejected(&["--aws-account-id", "1111"]).flag, "--aws-account-id");
+    assert_eq!(
+        rejected(&["--aws-account-id", "111111111111", "--aws-partition", "AWS"]).flag,
+        "--aws-partition"
+    );
+}
+
+#[test]
 fn the_secret_access_file_is_validated_at_start() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rules.yaml");
-    std::fs::write(&path, "- namespaces: [payments]\n  secretIdPrefixes: [shared/]\n").unwrap();
+    let rules = "- namespaces: [payments]\n  secretIdPrefixes: [shared/]\n  accounts: [\"111111111111\"]\n";
+    std::fs::write(&path, rules).unwrap();
     let config = parse(&["--secret-access-file", path.to_str().unwrap()]).unwrap();
-    assert!(config.controller.secret_access.allowed("payments", "shared/key"));
-    assert!(!config.controller.secret_access.allowed("payments", "payments/key"));
+    assert_eq!(config.controller.secret_access, AccessRules::parse("rules", rules).unwrap());
     std::fs::write(&path, "- namespaces: [payments]\n  secretIdPrefixes: []\n").unwrap();
     let error = rejected(&["--secret-access-file", path.to_str().unwrap()]);
     assert!(error.message.contains("rule 0: `secretIdPrefixes` is empty"), "{error}");

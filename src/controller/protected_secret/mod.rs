@@ -260,18 +260,16 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
         return Ok(Outcome::failed(Failure::new("TargetTypeNotAllowed", refusal.to_string())));
     }
     let secret_id = &spec.source.secret_id;
-    let access = &ctx.config.secret_access;
-    if !access.allowed(namespace, secret_id) {
-        return Ok(Outcome::failed(Failure::new(
-            "AccessNotAllowed",
-            format!(
-                "namespace {namespace} may not read AWS secret {secret_id}: its access rules allow names starting \
-                 with {}",
-                access.describe(namespace)
-            ),
-        )));
-    }
-    let target = Target::of(&spec.source);
+    // Learnt at start (or given by a flag): the check below makes no AWS call.
+    let identity = match ctx.aws.identity().await {
+        Ok(identity) => identity,
+        Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
+    };
+    let access = ctx.config.secret_access.check(namespace, &spec.source, &identity, ctx.aws.default_region());
+    let target = match access {
+        Ok(target) => target,
+        Err(denied) => return Ok(Outcome::failed(Failure::new(denied.reason, denied.message))),
+    };
     if let Err(err) = ctx.aws.scope(&target) {
         return Ok(Outcome::failed(Failure::aws(err)));
     }
