@@ -9,7 +9,7 @@ use serde_json::json;
 use std::sync::Arc;
 use support::apiserver::{protected_secret_path, secret_path};
 use support::controller::{Harness, NAMESPACE};
-use support::moto::{self, Seed, secrets_manager_calls};
+use support::moto::{self, Seed};
 
 #[tokio::test]
 async fn a_secret_type_outside_the_allowed_ones_is_refused_before_any_aws_call() {
@@ -31,7 +31,7 @@ async fn a_secret_type_outside_the_allowed_ones_is_refused_before_any_aws_call()
         );
         assert!(h.api.get(&secret_path(NAMESPACE, name)).is_none(), "{name}: a Secret was written");
     }
-    assert_eq!(secrets_manager_calls(&h.ctx.aws), 0);
+    assert_eq!(h.ctx.aws.metrics().total(), 0);
 }
 
 #[tokio::test]

@@ -54,13 +54,6 @@ fn data(api: &support::apiserver::FakeApiserver, name: &str) -> std::collections
     secret.data.unwrap_or_default().into_iter().map(|(k, v)| (k, String::from_utf8(v.0).unwrap())).collect()
 }
 
-fn aws_calls(facts: &AwsFacts) -> u64 {
-    ["DescribeSecret", "ListSecrets", "GetSecretValue", "BatchGetSecretValue"]
-        .iter()
-        .map(|op| facts.metrics().count("secretsmanager", op))
-        .sum()
-}
-
 #[tokio::test]
 async fn first_sync_applies_an_owned_secret_and_a_steady_refresh_writes_nothing() {
     let seed = Seed::new().await;
@@ -113,10 +106,10 @@ async fn first_sync_applies_an_owned_secret_and_a_steady_refresh_writes_nothing(
 
     // Steady state: before the refresh is due, and when it is due but nothing changed.
     h.api.clear_calls();
-    let before = aws_calls(&h.ctx.aws);
+    let before = h.ctx.aws.metrics().total();
     h.reconcile("db").await.expect("steady reconcile");
     assert!(h.api.writes().is_empty(), "{:#?}", h.api.writes());
-    assert_eq!(aws_calls(&h.ctx.aws), before, "no AWS call before the refresh is due");
+    assert_eq!(h.ctx.aws.metrics().total(), before, "no AWS call before the refresh is due");
     let due = h.restarted();
     due.reconcile("db").await.expect("due refresh");
     assert!(
@@ -168,7 +161,7 @@ async fn drift_is_repaired_from_the_cache_without_aws() {
     h.create("db", spec(&secret_id));
     h.reconcile("db").await.unwrap();
     let path = secret_path(NAMESPACE, "db");
-    let calls = aws_calls(&h.ctx.aws);
+    let calls = h.ctx.aws.metrics().total();
 
     let mut edited = h.api.get(&path).unwrap();
     edited["data"]["password"] = json!("aGFja2Vk");
@@ -182,7 +175,7 @@ async fn drift_is_repaired_from_the_cache_without_aws() {
     h.api.remove(&path);
     h.reconcile("db").await.unwrap();
     assert_eq!(data(&h.api, "db")["password"], "pw-1", "a deleted Secret is recreated");
-    assert_eq!(aws_calls(&h.ctx.aws), calls, "repairs make no AWS call");
+    assert_eq!(h.ctx.aws.metrics().total(), calls, "repairs make no AWS call");
 }
 
 #[tokio::test]
@@ -248,7 +241,7 @@ async fn an_invalid_spec_names_the_field() {
     let (status, reason, message) = h.ready("db");
     assert_eq!((status.as_str(), reason.as_str()), ("False", "InvalidSpec"));
     assert!(message.contains("spec.refreshInterval"), "{message}");
-    assert_eq!(aws_calls(&h.ctx.aws), 0);
+    assert_eq!(h.ctx.aws.metrics().total(), 0);
 }
 
 #[tokio::test]

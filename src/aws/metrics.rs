@@ -25,6 +25,8 @@ impl RequestLabels {
 #[derive(Clone, Debug, Default)]
 pub struct AwsMetrics {
     requests: Family<RequestLabels, Counter>,
+    /// Every request of the family, for checks that no request at all was made.
+    total: Counter,
 }
 
 impl AwsMetrics {
@@ -41,6 +43,12 @@ impl AwsMetrics {
 
     pub(crate) fn record(&self, service: &str, operation: &str, outcome: &str) {
         self.requests.get_or_create(&RequestLabels::new(service, operation, outcome)).inc();
+        self.total.inc();
+    }
+
+    /// Requests made to any service, any operation and outcome.
+    pub fn total(&self) -> u64 {
+        self.total.get()
     }
 
     /// Requests made to `service` (`secretsmanager`) `operation` (`GetSecretValue`), any outcome.
@@ -68,6 +76,7 @@ mod tests {
         assert_eq!(metrics.count("kms", "DescribeKey"), 2);
         assert_eq!(metrics.count_outcome("kms", "DescribeKey", "throttled"), 1);
         assert_eq!(metrics.count("acm", "DescribeCertificate"), 0);
+        assert_eq!(metrics.total(), 3);
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(

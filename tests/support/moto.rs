@@ -99,14 +99,6 @@ pub async fn facts_at(endpoint: &str, settings: AwsSettings) -> AwsFacts {
 }
 
 /// An [`AwsFacts`] handle talking to moto directly.
-/// Secrets Manager requests `facts` made, of every operation a ProtectedSecret's sync uses.
-pub fn secrets_manager_calls(facts: &AwsFacts) -> u64 {
-    ["DescribeSecret", "ListSecrets", "GetSecretValue", "BatchGetSecretValue"]
-        .iter()
-        .map(|op| facts.metrics().count("secretsmanager", op))
-        .sum()
-}
-
 pub async fn facts(settings: AwsSettings) -> AwsFacts {
     facts_at(endpoint(), settings).await
 }
