@@ -15,7 +15,7 @@ use check::Policies;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use controller::{ControllerArgs, run_controller};
 use input::{InputError, Source};
-use output::OutputFormat;
+use output::{OutputFormat, ReportApi};
 use prometheus_client::registry::Registry;
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -51,6 +51,9 @@ pub struct CheckArgs {
     pub policy: Vec<String>,
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// The report API of `--output policyreport`.
+    #[arg(long, value_enum, default_value_t = ReportApi::Openreports)]
+    pub report_api: ReportApi,
     /// Exit 1 when a finding is at or above this severity.
     #[arg(long, default_value_t = Severity::High, value_name = "low|medium|high|critical")]
     pub fail_on: Severity,
@@ -157,7 +160,8 @@ async fn check_command(args: &CheckArgs) -> ExitCode {
         Color::Never => false,
         Color::Auto => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
-    if let Err(e) = output::render(&report, args.output, &mut stdout.lock(), color) {
+    let style = output::Style { color, report_api: args.report_api };
+    if let Err(e) = output::render(&report, args.output, &mut stdout.lock(), style) {
         let _ = writeln!(stderr, "error: cannot write the report: {e}");
         return ExitCode::from(EXIT_BAD_INPUT);
     }

@@ -3,6 +3,8 @@
 mod json;
 mod junit;
 mod policyreport;
+
+pub use policyreport::ReportApi;
 mod sarif;
 mod text;
 
@@ -23,24 +25,32 @@ pub enum OutputFormat {
     Junit,
     /// SARIF 2.1.0, for code scanning (GitHub and others).
     Sarif,
-    /// `wgpolicyk8s.io/v1alpha2` PolicyReports and a ClusterPolicyReport, as a YAML stream.
+    /// Policy reports (`openreports.io`, or `wgpolicyk8s.io` with `--report-api`), as a YAML
+    /// stream.
     Policyreport,
 }
 
-/// Writes `report` in `format`. `color` adds ANSI colours to the text format; pass it only for a
-/// terminal.
+/// How a format is written beyond its choice.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Style {
+    /// ANSI colours in the text format: only for a terminal.
+    pub color: bool,
+    pub report_api: ReportApi,
+}
+
+/// Writes `report` in `format`.
 pub fn render(
     report: &CheckReport,
     format: OutputFormat,
     out: &mut dyn Write,
-    color: bool,
+    style: Style,
 ) -> std::io::Result<()> {
     match format {
-        OutputFormat::Text => text::render(report, out, color),
+        OutputFormat::Text => text::render(report, out, style.color),
         OutputFormat::Json => json::render(report, out),
         OutputFormat::Junit => junit::render(report, out),
         OutputFormat::Sarif => sarif::render(report, out),
-        OutputFormat::Policyreport => policyreport::render(report, out),
+        OutputFormat::Policyreport => policyreport::render(report, style.report_api, out),
     }
 }
 
@@ -301,8 +311,12 @@ mod sample {
 
     /// Renders `report` in `format` without colour.
     pub(super) fn rendered(report: &CheckReport, format: OutputFormat) -> String {
+        rendered_with(report, format, Style::default())
+    }
+
+    pub(super) fn rendered_with(report: &CheckReport, format: OutputFormat, style: Style) -> String {
         let mut out = Vec::new();
-        render(report, format, &mut out, false).expect("writing to a Vec cannot fail");
+        render(report, format, &mut out, style).expect("writing to a Vec cannot fail");
         String::from_utf8(out).expect("every format writes UTF-8")
     }
 }

@@ -1,7 +1,9 @@
-//! `wgpolicyk8s.io/v1alpha2` reports, as a multi-document YAML stream to `kubectl apply`: a
-//! `PolicyReport` per namespace for namespaced resources, then one `ClusterPolicyReport` for
-//! cluster-scoped ones. Each rule judged on a resource is one result: `fail` per finding, `pass`,
-//! or `skip` when it needed AWS facts.
+//! Policy reports, as a multi-document YAML stream to `kubectl apply`: `openreports.io/v1alpha1`
+//! (`Report`, `ClusterReport`), the successor Kyverno and Policy Reporter move to, or
+//! `wgpolicyk8s.io/v1alpha2` (`PolicyReport`, `ClusterPolicyReport`). One namespaced report per
+//! namespace, then one cluster report for cluster-scoped resources; the two APIs share the
+//! result schema. Each rule judged on a resource is one result: `fail` per finding, `pass`, or
+//! `skip` when it needed AWS facts.
 
 use super::{NEEDS_AWS, Outcome, RuleOutcome, rule_outcomes};
 use crate::api::{ResourceRef, Severity};
@@ -11,7 +13,38 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
-const API_VERSION: &str = "wgpolicyk8s.io/v1alpha2";
+/// The report API `--output policyreport` writes (`--report-api`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportApi {
+    /// `openreports.io/v1alpha1` `Report` and `ClusterReport`.
+    #[default]
+    Openreports,
+    /// `wgpolicyk8s.io/v1alpha2` `PolicyReport` and `ClusterPolicyReport`.
+    Wgpolicyk8s,
+}
+
+impl ReportApi {
+    fn api_version(self) -> &'static str {
+        match self {
+            ReportApi::Openreports => "openreports.io/v1alpha1",
+            ReportApi::Wgpolicyk8s => "wgpolicyk8s.io/v1alpha2",
+        }
+    }
+
+    /// The kinds of the namespaced and the cluster report.
+    fn kinds(self) -> (&'static str, &'static str) {
+        match self {
+            ReportApi::Openreports => ("Report", "ClusterReport"),
+            ReportApi::Wgpolicyk8s => ("PolicyReport", "ClusterPolicyReport"),
+        }
+    }
+
+    /// openreports names the engine once per report; wgpolicyk8s only per result.
+    fn report_source(self) -> Option<&'static str> {
+        (self == ReportApi::Openreports).then_some(SOURCE)
+    }
+}
+
 /// Name of every report `dpo check` writes, so applying a newer one replaces the older.
 const REPORT_NAME: &str = "dpo-check";
 /// The `source` of every result: the engine that wrote it.
@@ -30,7 +63,7 @@ const CLUSTER_SCOPED_KINDS: [&str; 6] = [
     "TlsIngressPolicy",
 ];
 
-pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
+pub(super) fn render(report: &CheckReport, api: ReportApi, out: &mut dyn Write) -> io::Result<()> {
     let timestamp = Timestamp::of(report.checked_at.unwrap_or_else(jiff::Timestamp::now));
     let mut namespaced: BTreeMap<&str, Vec<PolicyResult<'_>>> = BTreeMap::new();
     let mut cluster: Vec<PolicyResult<'_>> = Vec::new();
@@ -45,12 +78,13 @@ pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()
         }
     }
 
+    let (namespaced_kind, cluster_kind) = api.kinds();
     let mut reports: Vec<Report<'_>> = namespaced
         .into_iter()
-        .map(|(namespace, results)| Report::new("PolicyReport", Some(namespace), results))
+        .map(|(namespace, results)| Report::new(api, namespaced_kind, Some(namespace), results))
         .collect();
     if !cluster.is_empty() {
-        reports.push(Report::new("ClusterPolicyReport", None, cluster));
+        reports.push(Report::new(api, cluster_kind, None, cluster));
     }
     for report in &reports {
         let yaml = serde_yaml::to_string(report).map_err(io::Error::other)?;
@@ -119,16 +153,24 @@ struct Report<'a> {
     api_version: &'static str,
     kind: &'static str,
     metadata: Metadata<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'static str>,
     summary: ResultSummary,
     results: Vec<PolicyResult<'a>>,
 }
 
 impl<'a> Report<'a> {
-    fn new(kind: &'static str, namespace: Option<&'a str>, results: Vec<PolicyResult<'a>>) -> Report<'a> {
+    fn new(
+        api: ReportApi,
+        kind: &'static str,
+        namespace: Option<&'a str>,
+        results: Vec<PolicyResult<'a>>,
+    ) -> Report<'a> {
         let count = |kind: ResultKind| results.iter().filter(|r| r.result == kind).count();
         Report {
-            api_version: API_VERSION,
+            api_version: api.api_version(),
             kind,
+            source: api.report_source(),
             metadata: Metadata {
                 name: REPORT_NAME,
                 namespace,
@@ -209,22 +251,43 @@ impl Timestamp {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{OutputFormat, sample};
-    use super::Timestamp;
+    use super::super::{OutputFormat, Style, sample};
+    use super::{ReportApi, Timestamp};
     use serde::Deserialize;
     use serde_json::Value;
 
-    /// The vendored CRD's `openAPIV3Schema`, made to reject fields it does not declare: the API
-    /// server would silently prune them, so a misspelt field would otherwise go unnoticed.
-    fn report_schema() -> Value {
-        let crd: Value =
-            serde_yaml::from_str(include_str!("../../../tests/fixtures/wgpolicyk8s.io_policyreports.yaml"))
-                .expect("the vendored CRD is YAML");
+    /// The vendored CRD's `openAPIV3Schema` for a report's `apiVersion` and `kind`, made to reject
+    /// fields it does not declare: the API server would silently prune them, so a misspelt field
+    /// would otherwise go unnoticed.
+    fn report_schema(document: &Value) -> Value {
+        let crd = match (document["apiVersion"].as_str(), document["kind"].as_str()) {
+            (Some("openreports.io/v1alpha1"), Some("Report")) => {
+                include_str!("../../../tests/fixtures/openreports.io_reports.yaml")
+            }
+            (Some("openreports.io/v1alpha1"), Some("ClusterReport")) => {
+                include_str!("../../../tests/fixtures/openreports.io_clusterreports.yaml")
+            }
+            // The ClusterPolicyReport CRD has the same schema (see tests/fixtures/README.md).
+            (Some("wgpolicyk8s.io/v1alpha2"), Some("PolicyReport" | "ClusterPolicyReport")) => {
+                include_str!("../../../tests/fixtures/wgpolicyk8s.io_policyreports.yaml")
+            }
+            other => panic!("no vendored CRD for {other:?}"),
+        };
+        let crd: Value = serde_yaml::from_str(crd).expect("the vendored CRD is YAML");
+        assert_eq!(
+            crd["spec"]["group"].as_str(),
+            document["apiVersion"].as_str().and_then(|v| v.split('/').next())
+        );
+        let version = document["apiVersion"].as_str().and_then(|v| v.split('/').nth(1)).unwrap_or_default();
         let versions = crd["spec"]["versions"].as_array().expect("CRD versions");
-        let version = versions.iter().find(|v| v["name"] == "v1alpha2").expect("the v1alpha2 version");
-        let mut schema = version["schema"]["openAPIV3Schema"].clone();
+        let served = versions.iter().find(|v| v["name"] == version).expect("the document's version");
+        let mut schema = served["schema"]["openAPIV3Schema"].clone();
         forbid_undeclared_fields(&mut schema);
         schema
+    }
+
+    fn rendered(report: &crate::cli::report::CheckReport, report_api: ReportApi) -> String {
+        sample::rendered_with(report, OutputFormat::Policyreport, Style { report_api, ..Style::default() })
     }
 
     fn forbid_undeclared_fields(schema: &mut Value) {
@@ -245,39 +308,51 @@ mod tests {
     }
 
     fn validate(document: &Value) {
-        let validator = jsonschema::validator_for(&report_schema()).expect("the CRD schema compiles");
+        let validator = jsonschema::validator_for(&report_schema(document)).expect("the CRD schema compiles");
         let errors: Vec<String> =
             validator.iter_errors(document).map(|e| format!("{} at {}", e, e.instance_path())).collect();
         assert!(errors.is_empty(), "invalid {}: {errors:#?}", document["kind"]);
     }
 
     #[test]
-    fn one_report_per_namespace_and_one_for_the_cluster_all_valid() {
-        let yaml = sample::rendered(&sample::mixed(), OutputFormat::Policyreport);
-        let documents = documents(&yaml);
-        let reports: Vec<(&str, Option<&str>)> = documents
-            .iter()
-            .map(|d| (d["kind"].as_str().unwrap_or_default(), d["metadata"]["namespace"].as_str()))
-            .collect();
-        assert_eq!(
-            reports,
-            [
-                ("PolicyReport", Some("payments")),
-                ("PolicyReport", Some("shop")),
-                ("ClusterPolicyReport", None)
-            ]
-        );
-        for document in &documents {
-            assert_eq!(document["apiVersion"], "wgpolicyk8s.io/v1alpha2");
-            validate(document);
+    fn one_report_per_namespace_and_one_for_the_cluster_all_valid_in_either_api() {
+        let apis = [
+            (ReportApi::Openreports, "openreports.io/v1alpha1", "Report", "ClusterReport"),
+            (ReportApi::Wgpolicyk8s, "wgpolicyk8s.io/v1alpha2", "PolicyReport", "ClusterPolicyReport"),
+        ];
+        for (api, api_version, namespaced, cluster) in apis {
+            let documents = documents(&rendered(&sample::mixed(), api));
+            let reports: Vec<(&str, Option<&str>)> = documents
+                .iter()
+                .map(|d| (d["kind"].as_str().unwrap_or_default(), d["metadata"]["namespace"].as_str()))
+                .collect();
+            assert_eq!(
+                reports,
+                [(namespaced, Some("payments")), (namespaced, Some("shop")), (cluster, None)]
+            );
+            for document in &documents {
+                assert_eq!(document["apiVersion"], api_version);
+                validate(document);
+            }
+            // The engine is named once per openreports report, and in every result of both.
+            let report_source = (api == ReportApi::Openreports).then_some("dpo");
+            assert_eq!(documents[0]["source"].as_str(), report_source);
+            assert_eq!(documents[0]["results"][0]["source"], "dpo");
         }
+    }
+
+    #[test]
+    fn openreports_is_the_default_api() {
+        let default = sample::rendered(&sample::mixed(), OutputFormat::Policyreport);
+        assert_eq!(default, rendered(&sample::mixed(), ReportApi::Openreports));
     }
 
     #[test]
     fn schema_check_catches_undeclared_fields_and_bad_enums() {
         let yaml = sample::rendered(&sample::mixed(), OutputFormat::Policyreport);
         let document = documents(&yaml).remove(1);
-        let validator = jsonschema::validator_for(&report_schema()).expect("the CRD schema compiles");
+        let validator =
+            jsonschema::validator_for(&report_schema(&document)).expect("the CRD schema compiles");
         let mut misspelt = document.clone();
         misspelt["results"][0]["remediation"] = Value::from("top-level");
         assert!(!validator.is_valid(&misspelt));
@@ -370,7 +445,7 @@ mod tests {
         )]);
         let documents = documents(&sample::rendered(&report, OutputFormat::Policyreport));
         assert_eq!(documents.len(), 1);
-        assert_eq!(documents[0]["kind"], "PolicyReport");
+        assert_eq!(documents[0]["kind"], "Report");
         assert_eq!(documents[0]["metadata"]["namespace"], "default");
         validate(&documents[0]);
     }

@@ -137,13 +137,11 @@ impl Painter {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{OutputFormat, render, sample};
+    use super::super::{OutputFormat, Style, sample};
     use crate::cli::report::CheckReport;
 
     fn text(report: &CheckReport, color: bool) -> String {
-        let mut out = Vec::new();
-        render(report, OutputFormat::Text, &mut out, color).expect("writing to a Vec cannot fail");
-        String::from_utf8(out).expect("text is UTF-8")
+        sample::rendered_with(report, OutputFormat::Text, Style { color, ..Style::default() })
     }
 
     #[test]
