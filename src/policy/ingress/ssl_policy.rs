@@ -138,7 +138,7 @@ pub(super) fn judge(
             format!("accepts {}, below the policy's minimum {}", known.min_tls, spec.min_tls_version)
         }
         Some(known) if !meets(spec, &known) => {
-            "offers no post-quantum key exchange, which the policy requires (requirePostQuantum)".to_string()
+            "offers no post-quantum key exchange (the policy sets requirePostQuantum)".to_string()
         }
         Some(_) if !allowed.is_empty() && !allowed.iter().any(|name| name == policy) => {
             "is not in the policy's allowedSslPolicies".to_string()
@@ -304,9 +304,11 @@ mod tests {
         {
             assert_eq!(judged(&spec, name), None, "{name}");
         }
-        assert!(judged(&spec, "ELBSecurityPolicy-TLS13-1-2-2021-06").unwrap().ends_with(
-            "which offers no post-quantum key exchange, which the policy requires (requirePostQuantum)"
-        ));
+        assert!(
+            judged(&spec, "ELBSecurityPolicy-TLS13-1-2-2021-06")
+                .unwrap()
+                .ends_with("which offers no post-quantum key exchange (the policy sets requirePostQuantum)")
+        );
         assert_eq!(
             remediation(&spec, "ELBSecurityPolicy-TLS13-1-2-2021-06"),
             "use ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"

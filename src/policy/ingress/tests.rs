@@ -163,8 +163,8 @@ fn post_quantum_is_required_of_annotations_and_ingress_class_params_alike() {
     assert_eq!(
         found[0],
         "elbv2-predefined-security-policy-ssl-check shop/web: HTTPS listener 443 uses security policy \
-         ELBSecurityPolicy-TLS13-1-2-2021-06, which offers no post-quantum key exchange, which the policy requires \
-         (requirePostQuantum) => Set `alb.ingress.kubernetes.io/ssl-policy: ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09` \
+         ELBSecurityPolicy-TLS13-1-2-2021-06, which offers no post-quantum key exchange (the policy sets \
+         requirePostQuantum) => Set `alb.ingress.kubernetes.io/ssl-policy: ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09` \
          on the Ingress"
     );
     let pq = ("alb.ingress.kubernetes.io/ssl-policy", "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09");
