@@ -80,12 +80,16 @@ async fn secret_metadata_has_key_rotation_and_versions() {
     assert!(!format!("{value:?}").contains("p1"));
 }
 
-#[tokio::test]
-async fn certificates_are_described_and_discovered_by_host() {
-    let seed = Seed::new().await;
-    let facts = moto::facts(moto::test_settings()).await;
+/// A seed, a facts handle, a domain of the test's own and an expiry 90 days out.
+async fn certificate_setup() -> (Seed, dpo::aws::AwsFacts, String, jiff::Timestamp) {
     let domain = format!("{}.example.test", moto::unique("zone"));
     let expiry = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 90);
+    (Seed::new().await, moto::facts(moto::test_settings()).await, domain, expiry)
+}
+
+#[tokio::test]
+async fn certificates_are_described_and_discovered_by_host() {
+    let (seed, facts, domain, expiry) = certificate_setup().await;
     let wildcard = format!("*.{domain}");
     let apex = format!("shop.{domain}");
     let arn = seed.certificate(&[&apex, &wildcard], expiry).await;
@@ -119,10 +123,7 @@ async fn certificates_are_described_and_discovered_by_host() {
 #[tokio::test]
 async fn certificate_key_algorithms_are_read_as_acm_names_them() {
     // moto answers DescribeCertificate's KeyAlgorithm from the certificate's own key.
-    let seed = Seed::new().await;
-    let facts = moto::facts(moto::test_settings()).await;
-    let domain = format!("{}.example.test", moto::unique("keys"));
-    let expiry = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 90);
+    let (seed, facts, domain, expiry) = certificate_setup().await;
     let p256 = seed.certificate(&[&format!("p256.{domain}")], expiry).await;
     let p384 =
         seed.certificate_with_key(&[&format!("p384.{domain}")], expiry, &rcgen::PKCS_ECDSA_P384_SHA384).await;
