@@ -80,12 +80,16 @@ async fn secret_metadata_has_key_rotation_and_versions() {
     assert!(!format!("{value:?}").contains("p1"));
 }
 
-#[tokio::test]
-async fn certificates_are_described_and_discovered_by_host() {
-    let seed = Seed::new().await;
-    let facts = moto::facts(moto::test_settings()).await;
+/// A seed, a facts handle, a domain of the test's own and an expiry 90 days out.
+async fn certificate_setup() -> (Seed, dpo::aws::AwsFacts, String, jiff::Timestamp) {
     let domain = format!("{}.example.test", moto::unique("zone"));
     let expiry = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 90);
+    (Seed::new().await, moto::facts(moto::test_settings()).await, domain, expiry)
+}
+
+#[tokio::test]
+async fn certificates_are_described_and_discovered_by_host() {
+    let (seed, facts, domain, expiry) = certificate_setup().await;
     let wildcard = format!("*.{domain}");
     let apex = format!("shop.{domain}");
     let arn = seed.certificate(&[&apex, &wildcard], expiry).await;
@@ -114,6 +118,24 @@ async fn certificates_are_described_and_discovered_by_host() {
     let missing =
         facts.certificate(&here(), &arn.replace(&arn[arn.len() - 6..], "000000")).await.unwrap_err();
     assert!(missing.is_not_found(), "{missing:?}");
+}
+
+#[tokio::test]
+async fn certificate_key_algorithms_are_read_as_acm_names_them() {
+    // moto answers DescribeCertificate's KeyAlgorithm from the certificate's own key.
+    let (seed, facts, domain, expiry) = certificate_setup().await;
+    let p256 = seed.certificate(&[&format!("p256.{domain}")], expiry).await;
+    let p384 =
+        seed.certificate_with_key(&[&format!("p384.{domain}")], expiry, &rcgen::PKCS_ECDSA_P384_SHA384).await;
+    let rsa = seed.requested_certificate(&format!("rsa.{domain}")).await;
+
+    for (arn, algorithm) in [(&p256, "EC_prime256v1"), (&p384, "EC_secp384r1"), (&rsa, "RSA_2048")] {
+        let certificate = facts.certificate(&here(), arn).await.unwrap();
+        assert_eq!(certificate.key_algorithm.as_deref(), Some(algorithm), "{certificate:?}");
+    }
+    // Certificates found by host carry their key too: they come from the same description.
+    let found = facts.certificates_for_host(&here(), &format!("p384.{domain}")).await.unwrap();
+    assert_eq!(found.iter().map(|c| c.key_algorithm.as_deref()).collect::<Vec<_>>(), [Some("EC_secp384r1")]);
 }
 
 #[tokio::test]

@@ -14,6 +14,11 @@ kind: EncryptedVolumePolicy
 metadata: {{name: volumes}}
 spec: {{checkAccountDefault: false}}
 ---
+apiVersion: dpo.dev/v1alpha1
+kind: TlsIngressPolicy
+metadata: {{name: tls}}
+spec: {{certificate: {{allowedKeyAlgorithms: [RSA_2048, RSA_3072]}}}}
+---
 apiVersion: storage.k8s.io/v1
 kind: StorageClass
 metadata: {{name: gp3}}
@@ -106,7 +111,6 @@ async fn aws_facts_turn_skipped_rules_into_findings() {
     assert_eq!(offline_code, Some(0), "{offline}");
     assert!(findings(&offline).is_empty(), "{offline}");
     let skipped = offline["summary"]["skipped"].as_array().unwrap();
-    assert!(skipped.iter().any(|s| s["rule"] == "encrypted-volumes"), "{offline}");
 
     let (code, online) = run(&["--aws"]);
     assert_eq!(code, Some(1), "{online}");
@@ -114,6 +118,8 @@ async fn aws_facts_turn_skipped_rules_into_findings() {
     for expected in [
         ("encrypted-volumes", "pv-data"),
         ("acm-certificate-expiration-check", "web"),
+        // The seeded certificate has an ECDSA P-256 key.
+        ("acm-certificate-key-algorithm-approved", "web"),
         ("secretsmanager-using-cmk", "default-key"),
         ("cmk-backing-key-rotation-enabled", "cmk"),
     ] {
@@ -123,5 +129,9 @@ async fn aws_facts_turn_skipped_rules_into_findings() {
         );
     }
     let still_skipped = online["summary"]["skipped"].as_array().unwrap();
-    assert!(!still_skipped.iter().any(|s| s["rule"] == "encrypted-volumes"), "{online}");
+    for judged in ["encrypted-volumes", "acm-certificate-rsa-check", "acm-certificate-key-algorithm-approved"]
+    {
+        assert!(skipped.iter().any(|s| s["rule"] == judged), "{judged} not skipped offline: {offline}");
+        assert!(!still_skipped.iter().any(|s| s["rule"] == judged), "{judged} skipped with --aws: {online}");
+    }
 }

@@ -47,6 +47,11 @@ pub struct TlsIngressPolicySpec {
     /// If set, only these ELB security policies are allowed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub allowed_ssl_policies: Vec<String>,
+    /// TLS listeners must use a post-quantum predefined policy (a `-PQ-` one, such as
+    /// `ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09`): hybrid ML-KEM key exchange, so that traffic
+    /// recorded today cannot be decrypted by a future quantum computer.
+    #[serde(default)]
+    pub require_post_quantum: bool,
     /// Certificate requirements.
     #[serde(default)]
     pub certificate: CertificateRequirements,
@@ -71,6 +76,7 @@ impl Default for TlsIngressPolicySpec {
             require_https_redirect: true,
             min_tls_version: TlsVersion::Tls12,
             allowed_ssl_policies: Vec::new(),
+            require_post_quantum: false,
             certificate: CertificateRequirements::default(),
             include_services: true,
             fail_on: Severity::High,
@@ -87,6 +93,48 @@ pub struct CertificateRequirements {
     #[serde(default = "default_min_days_to_expiry")]
     #[schemars(range(min = 0, max = 3650))]
     pub min_days_to_expiry: u32,
+    /// If set, certificates must have one of these key algorithms (ACM's `KeyAlgorithm`). An RSA
+    /// key shorter than 2048 bits is refused whatever this says (`acm-certificate-rsa-check`),
+    /// so `RSA_1024` cannot be listed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_key_algorithms: Vec<KeyAlgorithm>,
+}
+
+/// A certificate key algorithm, as ACM names it.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyAlgorithm {
+    #[serde(rename = "RSA_2048")]
+    Rsa2048,
+    #[serde(rename = "RSA_3072")]
+    Rsa3072,
+    #[serde(rename = "RSA_4096")]
+    Rsa4096,
+    #[serde(rename = "EC_prime256v1")]
+    EcPrime256v1,
+    #[serde(rename = "EC_secp384r1")]
+    EcSecp384r1,
+    #[serde(rename = "EC_secp521r1")]
+    EcSecp521r1,
+}
+
+impl KeyAlgorithm {
+    /// ACM's name for it, as DescribeCertificate reports it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyAlgorithm::Rsa2048 => "RSA_2048",
+            KeyAlgorithm::Rsa3072 => "RSA_3072",
+            KeyAlgorithm::Rsa4096 => "RSA_4096",
+            KeyAlgorithm::EcPrime256v1 => "EC_prime256v1",
+            KeyAlgorithm::EcSecp384r1 => "EC_secp384r1",
+            KeyAlgorithm::EcSecp521r1 => "EC_secp521r1",
+        }
+    }
+
+    /// Whether ACM issues certificates with this key (RequestCertificate `--key-algorithm`);
+    /// certificates with the others can only be imported.
+    pub fn requestable(self) -> bool {
+        matches!(self, KeyAlgorithm::Rsa2048 | KeyAlgorithm::EcPrime256v1 | KeyAlgorithm::EcSecp384r1)
+    }
 }
 
 fn default_min_days_to_expiry() -> u32 {
@@ -95,6 +143,9 @@ fn default_min_days_to_expiry() -> u32 {
 
 impl Default for CertificateRequirements {
     fn default() -> Self {
-        CertificateRequirements { min_days_to_expiry: default_min_days_to_expiry() }
+        CertificateRequirements {
+            min_days_to_expiry: default_min_days_to_expiry(),
+            allowed_key_algorithms: Vec::new(),
+        }
     }
 }

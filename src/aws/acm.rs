@@ -123,6 +123,7 @@ impl AwsFacts {
                     not_after: timestamp(detail.not_after),
                     domain_names,
                     in_use: !detail.in_use_by().is_empty(),
+                    key_algorithm: detail.key_algorithm.as_ref().map(|k| k.as_str().to_string()),
                 })
             })
             .await

@@ -82,6 +82,8 @@ pub struct CertificateFacts {
     /// The domain name and every subject alternative name.
     pub domain_names: Vec<String>,
     pub in_use: bool,
+    /// ACM's `KeyAlgorithm`: `RSA_2048`, `EC_prime256v1`, ...; `None` when ACM did not say.
+    pub key_algorithm: Option<String>,
 }
 
 /// Encryption of one EBS volume.

@@ -25,6 +25,9 @@ pub enum Rule {
     AcmCertificateExpirationCheck,
     AcmCertificateStatus,
     AcmCertificateHostCoverage,
+    AcmCertificateRsaCheck,
+    /// A certificate's key algorithm is in the policy's allowlist.
+    AcmCertificateKeyAlgorithmApproved,
     /// Annotations the AWS Load Balancer Controller would reject (bad JSON, bad values).
     AlbIngressAnnotationsValid,
     /// Members of one IngressGroup set conflicting values for one ALB.
@@ -34,7 +37,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 21] = [
+    pub const ALL: [Rule; 23] = [
         Rule::SecretsmanagerUsingCmk,
         Rule::SecretsmanagerRotationEnabledCheck,
         Rule::SecretsmanagerScheduledRotationSuccessCheck,
@@ -53,6 +56,8 @@ impl Rule {
         Rule::AcmCertificateExpirationCheck,
         Rule::AcmCertificateStatus,
         Rule::AcmCertificateHostCoverage,
+        Rule::AcmCertificateRsaCheck,
+        Rule::AcmCertificateKeyAlgorithmApproved,
         Rule::AlbIngressAnnotationsValid,
         Rule::AlbIngressGroupConsistent,
         Rule::PolicyInInput,
@@ -80,6 +85,7 @@ impl Rule {
             | Rule::StorageclassUsingCmk
             | Rule::AcmCertificateStatus
             | Rule::AcmCertificateHostCoverage
+            | Rule::AcmCertificateKeyAlgorithmApproved
             | Rule::AlbIngressAnnotationsValid
             | Rule::AlbIngressGroupConsistent
             | Rule::PolicyInInput
@@ -154,7 +160,8 @@ impl Rule {
             Rule::Elbv2PredefinedSecurityPolicySslCheck => (
                 "elbv2-predefined-security-policy-ssl-check",
                 High,
-                "The SSL policy allows nothing below the policy's minimum TLS version.",
+                "The SSL policy allows nothing below the policy's minimum TLS version, and offers post-quantum \
+                 key exchange where the policy requires it.",
             ),
             Rule::AcmCertificateExpirationCheck => (
                 "acm-certificate-expiration-check",
@@ -166,6 +173,14 @@ impl Rule {
                 "acm-certificate-host-coverage",
                 High,
                 "The certificate's names cover every host of the ingress.",
+            ),
+            Rule::AcmCertificateRsaCheck => {
+                ("acm-certificate-rsa-check", High, "An RSA certificate's key is at least 2048 bits long.")
+            }
+            Rule::AcmCertificateKeyAlgorithmApproved => (
+                "acm-certificate-key-algorithm-approved",
+                Medium,
+                "The certificate's key algorithm is in the policy's allowedKeyAlgorithms.",
             ),
             Rule::AlbIngressAnnotationsValid => (
                 "alb-ingress-annotations-valid",
@@ -244,7 +259,8 @@ impl Rule {
             Rule::Elbv2PredefinedSecurityPolicySslCheck => {
                 "Set `alb.ingress.kubernetes.io/ssl-policy` (Ingress) or \
                  `service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy` (NLB Service) to a \
-                 policy with no protocol below the minimum, such as `ELBSecurityPolicy-TLS13-1-2-2021-06`."
+                 policy with no protocol below the minimum, such as `ELBSecurityPolicy-TLS13-1-2-2021-06` \
+                 (`ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09` where post-quantum key exchange is required)."
             }
             Rule::AcmCertificateExpirationCheck => {
                 "Renew or replace the certificate (ACM renews DNS-validated certificates itself while the \
@@ -259,6 +275,17 @@ impl Rule {
                  `alb.ingress.kubernetes.io/certificate-arn`, or request one with \
                  `aws acm request-certificate --domain-name <host> --subject-alternative-names <hosts> \
                  --validation-method DNS`."
+            }
+            Rule::AcmCertificateRsaCheck => {
+                "Replace the certificate with one whose key is RSA 2048 bits or longer, or ECDSA: \
+                 `aws acm request-certificate --domain-name <host> --key-algorithm RSA_2048 \
+                 --validation-method DNS` (or import one), and reference its ARN."
+            }
+            Rule::AcmCertificateKeyAlgorithmApproved => {
+                "Replace the certificate with one whose key algorithm the policy allows: \
+                 `aws acm request-certificate --domain-name <host> --key-algorithm <algorithm> \
+                 --validation-method DNS` (RSA_2048, EC_prime256v1 or EC_secp384r1; import others), \
+                 and reference its ARN."
             }
             Rule::AlbIngressAnnotationsValid => {
                 "Give each `alb.ingress.kubernetes.io/*` annotation a value in the syntax the AWS Load Balancer \
@@ -291,6 +318,8 @@ impl Rule {
                 | Rule::AcmCertificateExpirationCheck
                 | Rule::AcmCertificateStatus
                 | Rule::AcmCertificateHostCoverage
+                | Rule::AcmCertificateRsaCheck
+                | Rule::AcmCertificateKeyAlgorithmApproved
         )
     }
 }
@@ -325,6 +354,7 @@ mod tests {
             "acm-certificate-expiration-check",
             "acm-certificate-status",
             "acm-certificate-host-coverage",
+            "acm-certificate-rsa-check",
         ];
         for id in contract {
             let rule = Rule::from_id(id).unwrap_or_else(|| panic!("rule {id} missing"));
@@ -338,5 +368,14 @@ mod tests {
         ids.sort();
         ids.dedup();
         assert_eq!(ids.len(), Rule::ALL.len());
+    }
+
+    #[test]
+    fn the_readme_lists_every_rule_with_its_severity() {
+        let readme = include_str!("../../README.md");
+        for rule in Rule::ALL {
+            let row = format!("| `{}` | {} |", rule.id(), rule.severity());
+            assert!(readme.contains(&row), "the README's rule table has no row starting {row}");
+        }
     }
 }

@@ -207,9 +207,19 @@ impl Seed {
     }
 
     /// Imports a self-signed certificate for `names` (the first is the subject) valid until
-    /// `not_after`, and returns its ARN.
+    /// `not_after`, with an ECDSA P-256 key, and returns its ARN.
     pub async fn certificate(&self, names: &[&str], not_after: jiff::Timestamp) -> String {
-        let key = rcgen::KeyPair::generate().expect("key pair");
+        self.certificate_with_key(names, not_after, &rcgen::PKCS_ECDSA_P256_SHA256).await
+    }
+
+    /// [`Seed::certificate`] with a key for `algorithm`.
+    pub async fn certificate_with_key(
+        &self,
+        names: &[&str],
+        not_after: jiff::Timestamp,
+        algorithm: &'static rcgen::SignatureAlgorithm,
+    ) -> String {
+        let key = rcgen::KeyPair::generate_for(algorithm).expect("key pair");
         let mut params =
             rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
                 .expect("params");
@@ -227,6 +237,14 @@ impl Seed {
             .send()
             .await
             .expect("ImportCertificate");
+        out.certificate_arn.expect("certificate arn")
+    }
+
+    /// Requests an ACM-issued certificate for `domain` (moto gives it an RSA 2048-bit key, the
+    /// default) and returns its ARN.
+    pub async fn requested_certificate(&self, domain: &str) -> String {
+        let out =
+            self.acm.request_certificate().domain_name(domain).send().await.expect("RequestCertificate");
         out.certificate_arn.expect("certificate arn")
     }
 

@@ -409,4 +409,35 @@ spec:
             too_deep.replace(&format!("certificate-arn: '{ARN}'"), &format!("certificate-arn: '{}'", both.1));
         assert!(findings(&evaluate(&yaml, &policy(), &facts(&two, &[]))).is_empty());
     }
+
+    #[test]
+    fn keys_of_configured_and_discovered_certificates_are_judged() {
+        let later = "2026-06-01T00:00:00Z";
+        let mut weak = issued(ARN, &["shop.example.com"], later);
+        weak.key_algorithm = Some("RSA_1024".into());
+        let found = findings(&evaluate(&shop(&COMPLIANT), &policy(), &facts(&[weak.clone()], &[])));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with(&format!(
+            "acm-certificate-rsa-check shop/web: certificate {ARN} has a 1024-bit RSA key (RSA_1024)"
+        )));
+
+        let ec_only = crate::api::TlsIngressPolicySpec {
+            certificate: crate::api::CertificateRequirements {
+                allowed_key_algorithms: vec![crate::api::KeyAlgorithm::EcPrime256v1],
+                ..Default::default()
+            },
+            ..policy()
+        };
+        let discovering = shop(&[BOTH_PORTS, REDIRECT, MODERN_POLICY]);
+        let discovered = facts(&[issued(ARN, &["shop.example.com"], later)], &[("shop.example.com", &[ARN])]);
+        let found = findings(&evaluate(&discovering, &ec_only, &discovered));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("acm-certificate-key-algorithm-approved shop/web"), "{found:?}");
+
+        // Offline neither key rule passes: both are skipped.
+        let evaluation = evaluate(&shop(&COMPLIANT), &ec_only, &offline());
+        let skipped = &judgement(&evaluation, "web").skipped;
+        assert!(skipped.contains(&Rule::AcmCertificateRsaCheck), "{skipped:?}");
+        assert!(skipped.contains(&Rule::AcmCertificateKeyAlgorithmApproved), "{skipped:?}");
+    }
 }

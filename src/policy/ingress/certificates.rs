@@ -1,6 +1,7 @@
 //! ACM certificates: what an ACM ARN looks like, which host names a certificate covers, and the
 //! checks on a certificate's state.
 
+use super::certificate_keys;
 use super::ledger::{Issue, Ledger};
 use crate::api::{CertificateRequirements, Severity};
 use crate::policy::Rule;
@@ -88,12 +89,13 @@ pub(super) fn judge_configured<'f>(
         Fact::Unknown | Fact::Failed(_) => {
             ledger.pend_for(Rule::AcmCertificateStatus, &fact);
             ledger.pend_for(Rule::AcmCertificateExpirationCheck, &fact);
+            certificate_keys::pend(requirements, ledger, &fact);
         }
     }
     fact
 }
 
-/// Records the status and expiry findings of a certificate whose facts are known.
+/// Records the status, key and expiry findings of a certificate whose facts are known.
 pub(super) fn judge_state(
     certificate: &CertificateFacts,
     requirements: &CertificateRequirements,
@@ -121,6 +123,7 @@ pub(super) fn judge_state(
         );
         ledger.report(cause, issue.at(severity));
     }
+    certificate_keys::judge(certificate, requirements, ledger, cause);
     let Some(not_after) = certificate.not_after else { return };
     let seconds_left = not_after.as_second() - now.as_second();
     let renew = format!(
@@ -198,6 +201,7 @@ mod tests {
             not_after: Some(not_after.parse().unwrap()),
             domain_names: vec!["shop.example.com".into()],
             in_use: true,
+            key_algorithm: Some("RSA_2048".into()),
         }
     }
 
@@ -254,7 +258,10 @@ mod tests {
         assert!(ledger.issues.is_empty());
         let mut judgement = crate::policy::Judgement::default();
         ledger.record_rules(&mut judgement);
-        assert_eq!(judgement.skipped, [Rule::AcmCertificateStatus, Rule::AcmCertificateExpirationCheck]);
+        assert_eq!(
+            judgement.skipped,
+            [Rule::AcmCertificateStatus, Rule::AcmCertificateExpirationCheck, Rule::AcmCertificateRsaCheck]
+        );
 
         facts.certificates.insert(arn.into(), Fact::NotFound);
         let mut ledger = Ledger::default();

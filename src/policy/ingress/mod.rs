@@ -23,6 +23,7 @@
 mod alb;
 mod alb_certificates;
 mod annotations;
+mod certificate_keys;
 mod certificates;
 mod class;
 mod group;
@@ -39,7 +40,7 @@ pub use class::{AlbClass, IngressClassification, InventoryIndex, classify};
 pub use group::{AlbGroup, AlbGroups, AlbMember, GroupId, alb_groups};
 pub use params::{IngressClassParams, IngressClassParamsSpec, IngressGroupParams};
 pub use service::evaluate_service;
-pub use ssl_policy::min_tls_version;
+pub use ssl_policy::{SslPolicy, predefined};
 
 use super::{Evaluation, Facts, Verdict, exemption, resource_ref, selector};
 use crate::api::TlsIngressPolicySpec;

@@ -196,7 +196,10 @@ spec:
             judgement.checked,
             [Rule::Elbv2AcmCertificateRequired, Rule::Elbv2PredefinedSecurityPolicySslCheck]
         );
-        assert_eq!(judgement.skipped, [Rule::AcmCertificateStatus, Rule::AcmCertificateExpirationCheck]);
+        assert_eq!(
+            judgement.skipped,
+            [Rule::AcmCertificateStatus, Rule::AcmCertificateExpirationCheck, Rule::AcmCertificateRsaCheck]
+        );
     }
 
     #[test]
@@ -271,5 +274,51 @@ spec: {type: LoadBalancer, loadBalancerClass: service.k8s.aws/nlb, ports: [{port
             evaluate_service(&excluded, &service, &index, &offline, &AlbDefaults::default()),
             Verdict::NotApplicable(_)
         ));
+    }
+
+    #[test]
+    fn post_quantum_and_certificate_keys_apply_to_nlbs() {
+        let annotations = |policy: &str| {
+            format!(
+                "    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: {ARN}
+    service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy: {policy}"
+            )
+        };
+        let post_quantum =
+            TlsIngressPolicySpec { require_post_quantum: true, ..TlsIngressPolicySpec::default() };
+        let mut facts = FactSet { now: Some("2025-06-01T00:00:00Z".parse().unwrap()), ..FactSet::default() };
+        let mut certificate = issued(ARN, &["api.example.com"], "2026-06-01T00:00:00Z");
+        certificate.key_algorithm = Some("RSA_1024".into());
+        facts.certificates.insert(ARN.into(), crate::policy::Fact::Known(certificate));
+
+        let found = findings(&evaluate(
+            &nlb(&annotations("ELBSecurityPolicy-TLS13-1-2-2021-06")),
+            &post_quantum,
+            &facts,
+        ));
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(
+            found[0].contains(
+                "the NLB's TLS listeners uses security policy ELBSecurityPolicy-TLS13-1-2-2021-06, \
+             which offers no post-quantum key exchange"
+            ),
+            "{found:?}"
+        );
+        assert!(
+            found[0].ends_with(
+                "Set `service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy: \
+             ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09` on the Service"
+            ),
+            "{found:?}"
+        );
+        assert!(found[1].starts_with("acm-certificate-rsa-check shop/api"), "{found:?}");
+
+        let found = findings(&evaluate(
+            &nlb(&annotations("ELBSecurityPolicy-TLS13-1-3-PQ-2025-09")),
+            &post_quantum,
+            &facts,
+        ));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with("acm-certificate-rsa-check"), "{found:?}");
     }
 }

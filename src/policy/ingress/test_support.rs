@@ -86,6 +86,7 @@ pub fn issued(arn: &str, names: &[&str], not_after: &str) -> CertificateFacts {
         not_after: Some(not_after.parse().expect("test timestamp")),
         domain_names: names.iter().map(|name| name.to_string()).collect(),
         in_use: true,
+        key_algorithm: Some("RSA_2048".into()),
     }
 }
 

@@ -20,7 +20,12 @@ fn compliant_ingress_offline_has_no_findings_and_skips_aws_rules() {
     );
     assert_eq!(
         judgement.skipped,
-        [Rule::AcmCertificateStatus, Rule::AcmCertificateExpirationCheck, Rule::AcmCertificateHostCoverage]
+        [
+            Rule::AcmCertificateStatus,
+            Rule::AcmCertificateExpirationCheck,
+            Rule::AcmCertificateRsaCheck,
+            Rule::AcmCertificateHostCoverage
+        ]
     );
 }
 
@@ -31,7 +36,7 @@ fn compliant_ingress_with_facts_checks_every_rule() {
     let judgement = judgement(&evaluation, "web");
     assert!(judgement.findings.is_empty(), "{:?}", findings(&evaluation));
     assert!(judgement.skipped.is_empty());
-    assert_eq!(judgement.checked.len(), 7);
+    assert_eq!(judgement.checked.len(), 8);
 }
 
 #[test]
@@ -148,6 +153,39 @@ fn min_tls_version_and_allowed_policies() {
         findings(&evaluate(&shop(&[BOTH_PORTS, CERTIFICATE, REDIRECT, custom]), &policy(), &offline()));
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains("MyOwnPolicy, which is not an ELB predefined security policy"));
+}
+
+#[test]
+fn post_quantum_is_required_of_annotations_and_ingress_class_params_alike() {
+    let post_quantum = TlsIngressPolicySpec { require_post_quantum: true, ..policy() };
+    let found = findings(&evaluate(&shop(&COMPLIANT), &post_quantum, &offline()));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(
+        found[0],
+        "elbv2-predefined-security-policy-ssl-check shop/web: HTTPS listener 443 uses security policy \
+         ELBSecurityPolicy-TLS13-1-2-2021-06, which offers no post-quantum key exchange (the policy sets \
+         requirePostQuantum) => Set `alb.ingress.kubernetes.io/ssl-policy: ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09` \
+         on the Ingress"
+    );
+    let pq = ("alb.ingress.kubernetes.io/ssl-policy", "ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09");
+    let compliant = shop(&[BOTH_PORTS, CERTIFICATE, REDIRECT, pq]);
+    assert!(findings(&evaluate(&compliant, &post_quantum, &offline())).is_empty());
+
+    // The controller's default policy is judged too, and so is the class's, which wins.
+    let defaulted =
+        findings(&evaluate(&shop(&[BOTH_PORTS, CERTIFICATE, REDIRECT]), &post_quantum, &offline()));
+    assert!(defaulted[0].contains("ELBSecurityPolicy-2016-08 (the controller's default"), "{defaulted:?}");
+    let by_class = with_params("{sslPolicy: ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04}", &compliant);
+    let found = findings(&evaluate(&by_class, &post_quantum, &offline()));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0]
+            .contains("ELBSecurityPolicy-TLS13-1-3-FIPS-2023-04, which offers no post-quantum key exchange")
+    );
+    assert!(
+        found[0]
+            .contains("`spec.sslPolicy: ELBSecurityPolicy-TLS13-1-3-FIPS-PQ-2025-09` in IngressClassParams")
+    );
 }
 
 const SHARED: (&str, &str) = ("alb.ingress.kubernetes.io/group.name", "shared");

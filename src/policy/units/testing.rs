@@ -197,6 +197,7 @@ pub fn certificate() -> CertificateFacts {
         not_after: Some("2026-06-01T00:00:00Z".parse().unwrap()),
         domain_names: vec!["*.example.com".into()],
         in_use: true,
+        key_algorithm: Some("RSA_2048".into()),
     }
 }
 
