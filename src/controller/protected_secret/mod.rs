@@ -15,7 +15,7 @@ mod shared;
 mod target;
 
 use super::FIELD_MANAGER;
-use render::render;
+use render::render_blocking;
 pub use target::{
     ALLOW_MERGE_ANNOTATION, FINALIZER, HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION,
 };
@@ -312,7 +312,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
     let refused = |failure| {
         Ok(Outcome { sync: Err(failure), findings: findings.clone(), unchecked: unchecked.clone() })
     };
-    let data = match render(spec, &value) {
+    let data = match render_blocking(spec, &value).await {
         Ok(data) => data,
         Err(err) => return refused(Failure::new(err.reason, err.to_string())),
     };
