@@ -289,6 +289,14 @@ impl AwsFacts {
         }
     }
 
+    /// Drops the cached value of a version no ProtectedSecret uses any more: wiped at once,
+    /// unless a reconcile still holds it.
+    pub fn forget_value(&self, value_ref: &ValueRef) {
+        if let Ok(scope) = self.scope(&value_ref.target) {
+            self.inner.cache.forget::<SecretValue>(&scope, &value_ref.cache_id());
+        }
+    }
+
     async fn describe_secret(&self, scope: &Scope, secret_id: &str) -> Result<SecretFacts, AwsError> {
         let client = self.clients(scope).secrets.clone();
         let requester = self.inner.requester.clone();

@@ -32,7 +32,7 @@ impl Harness {
     pub fn restarted(&self) -> Self {
         let mut ctx = (*self.ctx).clone();
         let metrics = self.ctx.protected_secrets.metrics.clone();
-        ctx.protected_secrets = Arc::new(Shared::new(metrics, ctx.config.batch_window));
+        ctx.protected_secrets = Arc::new(Shared::new(metrics, ctx.config.batch_window, ctx.aws.clone()));
         Harness { ctx: Arc::new(ctx), api: self.api.clone(), registry: self.registry.clone() }
     }
 
@@ -44,6 +44,23 @@ impl Harness {
             "spec": spec,
         });
         self.api.put(&protected_secret_path(NAMESPACE, name), object);
+    }
+
+    /// Replaces the spec of `name`, as an edit does: the generation goes up by one.
+    pub fn update(&self, name: &str, spec: Value) {
+        let path = protected_secret_path(NAMESPACE, name);
+        let mut object = self.api.get(&path).expect("stored");
+        object["metadata"]["generation"] = json!(object["metadata"]["generation"].as_i64().unwrap_or(0) + 1);
+        object["spec"] = spec;
+        self.api.put(&path, object);
+    }
+
+    /// Marks `name` deleted, as the apiserver does while finalizers hold it.
+    pub fn delete(&self, name: &str) {
+        let path = protected_secret_path(NAMESPACE, name);
+        let mut object = self.api.get(&path).expect("stored");
+        object["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        self.api.put(&path, object);
     }
 
     pub fn object(&self, name: &str) -> ProtectedSecret {

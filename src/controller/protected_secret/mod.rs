@@ -280,7 +280,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
         SecretVersion::Id(id) => id.to_string(),
         SecretVersion::Stage(stage) => match known {
             Some(version_id) => version_id,
-            None => match shared.metadata(&ctx.aws, &target, secret_id, refresh_interval(ps, ctx)).await {
+            None => match shared.metadata(&target, secret_id, refresh_interval(ps, ctx)).await {
                 Ok(facts) => match facts.version_for_stage(stage) {
                     Some(version_id) => version_id.to_string(),
                     None => {
@@ -296,7 +296,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
     };
     let wanted =
         ValueRef { target: target.clone(), secret_id: secret_id.clone(), version_id: version_id.clone() };
-    let value = match shared.value(&ctx.aws, wanted).await {
+    let value = match shared.value(wanted).await {
         Ok(value) => value,
         Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
     };
