@@ -8,10 +8,10 @@
 mod support;
 
 use dpo::aws::AwsFacts;
-use futures::StreamExt;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use support::bench::peak_rss_kib;
 use support::controller::Harness;
 use support::moto::{self, Seed};
 
@@ -47,26 +47,6 @@ fn calls(aws: &AwsFacts) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn peak_rss() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l[6..].trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// Reconciles every object once, `CONCURRENCY` at a time; returns how many are Ready.
-async fn cycle(h: &Harness, names: &[String]) -> usize {
-    let results: Vec<_> = futures::stream::iter(names)
-        .map(|name| h.reconcile(name))
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    assert!(results.iter().all(Result::is_ok), "every reconcile succeeds");
-    names.iter().filter(|name| h.ready(name).0 == "True").count()
-}
-
 fn main() {
     let Sizes { objects, secrets, refreshes } =
         if std::env::args().any(|a| a == "--bench") { FULL } else { SMOKE };
@@ -90,7 +70,7 @@ fn main() {
         }
 
         let started = Instant::now();
-        let ready = cycle(&h, &names).await;
+        let ready = h.reconcile_all(&names, CONCURRENCY).await;
         let cold = started.elapsed();
         assert_eq!(ready, objects, "all synced after the cold start");
         let cold_calls = calls(&h.ctx.aws);
@@ -101,7 +81,7 @@ fn main() {
             tokio::time::sleep(METADATA_TTL + Duration::from_millis(100)).await;
             h.api.clear_calls();
             let due = h.restarted();
-            assert_eq!(cycle(&due, &names).await, objects);
+            assert_eq!(due.reconcile_all(&names, CONCURRENCY).await, objects);
             steady_writes.push(h.api.writes().len());
         }
         let total = calls(&h.ctx.aws);
@@ -122,6 +102,6 @@ fn main() {
         println!("API server writes, cold start (Secrets, status, finalizers, events): {cold_writes}");
         println!("API server writes per steady refresh: {steady_writes:?}");
         println!("cold start to all {objects} synced: {:.2} s", cold.as_secs_f64());
-        println!("peak RSS (VmHWM): {}", peak_rss());
+        println!("peak RSS (VmHWM): {:.1} MiB", peak_rss_kib() as f64 / 1024.0);
     });
 }

@@ -6,6 +6,7 @@ use dpo::api::ProtectedSecret;
 use dpo::aws::AwsFacts;
 use dpo::controller::protected_secret::{self, Error, Shared};
 use dpo::controller::{Context, ControllerConfig};
+use futures::StreamExt;
 use kube::runtime::controller::Action;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
@@ -70,6 +71,17 @@ impl Harness {
     /// One reconcile of the stored object.
     pub async fn reconcile(&self, name: &str) -> Result<Action, Error> {
         protected_secret::reconcile(Arc::new(self.object(name)), self.ctx.clone()).await
+    }
+
+    /// Reconciles each of `names` once, `concurrency` at a time, and returns how many are Ready.
+    pub async fn reconcile_all(&self, names: &[String], concurrency: usize) -> usize {
+        let results: Vec<_> = futures::stream::iter(names)
+            .map(|name| self.reconcile(name))
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        assert!(results.iter().all(Result::is_ok), "every reconcile succeeds");
+        names.iter().filter(|name| self.ready(name).0 == "True").count()
     }
 
     /// The Ready condition: (status, reason, message).
