@@ -175,25 +175,33 @@ fn wipe(value: &mut Value) {
 }
 
 /// Follows a JSON path like `db.password` or `hosts.0`. A key that itself contains dots is
-/// found too, preferring the longest key that matches.
+/// found too, preferring the longest key that matches. Only keys the path starts with are
+/// tried, so the work is bounded by the value, however long the path.
 fn lookup<'a>(json: &'a Value, path: &str) -> Option<&'a Value> {
     if path.is_empty() {
         return Some(json);
     }
-    let segments: Vec<&str> = path.split('.').collect();
-    for take in (1..=segments.len()).rev() {
-        let head = segments[..take].join(".");
-        let rest = segments[take..].join(".");
-        let child = match json {
-            Value::Object(map) => map.get(&head),
-            Value::Array(items) => head.parse::<usize>().ok().and_then(|i| items.get(i)),
-            _ => None,
-        };
-        if let Some(found) = child.and_then(|c| lookup(c, &rest)) {
-            return Some(found);
+    match json {
+        Value::Object(map) => {
+            let mut heads: Vec<(&String, &Value)> =
+                map.iter().filter(|(key, _)| after(path, key).is_some()).collect();
+            heads.sort_by_key(|(key, _)| std::cmp::Reverse(key.len()));
+            heads.into_iter().find_map(|(key, child)| lookup(child, after(path, key)?))
         }
+        Value::Array(items) => {
+            let (index, rest) = path.split_once('.').unwrap_or((path, ""));
+            lookup(items.get(index.parse::<usize>().ok()?)?, rest)
+        }
+        _ => None,
     }
-    None
+}
+
+/// The rest of `path` after `key`, if `key` is whole segments of it.
+fn after<'p>(path: &'p str, key: &str) -> Option<&'p str> {
+    match path.strip_prefix(key)? {
+        "" => Some(""),
+        rest => rest.strip_prefix('.'),
+    }
 }
 
 /// A string as its text, anything else as JSON.

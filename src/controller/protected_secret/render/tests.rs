@@ -179,3 +179,18 @@ fn a_parsed_value_is_wiped_when_dropped() {
     wipe(&mut list);
     assert_eq!(list, serde_json::json!(["", {}]));
 }
+
+#[test]
+fn a_long_path_costs_what_the_value_holds() {
+    // Joining the path's segments at every split would copy gigabytes here.
+    let mut deep = serde_json::json!("leaf");
+    for _ in 0..100 {
+        deep = serde_json::json!({"a": deep, "a.b": 1});
+    }
+    let long = vec!["a"; 20_000].join(".");
+    assert_eq!(lookup(&deep, &long), None);
+    assert_eq!(lookup(&deep, &vec!["a"; 100].join(".")), Some(&serde_json::json!("leaf")));
+    assert_eq!(lookup(&deep, "a.a.b"), Some(&serde_json::json!(1)));
+    assert_eq!(lookup(&serde_json::json!({"a": {"b": 2}, "a.b": 1}), "a.b"), Some(&serde_json::json!(1)));
+    assert_eq!(lookup(&serde_json::json!({"hosts": ["x", "y"]}), "hosts.1"), Some(&serde_json::json!("y")));
+}
