@@ -11,20 +11,14 @@ use dpo::aws::AwsFacts;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
-use support::bench::peak_rss_kib;
+use support::bench::{Sizes, peak_rss_kib};
 use support::controller::Harness;
 use support::moto::{self, Seed};
 
-/// ProtectedSecrets, AWS secrets and refresh cycles: the measured run under `cargo bench`, and
-/// a small smoke run under `cargo test --benches` (which does not pass `--bench`).
-const FULL: Sizes = Sizes { objects: 1_000, secrets: 100, refreshes: 5 };
-const SMOKE: Sizes = Sizes { objects: 100, secrets: 10, refreshes: 2 };
+/// ProtectedSecrets, AWS secrets and refresh cycles.
+const FULL: Sizes = Sizes { objects: 1_000, secrets: 100, rounds: 5 };
+const SMOKE: Sizes = Sizes { objects: 100, secrets: 10, rounds: 2 };
 
-struct Sizes {
-    objects: usize,
-    secrets: usize,
-    refreshes: usize,
-}
 /// Reconciles in flight at once, as `ControllerConfig::concurrency` bounds them.
 const CONCURRENCY: usize = 100;
 
@@ -48,8 +42,7 @@ fn calls(aws: &AwsFacts) -> BTreeMap<String, u64> {
 }
 
 fn main() {
-    let Sizes { objects, secrets, refreshes } =
-        if std::env::args().any(|a| a == "--bench") { FULL } else { SMOKE };
+    let Sizes { objects, secrets, rounds: refreshes } = Sizes::pick(FULL, SMOKE);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let seed = Seed::new().await;

@@ -16,20 +16,12 @@ use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
-use support::bench::peak_rss_kib;
+use support::bench::{Sizes, peak_rss_kib};
 use support::controller::{Harness, NAMESPACE};
 use support::moto::{self, Seed};
 
-/// The measured run under `cargo bench`, and a small smoke run under `cargo test --benches`
-/// (which does not pass `--bench`).
 const FULL: Sizes = Sizes { objects: 1_000, secrets: 250, rounds: 60 };
 const SMOKE: Sizes = Sizes { objects: 40, secrets: 10, rounds: 3 };
-
-struct Sizes {
-    objects: usize,
-    secrets: usize,
-    rounds: usize,
-}
 
 /// Bytes of filler in each value, besides its password.
 const FILLER: usize = 4096;
@@ -68,8 +60,7 @@ fn watch_bytes(aws: &AwsFacts) -> (Arc<AtomicUsize>, tokio::task::JoinHandle<()>
 }
 
 fn main() {
-    let Sizes { objects, secrets, rounds } =
-        if std::env::args().any(|a| a == "--bench") { FULL } else { SMOKE };
+    let Sizes { objects, secrets, rounds } = Sizes::pick(FULL, SMOKE);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let seed = Seed::new().await;
