@@ -5,7 +5,7 @@
 use super::alb::{ACM_ARN_PLACEHOLDER, AlbEvaluation, Listener, Settings, https_ports};
 use super::annotations::{CERTIFICATE_ARN, LISTEN_PORTS, Protocol, SSL_REDIRECT};
 use super::certificates::{
-    describe_non_acm, is_acm_certificate_arn, judge_configured, judge_state, name_covers,
+    describe_non_acm, discover, is_acm_certificate_arn, judge_configured, judge_state, name_covers,
 };
 use super::group::AlbMember;
 use super::ledger::Issue;
@@ -76,30 +76,11 @@ impl<'g> AlbEvaluation<'g> {
         let serves_member = |listener: &Listener<'g>| {
             listener.protocol == Protocol::Https && listener.members.contains(&cause)
         };
+        let fix = |arn: &str| member.certificate_source.fix(CERTIFICATE_ARN, "certificateArn", arn);
         for &host in &member.hosts {
-            match self.facts.certificates_for_host(host) {
-                // The controller refuses a host that more than one certificate matches
-                // (`pkg/ingress/cert_discovery.go` `Discover`): the listener is not built.
-                Fact::Known(found) if found.len() > 1 => {
-                    let arns: Vec<&str> = found.iter().map(|certificate| certificate.arn.as_str()).collect();
-                    self.ledger.report(
-                        cause,
-                        Issue::new(
-                            Rule::Elbv2AcmCertificateRequired,
-                            format!(
-                                "host {host} matches {} ISSUED ACM certificates ({}), so the controller cannot \
-                                 choose one and fails to build the HTTPS listener",
-                                arns.len(),
-                                arns.join(", ")
-                            ),
-                            format!(
-                                "{}, or delete the certificates not meant for {host}",
-                                member.certificate_source.fix(CERTIFICATE_ARN, "certificateArn", arns[0])
-                            ),
-                        ),
-                    );
-                }
-                Fact::Known(found) if !found.is_empty() => {
+            match discover(self.facts, host, CERTIFICATE_ARN, &fix) {
+                Err(issue) => self.ledger.report(cause, issue),
+                Ok(Fact::Known(found)) => {
                     for listener in listeners.iter_mut().filter(|listener| serves_member(listener)) {
                         for certificate in &found {
                             if !listener.discovered.iter().any(|(known, _)| known.arn == certificate.arn) {
@@ -108,21 +89,7 @@ impl<'g> AlbEvaluation<'g> {
                         }
                     }
                 }
-                Fact::Known(_) | Fact::NotFound => self.ledger.report(
-                    cause,
-                    Issue::new(
-                        Rule::Elbv2AcmCertificateRequired,
-                        format!(
-                            "no ISSUED ACM certificate matches host {host}, so the controller cannot discover one \
-                             and fails to build the HTTPS listener"
-                        ),
-                        format!(
-                            "Request one with `aws acm request-certificate --domain-name {host} --validation-method \
-                             DNS` and complete its validation (or set {CERTIFICATE_ARN})"
-                        ),
-                    ),
-                ),
-                other @ (Fact::Unknown | Fact::Failed(_)) => {
+                Ok(other) => {
                     self.ledger.pend_for(Rule::Elbv2AcmCertificateRequired, &other);
                     for listener in listeners.iter_mut().filter(|listener| serves_member(listener)) {
                         listener.discovery_pending = true;

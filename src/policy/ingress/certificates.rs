@@ -54,6 +54,48 @@ pub fn name_covers(name: &str, host: &str) -> bool {
     }
 }
 
+/// The controller's certificate discovery for one host (`pkg/certs`, which its Ingress and
+/// Gateway builders share): the ISSUED ACM certificates that match it, or the issue that keeps
+/// the listener from being built. It refuses a host that more than one certificate matches
+/// (`Discover`), as it cannot choose. `fix` turns an ARN into how to name it in configuration;
+/// `setting` names where a certificate could be set instead. A lookup not made or failed is
+/// returned as is, for the caller to leave pending.
+pub(super) fn discover<'f>(
+    facts: &'f dyn Facts,
+    host: &str,
+    setting: &str,
+    fix: &dyn Fn(&str) -> String,
+) -> Result<Fact<Vec<&'f CertificateFacts>>, Issue> {
+    match facts.certificates_for_host(host) {
+        Fact::Known(found) if found.len() > 1 => {
+            let arns: Vec<&str> = found.iter().map(|certificate| certificate.arn.as_str()).collect();
+            Err(Issue::new(
+                Rule::Elbv2AcmCertificateRequired,
+                format!(
+                    "host {host} matches {} ISSUED ACM certificates ({}), so the controller cannot choose one and \
+                     fails to build the HTTPS listener",
+                    arns.len(),
+                    arns.join(", ")
+                ),
+                format!("{}, or delete the certificates not meant for {host}", fix(arns[0])),
+            ))
+        }
+        Fact::Known(found) if !found.is_empty() => Ok(Fact::Known(found)),
+        Fact::Known(_) | Fact::NotFound => Err(Issue::new(
+            Rule::Elbv2AcmCertificateRequired,
+            format!(
+                "no ISSUED ACM certificate matches host {host}, so the controller cannot discover one and fails to \
+                 build the HTTPS listener"
+            ),
+            format!(
+                "Request one with `aws acm request-certificate --domain-name {host} --validation-method DNS` and \
+                 complete its validation (or set {setting})"
+            ),
+        )),
+        other => Ok(other),
+    }
+}
+
 /// Looks up a configured certificate, records what its state violates, and returns the fact. A
 /// certificate AWS does not know is a finding; one not looked up (offline) or whose lookup failed
 /// leaves its rules pending: a failed lookup says nothing about the certificate, and the

@@ -64,7 +64,13 @@ impl Manifests {
 
 /// Evaluates a policy over manifests with the controller's defaults.
 pub fn evaluate(yaml: &str, policy: &TlsIngressPolicySpec, facts: &dyn Facts) -> Evaluation {
-    evaluate_tls_policy(policy, &Manifests::parse(yaml).inventory(), facts, &AlbDefaults::default())
+    evaluate_tls_policy(
+        policy,
+        &Manifests::parse(yaml).inventory(),
+        &Default::default(),
+        facts,
+        &AlbDefaults::default(),
+    )
 }
 
 /// Findings as `rule namespace/name: message => remediation`, in evaluation order.

@@ -13,7 +13,7 @@ pub(crate) mod testing;
 mod tls;
 mod volume;
 
-pub use tls::{TlsUnits, tls_plan};
+pub use tls::{TlsObjects, TlsUnits, tls_plan};
 pub use volume::{VolumeUnits, volume_plan};
 
 use super::{Evaluation, Facts, Verdict};
