@@ -115,47 +115,51 @@ pub(super) fn judge(
     ledger
 }
 
-/// The Gateway's listeners by port, in order of first appearance.
+/// The Gateway's listeners by port, in order of first appearance; a port whose listeners
+/// disagree on the protocol is reported and left out, as the controller refuses it.
 fn ports<'g>(gateway: &'g Gateway, ledger: &mut Ledger) -> Vec<Port<'g>> {
     let mut ports: Vec<Port<'g>> = Vec::new();
-    let mut conflicting = Vec::new();
     for (position, listener) in gateway.spec.listeners.iter().enumerate() {
-        match ports.iter_mut().find(|port| port.port == listener.port) {
-            Some(port) if port.protocol != listener.protocol => conflicting.push(listener.port),
-            Some(port) => port.listeners.push(position),
-            None => ports.push(Port {
-                port: listener.port,
-                protocol: &listener.protocol,
-                listeners: vec![position],
-                hostnames: Vec::new(),
-                certificate_refs: false,
-            }),
-        }
-        let Some(port) = ports.iter_mut().find(|port| port.port == listener.port) else { continue };
+        let port = match ports.iter().position(|port| port.port == listener.port) {
+            Some(found) => &mut ports[found],
+            None => {
+                ports.push(Port {
+                    port: listener.port,
+                    protocol: &listener.protocol,
+                    listeners: Vec::new(),
+                    hostnames: Vec::new(),
+                    certificate_refs: false,
+                });
+                ports.last_mut().expect("just pushed")
+            }
+        };
+        port.listeners.push(position);
         port.certificate_refs |= listener.tls.as_ref().is_some_and(|tls| !tls.certificate_refs.is_empty());
         if let Some(hostname) = listener.hostname.as_deref().filter(|h| !port.hostnames.contains(h)) {
             port.hostnames.push(hostname);
         }
     }
-    conflicting.dedup();
-    for port in conflicting {
-        ledger.report(
-            0,
-            Issue::new(
-                Rule::AlbIngressAnnotationsValid,
-                format!("listeners on port {port} have different protocols, which the controller refuses"),
-                format!("Give every listener on port {port} the same protocol, or move some to another port"),
-            ),
-        );
-    }
-    ports.retain(|port| !ports_conflict(gateway, port.port));
+    ports.retain(|port| {
+        let agree = port.listeners.iter().all(|&i| gateway.spec.listeners[i].protocol == port.protocol);
+        if !agree {
+            ledger.report(
+                0,
+                Issue::new(
+                    Rule::AlbIngressAnnotationsValid,
+                    format!(
+                        "listeners on port {} have different protocols, which the controller refuses",
+                        port.port
+                    ),
+                    format!(
+                        "Give every listener on port {} the same protocol, or move some to another port",
+                        port.port
+                    ),
+                ),
+            );
+        }
+        agree
+    });
     ports
-}
-
-fn ports_conflict(gateway: &Gateway, port: i32) -> bool {
-    let mut protocols = gateway.spec.listeners.iter().filter(|l| l.port == port).map(|l| l.protocol.as_str());
-    let first = protocols.next();
-    protocols.any(|protocol| Some(protocol) != first)
 }
 
 /// How to set `field` to `value` for the port: in the LoadBalancerConfiguration entry that
@@ -185,13 +189,14 @@ fn setting_fix(
 /// to https; a listener no route attaches to serves nothing.
 fn judge_redirect(port: &Port<'_>, routes: &[Attached<'_>], ledger: &mut Ledger) {
     ledger.evaluate(Rule::AlbHttpToHttpsRedirectionCheck);
-    let mut seen: Vec<*const super::HTTPRoute> = Vec::new();
+    let mut seen: Vec<&super::HTTPRoute> = Vec::new();
     for attached in routes.iter().filter(|a| port.listeners.contains(&a.listener)) {
-        if seen.contains(&std::ptr::from_ref(attached.route)) {
+        let route = attached.route;
+        // A route attached to several listeners of the port is reported once.
+        if seen.iter().any(|known| std::ptr::eq(*known, route)) {
             continue;
         }
-        seen.push(attached.route);
-        let route = attached.route;
+        seen.push(route);
         let redirects = |filters: &[super::HttpRouteFilter]| {
             filters.iter().any(|filter| {
                 filter.type_ == "RequestRedirect"
