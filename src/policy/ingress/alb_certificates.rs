@@ -5,7 +5,7 @@
 use super::alb::{ACM_ARN_PLACEHOLDER, AlbEvaluation, Listener, Settings, https_ports};
 use super::annotations::{CERTIFICATE_ARN, LISTEN_PORTS, Protocol, SSL_REDIRECT};
 use super::certificates::{
-    describe_non_acm, discover, is_acm_certificate_arn, judge_configured, judge_state, name_covers,
+    describe_non_acm, discover, is_acm_certificate_arn, judge_configured, judge_host_coverage, judge_state,
 };
 use super::group::AlbMember;
 use super::ledger::Issue;
@@ -149,7 +149,7 @@ impl<'g> AlbEvaluation<'g> {
         known: &[&CertificateFacts],
         unknown: bool,
     ) {
-        self.ledger.evaluate(Rule::AcmCertificateHostCoverage);
+        let label = format!("HTTPS listener {}", listener.port);
         let mut seen: Vec<&str> = Vec::new();
         for &cause in &listener.members {
             for &host in &settings[cause].hosts {
@@ -157,41 +157,11 @@ impl<'g> AlbEvaluation<'g> {
                     continue;
                 }
                 seen.push(host);
-                let covered = known
-                    .iter()
-                    .any(|certificate| certificate.domain_names.iter().any(|name| name_covers(name, host)));
-                if covered {
-                    continue;
-                }
-                if unknown {
-                    // A certificate not looked up might cover it.
-                    self.ledger.pend(Rule::AcmCertificateHostCoverage);
-                    continue;
-                }
-                let names: Vec<&str> = known
-                    .iter()
-                    .flat_map(|certificate| certificate.domain_names.iter().map(String::as_str))
-                    .collect();
-                self.ledger.report(
-                    cause,
-                    Issue::new(
-                        Rule::AcmCertificateHostCoverage,
-                        format!(
-                            "no certificate on HTTPS listener {} covers host {host} (they cover: {})",
-                            listener.port,
-                            names.join(", ")
-                        ),
-                        format!(
-                            "Request a certificate for it (`aws acm request-certificate --domain-name {host} \
-                             --validation-method DNS`) and add its ARN: {}",
-                            settings[cause].certificate_source.fix(
-                                CERTIFICATE_ARN,
-                                "certificateArn",
-                                "<existing ARNs>,<new ARN>"
-                            )
-                        ),
-                    ),
-                );
+                let add_arn = || {
+                    let source = settings[cause].certificate_source;
+                    source.fix(CERTIFICATE_ARN, "certificateArn", "<existing ARNs>,<new ARN>")
+                };
+                judge_host_coverage(&mut self.ledger, cause, &label, host, (known, unknown), &add_arn);
             }
         }
     }

@@ -96,6 +96,43 @@ pub(super) fn discover<'f>(
     }
 }
 
+/// `acm-certificate-host-coverage` for one host of a TLS listener (`listener` names it): one of
+/// the `known` certificates covers it, or, when some certificate was not looked up (`unknown`),
+/// the rule waits; else it is a finding, fixed by adding a certificate as `add_arn` says.
+pub(super) fn judge_host_coverage(
+    ledger: &mut Ledger,
+    cause: usize,
+    listener: &str,
+    host: &str,
+    (known, unknown): (&[&CertificateFacts], bool),
+    add_arn: &dyn Fn() -> String,
+) {
+    ledger.evaluate(Rule::AcmCertificateHostCoverage);
+    let covers =
+        |certificate: &&CertificateFacts| certificate.domain_names.iter().any(|name| name_covers(name, host));
+    if known.iter().any(covers) {
+        return;
+    }
+    if unknown {
+        // A certificate not looked up might cover it.
+        ledger.pend(Rule::AcmCertificateHostCoverage);
+        return;
+    }
+    let names: Vec<&str> = known.iter().flat_map(|c| c.domain_names.iter().map(String::as_str)).collect();
+    ledger.report(
+        cause,
+        Issue::new(
+            Rule::AcmCertificateHostCoverage,
+            format!("no certificate on {listener} covers host {host} (they cover: {})", names.join(", ")),
+            format!(
+                "Request a certificate for it (`aws acm request-certificate --domain-name {host} \
+                 --validation-method DNS`) and add its ARN: {}",
+                add_arn()
+            ),
+        ),
+    );
+}
+
 /// Looks up a configured certificate, records what its state violates, and returns the fact. A
 /// certificate AWS does not know is a finding; one not looked up (offline) or whose lookup failed
 /// leaves its rules pending: a failed lookup says nothing about the certificate, and the

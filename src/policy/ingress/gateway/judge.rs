@@ -6,7 +6,7 @@ use crate::api::TlsIngressPolicySpec;
 use crate::policy::Rule;
 use crate::policy::facts::{CertificateFacts, Fact, Facts};
 use crate::policy::ingress::certificates::{
-    describe_non_acm, discover, is_acm_certificate_arn, judge_configured, judge_state, name_covers,
+    describe_non_acm, discover, is_acm_certificate_arn, judge_configured, judge_host_coverage, judge_state,
 };
 use crate::policy::ingress::ledger::{Issue, Ledger};
 use crate::policy::ingress::{AlbDefaults, ssl_policy};
@@ -331,7 +331,6 @@ fn judge_coverage(
         // No certificate at all is an elbv2-acm-certificate-required finding.
         return;
     }
-    ledger.evaluate(Rule::AcmCertificateHostCoverage);
     let route_hosts = routes.iter().filter(|a| port.listeners.contains(&a.listener)).flat_map(|a| &a.hosts);
     let mut hosts: Vec<&str> = port.hostnames.clone();
     for host in route_hosts {
@@ -339,33 +338,8 @@ fn judge_coverage(
             hosts.push(host);
         }
     }
+    let add_arn = || fix("certificates", "[<new ARN>]");
     for host in hosts {
-        let covered = known
-            .iter()
-            .any(|certificate| certificate.domain_names.iter().any(|name| name_covers(name, host)));
-        if covered {
-            continue;
-        }
-        if unknown {
-            ledger.pend(Rule::AcmCertificateHostCoverage);
-            continue;
-        }
-        let names: Vec<&str> = known.iter().flat_map(|c| c.domain_names.iter().map(String::as_str)).collect();
-        ledger.report(
-            0,
-            Issue::new(
-                Rule::AcmCertificateHostCoverage,
-                format!(
-                    "no certificate on {} covers host {host} (they cover: {})",
-                    port.label(),
-                    names.join(", ")
-                ),
-                format!(
-                    "Request a certificate for it (`aws acm request-certificate --domain-name {host} \
-                     --validation-method DNS`) and add its ARN: {}",
-                    fix("certificates", "[<new ARN>]")
-                ),
-            ),
-        );
+        judge_host_coverage(ledger, 0, &port.label(), host, (&known, unknown), &add_arn);
     }
 }

@@ -24,7 +24,7 @@ pub use types::*;
 
 use super::{AlbDefaults, InventoryIndex, excluded_by};
 use crate::api::TlsIngressPolicySpec;
-use crate::policy::{Facts, Judgement, Verdict, resource_ref};
+use crate::policy::{Facts, Verdict, resource_ref};
 use kube::ResourceExt;
 
 /// The `controllerName` of the AWS Load Balancer Controller's ALB gateway classes.
@@ -171,11 +171,5 @@ pub fn evaluate_gateway(
         Ok(configurations) => judge::judge(policy, gateway, kind, &configurations, &routes, facts, defaults),
         Err(refused) => judge::refused(refused),
     };
-    let mut judgement = Judgement::default();
-    ledger.record_rules(&mut judgement);
-    let resource = resource_ref(gateway);
-    for (_, issue) in ledger.issues {
-        judgement.violation_at(issue.rule, issue.severity, &resource, issue.message, issue.remediation);
-    }
-    Verdict::Judged(judgement)
+    ledger.into_verdict(&resource_ref(gateway))
 }
