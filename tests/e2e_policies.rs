@@ -362,6 +362,41 @@ async fn tls_ingress_policy_judges_an_alb_gateway() {
     assert_eq!(status.findings[0].rule, "elbv2-predefined-security-policy-ssl-check");
     assert_eq!(status.findings[0].resource.kind, "Gateway");
 
+    // A modern policy again, and an HTTP listener no route attaches to: it serves nothing.
+    configuration_api
+        .patch(
+            "edge",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": listener("ELBSecurityPolicy-TLS13-1-2-2021-06")})),
+        )
+        .await
+        .expect("patching the LoadBalancerConfiguration");
+    let listeners = json!({"spec": {"listeners": [
+        {"name": "http", "port": 80, "protocol": "HTTP"},
+        {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": host},
+    ]}});
+    Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), &id, &gateways)
+        .patch("edge", &PatchParams::default(), &Patch::Merge(listeners))
+        .await
+        .expect("patching the Gateway");
+    wait_for(&policies, &id, "Ready=True again", |p| ready_is(p.status.as_ref(), generation, "True")).await;
+    // The controller watches HTTPRoutes: one serving plain HTTP fails the Gateway.
+    let routes = dynamic("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes");
+    create(
+        &routes,
+        true,
+        json!({"metadata": {"name": "plain"}, "spec": {
+            "parentRefs": [{"name": "edge", "sectionName": "http"}],
+            "rules": [{"backendRefs": [{"name": "web", "port": 80}]}],
+        }}),
+    )
+    .await;
+    let failing =
+        wait_for(&policies, &id, "Ready=False", |p| ready_is(p.status.as_ref(), generation, "False")).await;
+    let status = failing.status.expect("status");
+    assert_eq!(status.findings.len(), 1, "{:?}", status.findings);
+    assert_eq!(status.findings[0].rule, "alb-http-to-https-redirection-check");
+
     let _ = policies.delete(&id, &DeleteParams::default()).await;
     let _ = Api::<kube::api::DynamicObject>::all_with(client.clone(), &classes)
         .delete(&id, &DeleteParams::default())
