@@ -243,11 +243,7 @@ mod tests {
         // The load balancer controller refuses to build the listener ("multiple certificates found
         // for host", pkg/ingress/cert_discovery.go) unless certificate-arn picks one.
         let discovering = shop(&[BOTH_PORTS, REDIRECT, MODERN_POLICY]);
-        let later = "2026-06-01T00:00:00Z";
-        let both = facts(
-            &[issued(ARN, &["shop.example.com"], later), issued(OTHER_ARN, &["*.example.com"], later)],
-            &[("shop.example.com", &[ARN, OTHER_ARN])],
-        );
+        let both = both_match_shop();
         let found = findings(&evaluate(&discovering, &policy(), &both));
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(

@@ -116,6 +116,16 @@ pub fn offline() -> Offline {
     Offline { now: now() }
 }
 
+/// Facts in which ACM finds two ISSUED certificates for shop.example.com: ARN for that name and
+/// OTHER_ARN for `*.example.com`.
+pub fn both_match_shop() -> FactSet {
+    let later = "2026-06-01T00:00:00Z";
+    facts(
+        &[issued(ARN, &["shop.example.com"], later), issued(OTHER_ARN, &["*.example.com"], later)],
+        &[("shop.example.com", &[ARN, OTHER_ARN])],
+    )
+}
+
 /// Facts knowing these certificates, and which of them ACM would find for each host.
 pub fn facts(certificates: &[CertificateFacts], discoverable: &[(&str, &[&str])]) -> FactSet {
     let mut facts = FactSet { now: Some(now()), ..FactSet::default() };

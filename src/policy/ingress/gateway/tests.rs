@@ -260,12 +260,7 @@ fn certificates_are_discovered_by_listener_hostname() {
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].starts_with("acm-certificate-expiration-check shop/edge"), "{found:?}");
 
-    let later = "2026-06-01T00:00:00Z";
-    let both = facts(
-        &[issued(ARN, &["shop.example.com"], later), issued(OTHER_ARN, &["*.example.com"], later)],
-        &[("shop.example.com", &[ARN, OTHER_ARN])],
-    );
-    let found = findings(&evaluate(&discovering, &policy(), &both));
+    let found = findings(&evaluate(&discovering, &policy(), &both_match_shop()));
     assert_eq!(found.len(), 1, "{found:?}");
     assert!(found[0].contains("host shop.example.com matches 2 ISSUED ACM certificates"), "{found:?}");
 }
