@@ -1,18 +1,23 @@
 //! TlsIngressPolicy on the shared engine: Ingresses, IngressClasses, IngressClassParams,
-//! Services and Namespaces.
+//! Services, Namespaces and the Gateway API's Gateways, HTTPRoutes and GatewayClasses with the
+//! AWS Load Balancer Controller's LoadBalancerConfigurations.
 
 use super::{PolicyError, PolicyKind, empty_store, ready, reflect, refs, run};
 use crate::api::{PolicyStatus, Severity, TlsIngressPolicy, TlsIngressPolicySpec};
 use crate::controller::{Context, ControllerConfig};
-use crate::policy::ingress::IngressClassParams;
-use crate::policy::units::{TlsUnits, UnitPlan, tls_plan};
+use crate::policy::ingress::gateway::{Gateway, GatewayClass, HTTPRoute, LoadBalancerConfiguration};
+use crate::policy::ingress::{GatewayInventory, IngressClassParams};
+use crate::policy::units::{TlsObjects, TlsUnits, UnitPlan, tls_plan};
 use crate::policy::{resource_ref, selector};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::ListParams;
 use kube::runtime::reflector::{ObjectRef, Store};
-use kube::{Api, Client};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource};
+use serde::de::DeserializeOwned;
+use std::fmt::Debug;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -30,6 +35,10 @@ pub struct TlsWorld {
     pub ingress_class_params: Vec<Arc<IngressClassParams>>,
     pub services: Vec<Arc<Service>>,
     pub namespaces: Vec<Arc<Namespace>>,
+    pub gateways: Vec<Arc<Gateway>>,
+    pub http_routes: Vec<Arc<HTTPRoute>>,
+    pub gateway_classes: Vec<Arc<GatewayClass>>,
+    pub load_balancer_configurations: Vec<Arc<LoadBalancerConfiguration>>,
 }
 
 pub struct TlsStores {
@@ -38,6 +47,10 @@ pub struct TlsStores {
     ingress_class_params: Store<IngressClassParams>,
     services: Store<Service>,
     namespaces: Store<Namespace>,
+    gateways: Store<Gateway>,
+    http_routes: Store<HTTPRoute>,
+    gateway_classes: Store<GatewayClass>,
+    load_balancer_configurations: Store<LoadBalancerConfiguration>,
 }
 
 impl PolicyKind for TlsPolicies {
@@ -64,15 +77,20 @@ impl PolicyKind for TlsPolicies {
         world: &'w TlsWorld,
         config: &'w ControllerConfig,
     ) -> UnitPlan<TlsUnits<'w>> {
-        tls_plan(
-            &policy.spec,
-            &refs(&world.ingresses),
-            &refs(&world.ingress_classes),
-            &refs(&world.ingress_class_params),
-            &refs(&world.services),
-            &refs(&world.namespaces),
-            &config.alb_defaults,
-        )
+        let objects = TlsObjects {
+            ingresses: refs(&world.ingresses),
+            ingress_classes: refs(&world.ingress_classes),
+            ingress_class_params: refs(&world.ingress_class_params),
+            services: refs(&world.services),
+            namespaces: refs(&world.namespaces),
+            gateways: GatewayInventory {
+                gateways: refs(&world.gateways),
+                http_routes: refs(&world.http_routes),
+                gateway_classes: refs(&world.gateway_classes),
+                load_balancer_configurations: refs(&world.load_balancer_configurations),
+            },
+        };
+        tls_plan(&policy.spec, &objects, &config.alb_defaults)
     }
 
     async fn snapshot(stores: &TlsStores) -> Result<TlsWorld, PolicyError> {
@@ -81,20 +99,33 @@ impl PolicyKind for TlsPolicies {
         ready(&stores.ingress_class_params, "IngressClassParams").await?;
         ready(&stores.services, "Service").await?;
         ready(&stores.namespaces, "Namespace").await?;
+        ready(&stores.gateways, "Gateway").await?;
+        ready(&stores.http_routes, "HTTPRoute").await?;
+        ready(&stores.gateway_classes, "GatewayClass").await?;
+        ready(&stores.load_balancer_configurations, "LoadBalancerConfiguration").await?;
         Ok(TlsWorld {
             ingresses: stores.ingresses.state(),
             ingress_classes: stores.ingress_classes.state(),
             ingress_class_params: stores.ingress_class_params.state(),
             services: stores.services.state(),
             namespaces: stores.namespaces.state(),
+            gateways: stores.gateways.state(),
+            http_routes: stores.http_routes.state(),
+            gateway_classes: stores.gateway_classes.state(),
+            load_balancer_configurations: stores.load_balancer_configurations.state(),
         })
     }
 }
 
-/// Whether the policy's selectors select an object with this metadata (its Namespace looked up
-/// in `namespaces`).
-fn selects(spec: &TlsIngressPolicySpec, meta: &ObjectMeta, namespaces: &Store<Namespace>) -> bool {
-    if !selector::matches(spec.ingress_selector.as_ref(), meta.labels.as_ref()) {
+/// Whether the policy's selectors select an object with this metadata (`object_selector` the
+/// one for its kind, its Namespace looked up in `namespaces`).
+fn selects(
+    spec: &TlsIngressPolicySpec,
+    object_selector: Option<&crate::api::LabelSelector>,
+    meta: &ObjectMeta,
+    namespaces: &Store<Namespace>,
+) -> bool {
+    if !selector::matches(object_selector, meta.labels.as_ref()) {
         return false;
     }
     let Some(namespace_selector) = spec.namespace_selector.as_ref() else { return true };
@@ -104,13 +135,36 @@ fn selects(spec: &TlsIngressPolicySpec, meta: &ObjectMeta, namespaces: &Store<Na
     })
 }
 
-/// Whether the cluster serves IngressClassParams. Only a 404 says no; on any other answer the
-/// watch is started and retries on its own. For a group it does not serve, kube-apiserver
-/// answers a plain-text `404 page not found`, not a `Status` with reason NotFound: go by the code.
-async fn serves_ingress_class_params(client: &Client) -> bool {
-    let probe =
-        Api::<IngressClassParams>::all(client.clone()).list_metadata(&ListParams::default().limit(1)).await;
+/// Whether the cluster serves kind `K`. Only a 404 says no; on any other answer the watch is
+/// started and retries on its own. For a group it does not serve, kube-apiserver answers a
+/// plain-text `404 page not found`, not a `Status` with reason NotFound: go by the code.
+async fn serves<K>(client: &Client) -> bool
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
+{
+    let probe = Api::<K>::all(client.clone()).list_metadata(&ListParams::default().limit(1)).await;
     !matches!(probe, Err(kube::Error::Api(status)) if status.code == 404)
+}
+
+/// A reflector of kind `K` when the cluster serves it; otherwise an empty store, and one log
+/// line saying what is evaluated without it (`installed_by` names what brings the CRDs).
+async fn reflect_if_served<K>(
+    client: &Client,
+    installed_by: &str,
+) -> (Store<K>, Option<impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static>)
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    if serves::<K>(client).await {
+        let (store, changes) = reflect::<K>(client);
+        return (store, Some(changes));
+    }
+    tracing::info!(
+        "the cluster does not serve {} {}; evaluating without them (restart after installing {installed_by})",
+        K::api_version(&()),
+        K::kind(&()),
+    );
+    (empty_store(), None)
 }
 
 /// Runs the TlsIngressPolicy controller until `shutdown` completes: one watch each of Ingresses,
@@ -122,24 +176,26 @@ pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> +
     let (ingress_classes, class_changes) = reflect::<IngressClass>(&client);
     let (services, service_changes) = reflect::<Service>(&client);
     let (namespaces, namespace_changes) = reflect::<Namespace>(&client);
-    let params = if serves_ingress_class_params(&client).await {
-        Some(reflect::<IngressClassParams>(&client))
-    } else {
-        tracing::info!(
-            "the cluster does not serve elbv2.k8s.aws/v1beta1 IngressClassParams; evaluating without them (restart after installing the AWS Load Balancer Controller CRDs)"
-        );
-        None
-    };
-    let (ingress_class_params, params_changes) = match params {
-        Some((store, changes)) => (store, Some(changes)),
-        None => (empty_store(), None),
-    };
+    const LBC_CRDS: &str = "the AWS Load Balancer Controller CRDs";
+    const GATEWAY_CRDS: &str = "the Gateway API CRDs";
+    let (ingress_class_params, params_changes) =
+        reflect_if_served::<IngressClassParams>(&client, LBC_CRDS).await;
+    let (gateways, gateway_changes) = reflect_if_served::<Gateway>(&client, GATEWAY_CRDS).await;
+    let (http_routes, route_changes) = reflect_if_served::<HTTPRoute>(&client, GATEWAY_CRDS).await;
+    let (gateway_classes, gateway_class_changes) =
+        reflect_if_served::<GatewayClass>(&client, GATEWAY_CRDS).await;
+    let (load_balancer_configurations, configuration_changes) =
+        reflect_if_served::<LoadBalancerConfiguration>(&client, LBC_CRDS).await;
     let stores = TlsStores {
         ingresses,
         ingress_classes,
         ingress_class_params,
         services,
         namespaces: namespaces.clone(),
+        gateways,
+        http_routes,
+        gateway_classes,
+        load_balancer_configurations,
     };
     run::<TlsPolicies>(
         ctx,
@@ -151,6 +207,8 @@ pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> +
             };
             let (ingress_policies, ingress_engine, ingress_namespaces) =
                 (policies.clone(), engine.clone(), namespaces.clone());
+            let (gateway_policies, gateway_engine, gateway_namespaces) =
+                (policies.clone(), engine.clone(), namespaces.clone());
             let all_for_ingress = all.clone();
             let controller = controller
                 .watches_stream(ingress_changes, move |ingress: Ingress| {
@@ -161,12 +219,19 @@ pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> +
                         return all_for_ingress();
                     }
                     ingress_engine.affected(&ingress_policies, &[resource_ref(&ingress)], |policy| {
-                        selects(&policy.spec, &ingress.metadata, &ingress_namespaces)
+                        selects(
+                            &policy.spec,
+                            policy.spec.ingress_selector.as_ref(),
+                            &ingress.metadata,
+                            &ingress_namespaces,
+                        )
                     })
                 })
                 .watches_stream(service_changes, move |service: Service| {
                     engine.affected(&policies, &[resource_ref(&service)], |policy| {
-                        policy.spec.include_services && selects(&policy.spec, &service.metadata, &namespaces)
+                        let selector = policy.spec.ingress_selector.as_ref();
+                        policy.spec.include_services
+                            && selects(&policy.spec, selector, &service.metadata, &namespaces)
                     })
                 });
             // Classes, their parameters and namespace labels bear on many objects at once.
@@ -174,8 +239,39 @@ pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> +
             let controller = controller
                 .watches_stream(class_changes, move |_: IngressClass| for_classes())
                 .watches_stream(namespace_changes, move |_: Namespace| for_namespaces());
-            match params_changes {
-                Some(changes) => controller.watches_stream(changes, move |_: IngressClassParams| all()),
+            let controller = match gateway_changes {
+                Some(changes) => controller.watches_stream(changes, move |gateway: Gateway| {
+                    gateway_engine.affected(&gateway_policies, &[resource_ref(&gateway)], |policy| {
+                        let selector = policy.spec.gateway_selector.as_ref();
+                        policy.spec.include_gateways
+                            && selects(&policy.spec, selector, &gateway.metadata, &gateway_namespaces)
+                    })
+                }),
+                None => controller,
+            };
+            // Routes may name Gateways of any namespace; they and the controller's settings are
+            // re-read for every policy.
+            let (for_params, for_routes, for_gateway_classes) = (all.clone(), all.clone(), all.clone());
+            let controller = match params_changes {
+                Some(changes) => {
+                    controller.watches_stream(changes, move |_: IngressClassParams| for_params())
+                }
+                None => controller,
+            };
+            let controller = match route_changes {
+                Some(changes) => controller.watches_stream(changes, move |_: HTTPRoute| for_routes()),
+                None => controller,
+            };
+            let controller = match gateway_class_changes {
+                Some(changes) => {
+                    controller.watches_stream(changes, move |_: GatewayClass| for_gateway_classes())
+                }
+                None => controller,
+            };
+            match configuration_changes {
+                Some(changes) => {
+                    controller.watches_stream(changes, move |_: LoadBalancerConfiguration| all())
+                }
                 None => controller,
             }
         },

@@ -1,6 +1,6 @@
 //! Test fixtures written as YAML manifests.
 
-use super::{AlbDefaults, IngressClassParams, IngressInventory, evaluate_tls_policy};
+use super::{AlbDefaults, GatewayInventory, IngressClassParams, IngressInventory, evaluate_tls_policy};
 use crate::api::TlsIngressPolicySpec;
 use crate::policy::facts::CertificateFacts;
 use crate::policy::{Evaluation, Fact, FactSet, Facts, Judgement, Offline, Verdict};
@@ -26,6 +26,7 @@ pub struct Manifests {
     params: Vec<&'static IngressClassParams>,
     services: Vec<&'static Service>,
     namespaces: Vec<&'static Namespace>,
+    gateways: GatewayInventory<'static>,
 }
 
 fn leak<T: DeserializeOwned>(document: serde_yaml::Value) -> &'static T {
@@ -45,6 +46,12 @@ impl Manifests {
                 Some("IngressClassParams") => manifests.params.push(leak(document)),
                 Some("Service") => manifests.services.push(leak(document)),
                 Some("Namespace") => manifests.namespaces.push(leak(document)),
+                Some("Gateway") => manifests.gateways.gateways.push(leak(document)),
+                Some("HTTPRoute") => manifests.gateways.http_routes.push(leak(document)),
+                Some("GatewayClass") => manifests.gateways.gateway_classes.push(leak(document)),
+                Some("LoadBalancerConfiguration") => {
+                    manifests.gateways.load_balancer_configurations.push(leak(document))
+                }
                 other => panic!("unexpected kind {other:?} in test YAML"),
             }
         }
@@ -64,7 +71,8 @@ impl Manifests {
 
 /// Evaluates a policy over manifests with the controller's defaults.
 pub fn evaluate(yaml: &str, policy: &TlsIngressPolicySpec, facts: &dyn Facts) -> Evaluation {
-    evaluate_tls_policy(policy, &Manifests::parse(yaml).inventory(), facts, &AlbDefaults::default())
+    let manifests = Manifests::parse(yaml);
+    evaluate_tls_policy(policy, &manifests.inventory(), &manifests.gateways, facts, &AlbDefaults::default())
 }
 
 /// Findings as `rule namespace/name: message => remediation`, in evaluation order.
@@ -106,6 +114,16 @@ pub fn now() -> jiff::Timestamp {
 
 pub fn offline() -> Offline {
     Offline { now: now() }
+}
+
+/// Facts in which ACM finds two ISSUED certificates for shop.example.com: ARN for that name and
+/// OTHER_ARN for `*.example.com`.
+pub fn both_match_shop() -> FactSet {
+    let later = "2026-06-01T00:00:00Z";
+    facts(
+        &[issued(ARN, &["shop.example.com"], later), issued(OTHER_ARN, &["*.example.com"], later)],
+        &[("shop.example.com", &[ARN, OTHER_ARN])],
+    )
 }
 
 /// Facts knowing these certificates, and which of them ACM would find for each host.
