@@ -29,7 +29,8 @@ impl EksApi for AwsFacts {
             .requester
             .send(DESCRIBE_CLUSTER, name, || client.describe_cluster().name(name).send())
             .await?;
-        let cluster = out.cluster.ok_or_else(|| AwsError::NotFound { kind: "EKS cluster", id: name.into() })?;
+        let cluster =
+            out.cluster.ok_or_else(|| AwsError::NotFound { kind: "EKS cluster", id: name.into() })?;
         // An `encryptionConfig` was once for the resources it lists (`secrets`, the only one EKS
         // took); EKS now uses its key for all Kubernetes API data, Secrets included, and the
         // SDK deprecates `resources` as deciding nothing. So any entry's key is the Secrets key.

@@ -135,7 +135,8 @@ impl AwsFacts {
             set.secrets = self.secrets(target, &ids).await.into_iter().map(|(id, r)| (id, fact(r))).collect();
         }
 
-        let clusters = each(&wanted.clusters, |name| async move { self.eks_cluster(target, &name).await }).await;
+        let clusters =
+            each(&wanted.clusters, |name| async move { self.eks_cluster(target, &name).await }).await;
         for (name, result) in wanted.clusters.iter().zip(clusters) {
             set.clusters.insert(name.clone(), fact(result));
         }

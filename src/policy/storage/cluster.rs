@@ -39,7 +39,8 @@ pub fn judge_cluster_secrets(
                 severity.min(Severity::Medium),
                 policy,
                 format!("EKS cluster {name} does not exist in the region the controller reads"),
-                "set clusterSecretsEncryption.clusterName to the cluster's name (aws eks list-clusters)".into(),
+                "set clusterSecretsEncryption.clusterName to the cluster's name (aws eks list-clusters)"
+                    .into(),
             );
         }
         unknown => return judgement.skip_for(Rule::EksSecretsEncrypted, &unknown),
@@ -69,7 +70,14 @@ pub fn judge_cluster_secrets(
         // A Secrets key outlives every Secret it ever wrapped: it must rotate.
         rotation: true,
     };
-    judge_key(judgement, policy, key, &format!("EKS cluster {name} (Secrets encryption)"), requirements, facts);
+    judge_key(
+        judgement,
+        policy,
+        key,
+        &format!("EKS cluster {name} (Secrets encryption)"),
+        requirements,
+        facts,
+    );
 }
 
 #[cfg(test)]
