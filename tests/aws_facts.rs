@@ -272,9 +272,7 @@ async fn eks_clusters_name_the_kms_key_of_their_secrets() {
     // A refused role makes no call; the fact fails with its cause, for the rule to be skipped.
     let target =
         Target { role_arn: Some("arn:aws:iam::123456789012:role/other".into()), ..Target::default() };
-    let denied =
-        facts.gather(&FactRequest { target, clusters: [plain.clone()].into(), ..FactRequest::default() });
-    assert!(
-        matches!(&denied.await.clusters[&plain], Fact::Failed(cause) if cause.reason == "AccessNotAllowed")
-    );
+    let denied = FactRequest { target, clusters: [plain.clone()].into(), ..FactRequest::default() };
+    let set = facts.gather(&denied).await;
+    assert!(matches!(&set.clusters[&plain], Fact::Failed(cause) if cause.reason == "AccessNotAllowed"));
 }

@@ -214,3 +214,11 @@ fn allowed_secret_types_default_to_the_syncable_ones_and_replace_them() {
     let config = parse(&["--allowed-secret-types", "Opaque,example.com/b"]).unwrap();
     assert_eq!(config.controller.allowed_secret_types, ["Opaque", "example.com/b"]);
 }
+
+#[test]
+fn the_cluster_name_is_optional_and_empty_means_none() {
+    assert_eq!(parse(&[]).unwrap().controller.cluster_name, None);
+    assert_eq!(parse(&["--cluster-name", ""]).unwrap().controller.cluster_name, None);
+    let named = parse(&["--cluster-name", "shop"]).unwrap();
+    assert_eq!(named.controller.cluster_name.as_deref(), Some("shop"));
+}
