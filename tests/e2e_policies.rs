@@ -181,6 +181,61 @@ async fn encrypted_volume_policy_flips_ready_with_its_storage_class() {
     let _ = classes.delete(&id, &DeleteParams::default()).await;
 }
 
+#[tokio::test]
+async fn encrypted_volume_policy_judges_the_clusters_secrets_encryption_on_itself() {
+    let client = cluster::client().await;
+    cluster::install_crds(&client).await;
+    let id = unique();
+    let eks_cluster = Seed::new().await.cluster(None).await;
+    let policies: Api<EncryptedVolumePolicy> = Api::all(client.clone());
+    let policy: EncryptedVolumePolicy = serde_json::from_value(json!({
+        "apiVersion": "dpo.dev/v1alpha1",
+        "kind": "EncryptedVolumePolicy",
+        "metadata": {"name": id},
+        "spec": {
+            "storageClassSelector": {"matchLabels": {"dpo.dev/e2e": id}},
+            "checkAccountDefault": false,
+            "clusterSecretsEncryption": {"clusterName": eks_cluster},
+        },
+    }))
+    .expect("policy");
+    let policy = policies.create(&PostParams::default(), &policy).await.expect("the CRD takes the field");
+    let _controller = start(&client, run_volume_policies).await;
+
+    let failing = wait_for(&policies, &id, "Ready=False", |p| {
+        ready_is(p.status.as_ref(), policy.metadata.generation, "False")
+    })
+    .await;
+    let status = failing.status.expect("status");
+    assert_eq!(status.findings[0].rule, "eks-secrets-encrypted", "{status:?}");
+    assert_eq!(
+        (status.findings[0].resource.kind.as_str(), status.findings[0].resource.name.as_str()),
+        ("EncryptedVolumePolicy", id.as_str())
+    );
+
+    // Not required: still reported, below failOn.
+    let patch =
+        json!({"spec": {"clusterSecretsEncryption": {"clusterName": eks_cluster, "required": false}}});
+    let patched = policies.patch(&id, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
+    let passing = wait_for(&policies, &id, "Ready=True", |p| {
+        ready_is(p.status.as_ref(), patched.metadata.generation, "True")
+    })
+    .await;
+    let findings = passing.status.expect("status").findings;
+    assert_eq!(
+        findings.iter().map(|f| (f.rule.as_str(), f.severity)).collect::<Vec<_>>(),
+        [("eks-secrets-encrypted", dpo::api::Severity::Low)]
+    );
+
+    let rejected: Result<EncryptedVolumePolicy, _> = serde_json::from_value(json!({
+        "apiVersion": "dpo.dev/v1alpha1", "kind": "EncryptedVolumePolicy", "metadata": {"name": format!("{id}-bad")},
+        "spec": {"clusterSecretsEncryption": {"clusterName": "not a name"}},
+    }));
+    let refused = policies.create(&PostParams::default(), &rejected.expect("parses")).await;
+    assert!(refused.is_err(), "the CRD schema refuses a bad cluster name");
+    let _ = policies.delete(&id, &DeleteParams::default()).await;
+}
+
 fn tls_ingress(name: &str, namespace: &str, host: &str, certificate: &str, label: &str) -> Ingress {
     serde_json::from_value(json!({
         "apiVersion": "networking.k8s.io/v1",
