@@ -208,10 +208,8 @@ async fn encrypted_volume_policy_judges_the_clusters_secrets_encryption_on_itsel
     .await;
     let status = failing.status.expect("status");
     assert_eq!(status.findings[0].rule, "eks-secrets-encrypted", "{status:?}");
-    assert_eq!(
-        (status.findings[0].resource.kind.as_str(), status.findings[0].resource.name.as_str()),
-        ("EncryptedVolumePolicy", id.as_str())
-    );
+    assert_eq!(status.findings[0].resource.kind, "EncryptedVolumePolicy");
+    assert_eq!(status.findings[0].resource.name, id);
 
     // Not required: still reported, below failOn.
     let patch =
