@@ -13,8 +13,8 @@ pub fn unencrypted_secrets_note(cluster: &ClusterFacts) -> Option<String> {
     match &cluster.secrets_key_arn {
         Some(_) => None,
         None => Some(format!(
-            "EKS cluster {} does not envelope-encrypt Secrets with a KMS key: Secrets written here are \
-             protected only by EKS's own key ({})",
+            "EKS cluster {} does not envelope-encrypt Secrets with a KMS key: Secrets written here have \
+             only EKS's default encryption, under a key no one can audit or revoke ({})",
             cluster.name,
             Rule::EksSecretsEncrypted
         )),
@@ -52,7 +52,8 @@ pub fn judge_cluster_secrets(
             policy,
             format!(
                 "EKS cluster {name} does not envelope-encrypt Kubernetes Secrets with a KMS key (no encryptionConfig \
-                 for secrets): they are protected only by EKS's own key, which no one can audit or revoke"
+                 for secrets): they have only EKS's default encryption (an AWS-owned key from Kubernetes 1.28 on, none \
+                 before), which no one can audit or revoke"
             ),
             format!(
                 "aws eks associate-encryption-config --cluster-name {name} --encryption-config \
