@@ -2,7 +2,7 @@
 
 mod support;
 
-use dpo::aws::{AcmApi, AwsError, Ec2Api, FactRequest, KmsApi, SecretsApi, Target};
+use dpo::aws::{AcmApi, AwsError, Ec2Api, EksApi, FactRequest, KmsApi, SecretsApi, Target};
 use dpo::policy::facts::{Fact, KeyManager};
 use support::moto::{self, Seed};
 use support::proxy::Proxy;
@@ -240,4 +240,39 @@ async fn gather_fills_a_fact_set_and_never_fails() {
     assert!(matches!(&set.kms_keys[&alias], Fact::Failed(cause) if cause.reason == "AccessNotAllowed"));
     assert_eq!(facts.metrics().count("secretsmanager", "DescribeSecret"), before);
     assert_eq!(facts.metrics().count("sts", "AssumeRole"), 0);
+}
+
+#[tokio::test]
+async fn eks_clusters_name_the_kms_key_of_their_secrets() {
+    let seed = Seed::new().await;
+    let facts = moto::facts(moto::test_settings()).await;
+    let key = seed.key().await;
+    let encrypted = seed.cluster(Some(&key.arn)).await;
+    let plain = seed.cluster(None).await;
+
+    let cluster = facts.eks_cluster(&here(), &encrypted).await.unwrap();
+    assert_eq!(cluster.name, encrypted);
+    assert!(
+        cluster.arn.starts_with("arn:aws:eks:us-east-1:") && cluster.arn.ends_with(&encrypted),
+        "{cluster:?}"
+    );
+    assert_eq!(cluster.secrets_key_arn.as_deref(), Some(key.arn.as_str()));
+    assert_eq!(facts.eks_cluster(&here(), &plain).await.unwrap().secrets_key_arn, None);
+    let missing = facts.eks_cluster(&here(), &moto::unique("missing")).await.unwrap_err();
+    assert!(missing.is_not_found(), "{missing:?}");
+    assert_eq!(missing.reason(), "ClusterNotFound");
+    assert_eq!(facts.metrics().count("eks", "DescribeCluster"), 3);
+
+    let gone = moto::unique("gone");
+    let wanted = FactRequest { clusters: [encrypted.clone(), gone.clone()].into(), ..FactRequest::default() };
+    let set = facts.gather(&wanted).await;
+    assert_eq!(set.clusters[&encrypted].known().and_then(|c| c.secrets_key_arn.clone()), Some(key.arn));
+    assert_eq!(set.clusters[&gone], Fact::NotFound);
+
+    // A refused role makes no call; the fact fails with its cause, for the rule to be skipped.
+    let target =
+        Target { role_arn: Some("arn:aws:iam::123456789012:role/other".into()), ..Target::default() };
+    let denied = FactRequest { target, clusters: [plain.clone()].into(), ..FactRequest::default() };
+    let set = facts.gather(&denied).await;
+    assert!(matches!(&set.clusters[&plain], Fact::Failed(cause) if cause.reason == "AccessNotAllowed"));
 }

@@ -112,6 +112,19 @@ fn gateway_api_objects_are_parsed_and_a_gateway_of_another_controller_is_not_jud
 }
 
 #[test]
+fn the_clusters_secrets_encryption_is_skipped_offline_never_passed() {
+    let report = json(&dpo(&["check", "deploy/examples", "-o", "json"], None));
+    assert!(!rules_of(&report).iter().any(|rule| rule == "eks-secrets-encrypted"), "{report}");
+    let skipped = report["summary"]["skipped"].as_array().unwrap();
+    let entry = skipped
+        .iter()
+        .find(|s| s["rule"] == "eks-secrets-encrypted")
+        .unwrap_or_else(|| panic!("eks-secrets-encrypted not skipped: {report}"));
+    // Judged once, on the policy that names the cluster.
+    assert_eq!(entry["resources"], 1, "{report}");
+}
+
+#[test]
 fn a_class_with_a_kms_key_is_judged_by_its_key_whatever_encrypted_says() {
     // io2-fast sets encrypted: "True" and a kmsKeyId outside the allowlist: the EBS CSI driver
     // encrypts with any key it is given, so only the key is wrong.

@@ -6,13 +6,19 @@ mod support;
 use std::process::Command;
 use support::moto::{Seed, endpoint, unique};
 
-fn manifests(secret_default_key: &str, secret_cmk: &str, certificate: &str, volume: &str) -> String {
+fn manifests(
+    secret_default_key: &str,
+    secret_cmk: &str,
+    certificate: &str,
+    volume: &str,
+    cluster: &str,
+) -> String {
     format!(
         r#"
 apiVersion: dpo.dev/v1alpha1
 kind: EncryptedVolumePolicy
 metadata: {{name: volumes}}
-spec: {{checkAccountDefault: false}}
+spec: {{checkAccountDefault: false, clusterSecretsEncryption: {{clusterName: {cluster}}}}}
 ---
 apiVersion: dpo.dev/v1alpha1
 kind: TlsIngressPolicy
@@ -76,10 +82,11 @@ async fn aws_facts_turn_skipped_rules_into_findings() {
         .certificate(&["shop.example.com"], jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 5))
         .await;
     let volume = seed.volume(false, None).await;
+    let cluster = seed.cluster(None).await;
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("stack.yaml");
-    std::fs::write(&file, manifests(&default_key_secret, &cmk_secret, &expiring, &volume)).unwrap();
+    std::fs::write(&file, manifests(&default_key_secret, &cmk_secret, &expiring, &volume, &cluster)).unwrap();
 
     let run = |extra: &[&str]| {
         let output = Command::new(env!("CARGO_BIN_EXE_dpo"))
@@ -122,6 +129,7 @@ async fn aws_facts_turn_skipped_rules_into_findings() {
         ("acm-certificate-key-algorithm-approved", "web"),
         ("secretsmanager-using-cmk", "default-key"),
         ("cmk-backing-key-rotation-enabled", "cmk"),
+        ("eks-secrets-encrypted", "volumes"),
     ] {
         assert!(
             found.iter().any(|(rule, name)| rule == expected.0 && name == expected.1),
@@ -129,8 +137,12 @@ async fn aws_facts_turn_skipped_rules_into_findings() {
         );
     }
     let still_skipped = online["summary"]["skipped"].as_array().unwrap();
-    for judged in ["encrypted-volumes", "acm-certificate-rsa-check", "acm-certificate-key-algorithm-approved"]
-    {
+    for judged in [
+        "encrypted-volumes",
+        "acm-certificate-rsa-check",
+        "acm-certificate-key-algorithm-approved",
+        "eks-secrets-encrypted",
+    ] {
         assert!(skipped.iter().any(|s| s["rule"] == judged), "{judged} not skipped offline: {offline}");
         assert!(!still_skipped.iter().any(|s| s["rule"] == judged), "{judged} skipped with --aws: {online}");
     }

@@ -101,6 +101,14 @@ async fn printed_columns(client: &Client, path: &str) -> serde_json::Map<String,
     names.zip(cells).collect()
 }
 
+/// An EncryptedVolumePolicy `name` with `spec`.
+fn volume_policy(name: &str, spec: Value) -> EncryptedVolumePolicy {
+    let policy = json!({
+        "apiVersion": "dpo.dev/v1alpha1", "kind": "EncryptedVolumePolicy", "metadata": {"name": name}, "spec": spec,
+    });
+    serde_json::from_value(policy).expect("policy")
+}
+
 fn unique() -> String {
     // Kubernetes names: lowercase alphanumerics and dashes.
     moto::unique("e2e").to_lowercase()
@@ -141,17 +149,14 @@ async fn encrypted_volume_policy_flips_ready_with_its_storage_class() {
     let classes: Api<StorageClass> = Api::all(client.clone());
     create_storage_class(&classes, &id, &id, true).await;
     let policies: Api<EncryptedVolumePolicy> = Api::all(client.clone());
-    let policy: EncryptedVolumePolicy = serde_json::from_value(json!({
-        "apiVersion": "dpo.dev/v1alpha1",
-        "kind": "EncryptedVolumePolicy",
-        "metadata": {"name": id},
-        "spec": {
+    let policy = volume_policy(
+        &id,
+        json!({
             "storageClassSelector": {"matchLabels": {"dpo.dev/e2e": id}},
             "checkVolumes": false,
             "checkAccountDefault": false,
-        },
-    }))
-    .expect("policy");
+        }),
+    );
     let policy = policies.create(&PostParams::default(), &policy).await.expect("creating the policy");
     let generation = policy.metadata.generation;
     let _controller = start(&client, run_volume_policies).await;
@@ -179,6 +184,56 @@ async fn encrypted_volume_policy_flips_ready_with_its_storage_class() {
 
     let _ = policies.delete(&id, &DeleteParams::default()).await;
     let _ = classes.delete(&id, &DeleteParams::default()).await;
+}
+
+#[tokio::test]
+async fn encrypted_volume_policy_judges_the_clusters_secrets_encryption_on_itself() {
+    let client = cluster::client().await;
+    cluster::install_crds(&client).await;
+    let id = unique();
+    let eks_cluster = Seed::new().await.cluster(None).await;
+    let policies: Api<EncryptedVolumePolicy> = Api::all(client.clone());
+    let policy = volume_policy(
+        &id,
+        json!({
+            "storageClassSelector": {"matchLabels": {"dpo.dev/e2e": id}},
+            "checkAccountDefault": false,
+            "clusterSecretsEncryption": {"clusterName": eks_cluster},
+        }),
+    );
+    let policy = policies.create(&PostParams::default(), &policy).await.expect("the CRD takes the field");
+    let _controller = start(&client, run_volume_policies).await;
+
+    let failing = wait_for(&policies, &id, "Ready=False", |p| {
+        ready_is(p.status.as_ref(), policy.metadata.generation, "False")
+    })
+    .await;
+    let status = failing.status.expect("status");
+    assert_eq!(status.findings[0].rule, "eks-secrets-encrypted", "{status:?}");
+    assert_eq!(status.findings[0].resource.kind, "EncryptedVolumePolicy");
+    assert_eq!(status.findings[0].resource.name, id);
+
+    // Not required: still reported, below failOn.
+    let patch =
+        json!({"spec": {"clusterSecretsEncryption": {"clusterName": eks_cluster, "required": false}}});
+    let patched = policies.patch(&id, &PatchParams::default(), &Patch::Merge(&patch)).await.expect("patch");
+    let passing = wait_for(&policies, &id, "Ready=True", |p| {
+        ready_is(p.status.as_ref(), patched.metadata.generation, "True")
+    })
+    .await;
+    let findings = passing.status.expect("status").findings;
+    assert_eq!(
+        findings.iter().map(|f| (f.rule.as_str(), f.severity)).collect::<Vec<_>>(),
+        [("eks-secrets-encrypted", dpo::api::Severity::Low)]
+    );
+
+    let bad_name = volume_policy(
+        &format!("{id}-bad"),
+        json!({"clusterSecretsEncryption": {"clusterName": "not a name"}}),
+    );
+    let refused = policies.create(&PostParams::default(), &bad_name).await;
+    assert!(refused.is_err(), "the CRD schema refuses a bad cluster name");
+    let _ = policies.delete(&id, &DeleteParams::default()).await;
 }
 
 fn tls_ingress(name: &str, namespace: &str, host: &str, certificate: &str, label: &str) -> Ingress {

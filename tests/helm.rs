@@ -290,6 +290,16 @@ fn two_replicas_run_with_leader_election_and_a_disruption_budget() {
 }
 
 #[test]
+fn the_cluster_name_reaches_the_controller_only_when_set() {
+    assert_eq!(
+        controller_config(&render(&["clusterName=shop"])).controller.cluster_name.as_deref(),
+        Some("shop")
+    );
+    assert!(!operator_args(&render(&[])).iter().any(|a| a.starts_with("--cluster-name")));
+    assert!(!try_render(&["clusterName=not a name"]).status.success(), "values.schema.json took a bad name");
+}
+
+#[test]
 fn aws_settings_reach_the_service_account_and_the_flags() {
     let role = "arn:aws:iam::111111111111:role/dpo";
     let docs = render(&[

@@ -99,6 +99,7 @@ fn the_scan_finds_every_service_the_code_calls() {
         "kms:DescribeKey",
         "acm:ListCertificates",
         "ec2:DescribeVolumes",
+        "eks:DescribeCluster",
         "sts:AssumeRole",
         "sts:GetCallerIdentity",
     ] {
@@ -142,6 +143,7 @@ fn decrypt_is_granted_only_through_secrets_manager_and_roles_are_narrowed() {
         "secretsmanager:DescribeSecret",
         "kms:DescribeKey",
         "acm:DescribeCertificate",
+        "eks:DescribeCluster",
     ] {
         assert_ne!(with(action)["Resource"], "*", "{action}");
     }

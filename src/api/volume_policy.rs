@@ -50,6 +50,10 @@ pub struct EncryptedVolumePolicySpec {
     /// Also check the account's EBS encryption-by-default setting.
     #[serde(default = "default_true")]
     pub check_account_default: bool,
+    /// Also check that the EKS cluster envelope-encrypts Kubernetes Secrets with a KMS key
+    /// (`eks-secrets-encrypted`), and judge that key as the policy's other keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster_secrets_encryption: Option<ClusterSecretsEncryption>,
     /// Findings at or above this severity make `Ready=False`, and so do rules at or above it
     /// that could not be judged for want of AWS facts (`reason: PolicyNotEvaluated`).
     #[serde(default)]
@@ -69,8 +73,23 @@ impl Default for EncryptedVolumePolicySpec {
             require_customer_managed_key: false,
             check_volumes: true,
             check_account_default: true,
+            cluster_secrets_encryption: None,
             fail_on: Severity::High,
             skipped_rules_pass: false,
         }
     }
+}
+
+/// The EKS cluster whose Secrets encryption an EncryptedVolumePolicy checks (`DescribeCluster`
+/// in the controller's region).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterSecretsEncryption {
+    /// The EKS cluster's name.
+    #[schemars(length(min = 1, max = 100), regex(pattern = r"^[0-9A-Za-z][A-Za-z0-9_-]*$"))]
+    pub cluster_name: String,
+    /// A cluster without a KMS key for Secrets is a violation at the rule's severity (high);
+    /// `false` reports it at low severity, below the default `failOn`.
+    #[serde(default = "default_true")]
+    pub required: bool,
 }

@@ -67,6 +67,7 @@ impl AwsError {
                 "KMS key" => "KmsKeyNotFound",
                 "certificate" => "CertificateNotFound",
                 "volume" => "VolumeNotFound",
+                "EKS cluster" => "ClusterNotFound",
                 _ => "NotFound",
             },
             AwsError::AccessDenied { .. } => "AccessDenied",

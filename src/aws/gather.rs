@@ -3,6 +3,7 @@
 
 use super::acm::AcmApi;
 use super::ec2::Ec2Api;
+use super::eks::EksApi;
 use super::error::AwsError;
 use super::kms::KmsApi;
 use super::secrets::SecretsApi;
@@ -33,6 +34,8 @@ pub struct FactRequest {
     pub ebs_default: bool,
     /// Secret names or ARNs.
     pub secret_ids: BTreeSet<String>,
+    /// Names of EKS clusters.
+    pub clusters: BTreeSet<String>,
 }
 
 impl FactRequest {
@@ -47,6 +50,7 @@ impl FactRequest {
             volume_ids: wanted.volume_ids,
             ebs_default: wanted.ebs_default,
             secret_ids: wanted.secret_ids,
+            clusters: wanted.clusters,
         }
     }
 }
@@ -129,6 +133,12 @@ impl AwsFacts {
         if !wanted.secret_ids.is_empty() {
             let ids: Vec<String> = wanted.secret_ids.iter().cloned().collect();
             set.secrets = self.secrets(target, &ids).await.into_iter().map(|(id, r)| (id, fact(r))).collect();
+        }
+
+        let clusters =
+            each(&wanted.clusters, |name| async move { self.eks_cluster(target, &name).await }).await;
+        for (name, result) in wanted.clusters.iter().zip(clusters) {
+            set.clusters.insert(name.clone(), fact(result));
         }
         set
     }

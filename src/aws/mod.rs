@@ -1,12 +1,13 @@
 //! Facts about AWS, behind small per-service traits: Secrets Manager ([`SecretsApi`]), KMS
-//! ([`KmsApi`]), ACM ([`AcmApi`]) and EC2 ([`Ec2Api`]). One [`AwsFacts`] handle implements them
-//! all over the real SDK clients, with one shared [`FactCache`], per-attempt request accounting
+//! ([`KmsApi`]), ACM ([`AcmApi`]), EC2 ([`Ec2Api`]) and EKS ([`EksApi`]). One [`AwsFacts`]
+//! handle implements them all over the real SDK clients, with one shared [`FactCache`], per-attempt request accounting
 //! ([`AwsMetrics`]) and errors classified into [`AwsError`]. [`AwsFacts::gather`] fills a
 //! [`crate::policy::FactSet`] for the policy core.
 
 mod acm;
 mod cache;
 mod ec2;
+mod eks;
 mod error;
 mod gather;
 mod kms;
@@ -19,6 +20,7 @@ mod session;
 pub use acm::AcmApi;
 pub use cache::{CacheSettings, DEFAULT_VALUE_BYTES, FactCache, FactKind, Scope};
 pub use ec2::Ec2Api;
+pub use eks::EksApi;
 pub use error::{AwsError, ErrorClass};
 pub use gather::FactRequest;
 pub use kms::KmsApi;

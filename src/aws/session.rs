@@ -109,6 +109,7 @@ pub(crate) struct Clients {
     pub kms: aws_sdk_kms::Client,
     pub acm: aws_sdk_acm::Client,
     pub ec2: aws_sdk_ec2::Client,
+    pub eks: aws_sdk_eks::Client,
 }
 
 /// The AWS facts layer. Cheap to clone: clones share clients, cache and counters.
@@ -240,6 +241,7 @@ impl AwsFacts {
             kms: aws_sdk_kms::Client::new(&config),
             acm: aws_sdk_acm::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
+            eks: aws_sdk_eks::Client::new(&config),
         }
     }
 

@@ -103,6 +103,11 @@ pub struct ControllerArgs {
     /// policy TlsIngressPolicies judge listeners that set none by.
     #[arg(long, env = "DPO_ALB_DEFAULT_SSL_POLICY", default_value = DEFAULT_SSL_POLICY, value_name = "POLICY")]
     pub alb_default_ssl_policy: String,
+    /// The EKS cluster the operator runs in: ProtectedSecrets note in their status when it does
+    /// not envelope-encrypt Secrets with a KMS key (eks:DescribeCluster, once a
+    /// --reevaluation-period).
+    #[arg(long, env = "DPO_CLUSTER_NAME", value_name = "NAME")]
+    pub cluster_name: Option<String>,
     /// The `--ingress-class` of the cluster's AWS Load Balancer Controller: the class it claims.
     #[arg(long, env = "DPO_ALB_INGRESS_CLASS", default_value = DEFAULT_INGRESS_CLASS, value_name = "CLASS")]
     pub alb_ingress_class: String,
@@ -181,6 +186,7 @@ impl ControllerArgs {
                 ingress_class: AlbDefaults::parse_ingress_class(&self.alb_ingress_class)
                     .map_err(|e| invalid("--alb-ingress-class", e))?,
             },
+            cluster_name: self.cluster_name.clone().filter(|name| !name.is_empty()),
             ..ControllerConfig::default()
         };
         let aws = AwsSettings {

@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod client;
+pub mod envelope;
 pub mod leader;
 pub mod policy;
 pub mod protected_secret;
@@ -44,6 +45,8 @@ pub struct ControllerConfig {
     pub secret_namespaces: Vec<String>,
     /// Secret types ProtectedSecrets may write.
     pub allowed_secret_types: Vec<String>,
+    /// The EKS cluster the operator runs in, whose Secrets encryption ProtectedSecrets note.
+    pub cluster_name: Option<String>,
 }
 
 impl Default for ControllerConfig {
@@ -57,6 +60,7 @@ impl Default for ControllerConfig {
             alb_defaults: AlbDefaults::default(),
             secret_namespaces: Vec::new(),
             allowed_secret_types: SYNCABLE_SECRET_TYPES.map(String::from).to_vec(),
+            cluster_name: None,
         }
     }
 }
@@ -73,6 +77,8 @@ pub struct Context {
     pub ready: ReadyHandle,
     /// State the ProtectedSecret controller keeps between reconciles.
     pub protected_secrets: Arc<protected_secret::Shared>,
+    /// Whether the cluster envelope-encrypts the Secrets the ProtectedSecrets write.
+    pub cluster: Arc<envelope::ClusterEncryption>,
 }
 
 impl Context {
@@ -87,6 +93,8 @@ impl Context {
     ) -> Self {
         let metrics = SecretSyncMetrics::register(registry);
         let protected_secrets = protected_secret::Shared::new(metrics, config.batch_window, aws.clone());
+        let cluster =
+            envelope::ClusterEncryption::new(config.cluster_name.clone(), config.reevaluation_period);
         Context {
             client,
             aws,
@@ -95,6 +103,7 @@ impl Context {
             config: Arc::new(config),
             ready: crate::server::Readiness::default().register("standalone"),
             protected_secrets: Arc::new(protected_secrets),
+            cluster: Arc::new(cluster),
         }
     }
 }

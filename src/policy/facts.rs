@@ -103,6 +103,17 @@ pub struct EbsDefaultFacts {
     pub default_kms_key_id: Option<String>,
 }
 
+/// How an EKS cluster encrypts Kubernetes Secrets, as `DescribeCluster` tells it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterFacts {
+    pub name: String,
+    pub arn: String,
+    /// The KMS key of the cluster's `encryptionConfig` (which once named `secrets` alone and now
+    /// covers all Kubernetes API data); `None` when there is none (EKS then encrypts with a key of its own that no one can audit or
+    /// revoke, from Kubernetes 1.28 on, and not at all before).
+    pub secrets_key_arn: Option<String>,
+}
+
 /// Metadata of a Secrets Manager secret (never its value).
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct SecretFacts {
@@ -144,6 +155,8 @@ pub trait Facts {
     fn volume(&self, volume_id: &str) -> Fact<&VolumeFacts>;
     fn ebs_default(&self) -> Fact<&EbsDefaultFacts>;
     fn secret(&self, secret_id: &str) -> Fact<&SecretFacts>;
+    /// An EKS cluster, by name, in the operator's region.
+    fn eks_cluster(&self, name: &str) -> Fact<&ClusterFacts>;
 }
 
 /// The offline world: every AWS fact is unknown, so rules that need one are skipped.
@@ -176,6 +189,9 @@ impl Facts for Offline {
     fn secret(&self, _: &str) -> Fact<&SecretFacts> {
         Fact::Unknown
     }
+    fn eks_cluster(&self, _: &str) -> Fact<&ClusterFacts> {
+        Fact::Unknown
+    }
 }
 
 /// Facts gathered ahead of an evaluation, held in maps. Keys are exactly the references used
@@ -192,6 +208,8 @@ pub struct FactSet {
     pub volumes: HashMap<String, Fact<VolumeFacts>>,
     pub ebs_default: Option<Fact<EbsDefaultFacts>>,
     pub secrets: HashMap<String, Fact<SecretFacts>>,
+    /// EKS clusters by name.
+    pub clusters: HashMap<String, Fact<ClusterFacts>>,
 }
 
 fn lookup<'a, T>(map: &'a HashMap<String, Fact<T>>, key: &str) -> Fact<&'a T> {
@@ -231,6 +249,9 @@ impl Facts for FactSet {
     fn secret(&self, secret_id: &str) -> Fact<&SecretFacts> {
         lookup(&self.secrets, secret_id)
     }
+    fn eks_cluster(&self, name: &str) -> Fact<&ClusterFacts> {
+        lookup(&self.clusters, name)
+    }
 }
 
 /// Rounds of (evaluate, gather what was wanted) every caller runs: certificates discovered by
@@ -248,6 +269,8 @@ pub struct Wanted {
     pub volume_ids: std::collections::BTreeSet<String>,
     pub ebs_default: bool,
     pub secret_ids: std::collections::BTreeSet<String>,
+    /// Names of EKS clusters.
+    pub clusters: std::collections::BTreeSet<String>,
 }
 
 impl Wanted {
@@ -264,6 +287,7 @@ impl Wanted {
         self.hosts.retain(|host| !other.hosts.contains(host));
         self.volume_ids.retain(|id| !other.volume_ids.contains(id));
         self.secret_ids.retain(|id| !other.secret_ids.contains(id));
+        self.clusters.retain(|name| !other.clusters.contains(name));
     }
 
     /// Adds what `more` wants.
@@ -275,6 +299,7 @@ impl Wanted {
         self.volume_ids.extend(more.volume_ids);
         self.ebs_default |= more.ebs_default;
         self.secret_ids.extend(more.secret_ids);
+        self.clusters.extend(more.clusters);
     }
 }
 
@@ -340,6 +365,11 @@ impl Facts for FactRecorder<'_> {
             w.secret_ids.insert(secret_id.to_string());
         })
     }
+    fn eks_cluster(&self, name: &str) -> Fact<&ClusterFacts> {
+        self.note(self.known.eks_cluster(name), |w| {
+            w.clusters.insert(name.to_string());
+        })
+    }
 }
 
 impl FactSet {
@@ -356,6 +386,7 @@ impl FactSet {
         merge(&mut self.host_certificates, more.host_certificates);
         merge(&mut self.volumes, more.volumes);
         merge(&mut self.secrets, more.secrets);
+        merge(&mut self.clusters, more.clusters);
         if self.ebs_default.is_none() {
             self.ebs_default = more.ebs_default;
         }

@@ -19,6 +19,7 @@ pub enum Rule {
     StorageclassUsingCmk,
     EncryptedVolumes,
     Ec2EbsEncryptionByDefault,
+    EksSecretsEncrypted,
     Elbv2AcmCertificateRequired,
     AlbHttpToHttpsRedirectionCheck,
     Elbv2PredefinedSecurityPolicySslCheck,
@@ -37,7 +38,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 23] = [
+    pub const ALL: [Rule; 24] = [
         Rule::SecretsmanagerUsingCmk,
         Rule::SecretsmanagerRotationEnabledCheck,
         Rule::SecretsmanagerScheduledRotationSuccessCheck,
@@ -50,6 +51,7 @@ impl Rule {
         Rule::StorageclassUsingCmk,
         Rule::EncryptedVolumes,
         Rule::Ec2EbsEncryptionByDefault,
+        Rule::EksSecretsEncrypted,
         Rule::Elbv2AcmCertificateRequired,
         Rule::AlbHttpToHttpsRedirectionCheck,
         Rule::Elbv2PredefinedSecurityPolicySslCheck,
@@ -148,6 +150,11 @@ impl Rule {
                 "ec2-ebs-encryption-by-default",
                 Medium,
                 "The account and region have EBS encryption by default on.",
+            ),
+            Rule::EksSecretsEncrypted => (
+                "eks-secrets-encrypted",
+                High,
+                "The EKS cluster envelope-encrypts Kubernetes Secrets with a KMS key.",
             ),
             Rule::Elbv2AcmCertificateRequired => (
                 "elbv2-acm-certificate-required",
@@ -248,6 +255,12 @@ impl Rule {
             Rule::Ec2EbsEncryptionByDefault => {
                 "Turn on EBS encryption by default: `aws ec2 enable-ebs-encryption-by-default --region <region>`."
             }
+            Rule::EksSecretsEncrypted => {
+                "Turn on envelope encryption of Secrets with a customer-managed KMS key: \
+                 `aws eks associate-encryption-config --cluster-name <cluster> \
+                 --encryption-config '[{\"resources\":[\"secrets\"],\"provider\":{\"keyArn\":\"<key-arn>\"}}]'` \
+                 (it cannot be turned off again)."
+            }
             Rule::Elbv2AcmCertificateRequired => {
                 "Terminate TLS with an ACM certificate: `alb.ingress.kubernetes.io/certificate-arn: <acm-arn>` \
                  on an Ingress, `service.beta.kubernetes.io/aws-load-balancer-ssl-cert: <acm-arn>` on an NLB \
@@ -315,6 +328,7 @@ impl Rule {
                 | Rule::KmsKeyEnabled
                 | Rule::EncryptedVolumes
                 | Rule::Ec2EbsEncryptionByDefault
+                | Rule::EksSecretsEncrypted
                 | Rule::AcmCertificateExpirationCheck
                 | Rule::AcmCertificateStatus
                 | Rule::AcmCertificateHostCoverage
@@ -355,6 +369,7 @@ mod tests {
             "acm-certificate-status",
             "acm-certificate-host-coverage",
             "acm-certificate-rsa-check",
+            "eks-secrets-encrypted",
         ];
         for id in contract {
             let rule = Rule::from_id(id).unwrap_or_else(|| panic!("rule {id} missing"));

@@ -232,3 +232,11 @@ fn the_value_cache_bound_is_bytes_with_binary_units() {
     let error = rejected(&["--value-cache-bytes=63Ki"]);
     assert!(error.message.contains("smaller than 64Ki"), "{error}");
 }
+
+#[test]
+fn the_cluster_name_is_optional_and_empty_means_none() {
+    assert_eq!(parse(&[]).unwrap().controller.cluster_name, None);
+    assert_eq!(parse(&["--cluster-name", ""]).unwrap().controller.cluster_name, None);
+    let named = parse(&["--cluster-name", "shop"]).unwrap();
+    assert_eq!(named.controller.cluster_name.as_deref(), Some("shop"));
+}

@@ -9,8 +9,8 @@
 
 use crate::policy::Evaluation;
 use crate::policy::facts::{
-    CertificateFacts, EbsDefaultFacts, Fact, FactRecorder, FactSet, Facts, KmsKeyFacts, SecretFacts,
-    VolumeFacts, Wanted,
+    CertificateFacts, ClusterFacts, EbsDefaultFacts, Fact, FactRecorder, FactSet, Facts, KmsKeyFacts,
+    SecretFacts, VolumeFacts, Wanted,
 };
 use crate::policy::units::{Fingerprint, Judge, UnitPlan, UnitVerdicts};
 use jiff::Timestamp;
@@ -169,6 +169,9 @@ impl Facts for Watched<'_> {
     }
     fn secret(&self, secret_id: &str) -> Fact<&SecretFacts> {
         self.note(self.facts.secret(secret_id))
+    }
+    fn eks_cluster(&self, name: &str) -> Fact<&ClusterFacts> {
+        self.note(self.facts.eks_cluster(name))
     }
 }
 

@@ -257,6 +257,7 @@ impl<K: PolicyKind> PolicyEngine<K> {
             volumes: settled(&gathered.volumes),
             ebs_default: gathered.ebs_default.clone().filter(|f| !matches!(f, Fact::Failed(_))),
             secrets: settled(&gathered.secrets),
+            clusters: settled(&gathered.clusters),
         };
         lock(&self.facts).facts.extend(settled);
     }

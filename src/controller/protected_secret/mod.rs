@@ -206,7 +206,7 @@ async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action,
 
     let outcome = sync(ps, ctx, &namespace, once).await?;
     let previous = ps.status.clone().unwrap_or_default();
-    let status = next_status(ps, &previous, &outcome);
+    let status = next_status(ps, &previous, &outcome, ctx.cluster.note(&ctx.aws).await.as_deref());
     if status != previous {
         let api: Api<ProtectedSecret> = Api::namespaced(ctx.client.clone(), &namespace);
         let body =

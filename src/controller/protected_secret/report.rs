@@ -16,11 +16,13 @@ pub(super) fn summary(findings: &[Finding]) -> String {
 }
 
 /// The status `outcome` calls for. Equal to `previous` when nothing changed, so that a steady
-/// refresh writes nothing.
+/// refresh writes nothing. `cluster_note` says that the cluster does not envelope-encrypt the
+/// Secret with a KMS key: it goes with the synced message, and holds nothing back.
 pub(super) fn next_status(
     ps: &ProtectedSecret,
     previous: &ProtectedSecretStatus,
     outcome: &Outcome,
+    cluster_note: Option<&str>,
 ) -> ProtectedSecretStatus {
     let generation = ps.meta().generation;
     let target = target::target_name(ps);
@@ -34,7 +36,9 @@ pub(super) fn next_status(
     let (synced_version_id, rolled_out_version_id, mut desired) = match &outcome.sync {
         Ok(synced) => {
             let version = &synced.version_id;
-            let message = format!("version {version} of {} is in Secret {target}", ps.spec.source.secret_id);
+            let note = cluster_note.map(|note| format!("; {note}")).unwrap_or_default();
+            let message =
+                format!("version {version} of {} is in Secret {target}{note}", ps.spec.source.secret_id);
             let mut desired = vec![Desired::new(SYNCED, true, "Synced", &message)];
             let rolled_out = match &synced.restart_failed {
                 None => {

@@ -8,6 +8,9 @@ use k8s_openapi::api::core::v1::PersistentVolume;
 use k8s_openapi::api::storage::v1::StorageClass;
 use std::collections::HashSet;
 
+mod cluster;
+pub use cluster::{judge_cluster_secrets, unencrypted_secrets_note};
+
 /// The EBS CSI driver (self-managed add-on).
 pub const EBS_CSI: &str = "ebs.csi.aws.com";
 /// The EBS driver built into EKS Auto Mode.
@@ -46,9 +49,8 @@ pub fn evaluate_volume_policy(
             }
         }
     }
-    if spec.check_account_default {
-        evaluation
-            .push(resource_ref(policy), Verdict::Judged(judge_account_default(&resource_ref(policy), facts)));
+    if let Some(own) = judge_policy_itself(spec, &resource_ref(policy), facts) {
+        evaluation.push(resource_ref(policy), Verdict::Judged(own));
     }
     evaluation
 }
@@ -271,6 +273,29 @@ pub fn judge_volume(
         unknown @ (Fact::Unknown | Fact::Failed(_)) => judgement.skip_for(Rule::EncryptedVolumes, &unknown),
     }
     Verdict::Judged(judgement)
+}
+
+/// Whether the policy judges settings of the account and cluster, reported against itself.
+pub fn judges_itself(spec: &EncryptedVolumePolicySpec) -> bool {
+    spec.check_account_default || spec.cluster_secrets_encryption.is_some()
+}
+
+/// The account's EBS encryption by default and the cluster's Secrets encryption, as the policy
+/// asks: one verdict, against the policy itself. `None` when it asks for neither.
+pub fn judge_policy_itself(
+    spec: &EncryptedVolumePolicySpec,
+    policy: &ResourceRef,
+    facts: &dyn Facts,
+) -> Option<Judgement> {
+    if !judges_itself(spec) {
+        return None;
+    }
+    let mut judgement =
+        if spec.check_account_default { judge_account_default(policy, facts) } else { Judgement::default() };
+    if let Some(cluster) = &spec.cluster_secrets_encryption {
+        judge_cluster_secrets(&mut judgement, policy, cluster, spec, facts);
+    }
+    Some(judgement)
 }
 
 /// Judges the account/region's EBS encryption by default, reported against the policy itself.

@@ -1,9 +1,10 @@
 //! EncryptedVolumePolicy as units: one per StorageClass with the PersistentVolumes of that class,
-//! and the account's EBS encryption by default when the policy checks it.
+//! and the account's EBS encryption by default and the cluster's Secrets encryption when the
+//! policy checks them.
 
 use super::{Judge, Unit, UnitPlan, UnitVerdicts, Versions};
 use crate::api::EncryptedVolumePolicy;
-use crate::policy::storage::{judge_account_default, judge_storage_class, judge_volume};
+use crate::policy::storage::{judge_policy_itself, judge_storage_class, judge_volume, judges_itself};
 use crate::policy::{Facts, Verdict, resource_ref};
 use k8s_openapi::api::core::v1::PersistentVolume;
 use k8s_openapi::api::storage::v1::StorageClass;
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use std::iter;
 
 /// The units of an EncryptedVolumePolicy: StorageClasses with their volumes, then the account
-/// default.
+/// default and the cluster.
 pub struct VolumeUnits<'a> {
     policy: &'a EncryptedVolumePolicy,
     classes: Vec<(&'a StorageClass, Vec<&'a PersistentVolume>)>,
@@ -21,8 +22,8 @@ impl Judge for VolumeUnits<'_> {
     fn judge(&self, unit: usize, facts: &dyn Facts) -> UnitVerdicts {
         let spec = &self.policy.spec;
         let Some((class, volumes)) = self.classes.get(unit) else {
-            let account = judge_account_default(&resource_ref(self.policy), facts);
-            return vec![Some(Verdict::Judged(account))];
+            let own = judge_policy_itself(spec, &resource_ref(self.policy), facts);
+            return vec![own.map(Verdict::Judged)];
         };
         let verdict = judge_storage_class(spec, class, facts);
         // Volumes are judged where the policy governs their class.
@@ -73,7 +74,7 @@ pub fn volume_plan<'a>(
         .collect();
     let mut resources: Vec<_> =
         classes.iter().map(|o| resource_ref(*o)).chain(volumes.iter().map(|o| resource_ref(*o))).collect();
-    if policy.spec.check_account_default {
+    if judges_itself(&policy.spec) {
         // It rests on AWS facts alone; the policy's own writes change nothing in it.
         units.push(Unit { fingerprint: shared.fingerprint(), slots: vec![resources.len()] });
         resources.push(resource_ref(policy));
