@@ -174,6 +174,7 @@ impl ControllerArgs {
                     .map_err(|e| invalid("--alb-default-ssl-policy", e))?,
                 ingress_class: AlbDefaults::parse_ingress_class(&self.alb_ingress_class)
                     .map_err(|e| invalid("--alb-ingress-class", e))?,
+                eks_auto_mode: false,
             },
             ..ControllerConfig::default()
         };

@@ -4,7 +4,7 @@
 use super::report::SourceLocation;
 use super::yaml::{self, Declined};
 use crate::api::{API_VERSION, EncryptedVolumePolicy, GROUP, ProtectedSecret, ResourceRef, TlsIngressPolicy};
-use crate::policy::ingress::IngressClassParams;
+use crate::policy::ingress::{AutoModeIngressClassParams, IngressClassParams};
 use crate::policy::resource_ref;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
@@ -45,6 +45,7 @@ pub enum Object {
     EncryptedVolumePolicy(Box<EncryptedVolumePolicy>),
     TlsIngressPolicy(Box<TlsIngressPolicy>),
     IngressClassParams(Box<IngressClassParams>),
+    AutoModeIngressClassParams(Box<AutoModeIngressClassParams>),
 }
 
 impl Object {
@@ -69,6 +70,7 @@ impl Object {
             Object::EncryptedVolumePolicy(o) => resource_ref(&**o),
             Object::TlsIngressPolicy(o) => resource_ref(&**o),
             Object::IngressClassParams(o) => resource_ref(&**o),
+            Object::AutoModeIngressClassParams(o) => resource_ref(&**o),
         }
     }
 }
@@ -362,6 +364,9 @@ fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLoca
         ("v1", "Namespace") => typed(text, location, |o| Object::Namespace(Box::new(o))),
         ("elbv2.k8s.aws/v1beta1", "IngressClassParams") => {
             typed(text, location, |o| Object::IngressClassParams(Box::new(o)))
+        }
+        ("eks.amazonaws.com/v1", "IngressClassParams") => {
+            typed(text, location, |o| Object::AutoModeIngressClassParams(Box::new(o)))
         }
         (API_VERSION, "ProtectedSecret") => typed(text, location, |o| Object::ProtectedSecret(Box::new(o))),
         (API_VERSION, "EncryptedVolumePolicy") => {

@@ -86,6 +86,14 @@ pub struct CertificateFacts {
     pub key_algorithm: Option<String>,
 }
 
+/// A WAFv2 Web ACL that exists (GetWebACL found it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebAclFacts {
+    pub arn: String,
+    /// How many rules it holds: an empty Web ACL only applies its default action.
+    pub rules: usize,
+}
+
 /// Encryption of one EBS volume.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VolumeFacts {
@@ -144,6 +152,8 @@ pub trait Facts {
     fn volume(&self, volume_id: &str) -> Fact<&VolumeFacts>;
     fn ebs_default(&self) -> Fact<&EbsDefaultFacts>;
     fn secret(&self, secret_id: &str) -> Fact<&SecretFacts>;
+    /// A regional WAFv2 Web ACL, by ARN.
+    fn web_acl(&self, arn: &str) -> Fact<&WebAclFacts>;
 }
 
 /// The offline world: every AWS fact is unknown, so rules that need one are skipped.
@@ -176,6 +186,9 @@ impl Facts for Offline {
     fn secret(&self, _: &str) -> Fact<&SecretFacts> {
         Fact::Unknown
     }
+    fn web_acl(&self, _: &str) -> Fact<&WebAclFacts> {
+        Fact::Unknown
+    }
 }
 
 /// Facts gathered ahead of an evaluation, held in maps. Keys are exactly the references used
@@ -192,6 +205,7 @@ pub struct FactSet {
     pub volumes: HashMap<String, Fact<VolumeFacts>>,
     pub ebs_default: Option<Fact<EbsDefaultFacts>>,
     pub secrets: HashMap<String, Fact<SecretFacts>>,
+    pub web_acls: HashMap<String, Fact<WebAclFacts>>,
 }
 
 fn lookup<'a, T>(map: &'a HashMap<String, Fact<T>>, key: &str) -> Fact<&'a T> {
@@ -231,6 +245,9 @@ impl Facts for FactSet {
     fn secret(&self, secret_id: &str) -> Fact<&SecretFacts> {
         lookup(&self.secrets, secret_id)
     }
+    fn web_acl(&self, arn: &str) -> Fact<&WebAclFacts> {
+        lookup(&self.web_acls, arn)
+    }
 }
 
 /// Rounds of (evaluate, gather what was wanted) every caller runs: certificates discovered by
@@ -248,6 +265,7 @@ pub struct Wanted {
     pub volume_ids: std::collections::BTreeSet<String>,
     pub ebs_default: bool,
     pub secret_ids: std::collections::BTreeSet<String>,
+    pub web_acl_arns: std::collections::BTreeSet<String>,
 }
 
 impl Wanted {
@@ -264,6 +282,7 @@ impl Wanted {
         self.hosts.retain(|host| !other.hosts.contains(host));
         self.volume_ids.retain(|id| !other.volume_ids.contains(id));
         self.secret_ids.retain(|id| !other.secret_ids.contains(id));
+        self.web_acl_arns.retain(|arn| !other.web_acl_arns.contains(arn));
     }
 
     /// Adds what `more` wants.
@@ -275,6 +294,7 @@ impl Wanted {
         self.volume_ids.extend(more.volume_ids);
         self.ebs_default |= more.ebs_default;
         self.secret_ids.extend(more.secret_ids);
+        self.web_acl_arns.extend(more.web_acl_arns);
     }
 }
 
@@ -340,6 +360,11 @@ impl Facts for FactRecorder<'_> {
             w.secret_ids.insert(secret_id.to_string());
         })
     }
+    fn web_acl(&self, arn: &str) -> Fact<&WebAclFacts> {
+        self.note(self.known.web_acl(arn), |w| {
+            w.web_acl_arns.insert(arn.to_string());
+        })
+    }
 }
 
 impl FactSet {
@@ -356,6 +381,7 @@ impl FactSet {
         merge(&mut self.host_certificates, more.host_certificates);
         merge(&mut self.volumes, more.volumes);
         merge(&mut self.secrets, more.secrets);
+        merge(&mut self.web_acls, more.web_acls);
         if self.ebs_default.is_none() {
             self.ebs_default = more.ebs_default;
         }

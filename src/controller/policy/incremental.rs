@@ -10,7 +10,7 @@
 use crate::policy::Evaluation;
 use crate::policy::facts::{
     CertificateFacts, EbsDefaultFacts, Fact, FactRecorder, FactSet, Facts, KmsKeyFacts, SecretFacts,
-    VolumeFacts, Wanted,
+    VolumeFacts, Wanted, WebAclFacts,
 };
 use crate::policy::units::{Fingerprint, Judge, UnitPlan, UnitVerdicts};
 use jiff::Timestamp;
@@ -169,6 +169,9 @@ impl Facts for Watched<'_> {
     }
     fn secret(&self, secret_id: &str) -> Fact<&SecretFacts> {
         self.note(self.facts.secret(secret_id))
+    }
+    fn web_acl(&self, arn: &str) -> Fact<&WebAclFacts> {
+        self.note(self.facts.web_acl(arn))
     }
 }
 

@@ -257,6 +257,7 @@ impl<K: PolicyKind> PolicyEngine<K> {
             volumes: settled(&gathered.volumes),
             ebs_default: gathered.ebs_default.clone().filter(|f| !matches!(f, Fact::Failed(_))),
             secrets: settled(&gathered.secrets),
+            web_acls: settled(&gathered.web_acls),
         };
         lock(&self.facts).facts.extend(settled);
     }

@@ -44,8 +44,11 @@ impl<'g> AlbEvaluation<'g> {
                     "certificate {arn} is {}: the ALB must use an ACM certificate",
                     describe_non_acm(arn)
                 );
-                let remediation =
-                    member.certificate_source.fix(CERTIFICATE_ARN, "certificateArn", ACM_ARN_PLACEHOLDER);
+                let remediation = member.certificate_source.fix(
+                    CERTIFICATE_ARN,
+                    member.certificate_field,
+                    ACM_ARN_PLACEHOLDER,
+                );
                 self.ledger
                     .report(cause, Issue::new(Rule::Elbv2AcmCertificateRequired, message, remediation));
             }
@@ -68,7 +71,7 @@ impl<'g> AlbEvaluation<'g> {
                     "the Ingress listens on HTTPS without a certificate: it sets no certificate-arn and has no host \
                      for the controller to discover an ACM certificate by"
                         .into(),
-                    member.certificate_source.fix(CERTIFICATE_ARN, "certificateArn", ACM_ARN_PLACEHOLDER),
+                    member.certificate_source.fix(CERTIFICATE_ARN, member.certificate_field, ACM_ARN_PLACEHOLDER),
                 ),
             );
             return;
@@ -94,7 +97,7 @@ impl<'g> AlbEvaluation<'g> {
                             ),
                             format!(
                                 "{}, or delete the certificates not meant for {host}",
-                                member.certificate_source.fix(CERTIFICATE_ARN, "certificateArn", arns[0])
+                                member.certificate_source.fix(CERTIFICATE_ARN, member.certificate_field, arns[0])
                             ),
                         ),
                     );
@@ -219,7 +222,7 @@ impl<'g> AlbEvaluation<'g> {
                              --validation-method DNS`) and add its ARN: {}",
                             settings[cause].certificate_source.fix(
                                 CERTIFICATE_ARN,
-                                "certificateArn",
+                                settings[cause].certificate_field,
                                 "<existing ARNs>,<new ARN>"
                             )
                         ),

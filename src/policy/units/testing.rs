@@ -176,6 +176,7 @@ impl TlsWorld {
             ingresses: &ingresses,
             ingress_classes: &classes,
             ingress_class_params: &params,
+            auto_mode_class_params: &[],
             services: &services,
             namespaces: &namespaces,
         };
