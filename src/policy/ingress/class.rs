@@ -10,6 +10,7 @@ use crate::api::Severity;
 use crate::policy::{Rule, selector};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::HashMap;
 
 /// API group an ALB IngressClass's `spec.parameters` must name, per controller, and the kind.
@@ -40,9 +41,7 @@ impl<'a> InventoryIndex<'a> {
         ingress_class_params: &[&'a IngressClassParams],
         namespaces: &[&'a Namespace],
     ) -> InventoryIndex<'a> {
-        let by_name = |meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-            meta.name.as_deref().unwrap_or_default()
-        };
+        let by_name = |meta: &'a ObjectMeta| meta.name.as_deref().unwrap_or_default();
         let mut default_class = DefaultClass::None;
         for class in ingress_classes {
             if annotation(class.metadata.annotations.as_ref(), DEFAULT_CLASS) == Some("true") {
@@ -74,6 +73,15 @@ impl<'a> InventoryIndex<'a> {
             false => self.params.get(name).map(|params| ClassParams::LoadBalancerController(params)),
             true => self.auto_mode_params.get(name).map(|params| ClassParams::AutoMode(params)),
         }
+    }
+
+    /// Every object indexed, in no particular order.
+    pub fn metadata(&self) -> impl Iterator<Item = &'a ObjectMeta> + '_ {
+        let classes = self.classes.values().map(|class| &class.metadata);
+        let params = self.params.values().map(|params| &params.metadata);
+        let auto_mode_params = self.auto_mode_params.values().map(|params| &params.metadata);
+        let namespaces = self.namespaces.values().map(|namespace| &namespace.metadata);
+        classes.chain(params).chain(auto_mode_params).chain(namespaces)
     }
 
     pub fn namespace(&self, name: &str) -> Option<&'a Namespace> {

@@ -5,7 +5,9 @@ use super::{TlsUnits, UnitPlan, VolumeUnits, tls_plan, volume_plan};
 use crate::api::{EncryptedVolumePolicy, TlsIngressPolicySpec};
 use crate::policy::Evaluation;
 use crate::policy::facts::{CertificateFacts, EbsDefaultFacts, Fact, FactSet, VolumeFacts};
-use crate::policy::ingress::{AlbDefaults, IngressClassParams, IngressInventory, evaluate_tls_policy};
+use crate::policy::ingress::{
+    AlbDefaults, IngressClassParams, IngressInventory, InventoryIndex, evaluate_tls_policy,
+};
 use crate::policy::storage::evaluate_volume_policy;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
@@ -152,13 +154,16 @@ impl TlsWorld {
         policy: &'a TlsIngressPolicySpec,
         defaults: &'a AlbDefaults,
     ) -> UnitPlan<TlsUnits<'a>> {
+        let index = InventoryIndex::new(
+            &self.classes.iter().collect::<Vec<_>>(),
+            &self.params.iter().collect::<Vec<_>>(),
+            &self.namespaces.iter().collect::<Vec<_>>(),
+        );
         tls_plan(
             policy,
             &self.ingresses.iter().collect::<Vec<_>>(),
-            &self.classes.iter().collect::<Vec<_>>(),
-            &self.params.iter().collect::<Vec<_>>(),
+            index,
             &self.services.iter().collect::<Vec<_>>(),
-            &self.namespaces.iter().collect::<Vec<_>>(),
             defaults,
         )
     }

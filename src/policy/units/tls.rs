@@ -1,15 +1,16 @@
 //! TlsIngressPolicy as units: one per ALB (the Ingresses of an IngressGroup, or a lone Ingress)
-//! and one per Service. IngressClasses, IngressClassParams and Namespaces decide how Ingresses
-//! are grouped and selected, so they are inputs of every unit.
+//! and one per Service. IngressClasses, IngressClassParams and Namespaces (the objects of the
+//! [`InventoryIndex`]) decide how Ingresses are grouped and selected, so they are inputs of every
+//! unit.
 
 use super::{Judge, Unit, UnitPlan, UnitVerdicts, Versions};
 use crate::api::TlsIngressPolicySpec;
 use crate::policy::ingress::{
-    AlbDefaults, AlbGroup, IngressClassParams, InventoryIndex, alb_groups, evaluate_group, evaluate_service,
+    AlbDefaults, AlbGroup, InventoryIndex, alb_groups, evaluate_group, evaluate_service,
 };
 use crate::policy::{Facts, Verdict, resource_ref};
-use k8s_openapi::api::core::v1::{Namespace, Service};
-use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::api::core::v1::Service;
+use k8s_openapi::api::networking::v1::Ingress;
 use std::iter;
 
 /// The units of a TlsIngressPolicy: ALBs first, then Services.
@@ -41,18 +42,13 @@ impl Judge for TlsUnits<'_> {
 pub fn tls_plan<'a>(
     policy: &'a TlsIngressPolicySpec,
     ingresses: &[&'a Ingress],
-    ingress_classes: &[&'a IngressClass],
-    ingress_class_params: &[&'a IngressClassParams],
+    index: InventoryIndex<'a>,
     services: &[&'a Service],
-    namespaces: &[&'a Namespace],
     defaults: &'a AlbDefaults,
 ) -> UnitPlan<TlsUnits<'a>> {
-    let index = InventoryIndex::new(ingress_classes, ingress_class_params, namespaces);
     let grouping = alb_groups(ingresses, &index, defaults);
     let mut shared = Versions::default();
-    ingress_classes.iter().for_each(|class| shared.add(&class.metadata));
-    ingress_class_params.iter().for_each(|params| shared.add(&params.metadata));
-    namespaces.iter().for_each(|namespace| shared.add(&namespace.metadata));
+    index.metadata().for_each(|meta| shared.add(meta));
 
     let groups = grouping.groups.iter().map(|group| {
         Unit::new(&shared, group.members.iter().map(|member| (member.position, &member.ingress.metadata)))
