@@ -241,3 +241,18 @@ async fn gather_fills_a_fact_set_and_never_fails() {
     assert_eq!(facts.metrics().count("secretsmanager", "DescribeSecret"), before);
     assert_eq!(facts.metrics().count("sts", "AssumeRole"), 0);
 }
+
+/// WAFv2 Web ACLs are not read yet: a wanted one comes back failed with the reason, so its rule is
+/// skipped saying why, never passed and never left waiting.
+#[tokio::test]
+async fn web_acls_are_reported_as_not_gathered() {
+    let facts = moto::facts(moto::test_settings()).await;
+    let acl = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/shop/a1b2".to_string();
+    let set =
+        facts.gather(&FactRequest { web_acl_arns: [acl.clone()].into(), ..FactRequest::default() }).await;
+    assert!(
+        matches!(&set.web_acls[&acl], Fact::Failed(cause) if cause.reason == "NotGathered" && !cause.transient),
+        "{:?}",
+        set.web_acls
+    );
+}
