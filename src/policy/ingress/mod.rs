@@ -43,7 +43,7 @@ pub use class::{AlbClass, IngressClassification, InventoryIndex, classify};
 pub use group::{AlbGroup, AlbGroups, AlbMember, GroupId, alb_groups};
 pub use params::{
     AutoModeIngressClassParams, AutoModeIngressClassParamsSpec, ClassParams, IngressClassParams,
-    IngressClassParamsSpec, IngressGroupParams,
+    IngressClassParamsSpec, IngressGroupParams, SharedParams,
 };
 pub use service::evaluate_service;
 pub use ssl_policy::{SslPolicy, predefined};

@@ -8,8 +8,26 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The subset of the controller's `IngressClassParamsSpec` that bears on TLS. Where one of these
-/// is set, the controller ignores the matching Ingress annotation.
+/// The fields both kinds share. Where one is set, the controller ignores the matching Ingress
+/// annotation.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedParams {
+    /// Namespaces whose Ingresses may use the class; the controller refuses others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    /// Overrides `alb.ingress.kubernetes.io/group.name` (which Auto Mode ignores anyway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<IngressGroupParams>,
+    /// Overrides `alb.ingress.kubernetes.io/ssl-policy` when not empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_policy: Option<String>,
+    /// Overrides `alb.ingress.kubernetes.io/scheme`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+}
+
+/// The subset of the controller's `IngressClassParamsSpec` that bears on TLS.
 #[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "elbv2.k8s.aws",
@@ -19,24 +37,14 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct IngressClassParamsSpec {
-    /// Namespaces whose Ingresses may use the class; the controller refuses others.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace_selector: Option<LabelSelector>,
-    /// Overrides `alb.ingress.kubernetes.io/group.name`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<IngressGroupParams>,
+    #[serde(flatten)]
+    pub shared: SharedParams,
     /// Overrides `alb.ingress.kubernetes.io/certificate-arn` when not empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificate_arn: Vec<String>,
-    /// Overrides `alb.ingress.kubernetes.io/ssl-policy` when not empty.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ssl_policy: Option<String>,
     /// Overrides `alb.ingress.kubernetes.io/ssl-redirect` when not empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssl_redirect_port: Option<String>,
-    /// Overrides `alb.ingress.kubernetes.io/scheme`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheme: Option<String>,
     /// Overrides `alb.ingress.kubernetes.io/wafv2-acl-arn` when not empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wafv2_acl_arn: Option<String>,
@@ -53,19 +61,17 @@ pub struct IngressClassParamsSpec {
     root = "AutoModeIngressClassParams",
     plural = "ingressclassparams"
 )]
-#[serde(rename_all = "camelCase")]
 pub struct AutoModeIngressClassParamsSpec {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace_selector: Option<LabelSelector>,
-    /// The only way to group Ingresses: Auto Mode ignores the `group.name` annotation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<IngressGroupParams>,
+    #[serde(flatten)]
+    pub shared: SharedParams,
     #[serde(default, rename = "certificateARNs", skip_serializing_if = "Vec::is_empty")]
     pub certificate_arns: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ssl_policy: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub scheme: Option<String>,
+}
+
+/// `spec.group` of an IngressClassParams.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+pub struct IngressGroupParams {
+    pub name: String,
 }
 
 /// The IngressClassParams an IngressClass resolved to, of either API group.
@@ -89,19 +95,27 @@ impl<'a> ClassParams<'a> {
         meta.name.as_deref().unwrap_or_default()
     }
 
-    pub fn namespace_selector(self) -> Option<&'a LabelSelector> {
+    fn shared(self) -> &'a SharedParams {
         match self {
-            ClassParams::LoadBalancerController(p) => p.spec.namespace_selector.as_ref(),
-            ClassParams::AutoMode(p) => p.spec.namespace_selector.as_ref(),
+            ClassParams::LoadBalancerController(p) => &p.spec.shared,
+            ClassParams::AutoMode(p) => &p.spec.shared,
         }
     }
 
+    pub fn namespace_selector(self) -> Option<&'a LabelSelector> {
+        self.shared().namespace_selector.as_ref()
+    }
+
     pub fn group_name(self) -> Option<&'a str> {
-        let group = match self {
-            ClassParams::LoadBalancerController(p) => p.spec.group.as_ref(),
-            ClassParams::AutoMode(p) => p.spec.group.as_ref(),
-        };
-        group.map(|group| group.name.as_str())
+        self.shared().group.as_ref().map(|group| group.name.as_str())
+    }
+
+    pub fn ssl_policy(self) -> Option<&'a str> {
+        present(&self.shared().ssl_policy)
+    }
+
+    pub fn scheme(self) -> Option<&'a str> {
+        present(&self.shared().scheme)
     }
 
     /// The certificates and the field that lists them.
@@ -112,24 +126,10 @@ impl<'a> ClassParams<'a> {
         }
     }
 
-    pub fn ssl_policy(self) -> Option<&'a str> {
-        match self {
-            ClassParams::LoadBalancerController(p) => present(&p.spec.ssl_policy),
-            ClassParams::AutoMode(p) => present(&p.spec.ssl_policy),
-        }
-    }
-
     pub fn ssl_redirect_port(self) -> Option<&'a str> {
         match self {
             ClassParams::LoadBalancerController(p) => present(&p.spec.ssl_redirect_port),
             ClassParams::AutoMode(_) => None,
-        }
-    }
-
-    pub fn scheme(self) -> Option<&'a str> {
-        match self {
-            ClassParams::LoadBalancerController(p) => present(&p.spec.scheme),
-            ClassParams::AutoMode(p) => present(&p.spec.scheme),
         }
     }
 
@@ -140,12 +140,6 @@ impl<'a> ClassParams<'a> {
             ClassParams::AutoMode(_) => None,
         }
     }
-}
-
-/// `spec.group` of an IngressClassParams.
-#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-pub struct IngressGroupParams {
-    pub name: String,
 }
 
 #[cfg(test)]
@@ -217,7 +211,7 @@ spec:
     #[test]
     fn empty_strings_count_as_unset() {
         let spec = IngressClassParamsSpec {
-            ssl_policy: Some(String::new()),
+            shared: SharedParams { ssl_policy: Some(String::new()), ..Default::default() },
             ssl_redirect_port: Some(String::new()),
             wafv2_acl_arn: Some(String::new()),
             ..Default::default()
