@@ -105,3 +105,27 @@ fn auto_mode_nlb_services_are_judged() {
     let other = service(Some("example.com/lb"));
     assert!(findings(&evaluate_with(&other, &policy(), &offline(), &auto)).is_empty());
 }
+
+#[test]
+fn annotations_on_an_auto_mode_ingress_class_are_not_read() {
+    // Auto Mode takes configuration from IngressClassParams only; is-default-class is
+    // Kubernetes', and still gives class-less Ingresses the class.
+    let manifests = auto_mode("{scheme: internet-facing}", &[shop(&COMPLIANT)]).replacen(
+        "metadata: {name: auto}\nspec:\n  controller",
+        "metadata:
+  name: auto
+  annotations:
+    ingressclass.kubernetes.io/is-default-class: \"true\"
+    alb.ingress.kubernetes.io/wafv2-acl-arn: arn:aws:wafv2:us-east-1:123456789012:regional/webacl/shop/a1b2
+spec:
+  controller",
+        1,
+    );
+    let classless = manifests.replace("  ingressClassName: auto\n", "");
+    let require_waf = crate::api::TlsIngressPolicySpec { require_waf: true, ..policy() };
+    let found = findings(&evaluate(&classless, &require_waf, &offline()));
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("alb-waf-enabled shop/web: the ALB is internet-facing and has no WAFv2 Web ACL")
+    );
+}
