@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use support::apiserver;
+use support::bench::peak_rss_kib;
 use support::moto::{self, Seed};
 use support::proxy::Proxy;
 
@@ -165,15 +166,6 @@ fn cpu_time() -> Duration {
     let mut fields = after_name.split_whitespace().skip(11).map(|f| f.parse::<u64>().unwrap_or(0));
     let ticks = fields.next().unwrap_or(0) + fields.next().unwrap_or(0);
     Duration::from_millis(ticks * 10)
-}
-
-fn peak_rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn calls(aws: &AwsFacts) -> Vec<u64> {

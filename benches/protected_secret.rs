@@ -8,23 +8,17 @@
 mod support;
 
 use dpo::aws::AwsFacts;
-use futures::StreamExt;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
+use support::bench::{Sizes, peak_rss_kib};
 use support::controller::Harness;
 use support::moto::{self, Seed};
 
-/// ProtectedSecrets, AWS secrets and refresh cycles: the measured run under `cargo bench`, and
-/// a small smoke run under `cargo test --benches` (which does not pass `--bench`).
-const FULL: Sizes = Sizes { objects: 1_000, secrets: 100, refreshes: 5 };
-const SMOKE: Sizes = Sizes { objects: 100, secrets: 10, refreshes: 2 };
+/// ProtectedSecrets, AWS secrets and refresh cycles.
+const FULL: Sizes = Sizes { objects: 1_000, secrets: 100, rounds: 5 };
+const SMOKE: Sizes = Sizes { objects: 100, secrets: 10, rounds: 2 };
 
-struct Sizes {
-    objects: usize,
-    secrets: usize,
-    refreshes: usize,
-}
 /// Reconciles in flight at once, as `ControllerConfig::concurrency` bounds them.
 const CONCURRENCY: usize = 100;
 
@@ -47,29 +41,8 @@ fn calls(aws: &AwsFacts) -> BTreeMap<String, u64> {
         .collect()
 }
 
-fn peak_rss() -> String {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|status| {
-            status.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l[6..].trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
-}
-
-/// Reconciles every object once, `CONCURRENCY` at a time; returns how many are Ready.
-async fn cycle(h: &Harness, names: &[String]) -> usize {
-    let results: Vec<_> = futures::stream::iter(names)
-        .map(|name| h.reconcile(name))
-        .buffer_unordered(CONCURRENCY)
-        .collect()
-        .await;
-    assert!(results.iter().all(Result::is_ok), "every reconcile succeeds");
-    names.iter().filter(|name| h.ready(name).0 == "True").count()
-}
-
 fn main() {
-    let Sizes { objects, secrets, refreshes } =
-        if std::env::args().any(|a| a == "--bench") { FULL } else { SMOKE };
+    let Sizes { objects, secrets, rounds: refreshes } = Sizes::pick(FULL, SMOKE);
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
     runtime.block_on(async {
         let seed = Seed::new().await;
@@ -90,7 +63,7 @@ fn main() {
         }
 
         let started = Instant::now();
-        let ready = cycle(&h, &names).await;
+        let ready = h.reconcile_all(&names, CONCURRENCY).await;
         let cold = started.elapsed();
         assert_eq!(ready, objects, "all synced after the cold start");
         let cold_calls = calls(&h.ctx.aws);
@@ -101,7 +74,7 @@ fn main() {
             tokio::time::sleep(METADATA_TTL + Duration::from_millis(100)).await;
             h.api.clear_calls();
             let due = h.restarted();
-            assert_eq!(cycle(&due, &names).await, objects);
+            assert_eq!(due.reconcile_all(&names, CONCURRENCY).await, objects);
             steady_writes.push(h.api.writes().len());
         }
         let total = calls(&h.ctx.aws);
@@ -122,6 +95,6 @@ fn main() {
         println!("API server writes, cold start (Secrets, status, finalizers, events): {cold_writes}");
         println!("API server writes per steady refresh: {steady_writes:?}");
         println!("cold start to all {objects} synced: {:.2} s", cold.as_secs_f64());
-        println!("peak RSS (VmHWM): {}", peak_rss());
+        println!("peak RSS (VmHWM): {:.1} MiB", peak_rss_kib() as f64 / 1024.0);
     });
 }

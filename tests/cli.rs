@@ -64,12 +64,13 @@ fn shipped_policies_require_post_quantum_tls_and_leave_certificate_keys_to_aws()
         api[0]["remediation"].as_str().unwrap().contains("ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"),
         "{report}"
     );
-    // Offline the certificate keys are unknown: skipped for each Ingress or NLB Service with an ACM
-    // certificate (wordpress, api, shop, and Auto Mode's catalog and checkout-api), never passed.
+    // Offline the certificate keys are unknown: skipped for each Ingress, NLB Service and Gateway
+    // with an ACM certificate (wordpress, api, shop, Auto Mode's catalog and checkout-api, and the
+    // storefront and checkout Gateways), never passed.
     let skipped = report["summary"]["skipped"].as_array().unwrap();
     for rule in ["acm-certificate-rsa-check", "acm-certificate-key-algorithm-approved"] {
         let entry = skipped.iter().find(|s| s["rule"] == rule).unwrap_or_else(|| panic!("{rule}: {report}"));
-        assert_eq!(entry["resources"], 5, "{rule}: {report}");
+        assert_eq!(entry["resources"], 7, "{rule}: {report}");
     }
 }
 
@@ -123,6 +124,46 @@ fn eks_auto_mode_gives_classless_load_balancer_services_an_nlb() {
     let output = dpo(&["check", "-", "--eks-auto-mode", "-o", "json"], Some(service));
     assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
     assert_eq!(rules_of(&json(&output)), ["elbv2-acm-certificate-required"]);
+}
+
+#[test]
+fn shipped_gateways_are_judged_like_ingresses() {
+    let report = json(&dpo(&["check", "deploy/examples", "-o", "json"], None));
+    let of = |name: &str| -> Vec<String> {
+        let findings = report["findings"].as_array().unwrap().iter();
+        findings
+            .filter(|f| f["resource"]["kind"] == "Gateway" && f["resource"]["name"] == name)
+            .map(|f| format!("{}: {}", f["rule"].as_str().unwrap(), f["message"].as_str().unwrap()))
+            .collect()
+    };
+    // The compliant storefront: redirected HTTP, a post-quantum policy, a configured certificate.
+    assert_eq!(of("storefront"), Vec::<String>::new(), "{report}");
+    let checkout = of("checkout");
+    assert_eq!(checkout.len(), 2, "{checkout:?}");
+    assert!(checkout[0].starts_with(
+        "alb-http-to-https-redirection-check: HTTPRoute checkout/checkout serves plain HTTP on HTTP listener 80"
+    ));
+    assert!(checkout[1].starts_with(
+        "elbv2-predefined-security-policy-ssl-check: HTTPS listener 443 uses security policy ELBSecurityPolicy-2016-08 \
+         (the controller's default, as none is set)"
+    ));
+    // Offline the certificate's state is unknown: skipped for the Gateways, never passed (7: the
+    // storefront and checkout Gateways, wordpress, api, shop, and Auto Mode's catalog and
+    // checkout-api).
+    let skipped = report["summary"]["skipped"].as_array().unwrap();
+    let status = skipped.iter().find(|s| s["rule"] == "acm-certificate-status").expect("status skipped");
+    assert_eq!(status["resources"], 7, "{report}");
+}
+
+#[test]
+fn gateway_api_objects_are_parsed_and_a_gateway_of_another_controller_is_not_judged() {
+    let stream = "apiVersion: gateway.networking.k8s.io/v1\nkind: GatewayClass\nmetadata: {name: envoy}\nspec: {controllerName: gateway.envoyproxy.io/gatewayclass-controller}\n---\napiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: edge, namespace: web}\nspec:\n  gatewayClassName: envoy\n  listeners: [{name: http, port: 80, protocol: HTTP}]\n";
+    let output = dpo(&["check", "-", "-o", "json"], Some(stream));
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert_eq!(rules_of(&json(&output)), Vec::<String>::new());
+    let broken = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: edge, namespace: web}\nspec: {listeners: 80}\n";
+    let output = dpo(&["check", "-", "-o", "json"], Some(broken));
+    assert_ne!(output.status.code(), Some(0), "an invalid Gateway is an input error");
 }
 
 #[test]

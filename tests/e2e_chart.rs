@@ -245,6 +245,7 @@ async fn the_default_install_is_admitted_and_its_rbac_runs_every_controller() {
             )
             .await;
         }
+        cluster::install_gateway_api(&client).await;
         let (_dir, args, _, mut controller) = start(&client, &release).await;
         assert_sync_and_restart(&client, app).await;
 

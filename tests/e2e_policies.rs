@@ -289,10 +289,8 @@ async fn auto_mode_ingress_class_params_are_watched() {
     let valid =
         seed.certificate(&[&host], jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 200)).await;
 
-    let params_type = kube::core::ApiResource::from_gvk_with_plural(
-        &kube::core::GroupVersionKind::gvk("eks.amazonaws.com", "v1", "IngressClassParams"),
-        "ingressclassparams",
-    );
+    let params_type =
+        cluster::api_resource("eks.amazonaws.com", "v1", "IngressClassParams", "ingressclassparams");
     let params: Api<kube::core::DynamicObject> = Api::all_with(client.clone(), &params_type);
     let params_object = |ssl_policy: &str| {
         json!({
@@ -356,4 +354,141 @@ async fn auto_mode_ingress_class_params_are_watched() {
     let _ = namespaces.delete(&id, &DeleteParams::default()).await;
     let _ = classes.delete(&id, &DeleteParams::default()).await;
     let _ = params.delete(&id, &DeleteParams::default()).await;
+}
+
+#[tokio::test]
+async fn tls_ingress_policy_judges_an_alb_gateway() {
+    let client = cluster::client().await;
+    cluster::install_crds(&client).await;
+    cluster::install_gateway_api(&client).await;
+    let id = unique();
+    let seed = Seed::new().await;
+    let host = format!("{id}.example.com");
+    let valid =
+        seed.certificate(&[&host], jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 200)).await;
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": id}})).expect("Namespace");
+    namespaces.create(&PostParams::default(), &namespace).await.expect("creating the namespace");
+    let classes = cluster::api_resource("gateway.networking.k8s.io", "v1", "GatewayClass", "gatewayclasses");
+    let gateways = cluster::api_resource("gateway.networking.k8s.io", "v1", "Gateway", "gateways");
+    let configurations = cluster::api_resource(
+        "gateway.k8s.aws",
+        "v1beta1",
+        "LoadBalancerConfiguration",
+        "loadbalancerconfigurations",
+    );
+    let create = |resource: &kube::api::ApiResource, namespaced: bool, object: Value| {
+        let api: Api<kube::api::DynamicObject> = match namespaced {
+            true => Api::namespaced_with(client.clone(), &id, resource),
+            false => Api::all_with(client.clone(), resource),
+        };
+        let mut object: kube::api::DynamicObject = serde_json::from_value(object).expect("object");
+        object.types = Some(kube::core::TypeMeta {
+            api_version: resource.api_version.clone(),
+            kind: resource.kind.clone(),
+        });
+        async move { api.create(&PostParams::default(), &object).await.expect("creating a Gateway API object") }
+    };
+    create(
+        &classes,
+        false,
+        json!({"metadata": {"name": id}, "spec": {"controllerName": "gateway.k8s.aws/alb"}}),
+    )
+    .await;
+    let listener = |policy: &str| {
+        json!({"listenerConfigurations": [
+            {"protocolPort": "HTTPS:443", "defaultCertificate": valid, "sslPolicy": policy}
+        ]})
+    };
+    create(
+        &configurations,
+        true,
+        json!({"metadata": {"name": "edge"}, "spec": listener("ELBSecurityPolicy-TLS13-1-2-2021-06")}),
+    )
+    .await;
+    create(&gateways, true, json!({
+        "metadata": {"name": "edge", "labels": {"dpo.dev/e2e": id}},
+        "spec": {
+            "gatewayClassName": id,
+            "infrastructure": {"parametersRef": {"group": "gateway.k8s.aws", "kind": "LoadBalancerConfiguration", "name": "edge"}},
+            "listeners": [{"name": "https", "port": 443, "protocol": "HTTPS", "hostname": host}],
+        },
+    }))
+    .await;
+    let policies: Api<TlsIngressPolicy> = Api::all(client.clone());
+    let selector = json!({"matchLabels": {"dpo.dev/e2e": id}});
+    let policy: TlsIngressPolicy = serde_json::from_value(json!({
+        "apiVersion": "dpo.dev/v1alpha1",
+        "kind": "TlsIngressPolicy",
+        "metadata": {"name": id},
+        "spec": {"ingressSelector": selector, "gatewaySelector": selector},
+    }))
+    .expect("policy");
+    let policy = policies.create(&PostParams::default(), &policy).await.expect("creating the policy");
+    let generation = policy.metadata.generation;
+    let _controller = start(&client, run_tls_policies).await;
+
+    let ready =
+        wait_for(&policies, &id, "Ready=True", |p| ready_is(p.status.as_ref(), generation, "True")).await;
+    assert!(ready.status.expect("status").findings.is_empty());
+
+    // The controller watches LoadBalancerConfigurations: a weak policy there fails the Gateway.
+    let configuration_api: Api<kube::api::DynamicObject> =
+        Api::namespaced_with(client.clone(), &id, &configurations);
+    configuration_api
+        .patch(
+            "edge",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": listener("ELBSecurityPolicy-2016-08")})),
+        )
+        .await
+        .expect("patching the LoadBalancerConfiguration");
+    let failing =
+        wait_for(&policies, &id, "Ready=False", |p| ready_is(p.status.as_ref(), generation, "False")).await;
+    let status = failing.status.expect("status");
+    assert_eq!(status.findings.len(), 1, "{:?}", status.findings);
+    assert_eq!(status.findings[0].rule, "elbv2-predefined-security-policy-ssl-check");
+    assert_eq!(status.findings[0].resource.kind, "Gateway");
+
+    // A modern policy again, and an HTTP listener no route attaches to: it serves nothing.
+    configuration_api
+        .patch(
+            "edge",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": listener("ELBSecurityPolicy-TLS13-1-2-2021-06")})),
+        )
+        .await
+        .expect("patching the LoadBalancerConfiguration");
+    let listeners = json!({"spec": {"listeners": [
+        {"name": "http", "port": 80, "protocol": "HTTP"},
+        {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": host},
+    ]}});
+    Api::<kube::api::DynamicObject>::namespaced_with(client.clone(), &id, &gateways)
+        .patch("edge", &PatchParams::default(), &Patch::Merge(listeners))
+        .await
+        .expect("patching the Gateway");
+    wait_for(&policies, &id, "Ready=True again", |p| ready_is(p.status.as_ref(), generation, "True")).await;
+    // The controller watches HTTPRoutes: one serving plain HTTP fails the Gateway.
+    let routes = cluster::api_resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes");
+    create(
+        &routes,
+        true,
+        json!({"metadata": {"name": "plain"}, "spec": {
+            "parentRefs": [{"name": "edge", "sectionName": "http"}],
+            "rules": [{"backendRefs": [{"name": "web", "port": 80}]}],
+        }}),
+    )
+    .await;
+    let failing =
+        wait_for(&policies, &id, "Ready=False", |p| ready_is(p.status.as_ref(), generation, "False")).await;
+    let status = failing.status.expect("status");
+    assert_eq!(status.findings.len(), 1, "{:?}", status.findings);
+    assert_eq!(status.findings[0].rule, "alb-http-to-https-redirection-check");
+
+    let _ = policies.delete(&id, &DeleteParams::default()).await;
+    let _ = Api::<kube::api::DynamicObject>::all_with(client.clone(), &classes)
+        .delete(&id, &DeleteParams::default())
+        .await;
+    let _ = namespaces.delete(&id, &DeleteParams::default()).await;
 }

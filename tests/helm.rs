@@ -321,6 +321,16 @@ fn aws_settings_reach_the_service_account_and_the_flags() {
 }
 
 #[test]
+fn the_value_cache_bound_reaches_the_flag() {
+    let bound = |set: &[&str]| controller_config(&render(set)).aws.cache.value_bytes;
+    assert_eq!(bound(&[]), dpo::aws::DEFAULT_VALUE_BYTES);
+    assert_eq!(bound(&["valueCacheBytes=64Mi"]), 64 << 20);
+    for bad in ["valueCacheBytes=32MB", "valueCacheBytes=1.5Gi"] {
+        assert!(!try_render(&[bad]).status.success(), "values.schema.json accepted {bad}");
+    }
+}
+
+#[test]
 fn the_load_balancer_controllers_defaults_reach_the_flags() {
     let defaults = controller_config(&render(&[])).controller.alb_defaults;
     assert_eq!(defaults, dpo::policy::AlbDefaults::default());

@@ -117,8 +117,16 @@ async fn the_value_never_leaks_on_any_path() {
     assert_eq!(h.ready("gone").1, "SecretNotFound");
     assert_eq!(password(&h, "gone"), CANARY, "a deleted AWS secret does not delete the Secret");
 
-    // Templates that fail: a missing key, and an operation on the value itself.
-    for (name, template) in [("tmpl", "{{ nope }}"), ("math", "{{ password + 1 }}")] {
+    // Templates that fail: a missing key, an operation on the value itself, work past the fuel
+    // limit over the value, and output past the Secret's size made of it.
+    let runaway = "{% for i in range(100000) %}{% for j in range(100000) %}{% if password == j %}{% endif %}{% endfor %}{% endfor %}";
+    let templates = [
+        ("tmpl", "{{ nope }}"),
+        ("math", "{{ password + 1 }}"),
+        ("fuel", runaway),
+        ("huge", "{{ password * 100000 }}"),
+    ];
+    for (name, template) in templates {
         let mut spec = spec(&main);
         spec["template"] = json!({"data": {"DSN": template}});
         h.create(name, spec);
@@ -127,6 +135,8 @@ async fn the_value_never_leaks_on_any_path() {
         assert_eq!(reason, "TemplateError", "{message}");
     }
     assert!(h.ready("tmpl").2.contains("nope"), "the missing key is named");
+    assert!(h.ready("fuel").2.contains("fuel limit"), "{}", h.ready("fuel").2);
+    assert!(h.ready("huge").2.contains("bytes"), "{}", h.ready("huge").2);
 
     // An enforced policy the secret now violates.
     seed.kms.disable_key_rotation().key_id(&key.id).send().await.unwrap();
@@ -155,7 +165,7 @@ async fn the_value_never_leaks_on_any_path() {
     for call in calls.iter().filter(|c| !c.path.contains("/secrets/")) {
         leaks(&format!("{} {}", call.method, call.path), &call.body.to_string());
     }
-    for name in ["db", "cold", "gone", "tmpl", "math", "enforced"] {
+    for name in ["db", "cold", "gone", "tmpl", "math", "fuel", "huge", "enforced"] {
         leaks("status", &format!("{:?}", h.object(name).status));
     }
 }

@@ -1,4 +1,4 @@
-//! `TlsIngressPolicy`: ALB ingresses and NLB services terminate TLS properly.
+//! `TlsIngressPolicy`: ALB ingresses, NLB services and gateways terminate TLS properly.
 
 use super::common::{PolicyStatus, Severity, TlsVersion, default_true};
 use super::selector::LabelSelector;
@@ -62,6 +62,12 @@ pub struct TlsIngressPolicySpec {
     /// Also judge Services of type LoadBalancer with NLB TLS annotations.
     #[serde(default = "default_true")]
     pub include_services: bool,
+    /// Also judge Gateway API Gateways of the AWS Load Balancer Controller's gateway classes.
+    #[serde(default = "default_true")]
+    pub include_gateways: bool,
+    /// Gateways governed; absent: all of them (`ingressSelector` does not apply to Gateways).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_selector: Option<LabelSelector>,
     /// Findings at or above this severity make `Ready=False`, and so do rules at or above it
     /// that could not be judged for want of AWS facts (`reason: PolicyNotEvaluated`).
     #[serde(default)]
@@ -84,6 +90,8 @@ impl Default for TlsIngressPolicySpec {
             require_waf: false,
             certificate: CertificateRequirements::default(),
             include_services: true,
+            include_gateways: true,
+            gateway_selector: None,
             fail_on: Severity::High,
             skipped_rules_pass: false,
         }

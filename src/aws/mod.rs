@@ -17,7 +17,7 @@ mod secrets;
 mod session;
 
 pub use acm::AcmApi;
-pub use cache::{CacheSettings, FactCache, FactKind, Scope};
+pub use cache::{CacheSettings, DEFAULT_VALUE_BYTES, FactCache, FactKind, Scope};
 pub use ec2::Ec2Api;
 pub use error::{AwsError, ErrorClass};
 pub use gather::FactRequest;

@@ -12,7 +12,7 @@ use crate::policy::facts::SecretFacts;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
 use aws_smithy_types::DateTime;
 use futures::future::join_all;
-use secrecy::{ExposeSecret, SecretBox, SecretString};
+use secrecy::{ExposeSecret, SecretBox};
 use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
@@ -31,24 +31,27 @@ const LIST_FILTER_VALUES: usize = 10;
 /// Largest ListSecrets page.
 const LIST_PAGE: i32 = 100;
 
-/// A secret value. Held in zeroizing memory, shared without copying, and never printed.
+/// A secret value. Held in zeroizing memory, shared without copying, and never printed: the
+/// bytes are wiped when the last clone (the cache's, or a reconcile's) is dropped.
 #[derive(Clone)]
 pub struct SecretValue {
     version_id: String,
     payload: Arc<Payload>,
 }
 
+/// The SDK's own `String` and `Vec` are kept as they are: making them a boxed slice could copy
+/// them and leave the original unwiped.
 enum Payload {
-    Text(SecretString),
-    Binary(SecretBox<[u8]>),
+    Text(SecretBox<String>),
+    Binary(SecretBox<Vec<u8>>),
 }
 
 impl SecretValue {
     fn new(version_id: String, text: Option<String>, binary: Option<aws_smithy_types::Blob>) -> Self {
         let payload = match (text, binary) {
-            (Some(text), _) => Payload::Text(SecretString::from(text)),
-            (None, Some(blob)) => Payload::Binary(SecretBox::new(blob.into_inner().into_boxed_slice())),
-            (None, None) => Payload::Text(SecretString::from(String::new())),
+            (Some(text), _) => Payload::Text(SecretBox::new(Box::new(text))),
+            (None, Some(blob)) => Payload::Binary(SecretBox::new(Box::new(blob.into_inner()))),
+            (None, None) => Payload::Text(SecretBox::default()),
         };
         Self { version_id, payload: Arc::new(payload) }
     }
@@ -67,7 +70,7 @@ impl SecretValue {
     /// The `SecretString`, when the secret is text.
     pub fn expose_text(&self) -> Option<&str> {
         match &*self.payload {
-            Payload::Text(s) => Some(s.expose_secret()),
+            Payload::Text(s) => Some(s.expose_secret().as_str()),
             Payload::Binary(_) => None,
         }
     }
@@ -92,6 +95,10 @@ impl std::fmt::Debug for SecretValue {
 
 impl Cached for SecretValue {
     const KIND: FactKind = FactKind::SecretValue;
+
+    fn bytes(&self) -> usize {
+        self.expose_bytes().len()
+    }
 }
 
 impl Cached for SecretFacts {
@@ -279,6 +286,14 @@ impl AwsFacts {
     pub fn forget_secret_metadata(&self, target: &Target, secret_id: &str, max_age: Duration) {
         if let Ok(scope) = self.scope(target) {
             self.inner.cache.forget_older_than::<SecretFacts>(&scope, secret_id, max_age);
+        }
+    }
+
+    /// Drops the cached value of a version no ProtectedSecret uses any more: wiped at once,
+    /// unless a reconcile still holds it.
+    pub fn forget_value(&self, value_ref: &ValueRef) {
+        if let Ok(scope) = self.scope(&value_ref.target) {
+            self.inner.cache.forget::<SecretValue>(&scope, &value_ref.cache_id());
         }
     }
 

@@ -6,7 +6,8 @@ use crate::api::{EncryptedVolumePolicy, ProtectedSecret, ResourceRef, TlsIngress
 use crate::aws::{AwsFacts, FactRequest, Target};
 use crate::policy::facts::{FACT_ROUNDS, FactRecorder, FactSet, Wanted};
 use crate::policy::ingress::{
-    AlbDefaults, AutoModeIngressClassParams, IngressClassParams, IngressInventory, evaluate_tls_policy,
+    AlbDefaults, AutoModeIngressClassParams, GatewayInventory, IngressClassParams, IngressInventory,
+    evaluate_tls_policy,
 };
 use crate::policy::secret::{judge_secret, validate_spec};
 use crate::policy::storage::evaluate_volume_policy;
@@ -32,6 +33,7 @@ struct Inventory<'a> {
     auto_mode_class_params: Vec<&'a AutoModeIngressClassParams>,
     services: Vec<&'a Service>,
     namespaces: Vec<&'a Namespace>,
+    gateways: GatewayInventory<'a>,
     volume_policies: Vec<&'a EncryptedVolumePolicy>,
     tls_policies: Vec<&'a TlsIngressPolicy>,
     checked: Vec<CheckedObject>,
@@ -82,6 +84,10 @@ impl<'a> Inventory<'a> {
             Object::AutoModeIngressClassParams(o) => self.auto_mode_class_params.push_ref(o),
             Object::Service(o) => self.services.push_ref(o),
             Object::Namespace(o) => self.namespaces.push_ref(o),
+            Object::Gateway(o) => self.gateways.gateways.push_ref(o),
+            Object::HttpRoute(o) => self.gateways.http_routes.push_ref(o),
+            Object::GatewayClass(o) => self.gateways.gateway_classes.push_ref(o),
+            Object::LoadBalancerConfiguration(o) => self.gateways.load_balancer_configurations.push_ref(o),
             Object::ProtectedSecret(o) => resource_ref(&**o),
         };
         self.add(resource, located.location.clone());
@@ -172,7 +178,8 @@ pub fn check(
             services: &inventory.services,
             namespaces: &inventory.namespaces,
         };
-        let evaluation = evaluate_tls_policy(&policy.spec, &ingress_inventory, facts, alb);
+        let evaluation =
+            evaluate_tls_policy(&policy.spec, &ingress_inventory, &inventory.gateways, facts, alb);
         inventory.record(evaluation);
     }
 

@@ -2,7 +2,7 @@
 //! a [`RuntimeConfig`], and the process around [`runtime::run`].
 
 use crate::api::parse_duration;
-use crate::aws::{AwsSettings, Identity};
+use crate::aws::{AwsSettings, CacheSettings, Identity};
 use crate::controller::ControllerConfig;
 use crate::controller::access::AccessRules;
 use crate::controller::leader::LeaseSettings;
@@ -59,6 +59,10 @@ pub struct ControllerArgs {
         default_values_t = SYNCABLE_SECRET_TYPES.map(String::from)
     )]
     pub allowed_secret_types: Vec<String>,
+    /// Bytes of secret values kept in memory at most, with an optional unit Ki, Mi or Gi: the
+    /// least recently used values are dropped beyond it and read from AWS again when needed.
+    #[arg(long, env = "DPO_VALUE_CACHE_BYTES", default_value = "32Mi", value_name = "BYTES")]
+    pub value_cache_bytes: String,
     /// Refresh interval of ProtectedSecrets that set none.
     #[arg(long, env = "DPO_DEFAULT_REFRESH", default_value = "1h")]
     pub default_refresh: String,
@@ -121,6 +125,8 @@ const MIN_PERIOD: Duration = Duration::from_secs(10);
 const MIN_LEASE: Duration = Duration::from_secs(3);
 /// Lease requests more often than this would load the apiserver for nothing.
 const MIN_RETRY: Duration = Duration::from_millis(100);
+/// The largest value Secrets Manager stores: a smaller value cache could not keep it.
+const MIN_VALUE_CACHE: usize = 64 * 1024;
 
 impl ControllerArgs {
     /// Checks every flag and builds the runtime configuration.
@@ -182,6 +188,10 @@ impl ControllerArgs {
             default_region: self.region.clone(),
             allowed_roles: self.allowed_roles.clone(),
             identity,
+            cache: CacheSettings {
+                value_bytes: bytes("--value-cache-bytes", &self.value_cache_bytes, MIN_VALUE_CACHE)?,
+                ..CacheSettings::default()
+            },
             ..AwsSettings::default()
         };
         Ok(RuntimeConfig {
@@ -318,6 +328,25 @@ fn period(flag: &'static str, value: &str, min: Duration) -> Result<Duration, Co
         return Err(invalid(flag, format!("{value} is shorter than the minimum {min:?}")));
     }
     Ok(duration)
+}
+
+/// A size in bytes: digits, then optionally `Ki`, `Mi` or `Gi` (Kubernetes' binary units).
+fn bytes(flag: &'static str, value: &str, min: usize) -> Result<usize, ConfigError> {
+    let not_a_size = || invalid(flag, format!("{value:?} is not a size such as 32Mi or 33554432"));
+    let digits = value.find(|c: char| !c.is_ascii_digit()).unwrap_or(value.len());
+    let (number, unit) = value.split_at(digits);
+    let unit: usize = match unit {
+        "" => 1,
+        "Ki" => 1 << 10,
+        "Mi" => 1 << 20,
+        "Gi" => 1 << 30,
+        _ => return Err(not_a_size()),
+    };
+    let size = number.parse::<usize>().ok().and_then(|n| n.checked_mul(unit)).ok_or_else(not_a_size)?;
+    if size < min {
+        return Err(invalid(flag, format!("{value} is smaller than {}Ki", min / 1024)));
+    }
+    Ok(size)
 }
 
 fn address(flag: &'static str, value: &str) -> Result<SocketAddr, ConfigError> {

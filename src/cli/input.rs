@@ -4,6 +4,7 @@
 use super::report::SourceLocation;
 use super::yaml::{self, Declined};
 use crate::api::{API_VERSION, EncryptedVolumePolicy, GROUP, ProtectedSecret, ResourceRef, TlsIngressPolicy};
+use crate::policy::ingress::gateway::{Gateway, GatewayClass, HTTPRoute, LoadBalancerConfiguration};
 use crate::policy::ingress::{AutoModeIngressClassParams, IngressClassParams};
 use crate::policy::resource_ref;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
@@ -46,6 +47,10 @@ pub enum Object {
     TlsIngressPolicy(Box<TlsIngressPolicy>),
     IngressClassParams(Box<IngressClassParams>),
     AutoModeIngressClassParams(Box<AutoModeIngressClassParams>),
+    Gateway(Box<Gateway>),
+    HttpRoute(Box<HTTPRoute>),
+    GatewayClass(Box<GatewayClass>),
+    LoadBalancerConfiguration(Box<LoadBalancerConfiguration>),
 }
 
 impl Object {
@@ -71,6 +76,10 @@ impl Object {
             Object::TlsIngressPolicy(o) => resource_ref(&**o),
             Object::IngressClassParams(o) => resource_ref(&**o),
             Object::AutoModeIngressClassParams(o) => resource_ref(&**o),
+            Object::Gateway(o) => resource_ref(&**o),
+            Object::HttpRoute(o) => resource_ref(&**o),
+            Object::GatewayClass(o) => resource_ref(&**o),
+            Object::LoadBalancerConfiguration(o) => resource_ref(&**o),
         }
     }
 }
@@ -367,6 +376,18 @@ fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLoca
         }
         ("eks.amazonaws.com/v1", "IngressClassParams") => {
             typed(text, location, |o| Object::AutoModeIngressClassParams(Box::new(o)))
+        }
+        ("gateway.networking.k8s.io/v1", "Gateway") => {
+            typed(text, location, |o| Object::Gateway(Box::new(o)))
+        }
+        ("gateway.networking.k8s.io/v1", "HTTPRoute") => {
+            typed(text, location, |o| Object::HttpRoute(Box::new(o)))
+        }
+        ("gateway.networking.k8s.io/v1", "GatewayClass") => {
+            typed(text, location, |o| Object::GatewayClass(Box::new(o)))
+        }
+        ("gateway.k8s.aws/v1beta1", "LoadBalancerConfiguration") => {
+            typed(text, location, |o| Object::LoadBalancerConfiguration(Box::new(o)))
         }
         (API_VERSION, "ProtectedSecret") => typed(text, location, |o| Object::ProtectedSecret(Box::new(o))),
         (API_VERSION, "EncryptedVolumePolicy") => {

@@ -85,8 +85,8 @@ impl Context {
         config: ControllerConfig,
         registry: &mut Registry,
     ) -> Self {
-        let protected_secrets =
-            protected_secret::Shared::new(SecretSyncMetrics::register(registry), config.batch_window);
+        let metrics = SecretSyncMetrics::register(registry);
+        let protected_secrets = protected_secret::Shared::new(metrics, config.batch_window, aws.clone());
         Context {
             client,
             aws,

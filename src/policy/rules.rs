@@ -155,7 +155,7 @@ impl Rule {
             Rule::Elbv2AcmCertificateRequired => (
                 "elbv2-acm-certificate-required",
                 High,
-                "An ALB ingress or NLB service terminates TLS with an ACM certificate.",
+                "An ALB ingress, NLB service or load balancer gateway terminates TLS with an ACM certificate.",
             ),
             Rule::AlbHttpToHttpsRedirectionCheck => {
                 ("alb-http-to-https-redirection-check", High, "Every HTTP listener redirects to HTTPS.")

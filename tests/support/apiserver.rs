@@ -237,6 +237,12 @@ impl FakeApiserver {
         self.writes().into_iter().filter(|c| c.path.contains("/events")).map(|c| c.body).collect()
     }
 
+    /// Drops the stored Events, as their TTL does in a cluster: a long benchmark then measures
+    /// the controller rather than this store.
+    pub fn forget_events(&self) {
+        self.lock().objects.retain(|path, _| !path.contains("/events/"));
+    }
+
     pub fn clear_calls(&self) {
         let mut state = self.lock();
         state.calls.clear();

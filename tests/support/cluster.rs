@@ -46,6 +46,37 @@ pub async fn install_crds(client: &kube::Client) {
     }
 }
 
+/// The Gateway API CRDs vendored under `tests/fixtures/` (see its README for the version).
+const GATEWAY_API_CRDS: [&str; 3] = [
+    include_str!("../fixtures/gateway.networking.k8s.io_gatewayclasses.yaml"),
+    include_str!("../fixtures/gateway.networking.k8s.io_gateways.yaml"),
+    include_str!("../fixtures/gateway.networking.k8s.io_httproutes.yaml"),
+];
+
+/// Installs what a cluster with the AWS Load Balancer Controller's gateway support serves: the
+/// Gateway API's GatewayClass, Gateway and HTTPRoute CRDs, and its LoadBalancerConfiguration
+/// (with an open schema).
+pub async fn install_gateway_api(client: &kube::Client) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for text in GATEWAY_API_CRDS {
+        let crd: CustomResourceDefinition = serde_yaml::from_str(text).expect("a vendored CRD");
+        let name = crd.metadata.name.clone().expect("CRD name");
+        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
+            .await
+            .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+        await_served(client, &crd).await;
+    }
+    serve_open_crd(
+        client,
+        "gateway.k8s.aws",
+        "v1beta1",
+        "LoadBalancerConfiguration",
+        "loadbalancerconfigurations",
+        "Namespaced",
+    )
+    .await;
+}
+
 /// Waits until the apiserver lists `crd`'s objects. `Established` comes a moment before its
 /// handler serves the group: a request in between gets a bare `404 page not found`.
 pub async fn await_served(client: &kube::Client, crd: &CustomResourceDefinition) {
@@ -94,6 +125,12 @@ pub async fn create_namespace(client: &kube::Client, prefix: &str) -> String {
 
 pub async fn delete_namespace(client: &kube::Client, name: &str) {
     let _ = Api::<Namespace>::all(client.clone()).delete(name, &DeleteParams::default()).await;
+}
+
+/// The resource of `kind` (plural `plural`) in `group`/`version`, for a dynamic `Api` of a kind
+/// the operator has no type for in the tests.
+pub fn api_resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&kube::core::GroupVersionKind::gvk(group, version, kind), plural)
 }
 
 /// Serves `kind` (plural `plural`, group `group`, version `v1alpha1`/`v1beta1` as given) the way

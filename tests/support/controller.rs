@@ -6,6 +6,7 @@ use dpo::api::ProtectedSecret;
 use dpo::aws::AwsFacts;
 use dpo::controller::protected_secret::{self, Error, Shared};
 use dpo::controller::{Context, ControllerConfig};
+use futures::StreamExt;
 use kube::runtime::controller::Action;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
@@ -36,7 +37,7 @@ impl Harness {
     pub fn restarted(&self) -> Self {
         let mut ctx = (*self.ctx).clone();
         let metrics = self.ctx.protected_secrets.metrics.clone();
-        ctx.protected_secrets = Arc::new(Shared::new(metrics, ctx.config.batch_window));
+        ctx.protected_secrets = Arc::new(Shared::new(metrics, ctx.config.batch_window, ctx.aws.clone()));
         Harness { ctx: Arc::new(ctx), api: self.api.clone(), registry: self.registry.clone() }
     }
 
@@ -50,6 +51,23 @@ impl Harness {
         self.api.put(&protected_secret_path(NAMESPACE, name), object);
     }
 
+    /// Replaces the spec of `name`, as an edit does: the generation goes up by one.
+    pub fn update(&self, name: &str, spec: Value) {
+        let path = protected_secret_path(NAMESPACE, name);
+        let mut object = self.api.get(&path).expect("stored");
+        object["metadata"]["generation"] = json!(object["metadata"]["generation"].as_i64().unwrap_or(0) + 1);
+        object["spec"] = spec;
+        self.api.put(&path, object);
+    }
+
+    /// Marks `name` deleted, as the apiserver does while finalizers hold it.
+    pub fn delete(&self, name: &str) {
+        let path = protected_secret_path(NAMESPACE, name);
+        let mut object = self.api.get(&path).expect("stored");
+        object["metadata"]["deletionTimestamp"] = json!("2026-01-01T00:00:00Z");
+        self.api.put(&path, object);
+    }
+
     pub fn object(&self, name: &str) -> ProtectedSecret {
         self.api.object(&protected_secret_path(NAMESPACE, name))
     }
@@ -57,6 +75,17 @@ impl Harness {
     /// One reconcile of the stored object.
     pub async fn reconcile(&self, name: &str) -> Result<Action, Error> {
         protected_secret::reconcile(Arc::new(self.object(name)), self.ctx.clone()).await
+    }
+
+    /// Reconciles each of `names` once, `concurrency` at a time, and returns how many are Ready.
+    pub async fn reconcile_all(&self, names: &[String], concurrency: usize) -> usize {
+        let results: Vec<_> = futures::stream::iter(names)
+            .map(|name| self.reconcile(name))
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        assert!(results.iter().all(Result::is_ok), "every reconcile succeeds");
+        names.iter().filter(|name| self.ready(name).0 == "True").count()
     }
 
     /// The Ready condition: (status, reason, message).

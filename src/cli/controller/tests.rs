@@ -215,3 +215,21 @@ fn allowed_secret_types_default_to_the_syncable_ones_and_replace_them() {
     let config = parse(&["--allowed-secret-types", "Opaque,example.com/b"]).unwrap();
     assert_eq!(config.controller.allowed_secret_types, ["Opaque", "example.com/b"]);
 }
+
+#[test]
+fn the_value_cache_bound_is_bytes_with_binary_units() {
+    assert_eq!(parse(&[]).unwrap().aws.cache.value_bytes, crate::aws::DEFAULT_VALUE_BYTES);
+    let bound =
+        |value: &str| parse(&[&format!("--value-cache-bytes={value}")]).unwrap().aws.cache.value_bytes;
+    assert_eq!(bound("64Mi"), 64 << 20);
+    assert_eq!(bound("1Gi"), 1 << 30);
+    assert_eq!(bound("65536"), 65536);
+    assert_eq!(bound("64Ki"), 65536);
+    for bad in ["32MB", "32 Mi", "Mi", "", "-1Mi", "1.5Mi", "99999999999999999Gi"] {
+        let error = rejected(&[&format!("--value-cache-bytes={bad}")]);
+        assert_eq!(error.flag, "--value-cache-bytes", "{bad}: {error}");
+        assert!(error.message.contains("such as 32Mi"), "{bad}: {error}");
+    }
+    let error = rejected(&["--value-cache-bytes=63Ki"]);
+    assert!(error.message.contains("smaller than 64Ki"), "{error}");
+}

@@ -226,7 +226,7 @@ mod tests {
     #[test]
     fn a_changed_ingress_judges_only_its_alb() {
         let mut tls = Tls::new(TlsIngressPolicySpec::default());
-        assert_eq!(tls.evaluate(), 7, "a first evaluation judges every unit");
+        assert_eq!(tls.evaluate(), 9, "a first evaluation judges every unit");
         assert_eq!(tls.evaluate(), 0, "an unchanged world keeps every verdict");
         set_ssl_policy(&mut tls.world.ingresses[0], WEAK);
         assert_eq!(tls.evaluate(), 1);
@@ -275,7 +275,7 @@ mod tests {
     fn objects_without_versions_are_judged_every_time() {
         let mut tls = Tls::new(TlsIngressPolicySpec::default());
         tls.world.ingresses[0].metadata.resource_version = None;
-        assert_eq!(tls.evaluate(), 7);
+        assert_eq!(tls.evaluate(), 9);
         // Only the group of that Ingress.
         assert_eq!(tls.evaluate(), 1);
     }
@@ -285,7 +285,7 @@ mod tests {
         let groups = [None, Some("g1"), Some("g2"), Some("g3")];
         let pick = rng.usize(..world.ingresses.len());
         let ingress_meta = &mut world.ingresses[pick].metadata;
-        match rng.u8(..9) {
+        match rng.u8(..10) {
             0 => {
                 let policy = if rng.bool() { WEAK } else { STRONG };
                 annotations(ingress_meta)
@@ -337,6 +337,23 @@ mod tests {
                 nginx.controller =
                     Some(if alb { "k8s.io/ingress-nginx" } else { "ingress.k8s.aws/alb" }.into());
                 touch(&mut world.classes[1].metadata);
+                return;
+            }
+            8 => {
+                // A route that stops (or starts) redirecting HTTP, or whose Gateway changes.
+                let route = &mut world.routes[0];
+                if rng.bool() {
+                    let rule = &mut route.spec.rules[0];
+                    rule.filters.iter_mut().for_each(|filter| {
+                        let redirect = filter.request_redirect.get_or_insert_default();
+                        let https = redirect.scheme.as_deref() == Some("https");
+                        redirect.scheme = Some(if https { "http" } else { "https" }.into());
+                    });
+                } else {
+                    let name = &mut route.spec.parent_refs[0].name;
+                    *name = if name == "edge" { "envoy".into() } else { "edge".into() };
+                }
+                touch(&mut route.metadata);
                 return;
             }
             _ => {
@@ -405,8 +422,9 @@ mod tests {
         );
         let failed = run(world.plan(&spec, &defaults), basis(1, 1), UnitCache::default(), &facts);
         let again = run(world.plan(&spec, &defaults), basis(1, 1), failed.cache, &facts);
-        // Every unit but the ClusterIP Service reads the certificate.
-        assert_eq!((again.units, again.judged), (7, 6));
+        // Every unit but the ClusterIP Service and the Gateway of another controller reads the
+        // certificate.
+        assert_eq!((again.units, again.judged), (9, 7));
     }
 
     #[test]

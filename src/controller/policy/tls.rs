@@ -1,19 +1,21 @@
 //! TlsIngressPolicy on the shared engine: Ingresses, IngressClasses, IngressClassParams (the AWS
-//! Load Balancer Controller's and EKS Auto Mode's), Services and Namespaces.
+//! Load Balancer Controller's and EKS Auto Mode's), Services, Namespaces and the Gateway API's
+//! Gateways, HTTPRoutes and GatewayClasses with the AWS Load Balancer Controller's
+//! LoadBalancerConfigurations.
 
 use super::{PolicyError, PolicyKind, empty_store, ready, reflect, refs, run};
 use crate::api::{PolicyStatus, Severity, TlsIngressPolicy, TlsIngressPolicySpec};
 use crate::controller::{Context, ControllerConfig};
-use crate::policy::ingress::{AutoModeIngressClassParams, IngressClassParams, InventoryIndex};
-use crate::policy::units::{TlsUnits, UnitPlan, tls_plan};
+use crate::policy::ingress::gateway::{Gateway, GatewayClass, HTTPRoute, LoadBalancerConfiguration};
+use crate::policy::ingress::{AutoModeIngressClassParams, GatewayInventory, IngressClassParams};
+use crate::policy::units::{TlsObjects, TlsUnits, UnitPlan, tls_plan};
 use crate::policy::{resource_ref, selector};
-use futures::Stream;
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::ListParams;
-use kube::core::ClusterResourceScope;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
 use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use std::fmt::Debug;
@@ -35,6 +37,10 @@ pub struct TlsWorld {
     pub auto_mode_class_params: Vec<Arc<AutoModeIngressClassParams>>,
     pub services: Vec<Arc<Service>>,
     pub namespaces: Vec<Arc<Namespace>>,
+    pub gateways: Vec<Arc<Gateway>>,
+    pub http_routes: Vec<Arc<HTTPRoute>>,
+    pub gateway_classes: Vec<Arc<GatewayClass>>,
+    pub load_balancer_configurations: Vec<Arc<LoadBalancerConfiguration>>,
 }
 
 pub struct TlsStores {
@@ -44,6 +50,10 @@ pub struct TlsStores {
     auto_mode_class_params: Store<AutoModeIngressClassParams>,
     services: Store<Service>,
     namespaces: Store<Namespace>,
+    gateways: Store<Gateway>,
+    http_routes: Store<HTTPRoute>,
+    gateway_classes: Store<GatewayClass>,
+    load_balancer_configurations: Store<LoadBalancerConfiguration>,
 }
 
 impl PolicyKind for TlsPolicies {
@@ -70,13 +80,21 @@ impl PolicyKind for TlsPolicies {
         world: &'w TlsWorld,
         config: &'w ControllerConfig,
     ) -> UnitPlan<TlsUnits<'w>> {
-        let index = InventoryIndex::new(
-            &refs(&world.ingress_classes),
-            &refs(&world.ingress_class_params),
-            &refs(&world.namespaces),
-        )
-        .with_auto_mode_params(&refs(&world.auto_mode_class_params));
-        tls_plan(&policy.spec, &refs(&world.ingresses), index, &refs(&world.services), &config.alb_defaults)
+        let objects = TlsObjects {
+            ingresses: refs(&world.ingresses),
+            ingress_classes: refs(&world.ingress_classes),
+            ingress_class_params: refs(&world.ingress_class_params),
+            auto_mode_class_params: refs(&world.auto_mode_class_params),
+            services: refs(&world.services),
+            namespaces: refs(&world.namespaces),
+            gateways: GatewayInventory {
+                gateways: refs(&world.gateways),
+                http_routes: refs(&world.http_routes),
+                gateway_classes: refs(&world.gateway_classes),
+                load_balancer_configurations: refs(&world.load_balancer_configurations),
+            },
+        };
+        tls_plan(&policy.spec, &objects, &config.alb_defaults)
     }
 
     async fn snapshot(stores: &TlsStores) -> Result<TlsWorld, PolicyError> {
@@ -86,6 +104,10 @@ impl PolicyKind for TlsPolicies {
         ready(&stores.auto_mode_class_params, "IngressClassParams (eks.amazonaws.com)").await?;
         ready(&stores.services, "Service").await?;
         ready(&stores.namespaces, "Namespace").await?;
+        ready(&stores.gateways, "Gateway").await?;
+        ready(&stores.http_routes, "HTTPRoute").await?;
+        ready(&stores.gateway_classes, "GatewayClass").await?;
+        ready(&stores.load_balancer_configurations, "LoadBalancerConfiguration").await?;
         Ok(TlsWorld {
             ingresses: stores.ingresses.state(),
             ingress_classes: stores.ingress_classes.state(),
@@ -93,14 +115,23 @@ impl PolicyKind for TlsPolicies {
             auto_mode_class_params: stores.auto_mode_class_params.state(),
             services: stores.services.state(),
             namespaces: stores.namespaces.state(),
+            gateways: stores.gateways.state(),
+            http_routes: stores.http_routes.state(),
+            gateway_classes: stores.gateway_classes.state(),
+            load_balancer_configurations: stores.load_balancer_configurations.state(),
         })
     }
 }
 
-/// Whether the policy's selectors select an object with this metadata (its Namespace looked up
-/// in `namespaces`).
-fn selects(spec: &TlsIngressPolicySpec, meta: &ObjectMeta, namespaces: &Store<Namespace>) -> bool {
-    if !selector::matches(spec.ingress_selector.as_ref(), meta.labels.as_ref()) {
+/// Whether the policy's selectors select an object with this metadata (`object_selector` the
+/// one for its kind, its Namespace looked up in `namespaces`).
+fn selects(
+    spec: &TlsIngressPolicySpec,
+    object_selector: Option<&crate::api::LabelSelector>,
+    meta: &ObjectMeta,
+    namespaces: &Store<Namespace>,
+) -> bool {
+    if !selector::matches(object_selector, meta.labels.as_ref()) {
         return false;
     }
     let Some(namespace_selector) = spec.namespace_selector.as_ref() else { return true };
@@ -110,34 +141,42 @@ fn selects(spec: &TlsIngressPolicySpec, meta: &ObjectMeta, namespaces: &Store<Na
     })
 }
 
-/// A watch of `K` when the cluster serves it, else an empty store. Only a 404 says it does not;
-/// on any other answer the watch is started and retries on its own. For a group it does not
-/// serve, kube-apiserver answers a plain-text `404 page not found`, not a `Status` with reason
-/// NotFound: go by the code.
-async fn reflect_if_served<K>(
-    client: &Client,
-    missing: &str,
-) -> (Store<K>, Option<impl Stream<Item = Result<K, kube::runtime::watcher::Error>> + Send + 'static>)
+/// Whether the cluster serves kind `K`. Only a 404 says no; on any other answer the watch is
+/// started and retries on its own. For a group it does not serve, kube-apiserver answers a
+/// plain-text `404 page not found`, not a `Status` with reason NotFound: go by the code.
+async fn serves<K>(client: &Client) -> bool
 where
-    K: Resource<DynamicType = (), Scope = ClusterResourceScope>
-        + Clone
-        + Debug
-        + DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned,
 {
     let probe = Api::<K>::all(client.clone()).list_metadata(&ListParams::default().limit(1)).await;
-    if matches!(probe, Err(kube::Error::Api(status)) if status.code == 404) {
-        tracing::info!("{missing}");
-        return (empty_store(), None);
+    !matches!(probe, Err(kube::Error::Api(status)) if status.code == 404)
+}
+
+/// A reflector of kind `K` when the cluster serves it; otherwise an empty store, and one log
+/// line saying what is evaluated without it (`restart_after` names what brings the CRDs, e.g.
+/// "installing the Gateway API CRDs").
+async fn reflect_if_served<K>(
+    client: &Client,
+    restart_after: &str,
+) -> (Store<K>, Option<impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static>)
+where
+    K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
+{
+    if serves::<K>(client).await {
+        let (store, changes) = reflect::<K>(client);
+        return (store, Some(changes));
     }
-    let (store, changes) = reflect::<K>(client);
-    (store, Some(changes))
+    tracing::info!(
+        "the cluster does not serve {} {}; evaluating without them (restart after {restart_after})",
+        K::api_version(&()),
+        K::kind(&()),
+    );
+    (empty_store(), None)
 }
 
 /// Runs the TlsIngressPolicy controller until `shutdown` completes: one watch each of Ingresses,
-/// IngressClasses, IngressClassParams (when the cluster serves them), Services and Namespaces,
+/// IngressClasses, Services and Namespaces, and of the IngressClassParams of both kinds, Gateways,
+/// HTTPRoutes, GatewayClasses and LoadBalancerConfigurations when the cluster serves them,
 /// `ctx.config.concurrency` policies evaluated at once.
 pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
@@ -145,16 +184,18 @@ pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> +
     let (ingress_classes, class_changes) = reflect::<IngressClass>(&client);
     let (services, service_changes) = reflect::<Service>(&client);
     let (namespaces, namespace_changes) = reflect::<Namespace>(&client);
-    let (ingress_class_params, params_changes) = reflect_if_served::<IngressClassParams>(
-        &client,
-        "the cluster does not serve elbv2.k8s.aws/v1beta1 IngressClassParams; evaluating without them (restart after installing the AWS Load Balancer Controller CRDs)",
-    )
-    .await;
-    let (auto_mode_class_params, auto_mode_params_changes) = reflect_if_served::<AutoModeIngressClassParams>(
-        &client,
-        "the cluster does not serve eks.amazonaws.com/v1 IngressClassParams (not an EKS Auto Mode cluster); evaluating without them",
-    )
-    .await;
+    const LBC_CRDS: &str = "installing the AWS Load Balancer Controller CRDs";
+    const GATEWAY_CRDS: &str = "installing the Gateway API CRDs";
+    let (ingress_class_params, params_changes) =
+        reflect_if_served::<IngressClassParams>(&client, LBC_CRDS).await;
+    let (auto_mode_class_params, auto_mode_params_changes) =
+        reflect_if_served::<AutoModeIngressClassParams>(&client, "enabling EKS Auto Mode").await;
+    let (gateways, gateway_changes) = reflect_if_served::<Gateway>(&client, GATEWAY_CRDS).await;
+    let (http_routes, route_changes) = reflect_if_served::<HTTPRoute>(&client, GATEWAY_CRDS).await;
+    let (gateway_classes, gateway_class_changes) =
+        reflect_if_served::<GatewayClass>(&client, GATEWAY_CRDS).await;
+    let (load_balancer_configurations, configuration_changes) =
+        reflect_if_served::<LoadBalancerConfiguration>(&client, LBC_CRDS).await;
     let stores = TlsStores {
         ingresses,
         ingress_classes,
@@ -162,6 +203,10 @@ pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> +
         auto_mode_class_params,
         services,
         namespaces: namespaces.clone(),
+        gateways,
+        http_routes,
+        gateway_classes,
+        load_balancer_configurations,
     };
     run::<TlsPolicies>(
         ctx,
@@ -173,6 +218,8 @@ pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> +
             };
             let (ingress_policies, ingress_engine, ingress_namespaces) =
                 (policies.clone(), engine.clone(), namespaces.clone());
+            let (gateway_policies, gateway_engine, gateway_namespaces) =
+                (policies.clone(), engine.clone(), namespaces.clone());
             let all_for_ingress = all.clone();
             let controller = controller
                 .watches_stream(ingress_changes, move |ingress: Ingress| {
@@ -183,12 +230,19 @@ pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> +
                         return all_for_ingress();
                     }
                     ingress_engine.affected(&ingress_policies, &[resource_ref(&ingress)], |policy| {
-                        selects(&policy.spec, &ingress.metadata, &ingress_namespaces)
+                        selects(
+                            &policy.spec,
+                            policy.spec.ingress_selector.as_ref(),
+                            &ingress.metadata,
+                            &ingress_namespaces,
+                        )
                     })
                 })
                 .watches_stream(service_changes, move |service: Service| {
                     engine.affected(&policies, &[resource_ref(&service)], |policy| {
-                        policy.spec.include_services && selects(&policy.spec, &service.metadata, &namespaces)
+                        let selector = policy.spec.ingress_selector.as_ref();
+                        policy.spec.include_services
+                            && selects(&policy.spec, selector, &service.metadata, &namespaces)
                     })
                 });
             // Classes, their parameters and namespace labels bear on many objects at once.
@@ -196,14 +250,45 @@ pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> +
             let controller = controller
                 .watches_stream(class_changes, move |_: IngressClass| for_classes())
                 .watches_stream(namespace_changes, move |_: Namespace| for_namespaces());
-            let for_auto_mode_params = all.clone();
+            let controller = match gateway_changes {
+                Some(changes) => controller.watches_stream(changes, move |gateway: Gateway| {
+                    gateway_engine.affected(&gateway_policies, &[resource_ref(&gateway)], |policy| {
+                        let selector = policy.spec.gateway_selector.as_ref();
+                        policy.spec.include_gateways
+                            && selects(&policy.spec, selector, &gateway.metadata, &gateway_namespaces)
+                    })
+                }),
+                None => controller,
+            };
+            // Routes may name Gateways of any namespace; they and the controllers' settings are
+            // re-read for every policy.
+            let (for_params, for_auto_mode_params, for_routes, for_gateway_classes) =
+                (all.clone(), all.clone(), all.clone(), all.clone());
+            let controller = match params_changes {
+                Some(changes) => {
+                    controller.watches_stream(changes, move |_: IngressClassParams| for_params())
+                }
+                None => controller,
+            };
             let controller = match auto_mode_params_changes {
                 Some(changes) => controller
                     .watches_stream(changes, move |_: AutoModeIngressClassParams| for_auto_mode_params()),
                 None => controller,
             };
-            match params_changes {
-                Some(changes) => controller.watches_stream(changes, move |_: IngressClassParams| all()),
+            let controller = match route_changes {
+                Some(changes) => controller.watches_stream(changes, move |_: HTTPRoute| for_routes()),
+                None => controller,
+            };
+            let controller = match gateway_class_changes {
+                Some(changes) => {
+                    controller.watches_stream(changes, move |_: GatewayClass| for_gateway_classes())
+                }
+                None => controller,
+            };
+            match configuration_changes {
+                Some(changes) => {
+                    controller.watches_stream(changes, move |_: LoadBalancerConfiguration| all())
+                }
                 None => controller,
             }
         },

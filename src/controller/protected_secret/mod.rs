@@ -15,7 +15,7 @@ mod shared;
 mod target;
 
 use super::FIELD_MANAGER;
-use render::render;
+use render::render_blocking;
 pub use target::{
     ALLOW_MERGE_ANNOTATION, FINALIZER, HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION,
 };
@@ -281,7 +281,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
         SecretVersion::Id(id) => id.to_string(),
         SecretVersion::Stage(stage) => match known {
             Some(version_id) => version_id,
-            None => match shared.metadata(&ctx.aws, &target, secret_id, refresh_interval(ps, ctx)).await {
+            None => match shared.metadata(&target, secret_id, refresh_interval(ps, ctx)).await {
                 Ok(facts) => match facts.version_for_stage(stage) {
                     Some(version_id) => version_id.to_string(),
                     None => {
@@ -297,7 +297,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
     };
     let wanted =
         ValueRef { target: target.clone(), secret_id: secret_id.clone(), version_id: version_id.clone() };
-    let value = match shared.value(&ctx.aws, wanted).await {
+    let value = match shared.value(wanted).await {
         Ok(value) => value,
         Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
     };
@@ -313,7 +313,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
     let refused = |failure| {
         Ok(Outcome { sync: Err(failure), findings: findings.clone(), unchecked: unchecked.clone() })
     };
-    let data = match render(spec, &value) {
+    let data = match render_blocking(spec, &value).await {
         Ok(data) => data,
         Err(err) => return refused(Failure::new(err.reason, err.to_string())),
     };

@@ -1,5 +1,6 @@
 //! What the ProtectedSecret controller keeps between reconciles: the refresh schedule with
-//! per-object backoff, AWS read batching, the HMAC key, metrics and the event recorder.
+//! per-object backoff, which cached values objects hold, AWS read batching, the HMAC key,
+//! metrics and the event recorder. What it keeps of an object goes with the object.
 
 use super::batch::Window;
 use super::target::ContentKey;
@@ -29,10 +30,20 @@ type ValueWindow = Window<ValueRef, Result<SecretValue, AwsError>>;
 pub struct Shared {
     pub metrics: SecretSyncMetrics,
     pub(super) key: ContentKey,
-    schedule: Mutex<HashMap<String, Schedule>>,
+    aws: AwsFacts,
+    objects: Mutex<Objects>,
     metadata: MetadataWindow,
     values: ValueWindow,
     recorder: OnceLock<Recorder>,
+}
+
+#[derive(Default)]
+struct Objects {
+    /// By uid.
+    schedule: HashMap<String, Schedule>,
+    /// How many objects hold each synced version. A version none holds leaves the value cache,
+    /// rather than waiting there to be evicted.
+    holders: HashMap<ValueRef, usize>,
 }
 
 /// When an object next looks for a new version, and which version it has.
@@ -41,7 +52,8 @@ struct Schedule {
     namespace: String,
     name: String,
     generation: Option<i64>,
-    version_id: String,
+    /// `None` until a sync.
+    synced: Option<ValueRef>,
     /// `None`: never (refreshInterval 0).
     next_check: Option<Instant>,
     failures: u32,
@@ -49,53 +61,77 @@ struct Schedule {
 
 impl Shared {
     /// `batch_window`: how long concurrent AWS reads are collected into one call.
-    pub fn new(metrics: SecretSyncMetrics, batch_window: Duration) -> Self {
+    pub fn new(metrics: SecretSyncMetrics, batch_window: Duration, aws: AwsFacts) -> Self {
         Shared {
             metrics,
             key: ContentKey::random(),
-            schedule: Mutex::default(),
+            aws,
+            objects: Mutex::default(),
             metadata: Window::new(batch_window),
             values: Window::new(batch_window),
             recorder: OnceLock::new(),
         }
     }
 
-    fn schedule(&self) -> std::sync::MutexGuard<'_, HashMap<String, Schedule>> {
-        self.schedule.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn objects(&self) -> std::sync::MutexGuard<'_, Objects> {
+        self.objects.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     /// The version `ps` synced, while its refresh is not yet due and its spec unchanged.
     pub(super) fn remembered(&self, ps: &ProtectedSecret) -> Option<String> {
-        let schedule = self.schedule();
-        let entry = schedule.get(&uid(ps))?;
+        let objects = self.objects();
+        let entry = objects.schedule.get(&uid(ps))?;
         let due = entry.next_check.is_some_and(|at| Instant::now() >= at);
-        (entry.generation == ps.meta().generation && !due).then(|| entry.version_id.clone())
+        let synced = entry.synced.as_ref().filter(|_| entry.generation == ps.meta().generation && !due)?;
+        Some(synced.version_id.clone())
     }
 
-    /// Notes a successful sync of `version_id`; the next check is `refresh` from now.
+    /// Notes a successful sync of `version_id`; the next check is `refresh` from now. The version
+    /// it held before is let go.
     pub(super) fn remember(&self, ps: &ProtectedSecret, version_id: &str, refresh: Option<Duration>) {
         let now = Instant::now();
-        self.schedule().insert(
-            uid(ps),
-            Schedule {
-                namespace: ps.namespace().unwrap_or_default(),
-                name: ps.name_any(),
-                generation: ps.meta().generation,
-                version_id: version_id.to_string(),
-                next_check: refresh.map(|r| now + r),
-                failures: 0,
-            },
-        );
+        let synced = self.value_ref(ps, version_id);
+        let mut objects = self.objects();
+        *objects.holders.entry(synced.clone()).or_default() += 1;
+        let entry = Schedule {
+            namespace: ps.namespace().unwrap_or_default(),
+            name: ps.name_any(),
+            generation: ps.meta().generation,
+            synced: Some(synced),
+            next_check: refresh.map(|r| now + r),
+            failures: 0,
+        };
+        if let Some(before) = objects.schedule.insert(uid(ps), entry) {
+            self.release(&mut objects.holders, before.synced.as_ref());
+        }
+    }
+
+    /// `ps`'s source at `version_id`, as the cache keys it: no region is the default region.
+    fn value_ref(&self, ps: &ProtectedSecret, version_id: &str) -> ValueRef {
+        let mut target = Target::of(&ps.spec.source);
+        target.region.get_or_insert_with(|| self.aws.default_region().to_string());
+        ValueRef { target, secret_id: ps.spec.source.secret_id.clone(), version_id: version_id.to_string() }
+    }
+
+    /// Lets go of a version an object held; the last holder takes its value out of the cache.
+    fn release(&self, holders: &mut HashMap<ValueRef, usize>, synced: Option<&ValueRef>) {
+        let Some(synced) = synced else { return };
+        let Some(count) = holders.get_mut(synced) else { return };
+        *count -= 1;
+        if *count == 0 {
+            holders.remove(synced);
+            self.aws.forget_value(synced);
+        }
     }
 
     /// Counts a failure of `ps` and returns how long to wait before trying again.
     pub(super) fn backoff(&self, ps: &ProtectedSecret) -> Duration {
-        let mut schedule = self.schedule();
-        let entry = schedule.entry(uid(ps)).or_insert_with(|| Schedule {
+        let mut objects = self.objects();
+        let entry = objects.schedule.entry(uid(ps)).or_insert_with(|| Schedule {
             namespace: ps.namespace().unwrap_or_default(),
             name: ps.name_any(),
             generation: None,
-            version_id: String::new(),
+            synced: None,
             next_check: Some(Instant::now()),
             failures: 0,
         });
@@ -106,7 +142,10 @@ impl Shared {
 
     /// Drops what is kept about a deleted ProtectedSecret.
     pub(super) fn forget(&self, ps: &ProtectedSecret) {
-        self.schedule().remove(&uid(ps));
+        let mut objects = self.objects();
+        if let Some(entry) = objects.schedule.remove(&uid(ps)) {
+            self.release(&mut objects.holders, entry.synced.as_ref());
+        }
         self.metrics.forget(&ps.namespace().unwrap_or_default(), &ps.name_any());
     }
 
@@ -118,7 +157,9 @@ impl Shared {
         scope: Option<&str>,
         exists: impl Fn(&str, &str, Option<&str>) -> bool,
     ) {
-        self.schedule().retain(|uid, entry| {
+        let mut objects = self.objects();
+        let Objects { schedule, holders } = &mut *objects;
+        schedule.retain(|uid, entry| {
             if scope.is_some_and(|namespace| namespace != entry.namespace)
                 || exists(&entry.namespace, &entry.name, Some(uid))
             {
@@ -127,6 +168,7 @@ impl Shared {
             if !exists(&entry.namespace, &entry.name, None) {
                 self.metrics.forget(&entry.namespace, &entry.name);
             }
+            self.release(holders, entry.synced.as_ref());
             false
         });
     }
@@ -142,11 +184,11 @@ impl Shared {
     /// reconciles' reads.
     pub(super) async fn metadata(
         &self,
-        aws: &AwsFacts,
         target: &Target,
         secret_id: &str,
         max_age: Duration,
     ) -> Result<SecretFacts, AwsError> {
+        let aws = &self.aws;
         aws.forget_secret_metadata(target, secret_id, max_age);
         let batch_aws = aws.clone();
         let answer = self
@@ -172,7 +214,8 @@ impl Shared {
     }
 
     /// The value of one version, read together with concurrent reconciles' reads.
-    pub(super) async fn value(&self, aws: &AwsFacts, wanted: ValueRef) -> Result<SecretValue, AwsError> {
+    pub(super) async fn value(&self, wanted: ValueRef) -> Result<SecretValue, AwsError> {
+        let aws = &self.aws;
         let batch_aws = aws.clone();
         let answer =
             self.values.get(wanted.clone(), move |keys| async move { batch_aws.values(&keys).await }).await;

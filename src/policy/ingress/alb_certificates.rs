@@ -5,7 +5,7 @@
 use super::alb::{ACM_ARN_PLACEHOLDER, AlbEvaluation, Listener, Settings, https_ports};
 use super::annotations::{CERTIFICATE_ARN, LISTEN_PORTS, Protocol, SSL_REDIRECT};
 use super::certificates::{
-    describe_non_acm, is_acm_certificate_arn, judge_configured, judge_state, name_covers,
+    describe_non_acm, discover, is_acm_certificate_arn, judge_configured, judge_host_coverage, judge_state,
 };
 use super::group::AlbMember;
 use super::ledger::Issue;
@@ -79,30 +79,11 @@ impl<'g> AlbEvaluation<'g> {
         let serves_member = |listener: &Listener<'g>| {
             listener.protocol == Protocol::Https && listener.members.contains(&cause)
         };
+        let fix = |arn: &str| member.certificate_source.fix(CERTIFICATE_ARN, member.certificate_field, arn);
         for &host in &member.hosts {
-            match self.facts.certificates_for_host(host) {
-                // The controller refuses a host that more than one certificate matches
-                // (`pkg/ingress/cert_discovery.go` `Discover`): the listener is not built.
-                Fact::Known(found) if found.len() > 1 => {
-                    let arns: Vec<&str> = found.iter().map(|certificate| certificate.arn.as_str()).collect();
-                    self.ledger.report(
-                        cause,
-                        Issue::new(
-                            Rule::Elbv2AcmCertificateRequired,
-                            format!(
-                                "host {host} matches {} ISSUED ACM certificates ({}), so the controller cannot \
-                                 choose one and fails to build the HTTPS listener",
-                                arns.len(),
-                                arns.join(", ")
-                            ),
-                            format!(
-                                "{}, or delete the certificates not meant for {host}",
-                                member.certificate_source.fix(CERTIFICATE_ARN, member.certificate_field, arns[0])
-                            ),
-                        ),
-                    );
-                }
-                Fact::Known(found) if !found.is_empty() => {
+            match discover(self.facts, host, CERTIFICATE_ARN, &fix) {
+                Err(issue) => self.ledger.report(cause, issue),
+                Ok(Fact::Known(found)) => {
                     for listener in listeners.iter_mut().filter(|listener| serves_member(listener)) {
                         for certificate in &found {
                             if !listener.discovered.iter().any(|(known, _)| known.arn == certificate.arn) {
@@ -111,21 +92,7 @@ impl<'g> AlbEvaluation<'g> {
                         }
                     }
                 }
-                Fact::Known(_) | Fact::NotFound => self.ledger.report(
-                    cause,
-                    Issue::new(
-                        Rule::Elbv2AcmCertificateRequired,
-                        format!(
-                            "no ISSUED ACM certificate matches host {host}, so the controller cannot discover one \
-                             and fails to build the HTTPS listener"
-                        ),
-                        format!(
-                            "Request one with `aws acm request-certificate --domain-name {host} --validation-method \
-                             DNS` and complete its validation (or set {CERTIFICATE_ARN})"
-                        ),
-                    ),
-                ),
-                other @ (Fact::Unknown | Fact::Failed(_)) => {
+                Ok(other) => {
                     self.ledger.pend_for(Rule::Elbv2AcmCertificateRequired, &other);
                     for listener in listeners.iter_mut().filter(|listener| serves_member(listener)) {
                         listener.discovery_pending = true;
@@ -185,7 +152,7 @@ impl<'g> AlbEvaluation<'g> {
         known: &[&CertificateFacts],
         unknown: bool,
     ) {
-        self.ledger.evaluate(Rule::AcmCertificateHostCoverage);
+        let label = format!("HTTPS listener {}", listener.port);
         let mut seen: Vec<&str> = Vec::new();
         for &cause in &listener.members {
             for &host in &settings[cause].hosts {
@@ -193,41 +160,15 @@ impl<'g> AlbEvaluation<'g> {
                     continue;
                 }
                 seen.push(host);
-                let covered = known
-                    .iter()
-                    .any(|certificate| certificate.domain_names.iter().any(|name| name_covers(name, host)));
-                if covered {
-                    continue;
-                }
-                if unknown {
-                    // A certificate not looked up might cover it.
-                    self.ledger.pend(Rule::AcmCertificateHostCoverage);
-                    continue;
-                }
-                let names: Vec<&str> = known
-                    .iter()
-                    .flat_map(|certificate| certificate.domain_names.iter().map(String::as_str))
-                    .collect();
-                self.ledger.report(
-                    cause,
-                    Issue::new(
-                        Rule::AcmCertificateHostCoverage,
-                        format!(
-                            "no certificate on HTTPS listener {} covers host {host} (they cover: {})",
-                            listener.port,
-                            names.join(", ")
-                        ),
-                        format!(
-                            "Request a certificate for it (`aws acm request-certificate --domain-name {host} \
-                             --validation-method DNS`) and add its ARN: {}",
-                            settings[cause].certificate_source.fix(
-                                CERTIFICATE_ARN,
-                                settings[cause].certificate_field,
-                                "<existing ARNs>,<new ARN>"
-                            )
-                        ),
-                    ),
-                );
+                let add_arn = || {
+                    let member = &settings[cause];
+                    member.certificate_source.fix(
+                        CERTIFICATE_ARN,
+                        member.certificate_field,
+                        "<existing ARNs>,<new ARN>",
+                    )
+                };
+                judge_host_coverage(&mut self.ledger, cause, &label, host, (known, unknown), &add_arn);
             }
         }
     }
@@ -309,11 +250,7 @@ mod tests {
         // The load balancer controller refuses to build the listener ("multiple certificates found
         // for host", pkg/ingress/cert_discovery.go) unless certificate-arn picks one.
         let discovering = shop(&[BOTH_PORTS, REDIRECT, MODERN_POLICY]);
-        let later = "2026-06-01T00:00:00Z";
-        let both = facts(
-            &[issued(ARN, &["shop.example.com"], later), issued(OTHER_ARN, &["*.example.com"], later)],
-            &[("shop.example.com", &[ARN, OTHER_ARN])],
-        );
+        let both = both_match_shop();
         let found = findings(&evaluate(&discovering, &policy(), &both));
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(

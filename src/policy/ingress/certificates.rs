@@ -54,6 +54,85 @@ pub fn name_covers(name: &str, host: &str) -> bool {
     }
 }
 
+/// The controller's certificate discovery for one host (`pkg/certs`, which its Ingress and
+/// Gateway builders share): the ISSUED ACM certificates that match it, or the issue that keeps
+/// the listener from being built. It refuses a host that more than one certificate matches
+/// (`Discover`), as it cannot choose. `fix` turns an ARN into how to name it in configuration;
+/// `setting` names where a certificate could be set instead. A lookup not made or failed is
+/// returned as is, for the caller to leave pending.
+pub(super) fn discover<'f>(
+    facts: &'f dyn Facts,
+    host: &str,
+    setting: &str,
+    fix: &dyn Fn(&str) -> String,
+) -> Result<Fact<Vec<&'f CertificateFacts>>, Issue> {
+    match facts.certificates_for_host(host) {
+        Fact::Known(found) if found.len() > 1 => {
+            let arns: Vec<&str> = found.iter().map(|certificate| certificate.arn.as_str()).collect();
+            Err(Issue::new(
+                Rule::Elbv2AcmCertificateRequired,
+                format!(
+                    "host {host} matches {} ISSUED ACM certificates ({}), so the controller cannot choose one and \
+                     fails to build the HTTPS listener",
+                    arns.len(),
+                    arns.join(", ")
+                ),
+                format!("{}, or delete the certificates not meant for {host}", fix(arns[0])),
+            ))
+        }
+        Fact::Known(found) if !found.is_empty() => Ok(Fact::Known(found)),
+        Fact::Known(_) | Fact::NotFound => Err(Issue::new(
+            Rule::Elbv2AcmCertificateRequired,
+            format!(
+                "no ISSUED ACM certificate matches host {host}, so the controller cannot discover one and fails to \
+                 build the HTTPS listener"
+            ),
+            format!(
+                "Request one with `aws acm request-certificate --domain-name {host} --validation-method DNS` and \
+                 complete its validation (or set {setting})"
+            ),
+        )),
+        other => Ok(other),
+    }
+}
+
+/// `acm-certificate-host-coverage` for one host of a TLS listener (`listener` names it): one of
+/// the `known` certificates covers it, or, when some certificate was not looked up (`unknown`),
+/// the rule waits; else it is a finding, fixed by adding a certificate as `add_arn` says.
+pub(super) fn judge_host_coverage(
+    ledger: &mut Ledger,
+    cause: usize,
+    listener: &str,
+    host: &str,
+    (known, unknown): (&[&CertificateFacts], bool),
+    add_arn: &dyn Fn() -> String,
+) {
+    ledger.evaluate(Rule::AcmCertificateHostCoverage);
+    let covers =
+        |certificate: &&CertificateFacts| certificate.domain_names.iter().any(|name| name_covers(name, host));
+    if known.iter().any(covers) {
+        return;
+    }
+    if unknown {
+        // A certificate not looked up might cover it.
+        ledger.pend(Rule::AcmCertificateHostCoverage);
+        return;
+    }
+    let names: Vec<&str> = known.iter().flat_map(|c| c.domain_names.iter().map(String::as_str)).collect();
+    ledger.report(
+        cause,
+        Issue::new(
+            Rule::AcmCertificateHostCoverage,
+            format!("no certificate on {listener} covers host {host} (they cover: {})", names.join(", ")),
+            format!(
+                "Request a certificate for it (`aws acm request-certificate --domain-name {host} \
+                 --validation-method DNS`) and add its ARN: {}",
+                add_arn()
+            ),
+        ),
+    );
+}
+
 /// Looks up a configured certificate, records what its state violates, and returns the fact. A
 /// certificate AWS does not know is a finding; one not looked up (offline) or whose lookup failed
 /// leaves its rules pending: a failed lookup says nothing about the certificate, and the

@@ -1,9 +1,10 @@
 //! Findings of one load balancer before they are handed to the objects that cause them, and the
 //! rules judged or left pending on AWS facts along the way.
 
+use crate::api::ResourceRef;
 use crate::api::Severity;
 use crate::policy::facts::{Fact, FactError};
-use crate::policy::{Judgement, Rule};
+use crate::policy::{Judgement, Rule, Verdict};
 use std::collections::BTreeMap;
 
 /// One violation, not yet tied to a resource.
@@ -64,6 +65,16 @@ impl Ledger {
     pub fn report(&mut self, cause: usize, issue: Issue) {
         self.evaluate(issue.rule);
         self.issues.push((cause, issue));
+    }
+
+    /// The verdict on `resource`, the one object this load balancer is made of.
+    pub fn into_verdict(self, resource: &ResourceRef) -> Verdict {
+        let mut judgement = Judgement::default();
+        self.record_rules(&mut judgement);
+        for (_, issue) in self.issues {
+            judgement.violation_at(issue.rule, issue.severity, resource, issue.message, issue.remediation);
+        }
+        Verdict::Judged(judgement)
     }
 
     /// Marks each rule checked or skipped on `judgement`: a rule with a missing fact is skipped

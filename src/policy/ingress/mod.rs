@@ -28,6 +28,7 @@ mod auto_mode_tests;
 mod certificate_keys;
 mod certificates;
 mod class;
+pub mod gateway;
 mod group;
 mod ledger;
 mod params;
@@ -40,6 +41,7 @@ mod waf;
 pub use alb::evaluate_group;
 pub use certificates::name_covers;
 pub use class::{AlbClass, IngressClassification, InventoryIndex, classify};
+pub use gateway::{GatewayInventory, evaluate_gateway};
 pub use group::{AlbGroup, AlbGroups, AlbMember, GroupId, alb_groups};
 pub use params::{
     AutoModeIngressClassParams, AutoModeIngressClassParamsSpec, ClassParams, IngressClassParams,
@@ -129,10 +131,11 @@ impl AlbDefaults {
 }
 
 /// Evaluates a TlsIngressPolicy over an inventory: one verdict per Ingress in input order, then
-/// one per Service.
+/// one per Service, then one per Gateway.
 pub fn evaluate_tls_policy(
     policy: &TlsIngressPolicySpec,
     inventory: &IngressInventory<'_>,
+    gateways: &GatewayInventory<'_>,
     facts: &dyn Facts,
     defaults: &AlbDefaults,
 ) -> Evaluation {
@@ -160,14 +163,29 @@ pub fn evaluate_tls_policy(
     for service in inventory.services {
         evaluation.push(resource_ref(*service), evaluate_service(policy, service, &index, facts, defaults));
     }
+    for gateway in &gateways.gateways {
+        let verdict = evaluate_gateway(policy, gateway, gateways, &index, facts, defaults);
+        evaluation.push(resource_ref(*gateway), verdict);
+    }
     evaluation
 }
 
 /// The verdict for an object the policy does not judge (not selected, or exempt); `None` for one
 /// it judges.
 fn excluded(policy: &TlsIngressPolicySpec, meta: &ObjectMeta, index: &InventoryIndex<'_>) -> Option<Verdict> {
-    if !selector::matches(policy.ingress_selector.as_ref(), meta.labels.as_ref()) {
-        return Some(Verdict::NotApplicable("not selected by the policy's ingressSelector".into()));
+    excluded_by(policy, policy.ingress_selector.as_ref(), "ingressSelector", meta, index)
+}
+
+/// [`excluded`] with the object selector of the object's kind (`field` names it).
+fn excluded_by(
+    policy: &TlsIngressPolicySpec,
+    object_selector: Option<&crate::api::LabelSelector>,
+    field: &str,
+    meta: &ObjectMeta,
+    index: &InventoryIndex<'_>,
+) -> Option<Verdict> {
+    if !selector::matches(object_selector, meta.labels.as_ref()) {
+        return Some(Verdict::NotApplicable(format!("not selected by the policy's {field}")));
     }
     if let Some(namespace_selector) = policy.namespace_selector.as_ref().filter(|s| !s.is_empty()) {
         let name = meta.namespace.as_deref().unwrap_or("default");

@@ -13,7 +13,7 @@ use super::certificates::{describe_non_acm, is_acm_certificate_arn, judge_config
 use super::ledger::{Issue, Ledger};
 use super::{AlbDefaults, InventoryIndex, excluded, ssl_policy};
 use crate::api::TlsIngressPolicySpec;
-use crate::policy::{Facts, Judgement, Rule, Verdict, resource_ref};
+use crate::policy::{Facts, Rule, Verdict, resource_ref};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 
 /// `aws-load-balancer-type` values that make an NLB: `external` and the deprecated `nlb-ip` (AWS
@@ -37,14 +37,7 @@ pub fn evaluate_service(
     if let Some(verdict) = excluded(policy, &service.metadata, index) {
         return verdict;
     }
-    let ledger = judge(policy, service, facts, defaults);
-    let mut judgement = Judgement::default();
-    ledger.record_rules(&mut judgement);
-    let resource = resource_ref(service);
-    for (_, issue) in ledger.issues {
-        judgement.violation_at(issue.rule, issue.severity, &resource, issue.message, issue.remediation);
-    }
-    Verdict::Judged(judgement)
+    judge(policy, service, facts, defaults).into_verdict(&resource_ref(service))
 }
 
 fn not_an_nlb(service: &Service, defaults: &AlbDefaults) -> Option<String> {

@@ -1,7 +1,8 @@
 //! Test fixtures written as YAML manifests.
 
 use super::{
-    AlbDefaults, AutoModeIngressClassParams, IngressClassParams, IngressInventory, evaluate_tls_policy,
+    AlbDefaults, AutoModeIngressClassParams, GatewayInventory, IngressClassParams, IngressInventory,
+    evaluate_tls_policy,
 };
 use crate::api::TlsIngressPolicySpec;
 use crate::policy::facts::CertificateFacts;
@@ -29,6 +30,7 @@ pub struct Manifests {
     auto_mode_params: Vec<&'static AutoModeIngressClassParams>,
     services: Vec<&'static Service>,
     namespaces: Vec<&'static Namespace>,
+    gateways: GatewayInventory<'static>,
 }
 
 fn leak<T: DeserializeOwned>(document: serde_yaml::Value) -> &'static T {
@@ -52,6 +54,12 @@ impl Manifests {
                 Some("IngressClassParams") => manifests.params.push(leak(document)),
                 Some("Service") => manifests.services.push(leak(document)),
                 Some("Namespace") => manifests.namespaces.push(leak(document)),
+                Some("Gateway") => manifests.gateways.gateways.push(leak(document)),
+                Some("HTTPRoute") => manifests.gateways.http_routes.push(leak(document)),
+                Some("GatewayClass") => manifests.gateways.gateway_classes.push(leak(document)),
+                Some("LoadBalancerConfiguration") => {
+                    manifests.gateways.load_balancer_configurations.push(leak(document))
+                }
                 other => panic!("unexpected kind {other:?} in test YAML"),
             }
         }
@@ -81,7 +89,8 @@ pub fn evaluate_with(
     facts: &dyn Facts,
     defaults: &AlbDefaults,
 ) -> Evaluation {
-    evaluate_tls_policy(policy, &Manifests::parse(yaml).inventory(), facts, defaults)
+    let manifests = Manifests::parse(yaml);
+    evaluate_tls_policy(policy, &manifests.inventory(), &manifests.gateways, facts, defaults)
 }
 
 /// Findings as `rule namespace/name: message => remediation`, in evaluation order.
@@ -123,6 +132,16 @@ pub fn now() -> jiff::Timestamp {
 
 pub fn offline() -> Offline {
     Offline { now: now() }
+}
+
+/// Facts in which ACM finds two ISSUED certificates for shop.example.com: ARN for that name and
+/// OTHER_ARN for `*.example.com`.
+pub fn both_match_shop() -> FactSet {
+    let later = "2026-06-01T00:00:00Z";
+    facts(
+        &[issued(ARN, &["shop.example.com"], later), issued(OTHER_ARN, &["*.example.com"], later)],
+        &[("shop.example.com", &[ARN, OTHER_ARN])],
+    )
 }
 
 /// Facts knowing these certificates, and which of them ACM would find for each host.

@@ -13,7 +13,7 @@ pub(crate) mod testing;
 mod tls;
 mod volume;
 
-pub use tls::{TlsUnits, tls_plan};
+pub use tls::{TlsObjects, TlsUnits, tls_plan};
 pub use volume::{VolumeUnits, volume_plan};
 
 use super::{Evaluation, Facts, Verdict};
@@ -218,20 +218,30 @@ mod tests {
     }
 
     #[test]
-    fn tls_units_are_albs_and_services_and_share_classes_and_namespaces() {
+    fn tls_units_are_albs_services_and_gateways_and_share_classes_and_namespaces() {
         let (spec, defaults) = (TlsIngressPolicySpec::default(), AlbDefaults::default());
         let mut world = TlsWorld::sample();
         let before = fingerprints(&world.plan(&spec, &defaults));
-        // Groups g1 and g2, the lone ALB Ingresses f, g and i (h is nginx's), two Services.
-        assert_eq!(before.len(), 7);
+        // Groups g1 and g2, the lone ALB Ingresses f, g and i (h is nginx's), two Services, two
+        // Gateways.
+        assert_eq!(before.len(), 9);
         assert!(before.iter().all(Option::is_some));
 
         set_ssl_policy(&mut world.ingresses[1], "ELBSecurityPolicy-TLS13-1-3-2021-06");
         assert_eq!(changed(&before, &fingerprints(&world.plan(&spec, &defaults))), [0]);
         touch(&mut world.services[0].metadata);
         assert_eq!(changed(&before, &fingerprints(&world.plan(&spec, &defaults))), [0, 5]);
+        // A route is an input of the Gateway it names only.
+        touch(&mut world.routes[0].metadata);
+        assert_eq!(changed(&before, &fingerprints(&world.plan(&spec, &defaults))), [0, 5, 7]);
         touch(&mut world.classes[1].metadata);
-        assert_eq!(changed(&before, &fingerprints(&world.plan(&spec, &defaults))), [0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(
+            changed(&before, &fingerprints(&world.plan(&spec, &defaults))),
+            [0, 1, 2, 3, 4, 5, 6, 7, 8]
+        );
+        let after_classes = fingerprints(&world.plan(&spec, &defaults));
+        touch(&mut world.gateway_classes[1].metadata);
+        assert_eq!(changed(&after_classes, &fingerprints(&world.plan(&spec, &defaults))).len(), 9);
 
         world.namespaces[0].metadata.resource_version = None;
         assert!(fingerprints(&world.plan(&spec, &defaults)).iter().all(Option::is_none));

@@ -1,12 +1,13 @@
 //! Worlds of versioned objects, as an apiserver serves them, and edits that bump their
 //! resourceVersion, for tests of unit evaluation.
 
-use super::{TlsUnits, UnitPlan, VolumeUnits, tls_plan, volume_plan};
+use super::{TlsObjects, TlsUnits, UnitPlan, VolumeUnits, tls_plan, volume_plan};
 use crate::api::{EncryptedVolumePolicy, TlsIngressPolicySpec};
 use crate::policy::Evaluation;
 use crate::policy::facts::{CertificateFacts, EbsDefaultFacts, Fact, FactSet, VolumeFacts};
+use crate::policy::ingress::gateway::{Gateway, GatewayClass, HTTPRoute, LoadBalancerConfiguration};
 use crate::policy::ingress::{
-    AlbDefaults, IngressClassParams, IngressInventory, InventoryIndex, evaluate_tls_policy,
+    AlbDefaults, GatewayInventory, IngressClassParams, IngressInventory, evaluate_tls_policy,
 };
 use crate::policy::storage::evaluate_volume_policy;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
@@ -90,12 +91,17 @@ pub struct TlsWorld {
     pub params: Vec<IngressClassParams>,
     pub services: Vec<Service>,
     pub namespaces: Vec<Namespace>,
+    pub gateways: Vec<Gateway>,
+    pub routes: Vec<HTTPRoute>,
+    pub gateway_classes: Vec<GatewayClass>,
+    pub configurations: Vec<LoadBalancerConfiguration>,
 }
 
 impl TlsWorld {
     /// Two IngressGroups (one with a conflicting security policy and an exempt member), lone
     /// Ingresses (one through IngressClassParams, one by the legacy annotation), an nginx
-    /// Ingress, an NLB Service and a ClusterIP one.
+    /// Ingress, an NLB Service and a ClusterIP one, an ALB Gateway with a redirecting route and a
+    /// Gateway of another controller.
     pub fn sample() -> TlsWorld {
         let mut ingresses = vec![
             ingress("a", "shop", Some("g1"), STRONG),
@@ -146,6 +152,61 @@ impl TlsWorld {
                               "spec": {"ports": [{"port": 5432}]}})),
             ],
             namespaces: vec![namespace("shop"), namespace("web")],
+            gateways: vec![
+                object(
+                    json!({"kind": "Gateway", "metadata": {"name": "edge", "namespace": "shop"}, "spec": {
+                        "gatewayClassName": "aws-alb",
+                        "infrastructure": {"parametersRef": {
+                            "group": "gateway.k8s.aws", "kind": "LoadBalancerConfiguration", "name": "edge"}},
+                        "listeners": [
+                            {"name": "http", "port": 80, "protocol": "HTTP"},
+                            {"name": "https", "port": 443, "protocol": "HTTPS", "hostname": "edge.example.com"},
+                        ],
+                    }}),
+                ),
+                object(
+                    json!({"kind": "Gateway", "metadata": {"name": "envoy", "namespace": "web"}, "spec": {
+                        "gatewayClassName": "envoy", "listeners": [{"name": "http", "port": 80, "protocol": "HTTP"}],
+                    }}),
+                ),
+            ],
+            routes: vec![object(
+                json!({"kind": "HTTPRoute", "metadata": {"name": "redirect", "namespace": "shop"}, "spec": {
+                    "parentRefs": [{"name": "edge", "sectionName": "http"}],
+                    "rules": [{"filters": [{"type": "RequestRedirect", "requestRedirect": {"scheme": "https"}}]}],
+                }}),
+            )],
+            gateway_classes: vec![
+                object(
+                    json!({"kind": "GatewayClass", "metadata": {"name": "aws-alb"}, "spec": {"controllerName": "gateway.k8s.aws/alb"}}),
+                ),
+                object(json!({"kind": "GatewayClass", "metadata": {"name": "envoy"},
+                              "spec": {"controllerName": "gateway.envoyproxy.io/gatewayclass-controller"}})),
+            ],
+            configurations: vec![object(
+                json!({"kind": "LoadBalancerConfiguration", "metadata": {"name": "edge", "namespace": "shop"}, "spec": {
+                    "listenerConfigurations": [{"protocolPort": "HTTPS:443", "defaultCertificate": ARN,
+                                                "sslPolicy": STRONG}],
+                }}),
+            )],
+        }
+    }
+
+    /// The world's objects, as the controller and `dpo check` hand them over.
+    pub fn objects(&self) -> TlsObjects<'_> {
+        TlsObjects {
+            ingresses: self.ingresses.iter().collect(),
+            ingress_classes: self.classes.iter().collect(),
+            ingress_class_params: self.params.iter().collect(),
+            auto_mode_class_params: Vec::new(),
+            services: self.services.iter().collect(),
+            namespaces: self.namespaces.iter().collect(),
+            gateways: GatewayInventory {
+                gateways: self.gateways.iter().collect(),
+                http_routes: self.routes.iter().collect(),
+                gateway_classes: self.gateway_classes.iter().collect(),
+                load_balancer_configurations: self.configurations.iter().collect(),
+            },
         }
     }
 
@@ -154,38 +215,21 @@ impl TlsWorld {
         policy: &'a TlsIngressPolicySpec,
         defaults: &'a AlbDefaults,
     ) -> UnitPlan<TlsUnits<'a>> {
-        let index = InventoryIndex::new(
-            &self.classes.iter().collect::<Vec<_>>(),
-            &self.params.iter().collect::<Vec<_>>(),
-            &self.namespaces.iter().collect::<Vec<_>>(),
-        );
-        tls_plan(
-            policy,
-            &self.ingresses.iter().collect::<Vec<_>>(),
-            index,
-            &self.services.iter().collect::<Vec<_>>(),
-            defaults,
-        )
+        tls_plan(policy, &self.objects(), defaults)
     }
 
     /// The whole-world evaluation `dpo check` runs.
     pub fn evaluate(&self, policy: &TlsIngressPolicySpec, facts: &FactSet) -> Evaluation {
-        let (ingresses, classes, params, services, namespaces) = (
-            self.ingresses.iter().collect::<Vec<_>>(),
-            self.classes.iter().collect::<Vec<_>>(),
-            self.params.iter().collect::<Vec<_>>(),
-            self.services.iter().collect::<Vec<_>>(),
-            self.namespaces.iter().collect::<Vec<_>>(),
-        );
+        let objects = self.objects();
         let inventory = IngressInventory {
-            ingresses: &ingresses,
-            ingress_classes: &classes,
-            ingress_class_params: &params,
-            auto_mode_class_params: &[],
-            services: &services,
-            namespaces: &namespaces,
+            ingresses: &objects.ingresses,
+            ingress_classes: &objects.ingress_classes,
+            ingress_class_params: &objects.ingress_class_params,
+            auto_mode_class_params: &objects.auto_mode_class_params,
+            services: &objects.services,
+            namespaces: &objects.namespaces,
         };
-        evaluate_tls_policy(policy, &inventory, facts, &AlbDefaults::default())
+        evaluate_tls_policy(policy, &inventory, &objects.gateways, facts, &AlbDefaults::default())
     }
 
     /// Facts that answer every lookup the world makes: the certificate is issued and valid.

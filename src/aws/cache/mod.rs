@@ -1,6 +1,7 @@
 //! The one cache for every AWS fact: keyed by (role, region, fact kind, id), a TTL per kind,
-//! single-flight loads, bounded size with least-recently-used eviction, short negative caching
-//! of NotFound, and stale answers while AWS is throttling or unavailable.
+//! single-flight loads, bounded size with least-recently-used eviction (in entries, and in bytes
+//! for secret values), short negative caching of NotFound, and stale answers while AWS is
+//! throttling or unavailable.
 
 use super::error::AwsError;
 use futures::FutureExt;
@@ -36,13 +37,25 @@ pub enum FactKind {
 /// A type the cache holds, tied to its kind so that a key always finds the type it stored.
 pub(crate) trait Cached: Clone + Send + Sync + 'static {
     const KIND: FactKind;
+
+    /// Secret bytes it holds, which count against [`CacheSettings::value_bytes`].
+    fn bytes(&self) -> usize {
+        0
+    }
 }
+
+/// Default of [`CacheSettings::value_bytes`]: 32 MiB, some 500 values of the largest size
+/// Secrets Manager stores (64 KiB), or thousands of typical ones.
+pub const DEFAULT_VALUE_BYTES: usize = 32 * 1024 * 1024;
 
 /// How long facts stay fresh. `None`: until evicted.
 #[derive(Clone, Debug)]
 pub struct CacheSettings {
     /// Entries kept at most; the least recently used are evicted beyond it.
     pub capacity: usize,
+    /// Bytes of secret values kept at most; the least recently used values are dropped beyond
+    /// it, and a value larger than it is not kept at all.
+    pub value_bytes: usize,
     pub secret_metadata_ttl: Duration,
     pub kms_key_ttl: Duration,
     pub certificate_ttl: Duration,
@@ -61,6 +74,7 @@ impl Default for CacheSettings {
         const MINUTE: Duration = Duration::from_secs(60);
         Self {
             capacity: 10_000,
+            value_bytes: DEFAULT_VALUE_BYTES,
             secret_metadata_ttl: 5 * MINUTE,
             kms_key_ttl: 30 * MINUTE,
             certificate_ttl: 30 * MINUTE,
@@ -104,6 +118,7 @@ struct Loaded {
     fetched: Instant,
     /// AWS failed transiently and the previous value is served instead.
     stale: bool,
+    bytes: usize,
 }
 
 type Load = Shared<BoxFuture<'static, Loaded>>;
@@ -116,12 +131,16 @@ enum State {
 struct Entry {
     state: State,
     last_used: u64,
+    /// [`Cached::bytes`] of what it holds.
+    bytes: usize,
 }
 
 #[derive(Default)]
 struct Entries {
     map: HashMap<Key, Entry>,
     clock: u64,
+    /// The sum of the entries' bytes.
+    bytes: usize,
 }
 
 /// What a lookup found, decided under the lock and acted on outside it.
@@ -147,6 +166,11 @@ impl FactCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes of secret values held now.
+    pub fn value_bytes(&self) -> usize {
+        self.lock().bytes
     }
 
     /// The fact for `id`, loading it with `load` when it is missing or expired. Concurrent
@@ -193,13 +217,19 @@ impl FactCache {
         if matches!(entries.map.get(&key), Some(Entry { state: State::Loading(_), .. })) {
             return;
         }
+        let bytes = result.as_ref().map_or(0, Cached::bytes);
+        if bytes > self.settings.value_bytes {
+            entries.remove(&key);
+            return;
+        }
         let now = Instant::now();
         let result = result.map(|v| Arc::new(v) as Value);
         let expires = self.expiry(T::KIND, &result, now);
         let clock = entries.tick();
-        entries
-            .map
-            .insert(key, Entry { state: State::Ready { result, fetched: now, expires }, last_used: clock });
+        entries.insert(
+            key,
+            Entry { state: State::Ready { result, fetched: now, expires }, last_used: clock, bytes },
+        );
         self.evict(&mut entries);
     }
 
@@ -213,8 +243,13 @@ impl FactCache {
             Some(Entry { state: State::Ready { fetched, .. }, .. }) if fetched.elapsed() >= max_age
         );
         if old {
-            entries.map.remove(&key);
+            entries.remove(&key);
         }
+    }
+
+    /// Drops the fact for `id`; a load in flight is left to finish.
+    pub(crate) fn forget<T: Cached>(&self, scope: &Scope, id: &str) {
+        self.forget_older_than::<T>(scope, id, Duration::ZERO);
     }
 
     fn lookup<T, F, Fut>(&self, key: &Key, load: F) -> Lookup
@@ -237,7 +272,7 @@ impl FactCache {
                 State::Ready { result: Ok(value), fetched, .. }
                     if now.duration_since(*fetched) < self.settings.max_stale =>
                 {
-                    stale = Some((value.clone(), *fetched));
+                    stale = Some((value.clone(), *fetched, entry.bytes));
                 }
                 State::Ready { .. } => {}
             }
@@ -245,19 +280,25 @@ impl FactCache {
         let fut = load();
         let pending = async move {
             match (fut.await, stale) {
-                (Ok(value), _) => {
-                    Loaded { result: Ok(Arc::new(value)), fetched: Instant::now(), stale: false }
-                }
-                (Err(err), Some((value, fetched))) if err.class().is_retryable() => {
+                (Ok(value), _) => Loaded {
+                    bytes: value.bytes(),
+                    result: Ok(Arc::new(value)),
+                    fetched: Instant::now(),
+                    stale: false,
+                },
+                (Err(err), Some((value, fetched, bytes))) if err.class().is_retryable() => {
                     tracing::warn!(error = %err, "serving a cached AWS fact while AWS fails");
-                    Loaded { result: Ok(value), fetched, stale: true }
+                    Loaded { result: Ok(value), fetched, stale: true, bytes }
                 }
-                (Err(err), _) => Loaded { result: Err(err), fetched: Instant::now(), stale: false },
+                (Err(err), _) => Loaded { result: Err(err), fetched: Instant::now(), stale: false, bytes: 0 },
             }
         }
         .boxed()
         .shared();
-        entries.map.insert(key.clone(), Entry { state: State::Loading(pending.clone()), last_used: clock });
+        entries.insert(
+            key.clone(),
+            Entry { state: State::Loading(pending.clone()), last_used: clock, bytes: 0 },
+        );
         self.evict(&mut entries);
         Lookup::Wait(pending)
     }
@@ -265,10 +306,11 @@ impl FactCache {
     /// Records a finished load, once: the first waiter to get here does it.
     fn settle(&self, key: &Key, pending: &Load, loaded: &Loaded) {
         let mut entries = self.lock();
-        let Some(entry) = entries.map.get_mut(key) else { return };
+        let Some(entry) = entries.map.get(key) else { return };
         if !matches!(&entry.state, State::Loading(current) if current.ptr_eq(pending)) {
             return;
         }
+        let last_used = entry.last_used;
         let now = Instant::now();
         let expires = if loaded.stale {
             // Ask AWS again soon, but not on every call while it is struggling.
@@ -276,12 +318,13 @@ impl FactCache {
         } else {
             self.expiry(key.kind, &loaded.result, now)
         };
-        match (&loaded.result, expires) {
-            (Err(e), _) if !e.is_not_found() => {
-                entries.map.remove(key);
-            }
-            (result, expires) => {
-                entry.state = State::Ready { result: result.clone(), fetched: loaded.fetched, expires };
+        match &loaded.result {
+            Err(e) if !e.is_not_found() => entries.remove(key),
+            _ if loaded.bytes > self.settings.value_bytes => entries.remove(key),
+            result => {
+                let state = State::Ready { result: result.clone(), fetched: loaded.fetched, expires };
+                entries.insert(key.clone(), Entry { state, last_used, bytes: loaded.bytes });
+                self.evict(&mut entries);
             }
         }
     }
@@ -293,24 +336,18 @@ impl FactCache {
         }
     }
 
-    /// Drops the least recently used settled entries once over capacity (a tenth at a time, so
-    /// that the sort is amortised).
+    /// Drops the least recently used settled entries once over capacity, and values once over
+    /// their byte bound, down to nine tenths of it so that the sort is amortised.
     fn evict(&self, entries: &mut Entries) {
         let capacity = self.settings.capacity.max(1);
-        if entries.map.len() <= capacity {
-            return;
+        if entries.map.len() > capacity {
+            let target = capacity - capacity / 10;
+            entries.drop_least_recent(|_| true, |entries| entries.map.len() > target);
         }
-        let target = capacity - capacity / 10;
-        let mut settled: Vec<(u64, Key)> = entries
-            .map
-            .iter()
-            .filter(|(_, e)| matches!(e.state, State::Ready { .. }))
-            .map(|(k, e)| (e.last_used, k.clone()))
-            .collect();
-        settled.sort_unstable_by_key(|(used, _)| *used);
-        let excess = entries.map.len().saturating_sub(target);
-        for (_, key) in settled.into_iter().take(excess) {
-            entries.map.remove(&key);
+        let bound = self.settings.value_bytes;
+        if entries.bytes > bound {
+            let target = bound - bound / 10;
+            entries.drop_least_recent(|entry| entry.bytes > 0, |entries| entries.bytes > target);
         }
     }
 
@@ -324,6 +361,36 @@ impl Entries {
     fn tick(&mut self) -> u64 {
         self.clock += 1;
         self.clock
+    }
+
+    fn insert(&mut self, key: Key, entry: Entry) {
+        self.bytes += entry.bytes;
+        if let Some(old) = self.map.insert(key, entry) {
+            self.bytes -= old.bytes;
+        }
+    }
+
+    fn remove(&mut self, key: &Key) {
+        if let Some(old) = self.map.remove(key) {
+            self.bytes -= old.bytes;
+        }
+    }
+
+    /// Drops the settled entries `eligible` picks, least recently used first, while `over`.
+    fn drop_least_recent(&mut self, eligible: impl Fn(&Entry) -> bool, over: impl Fn(&Self) -> bool) {
+        let mut settled: Vec<(u64, Key)> = self
+            .map
+            .iter()
+            .filter(|(_, e)| matches!(e.state, State::Ready { .. }) && eligible(e))
+            .map(|(k, e)| (e.last_used, k.clone()))
+            .collect();
+        settled.sort_unstable_by_key(|(used, _)| *used);
+        for (_, key) in settled {
+            if !over(self) {
+                break;
+            }
+            self.remove(&key);
+        }
     }
 }
 
@@ -341,125 +408,4 @@ fn downcast<T: Cached>(result: Result<Value, AwsError>) -> Result<T, AwsError> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    #[derive(Clone, Debug, PartialEq)]
-    struct Fact(u32);
-    impl Cached for Fact {
-        const KIND: FactKind = FactKind::KmsKey;
-    }
-
-    fn scope() -> Scope {
-        Scope { region: "us-east-1".into(), role_arn: None, session: None }
-    }
-
-    fn counting(
-        calls: &Arc<AtomicU32>,
-        result: Result<u32, AwsError>,
-    ) -> impl Future<Output = Result<Fact, AwsError>> + Send + 'static {
-        let calls = calls.clone();
-        async move {
-            calls.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(20)).await;
-            result.map(Fact)
-        }
-    }
-
-    fn transient() -> AwsError {
-        AwsError::Transient { action: "kms:DescribeKey", attempts: 3, message: "500".into() }
-    }
-
-    #[tokio::test]
-    async fn concurrent_asks_share_one_load() {
-        let cache = FactCache::new(CacheSettings::default());
-        let calls = Arc::new(AtomicU32::new(0));
-        let scope = scope();
-        let asks = (0..50).map(|_| cache.get_or_load(&scope, "k", || counting(&calls, Ok(7))));
-        let results = futures::future::join_all(asks).await;
-        assert!(results.iter().all(|r| r == &Ok(Fact(7))));
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-        assert_eq!(cache.get_or_load(&scope, "k", || counting(&calls, Ok(8))).await, Ok(Fact(7)));
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-    }
-
-    #[tokio::test]
-    async fn not_found_is_cached_briefly_and_other_errors_not_at_all() {
-        let cache =
-            FactCache::new(CacheSettings { not_found_ttl: Duration::from_millis(50), ..Default::default() });
-        let calls = Arc::new(AtomicU32::new(0));
-        let missing = || AwsError::NotFound { kind: "KMS key", id: "k".into() };
-        assert_eq!(
-            cache.get_or_load(&scope(), "k", || counting(&calls, Err(missing()))).await,
-            Err(missing())
-        );
-        assert_eq!(cache.get_or_load(&scope(), "k", || counting(&calls, Ok(1))).await, Err(missing()));
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-        tokio::time::sleep(Duration::from_millis(60)).await;
-        assert_eq!(cache.get_or_load(&scope(), "k", || counting(&calls, Ok(1))).await, Ok(Fact(1)));
-
-        assert_eq!(
-            cache.get_or_load(&scope(), "e", || counting(&calls, Err(transient()))).await,
-            Err(transient())
-        );
-        assert_eq!(cache.get_or_load(&scope(), "e", || counting(&calls, Ok(2))).await, Ok(Fact(2)));
-        assert_eq!(calls.load(Ordering::SeqCst), 4);
-    }
-
-    #[tokio::test]
-    async fn an_expired_fact_is_served_while_aws_fails() {
-        let cache = FactCache::new(CacheSettings { kms_key_ttl: Duration::ZERO, ..Default::default() });
-        let calls = Arc::new(AtomicU32::new(0));
-        assert_eq!(cache.get_or_load(&scope(), "k", || counting(&calls, Ok(1))).await, Ok(Fact(1)));
-        assert_eq!(
-            cache.get_or_load(&scope(), "k", || counting(&calls, Err(transient()))).await,
-            Ok(Fact(1))
-        );
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
-    }
-
-    #[tokio::test]
-    async fn a_fact_older_than_asked_is_loaded_again_and_a_younger_one_is_not() {
-        let cache = FactCache::new(CacheSettings::default());
-        let calls = Arc::new(AtomicU32::new(0));
-        assert_eq!(cache.get_or_load(&scope(), "k", || counting(&calls, Ok(1))).await, Ok(Fact(1)));
-        cache.forget_older_than::<Fact>(&scope(), "k", Duration::from_secs(60));
-        assert_eq!(cache.get_or_load(&scope(), "k", || counting(&calls, Ok(2))).await, Ok(Fact(1)));
-        assert_eq!(calls.load(Ordering::SeqCst), 1);
-
-        tokio::time::sleep(Duration::from_millis(30)).await;
-        cache.forget_older_than::<Fact>(&scope(), "k", Duration::from_millis(25));
-        assert_eq!(cache.peek::<Fact>(&scope(), "k"), None);
-        assert_eq!(
-            cache.get_or_load(&scope(), "k", || counting(&calls, Err(transient()))).await,
-            Err(transient()),
-            "a value older than asked for is not an answer, even while AWS fails"
-        );
-        assert_eq!(cache.get_or_load(&scope(), "k", || counting(&calls, Ok(3))).await, Ok(Fact(3)));
-        assert_eq!(calls.load(Ordering::SeqCst), 3);
-    }
-
-    #[tokio::test]
-    async fn eviction_keeps_the_recently_used() {
-        let cache = FactCache::new(CacheSettings { capacity: 10, ..Default::default() });
-        cache.put(&scope(), "hot", Ok(Fact(0)));
-        for i in 0..30 {
-            cache.put(&scope(), &format!("k{i}"), Ok(Fact(i)));
-            assert_eq!(cache.peek::<Fact>(&scope(), "hot"), Some(Ok(Fact(0))));
-        }
-        assert!(cache.len() <= 10, "{}", cache.len());
-        assert_eq!(cache.peek::<Fact>(&scope(), "k0"), None);
-        assert_eq!(cache.peek::<Fact>(&scope(), "k29"), Some(Ok(Fact(29))));
-    }
-
-    #[tokio::test]
-    async fn scopes_do_not_share_entries() {
-        let cache = FactCache::new(CacheSettings::default());
-        cache.put(&scope(), "k", Ok(Fact(1)));
-        let other = Scope { region: "eu-west-1".into(), ..scope() };
-        assert_eq!(cache.peek::<Fact>(&other, "k"), None);
-        let role = Scope { role_arn: Some("arn:aws:iam::111111111111:role/r".into()), ..scope() };
-        assert_eq!(cache.peek::<Fact>(&role, "k"), None);
-    }
-}
+mod tests;

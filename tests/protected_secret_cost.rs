@@ -1,0 +1,137 @@
+//! What one tenant's ProtectedSecret may cost the others: a runaway template fails alone while
+//! the objects reconciled with it sync, and the value cache stays within its bound, drops the
+//! versions no object holds, and reads an evicted value again rather than miss it.
+
+mod support;
+
+use dpo::aws::AwsFacts;
+use k8s_openapi::api::core::v1::Secret;
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::apiserver::secret_path;
+use support::controller::{Harness, NAMESPACE};
+use support::moto::{self, Seed};
+
+const LOOPS: &str = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
+
+fn spec(secret_id: &str) -> Value {
+    json!({"source": {"secretId": secret_id}, "data": [{"key": "password", "property": "password"}]})
+}
+
+fn templated(secret_id: &str, key: &str, template: &str) -> Value {
+    json!({"source": {"secretId": secret_id}, "template": {"data": {key: template}}})
+}
+
+fn password(h: &Harness, name: &str) -> String {
+    let secret: Secret = h.api.object(&secret_path(NAMESPACE, name));
+    String::from_utf8(secret.data.unwrap()["password"].0.clone()).unwrap()
+}
+
+/// GetSecretValue and BatchGetSecretValue calls so far.
+fn value_reads(aws: &AwsFacts) -> u64 {
+    ["GetSecretValue", "BatchGetSecretValue"].iter().map(|op| aws.metrics().count("secretsmanager", op)).sum()
+}
+
+/// Metadata never goes stale, so a due refresh sees a rotation at once.
+async fn facts(value_bytes: Option<usize>) -> AwsFacts {
+    let mut settings = moto::test_settings();
+    settings.cache.secret_metadata_ttl = Duration::ZERO;
+    if let Some(bound) = value_bytes {
+        settings.cache.value_bytes = bound;
+    }
+    moto::facts(settings).await
+}
+
+#[tokio::test]
+async fn a_runaway_template_fails_alone_and_the_objects_reconciled_with_it_sync() {
+    let seed = Seed::new().await;
+    let secret_id = seed.compliant_secret(NAMESPACE, &json!({"username": "app", "password": "pw"})).await;
+    let h = Harness::new(facts(None).await);
+    h.create("runaway", templated(&secret_id, "LOOP", LOOPS));
+    h.create("huge", templated(&secret_id, "BIG", "{{ password * 1000000 }}"));
+    h.create("db", spec(&secret_id));
+
+    let (runaway, huge, db) = tokio::join!(h.reconcile("runaway"), h.reconcile("huge"), h.reconcile("db"));
+    for result in [runaway, huge, db] {
+        result.expect("a template error is reported, not retried");
+    }
+    assert_eq!(value_reads(&h.ctx.aws), 1, "the three shared one read of the value");
+    let (status, reason, message) = h.ready("runaway");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "TemplateError"), "{message}");
+    assert!(
+        message.contains("spec.template.data.LOOP") && message.contains("fuel limit of 250000"),
+        "{message}"
+    );
+    let (status, reason, message) = h.ready("huge");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "TemplateError"), "{message}");
+    assert!(message.contains("spec.template.data.BIG") && message.contains("1048576 bytes"), "{message}");
+    for name in ["runaway", "huge"] {
+        assert!(h.api.get(&secret_path(NAMESPACE, name)).is_none(), "{name}: nothing written");
+    }
+    assert_eq!(h.ready("db").0, "True");
+    assert_eq!(password(&h, "db"), "pw");
+}
+
+#[tokio::test]
+async fn a_version_no_object_holds_leaves_the_value_cache() {
+    let seed = Seed::new().await;
+    let first = json!({"password": "one"}).to_string();
+    let secret_id = seed.compliant_secret(NAMESPACE, &json!({"password": "one"})).await;
+    let h = Harness::new(facts(None).await);
+    let cache = h.ctx.aws.cache();
+    for name in ["a", "b"] {
+        h.create(name, spec(&secret_id));
+        h.reconcile(name).await.unwrap();
+    }
+    assert_eq!(cache.value_bytes(), first.len());
+
+    let second = json!({"password": "two-longer"}).to_string();
+    seed.put_value(&secret_id, &second).await;
+    // An edit makes the refresh due at once.
+    h.update("a", spec(&secret_id));
+    h.reconcile("a").await.unwrap();
+    assert_eq!(password(&h, "a"), "two-longer");
+    assert_eq!(cache.value_bytes(), first.len() + second.len(), "b still holds the first version");
+    h.update("b", spec(&secret_id));
+    h.reconcile("b").await.unwrap();
+    assert_eq!(cache.value_bytes(), second.len(), "no object holds the first version");
+
+    h.delete("a");
+    h.reconcile("a").await.unwrap();
+    assert_eq!(cache.value_bytes(), second.len(), "b holds the second version");
+    h.delete("b");
+    h.reconcile("b").await.unwrap();
+    assert_eq!(cache.value_bytes(), 0);
+}
+
+#[tokio::test]
+async fn an_evicted_value_is_read_again_and_never_missing_from_the_secret() {
+    let seed = Seed::new().await;
+    let (one, two) = (json!({"password": "pw-one"}), json!({"password": "pw-two"}));
+    let bound = one.to_string().len() + 10;
+    let h = Harness::new(facts(Some(bound)).await);
+    let cache = h.ctx.aws.cache();
+    for (name, value) in [("one", &one), ("two", &two)] {
+        let secret_id = seed.compliant_secret(NAMESPACE, value).await;
+        h.create(name, spec(&secret_id));
+        h.reconcile(name).await.unwrap();
+        assert!(cache.value_bytes() <= bound, "{} bytes", cache.value_bytes());
+    }
+    assert_eq!(cache.value_bytes(), two.to_string().len(), "one's value made room for two's");
+
+    // Before its refresh is due, one still holds its version: a reconcile reads it again.
+    let reads = value_reads(&h.ctx.aws);
+    h.api.clear_calls();
+    h.reconcile("one").await.unwrap();
+    assert_eq!(value_reads(&h.ctx.aws), reads + 1);
+    assert!(h.api.writes().iter().all(|c| !c.path.contains("/secrets/")), "the Secret is unchanged");
+    assert_eq!((h.ready("one").0, password(&h, "one")), ("True".into(), "pw-one".into()));
+
+    // Deleted by hand while evicted (one's value took its room again): restored from the value
+    // read again.
+    h.api.remove(&secret_path(NAMESPACE, "two"));
+    h.reconcile("two").await.unwrap();
+    assert_eq!(value_reads(&h.ctx.aws), reads + 2);
+    assert_eq!(password(&h, "two"), "pw-two");
+    assert!(cache.value_bytes() <= bound, "{} bytes", cache.value_bytes());
+}
