@@ -64,13 +64,66 @@ fn shipped_policies_require_post_quantum_tls_and_leave_certificate_keys_to_aws()
         api[0]["remediation"].as_str().unwrap().contains("ELBSecurityPolicy-TLS13-1-2-Res-PQ-2025-09"),
         "{report}"
     );
-    // Offline the certificate keys are unknown: skipped for each Ingress and Gateway with a
-    // certificate, never passed.
+    // Offline the certificate keys are unknown: skipped for each Ingress, NLB Service and Gateway
+    // with an ACM certificate (wordpress, api, shop, Auto Mode's catalog and checkout-api, and the
+    // storefront and checkout Gateways), never passed.
     let skipped = report["summary"]["skipped"].as_array().unwrap();
     for rule in ["acm-certificate-rsa-check", "acm-certificate-key-algorithm-approved"] {
         let entry = skipped.iter().find(|s| s["rule"] == rule).unwrap_or_else(|| panic!("{rule}: {report}"));
-        assert_eq!(entry["resources"], 5, "{rule}: {report}");
+        assert_eq!(entry["resources"], 7, "{rule}: {report}");
     }
+}
+
+/// The rules of the findings on the object named `name`.
+fn rules_on(report: &serde_json::Value, name: &str) -> Vec<String> {
+    let on = report["findings"].as_array().unwrap().iter().filter(|f| f["resource"]["name"] == name);
+    on.map(|f| f["rule"].as_str().unwrap().to_string()).collect()
+}
+
+#[test]
+fn auto_mode_example_is_compliant_with_its_web_acl_left_to_aws() {
+    let args =
+        ["check", "deploy/examples/auto-mode", "--policy", "deploy/examples/policies.yaml", "-o", "json"];
+    let output = dpo(&args, None);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report = json(&output);
+    assert_eq!(rules_of(&report), Vec::<String>::new(), "{report}");
+    // The Ingress and the eks.amazonaws.com/nlb Service are judged, not "not applicable": both
+    // wait on their certificates' status.
+    let skipped = report["summary"]["skipped"].as_array().unwrap();
+    let status =
+        skipped.iter().find(|s| s["rule"] == "acm-certificate-status").expect("certificates skipped");
+    assert_eq!(status["resources"], 2, "{report}");
+    let waf =
+        skipped.iter().find(|s| s["rule"] == "alb-waf-enabled").expect("the Web ACL's existence is skipped");
+    assert_eq!(waf["resources"], 1, "{report}");
+}
+
+#[test]
+fn auto_mode_violations_are_found_under_the_shipped_policies() {
+    let report = json(&dpo(&["check", "deploy/examples", "-o", "json"], None));
+    assert_eq!(
+        rules_on(&report, "partners"),
+        ["elbv2-acm-certificate-required", "elbv2-predefined-security-policy-ssl-check", "alb-waf-enabled"],
+        "{report}"
+    );
+    assert_eq!(rules_on(&report, "partners-feed"), ["elbv2-acm-certificate-required"], "{report}");
+    // Auto Mode ignores the partners Ingress's group.name: the self-managed storefront group's
+    // findings stay on its own members.
+    let partners =
+        report["findings"].as_array().unwrap().iter().filter(|f| f["resource"]["name"] == "partners");
+    assert!(partners.clone().all(|f| !f["message"].as_str().unwrap().contains("IngressGroup")), "{report}");
+    assert!(rules_on(&report, "shop").contains(&"alb-waf-enabled".to_string()), "{report}");
+}
+
+#[test]
+fn eks_auto_mode_gives_classless_load_balancer_services_an_nlb() {
+    let service = "apiVersion: v1\nkind: Service\nmetadata: {name: api, namespace: shop}\nspec:\n  type: LoadBalancer\n  ports: [{name: https, port: 443}]\n";
+    let output = dpo(&["check", "-", "-o", "json"], Some(service));
+    assert_eq!(rules_of(&json(&output)), Vec::<String>::new());
+    let output = dpo(&["check", "-", "--eks-auto-mode", "-o", "json"], Some(service));
+    assert_eq!(output.status.code(), Some(1), "{}", stderr(&output));
+    assert_eq!(rules_of(&json(&output)), ["elbv2-acm-certificate-required"]);
 }
 
 #[test]
@@ -94,10 +147,12 @@ fn shipped_gateways_are_judged_like_ingresses() {
         "elbv2-predefined-security-policy-ssl-check: HTTPS listener 443 uses security policy ELBSecurityPolicy-2016-08 \
          (the controller's default, as none is set)"
     ));
-    // Offline the certificate's state is unknown: skipped for the Gateways, never passed.
+    // Offline the certificate's state is unknown: skipped for the Gateways, never passed (7: the
+    // storefront and checkout Gateways, wordpress, api, shop, and Auto Mode's catalog and
+    // checkout-api).
     let skipped = report["summary"]["skipped"].as_array().unwrap();
     let status = skipped.iter().find(|s| s["rule"] == "acm-certificate-status").expect("status skipped");
-    assert_eq!(status["resources"], 5, "{report}");
+    assert_eq!(status["resources"], 7, "{report}");
 }
 
 #[test]

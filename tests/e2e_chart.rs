@@ -232,16 +232,19 @@ async fn the_default_install_is_admitted_and_its_rbac_runs_every_controller() {
         let tls: Api<TlsIngressPolicy> = Api::all(client.clone());
         create(&tls, dpo_object("TlsIngressPolicy", &id, json!({"ingressSelector": selector}))).await;
 
-        // Served, as where the AWS Load Balancer Controller and Argo Rollouts are installed.
-        cluster::serve_open_crd(
-            &client,
-            "elbv2.k8s.aws",
-            "v1beta1",
-            "IngressClassParams",
-            "ingressclassparams",
-            "Cluster",
-        )
-        .await;
+        // Served, as where the AWS Load Balancer Controller and Argo Rollouts are installed, and on
+        // EKS Auto Mode.
+        for (group, version) in [("elbv2.k8s.aws", "v1beta1"), ("eks.amazonaws.com", "v1")] {
+            cluster::serve_open_crd(
+                &client,
+                group,
+                version,
+                "IngressClassParams",
+                "ingressclassparams",
+                "Cluster",
+            )
+            .await;
+        }
         cluster::install_gateway_api(&client).await;
         let (_dir, args, _, mut controller) = start(&client, &release).await;
         assert_sync_and_restart(&client, app).await;

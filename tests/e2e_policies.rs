@@ -322,6 +322,95 @@ async fn tls_ingress_policy_flips_ready_with_the_certificate() {
     let _ = namespaces.delete(&id, &DeleteParams::default()).await;
 }
 
+/// On EKS Auto Mode the certificate and security policy of an Ingress can come from its class's
+/// `eks.amazonaws.com/v1` IngressClassParams: the controller watches them, so editing them
+/// re-judges the Ingress.
+#[tokio::test]
+async fn auto_mode_ingress_class_params_are_watched() {
+    let client = cluster::client().await;
+    cluster::install_crds(&client).await;
+    cluster::serve_open_crd(
+        &client,
+        "eks.amazonaws.com",
+        "v1",
+        "IngressClassParams",
+        "ingressclassparams",
+        "Cluster",
+    )
+    .await;
+    let id = unique();
+    let seed = Seed::new().await;
+    let host = format!("{id}.example.com");
+    let valid =
+        seed.certificate(&[&host], jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 200)).await;
+
+    let params_type =
+        cluster::api_resource("eks.amazonaws.com", "v1", "IngressClassParams", "ingressclassparams");
+    let params: Api<kube::core::DynamicObject> = Api::all_with(client.clone(), &params_type);
+    let params_object = |ssl_policy: &str| {
+        json!({
+            "apiVersion": "eks.amazonaws.com/v1", "kind": "IngressClassParams", "metadata": {"name": id},
+            "spec": {"scheme": "internet-facing", "certificateARNs": [valid], "sslPolicy": ssl_policy},
+        })
+    };
+    let apply = PatchParams::apply("e2e").force();
+    params
+        .patch(&id, &apply, &Patch::Apply(params_object("ELBSecurityPolicy-TLS13-1-2-2021-06")))
+        .await
+        .expect("applying the IngressClassParams");
+    let classes: Api<k8s_openapi::api::networking::v1::IngressClass> = Api::all(client.clone());
+    let class = json!({"metadata": {"name": id}, "spec": {"controller": "eks.amazonaws.com/alb",
+        "parameters": {"apiGroup": "eks.amazonaws.com", "kind": "IngressClassParams", "name": id}}});
+    classes
+        .create(&PostParams::default(), &serde_json::from_value(class).expect("IngressClass"))
+        .await
+        .expect("creating the IngressClass");
+
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": id}})).expect("Namespace");
+    namespaces.create(&PostParams::default(), &namespace).await.expect("creating the namespace");
+    // The certificate and policy come from the params: drop the Ingress's own.
+    let mut ingress = tls_ingress("web", &id, &host, &valid, &id);
+    let annotations = ingress.metadata.annotations.as_mut().expect("annotations");
+    annotations.remove("alb.ingress.kubernetes.io/certificate-arn");
+    annotations.remove("alb.ingress.kubernetes.io/ssl-policy");
+    ingress.spec.as_mut().expect("spec").ingress_class_name = Some(id.clone());
+    let ingresses: Api<Ingress> = Api::namespaced(client.clone(), &id);
+    ingresses.create(&PostParams::default(), &ingress).await.expect("creating the Ingress");
+    let policies: Api<TlsIngressPolicy> = Api::all(client.clone());
+    let policy: TlsIngressPolicy = serde_json::from_value(json!({
+        "apiVersion": "dpo.dev/v1alpha1", "kind": "TlsIngressPolicy", "metadata": {"name": id},
+        "spec": {"ingressSelector": {"matchLabels": {"dpo.dev/e2e": id}}},
+    }))
+    .expect("policy");
+    let generation = policies
+        .create(&PostParams::default(), &policy)
+        .await
+        .expect("creating the policy")
+        .metadata
+        .generation;
+    let _controller = start(&client, run_tls_policies).await;
+
+    let ready =
+        wait_for(&policies, &id, "Ready=True", |p| ready_is(p.status.as_ref(), generation, "True")).await;
+    let summary = ready.status.and_then(|s| s.summary).expect("summary");
+    assert_eq!(summary.evaluated, 1, "the Ingress is judged, not skipped as not ALB");
+    params
+        .patch(&id, &apply, &Patch::Apply(params_object("ELBSecurityPolicy-2016-08")))
+        .await
+        .expect("weakening the IngressClassParams");
+    let failing =
+        wait_for(&policies, &id, "Ready=False", |p| ready_is(p.status.as_ref(), generation, "False")).await;
+    let status = failing.status.expect("status");
+    assert_eq!(status.findings[0].rule, "elbv2-predefined-security-policy-ssl-check", "{status:?}");
+    assert!(status.findings[0].remediation.contains(&format!("IngressClassParams `{id}`")), "{status:?}");
+
+    let _ = policies.delete(&id, &DeleteParams::default()).await;
+    let _ = namespaces.delete(&id, &DeleteParams::default()).await;
+    let _ = classes.delete(&id, &DeleteParams::default()).await;
+    let _ = params.delete(&id, &DeleteParams::default()).await;
+}
+
 #[tokio::test]
 async fn tls_ingress_policy_judges_an_alb_gateway() {
     let client = cluster::client().await;
@@ -336,14 +425,14 @@ async fn tls_ingress_policy_judges_an_alb_gateway() {
     let namespaces: Api<Namespace> = Api::all(client.clone());
     let namespace: Namespace = serde_json::from_value(json!({"metadata": {"name": id}})).expect("Namespace");
     namespaces.create(&PostParams::default(), &namespace).await.expect("creating the namespace");
-    let dynamic = |group: &str, version: &str, kind: &str, plural: &str| {
-        let gvk = kube::core::GroupVersionKind::gvk(group, version, kind);
-        kube::api::ApiResource::from_gvk_with_plural(&gvk, plural)
-    };
-    let classes = dynamic("gateway.networking.k8s.io", "v1", "GatewayClass", "gatewayclasses");
-    let gateways = dynamic("gateway.networking.k8s.io", "v1", "Gateway", "gateways");
-    let configurations =
-        dynamic("gateway.k8s.aws", "v1beta1", "LoadBalancerConfiguration", "loadbalancerconfigurations");
+    let classes = cluster::api_resource("gateway.networking.k8s.io", "v1", "GatewayClass", "gatewayclasses");
+    let gateways = cluster::api_resource("gateway.networking.k8s.io", "v1", "Gateway", "gateways");
+    let configurations = cluster::api_resource(
+        "gateway.k8s.aws",
+        "v1beta1",
+        "LoadBalancerConfiguration",
+        "loadbalancerconfigurations",
+    );
     let create = |resource: &kube::api::ApiResource, namespaced: bool, object: Value| {
         let api: Api<kube::api::DynamicObject> = match namespaced {
             true => Api::namespaced_with(client.clone(), &id, resource),
@@ -436,7 +525,7 @@ async fn tls_ingress_policy_judges_an_alb_gateway() {
         .expect("patching the Gateway");
     wait_for(&policies, &id, "Ready=True again", |p| ready_is(p.status.as_ref(), generation, "True")).await;
     // The controller watches HTTPRoutes: one serving plain HTTP fails the Gateway.
-    let routes = dynamic("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes");
+    let routes = cluster::api_resource("gateway.networking.k8s.io", "v1", "HTTPRoute", "httproutes");
     create(
         &routes,
         true,

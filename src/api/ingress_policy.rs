@@ -52,6 +52,10 @@ pub struct TlsIngressPolicySpec {
     /// recorded today cannot be decrypted by a future quantum computer.
     #[serde(default)]
     pub require_post_quantum: bool,
+    /// Internet-facing ALBs must have a WAFv2 Web ACL (`alb-waf-enabled`); with AWS facts, one
+    /// that exists.
+    #[serde(default)]
+    pub require_waf: bool,
     /// Certificate requirements.
     #[serde(default)]
     pub certificate: CertificateRequirements,
@@ -83,6 +87,7 @@ impl Default for TlsIngressPolicySpec {
             min_tls_version: TlsVersion::Tls12,
             allowed_ssl_policies: Vec::new(),
             require_post_quantum: false,
+            require_waf: false,
             certificate: CertificateRequirements::default(),
             include_services: true,
             include_gateways: true,

@@ -6,7 +6,8 @@ use crate::api::{EncryptedVolumePolicy, ProtectedSecret, ResourceRef, TlsIngress
 use crate::aws::{AwsFacts, FactRequest, Target};
 use crate::policy::facts::{FACT_ROUNDS, FactRecorder, FactSet, Wanted};
 use crate::policy::ingress::{
-    AlbDefaults, GatewayInventory, IngressClassParams, IngressInventory, evaluate_tls_policy,
+    AlbDefaults, AutoModeIngressClassParams, GatewayInventory, IngressClassParams, IngressInventory,
+    evaluate_tls_policy,
 };
 use crate::policy::secret::{judge_secret, validate_spec};
 use crate::policy::storage::evaluate_volume_policy;
@@ -29,6 +30,7 @@ struct Inventory<'a> {
     ingresses: Vec<&'a Ingress>,
     ingress_classes: Vec<&'a IngressClass>,
     ingress_class_params: Vec<&'a IngressClassParams>,
+    auto_mode_class_params: Vec<&'a AutoModeIngressClassParams>,
     services: Vec<&'a Service>,
     namespaces: Vec<&'a Namespace>,
     gateways: GatewayInventory<'a>,
@@ -79,6 +81,7 @@ impl<'a> Inventory<'a> {
             Object::Ingress(o) => self.ingresses.push_ref(o),
             Object::IngressClass(o) => self.ingress_classes.push_ref(o),
             Object::IngressClassParams(o) => self.ingress_class_params.push_ref(o),
+            Object::AutoModeIngressClassParams(o) => self.auto_mode_class_params.push_ref(o),
             Object::Service(o) => self.services.push_ref(o),
             Object::Namespace(o) => self.namespaces.push_ref(o),
             Object::Gateway(o) => self.gateways.gateways.push_ref(o),
@@ -171,6 +174,7 @@ pub fn check(
             ingresses: &inventory.ingresses,
             ingress_classes: &inventory.ingress_classes,
             ingress_class_params: &inventory.ingress_class_params,
+            auto_mode_class_params: &inventory.auto_mode_class_params,
             services: &inventory.services,
             namespaces: &inventory.namespaces,
         };

@@ -185,6 +185,7 @@ impl ControllerArgs {
                     .map_err(|e| invalid("--alb-default-ssl-policy", e))?,
                 ingress_class: AlbDefaults::parse_ingress_class(&self.alb_ingress_class)
                     .map_err(|e| invalid("--alb-ingress-class", e))?,
+                eks_auto_mode: false,
             },
             cluster_name: self.cluster_name.clone().filter(|name| !name.is_empty()),
             ..ControllerConfig::default()

@@ -4,8 +4,8 @@
 use super::report::SourceLocation;
 use super::yaml::{self, Declined};
 use crate::api::{API_VERSION, EncryptedVolumePolicy, GROUP, ProtectedSecret, ResourceRef, TlsIngressPolicy};
-use crate::policy::ingress::IngressClassParams;
 use crate::policy::ingress::gateway::{Gateway, GatewayClass, HTTPRoute, LoadBalancerConfiguration};
+use crate::policy::ingress::{AutoModeIngressClassParams, IngressClassParams};
 use crate::policy::resource_ref;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
@@ -46,6 +46,7 @@ pub enum Object {
     EncryptedVolumePolicy(Box<EncryptedVolumePolicy>),
     TlsIngressPolicy(Box<TlsIngressPolicy>),
     IngressClassParams(Box<IngressClassParams>),
+    AutoModeIngressClassParams(Box<AutoModeIngressClassParams>),
     Gateway(Box<Gateway>),
     HttpRoute(Box<HTTPRoute>),
     GatewayClass(Box<GatewayClass>),
@@ -74,6 +75,7 @@ impl Object {
             Object::EncryptedVolumePolicy(o) => resource_ref(&**o),
             Object::TlsIngressPolicy(o) => resource_ref(&**o),
             Object::IngressClassParams(o) => resource_ref(&**o),
+            Object::AutoModeIngressClassParams(o) => resource_ref(&**o),
             Object::Gateway(o) => resource_ref(&**o),
             Object::HttpRoute(o) => resource_ref(&**o),
             Object::GatewayClass(o) => resource_ref(&**o),
@@ -371,6 +373,9 @@ fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLoca
         ("v1", "Namespace") => typed(text, location, |o| Object::Namespace(Box::new(o))),
         ("elbv2.k8s.aws/v1beta1", "IngressClassParams") => {
             typed(text, location, |o| Object::IngressClassParams(Box::new(o)))
+        }
+        ("eks.amazonaws.com/v1", "IngressClassParams") => {
+            typed(text, location, |o| Object::AutoModeIngressClassParams(Box::new(o)))
         }
         ("gateway.networking.k8s.io/v1", "Gateway") => {
             typed(text, location, |o| Object::Gateway(Box::new(o)))

@@ -76,6 +76,10 @@ pub struct CheckArgs {
     /// The `--ingress-class` of the cluster's AWS Load Balancer Controller: the class it claims.
     #[arg(long, default_value = DEFAULT_INGRESS_CLASS, value_name = "CLASS", value_parser = AlbDefaults::parse_ingress_class)]
     pub alb_ingress_class: String,
+    /// The manifests are for an EKS Auto Mode cluster: LoadBalancer Services without a
+    /// `loadBalancerClass` get Auto Mode's NLB (`eks.amazonaws.com/nlb`).
+    #[arg(long)]
+    pub eks_auto_mode: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -114,6 +118,7 @@ async fn check_command(args: &CheckArgs) -> ExitCode {
     let alb = AlbDefaults {
         ssl_policy: args.alb_default_ssl_policy.clone(),
         ingress_class: args.alb_ingress_class.clone(),
+        eks_auto_mode: args.eks_auto_mode,
     };
     let (report, spec_errors) = if args.aws {
         let settings = AwsSettings { default_region: args.region.clone(), ..AwsSettings::default() };

@@ -53,6 +53,17 @@ impl<'a> Arn<'a> {
         self.resource.strip_prefix("secret:").filter(|name| !name.is_empty())
     }
 
+    /// Name and id of a regional WAFv2 Web ACL ARN (`regional/webacl/<name>/<id>`), the parts
+    /// GetWebACL takes; `None` for any other ARN (CloudFront's `global` ACLs cannot attach to an
+    /// ALB).
+    pub fn regional_web_acl(&self) -> Option<(&'a str, &'a str)> {
+        if self.service != "wafv2" {
+            return None;
+        }
+        let (name, id) = self.resource.strip_prefix("regional/webacl/")?.split_once('/')?;
+        (!name.is_empty() && !id.is_empty() && !id.contains('/')).then_some((name, id))
+    }
+
     pub fn scope(&self) -> Scope<'a> {
         Scope { partition: self.partition, region: self.region, account: self.account }
     }
@@ -71,6 +82,19 @@ pub fn is_account_id(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn regional_web_acl_parts() {
+        let parse = |text| Arn::parse(text).and_then(|arn| arn.regional_web_acl());
+        assert_eq!(
+            parse("arn:aws:wafv2:us-east-1:123456789012:regional/webacl/shop/a1b2-c3"),
+            Some(("shop", "a1b2-c3"))
+        );
+        assert_eq!(parse("arn:aws:wafv2:us-east-1:123456789012:global/webacl/shop/a1b2"), None);
+        assert_eq!(parse("arn:aws:wafv2:us-east-1:123456789012:regional/ipset/shop/a1b2"), None);
+        assert_eq!(parse("arn:aws:wafv2:us-east-1:123456789012:regional/webacl/shop"), None);
+        assert_eq!(parse("arn:aws:acm:us-east-1:123456789012:regional/webacl/shop/a1b2"), None);
+    }
 
     #[test]
     fn parts_of_arns_and_what_is_not_one() {

@@ -86,6 +86,14 @@ pub struct CertificateFacts {
     pub key_algorithm: Option<String>,
 }
 
+/// A WAFv2 Web ACL that exists (GetWebACL found it).
+#[derive(Clone, Debug, PartialEq)]
+pub struct WebAclFacts {
+    pub arn: String,
+    /// How many rules it holds: an empty Web ACL only applies its default action.
+    pub rules: usize,
+}
+
 /// Encryption of one EBS volume.
 #[derive(Clone, Debug, PartialEq)]
 pub struct VolumeFacts {
@@ -157,6 +165,8 @@ pub trait Facts {
     fn secret(&self, secret_id: &str) -> Fact<&SecretFacts>;
     /// An EKS cluster, by name, in the operator's region.
     fn eks_cluster(&self, name: &str) -> Fact<&ClusterFacts>;
+    /// A regional WAFv2 Web ACL, by ARN.
+    fn web_acl(&self, arn: &str) -> Fact<&WebAclFacts>;
 }
 
 /// The offline world: every AWS fact is unknown, so rules that need one are skipped.
@@ -192,6 +202,9 @@ impl Facts for Offline {
     fn eks_cluster(&self, _: &str) -> Fact<&ClusterFacts> {
         Fact::Unknown
     }
+    fn web_acl(&self, _: &str) -> Fact<&WebAclFacts> {
+        Fact::Unknown
+    }
 }
 
 /// Facts gathered ahead of an evaluation, held in maps. Keys are exactly the references used
@@ -210,6 +223,7 @@ pub struct FactSet {
     pub secrets: HashMap<String, Fact<SecretFacts>>,
     /// EKS clusters by name.
     pub clusters: HashMap<String, Fact<ClusterFacts>>,
+    pub web_acls: HashMap<String, Fact<WebAclFacts>>,
 }
 
 fn lookup<'a, T>(map: &'a HashMap<String, Fact<T>>, key: &str) -> Fact<&'a T> {
@@ -252,6 +266,9 @@ impl Facts for FactSet {
     fn eks_cluster(&self, name: &str) -> Fact<&ClusterFacts> {
         lookup(&self.clusters, name)
     }
+    fn web_acl(&self, arn: &str) -> Fact<&WebAclFacts> {
+        lookup(&self.web_acls, arn)
+    }
 }
 
 /// Rounds of (evaluate, gather what was wanted) every caller runs: certificates discovered by
@@ -271,6 +288,7 @@ pub struct Wanted {
     pub secret_ids: std::collections::BTreeSet<String>,
     /// Names of EKS clusters.
     pub clusters: std::collections::BTreeSet<String>,
+    pub web_acl_arns: std::collections::BTreeSet<String>,
 }
 
 impl Wanted {
@@ -288,6 +306,7 @@ impl Wanted {
         self.volume_ids.retain(|id| !other.volume_ids.contains(id));
         self.secret_ids.retain(|id| !other.secret_ids.contains(id));
         self.clusters.retain(|name| !other.clusters.contains(name));
+        self.web_acl_arns.retain(|arn| !other.web_acl_arns.contains(arn));
     }
 
     /// Adds what `more` wants.
@@ -300,6 +319,7 @@ impl Wanted {
         self.ebs_default |= more.ebs_default;
         self.secret_ids.extend(more.secret_ids);
         self.clusters.extend(more.clusters);
+        self.web_acl_arns.extend(more.web_acl_arns);
     }
 }
 
@@ -370,6 +390,11 @@ impl Facts for FactRecorder<'_> {
             w.clusters.insert(name.to_string());
         })
     }
+    fn web_acl(&self, arn: &str) -> Fact<&WebAclFacts> {
+        self.note(self.known.web_acl(arn), |w| {
+            w.web_acl_arns.insert(arn.to_string());
+        })
+    }
 }
 
 impl FactSet {
@@ -387,6 +412,7 @@ impl FactSet {
         merge(&mut self.volumes, more.volumes);
         merge(&mut self.secrets, more.secrets);
         merge(&mut self.clusters, more.clusters);
+        merge(&mut self.web_acls, more.web_acls);
         if self.ebs_default.is_none() {
             self.ebs_default = more.ebs_default;
         }

@@ -29,6 +29,8 @@ pub enum Rule {
     AcmCertificateRsaCheck,
     /// A certificate's key algorithm is in the policy's allowlist.
     AcmCertificateKeyAlgorithmApproved,
+    /// An internet-facing ALB has a WAFv2 Web ACL, and the Web ACL exists.
+    AlbWafEnabled,
     /// Annotations the AWS Load Balancer Controller would reject (bad JSON, bad values).
     AlbIngressAnnotationsValid,
     /// Members of one IngressGroup set conflicting values for one ALB.
@@ -38,7 +40,7 @@ pub enum Rule {
 }
 
 impl Rule {
-    pub const ALL: [Rule; 24] = [
+    pub const ALL: [Rule; 25] = [
         Rule::SecretsmanagerUsingCmk,
         Rule::SecretsmanagerRotationEnabledCheck,
         Rule::SecretsmanagerScheduledRotationSuccessCheck,
@@ -60,6 +62,7 @@ impl Rule {
         Rule::AcmCertificateHostCoverage,
         Rule::AcmCertificateRsaCheck,
         Rule::AcmCertificateKeyAlgorithmApproved,
+        Rule::AlbWafEnabled,
         Rule::AlbIngressAnnotationsValid,
         Rule::AlbIngressGroupConsistent,
         Rule::PolicyInInput,
@@ -189,6 +192,11 @@ impl Rule {
                 Medium,
                 "The certificate's key algorithm is in the policy's allowedKeyAlgorithms.",
             ),
+            Rule::AlbWafEnabled => (
+                "alb-waf-enabled",
+                Medium,
+                "An internet-facing ALB has a WAFv2 Web ACL, and the Web ACL exists.",
+            ),
             Rule::AlbIngressAnnotationsValid => (
                 "alb-ingress-annotations-valid",
                 High,
@@ -299,6 +307,12 @@ impl Rule {
                  `aws acm request-certificate --domain-name <host> --key-algorithm <algorithm> \
                  --validation-method DNS` (RSA_2048, EC_prime256v1 or EC_secp384r1; import others), \
                  and reference its ARN."
+            }
+            Rule::AlbWafEnabled => {
+                "Attach a regional WAFv2 Web ACL: `alb.ingress.kubernetes.io/wafv2-acl-arn: \
+                 arn:aws:wafv2:<region>:<account>:regional/webacl/<name>/<id>` on the Ingress (or \
+                 `spec.wafv2AclArn` in its elbv2.k8s.aws IngressClassParams); `aws wafv2 list-web-acls \
+                 --scope REGIONAL` lists the ARNs."
             }
             Rule::AlbIngressAnnotationsValid => {
                 "Give each `alb.ingress.kubernetes.io/*` annotation a value in the syntax the AWS Load Balancer \

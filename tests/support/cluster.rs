@@ -127,6 +127,12 @@ pub async fn delete_namespace(client: &kube::Client, name: &str) {
     let _ = Api::<Namespace>::all(client.clone()).delete(name, &DeleteParams::default()).await;
 }
 
+/// The resource of `kind` (plural `plural`) in `group`/`version`, for a dynamic `Api` of a kind
+/// the operator has no type for in the tests.
+pub fn api_resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&kube::core::GroupVersionKind::gvk(group, version, kind), plural)
+}
+
 /// Serves `kind` (plural `plural`, group `group`, version `v1alpha1`/`v1beta1` as given) the way
 /// its project's CRD registers it, with an open schema: what the operator does where a
 /// companion (the AWS Load Balancer Controller, Argo Rollouts) is installed can then be seen.

@@ -79,6 +79,7 @@ fn the_load_balancer_controllers_own_defaults_are_flags() {
         AlbDefaults {
             ssl_policy: "ELBSecurityPolicy-TLS13-1-2-2021-06".into(),
             ingress_class: "internal-alb".into(),
+            eks_auto_mode: false,
         }
     );
     for (flag, bad) in [("--alb-default-ssl-policy", ""), ("--alb-ingress-class", "Internal ALB")] {

@@ -10,7 +10,7 @@
 use crate::policy::Evaluation;
 use crate::policy::facts::{
     CertificateFacts, ClusterFacts, EbsDefaultFacts, Fact, FactRecorder, FactSet, Facts, KmsKeyFacts,
-    SecretFacts, VolumeFacts, Wanted,
+    SecretFacts, VolumeFacts, Wanted, WebAclFacts,
 };
 use crate::policy::units::{Fingerprint, Judge, UnitPlan, UnitVerdicts};
 use jiff::Timestamp;
@@ -172,6 +172,9 @@ impl Facts for Watched<'_> {
     }
     fn eks_cluster(&self, name: &str) -> Fact<&ClusterFacts> {
         self.note(self.facts.eks_cluster(name))
+    }
+    fn web_acl(&self, arn: &str) -> Fact<&WebAclFacts> {
+        self.note(self.facts.web_acl(arn))
     }
 }
 

@@ -258,6 +258,7 @@ impl<K: PolicyKind> PolicyEngine<K> {
             ebs_default: gathered.ebs_default.clone().filter(|f| !matches!(f, Fact::Failed(_))),
             secrets: settled(&gathered.secrets),
             clusters: settled(&gathered.clusters),
+            web_acls: settled(&gathered.web_acls),
         };
         lock(&self.facts).facts.extend(settled);
     }

@@ -1,12 +1,13 @@
-//! TlsIngressPolicy on the shared engine: Ingresses, IngressClasses, IngressClassParams,
-//! Services, Namespaces and the Gateway API's Gateways, HTTPRoutes and GatewayClasses with the
-//! AWS Load Balancer Controller's LoadBalancerConfigurations.
+//! TlsIngressPolicy on the shared engine: Ingresses, IngressClasses, IngressClassParams (the AWS
+//! Load Balancer Controller's and EKS Auto Mode's), Services, Namespaces and the Gateway API's
+//! Gateways, HTTPRoutes and GatewayClasses with the AWS Load Balancer Controller's
+//! LoadBalancerConfigurations.
 
 use super::{PolicyError, PolicyKind, empty_store, ready, reflect, refs, run};
 use crate::api::{PolicyStatus, Severity, TlsIngressPolicy, TlsIngressPolicySpec};
 use crate::controller::{Context, ControllerConfig};
 use crate::policy::ingress::gateway::{Gateway, GatewayClass, HTTPRoute, LoadBalancerConfiguration};
-use crate::policy::ingress::{GatewayInventory, IngressClassParams};
+use crate::policy::ingress::{AutoModeIngressClassParams, GatewayInventory, IngressClassParams};
 use crate::policy::units::{TlsObjects, TlsUnits, UnitPlan, tls_plan};
 use crate::policy::{resource_ref, selector};
 use k8s_openapi::api::core::v1::{Namespace, Service};
@@ -33,6 +34,7 @@ pub struct TlsWorld {
     pub ingresses: Vec<Arc<Ingress>>,
     pub ingress_classes: Vec<Arc<IngressClass>>,
     pub ingress_class_params: Vec<Arc<IngressClassParams>>,
+    pub auto_mode_class_params: Vec<Arc<AutoModeIngressClassParams>>,
     pub services: Vec<Arc<Service>>,
     pub namespaces: Vec<Arc<Namespace>>,
     pub gateways: Vec<Arc<Gateway>>,
@@ -45,6 +47,7 @@ pub struct TlsStores {
     ingresses: Store<Ingress>,
     ingress_classes: Store<IngressClass>,
     ingress_class_params: Store<IngressClassParams>,
+    auto_mode_class_params: Store<AutoModeIngressClassParams>,
     services: Store<Service>,
     namespaces: Store<Namespace>,
     gateways: Store<Gateway>,
@@ -81,6 +84,7 @@ impl PolicyKind for TlsPolicies {
             ingresses: refs(&world.ingresses),
             ingress_classes: refs(&world.ingress_classes),
             ingress_class_params: refs(&world.ingress_class_params),
+            auto_mode_class_params: refs(&world.auto_mode_class_params),
             services: refs(&world.services),
             namespaces: refs(&world.namespaces),
             gateways: GatewayInventory {
@@ -97,6 +101,7 @@ impl PolicyKind for TlsPolicies {
         ready(&stores.ingresses, "Ingress").await?;
         ready(&stores.ingress_classes, "IngressClass").await?;
         ready(&stores.ingress_class_params, "IngressClassParams").await?;
+        ready(&stores.auto_mode_class_params, "IngressClassParams (eks.amazonaws.com)").await?;
         ready(&stores.services, "Service").await?;
         ready(&stores.namespaces, "Namespace").await?;
         ready(&stores.gateways, "Gateway").await?;
@@ -107,6 +112,7 @@ impl PolicyKind for TlsPolicies {
             ingresses: stores.ingresses.state(),
             ingress_classes: stores.ingress_classes.state(),
             ingress_class_params: stores.ingress_class_params.state(),
+            auto_mode_class_params: stores.auto_mode_class_params.state(),
             services: stores.services.state(),
             namespaces: stores.namespaces.state(),
             gateways: stores.gateways.state(),
@@ -147,10 +153,11 @@ where
 }
 
 /// A reflector of kind `K` when the cluster serves it; otherwise an empty store, and one log
-/// line saying what is evaluated without it (`installed_by` names what brings the CRDs).
+/// line saying what is evaluated without it (`restart_after` names what brings the CRDs, e.g.
+/// "installing the Gateway API CRDs").
 async fn reflect_if_served<K>(
     client: &Client,
-    installed_by: &str,
+    restart_after: &str,
 ) -> (Store<K>, Option<impl futures::Stream<Item = Result<K, watcher::Error>> + Send + 'static>)
 where
     K: Resource<DynamicType = ()> + Clone + Debug + DeserializeOwned + Send + Sync + 'static,
@@ -160,7 +167,7 @@ where
         return (store, Some(changes));
     }
     tracing::info!(
-        "the cluster does not serve {} {}; evaluating without them (restart after installing {installed_by})",
+        "the cluster does not serve {} {}; evaluating without them (restart after {restart_after})",
         K::api_version(&()),
         K::kind(&()),
     );
@@ -168,7 +175,8 @@ where
 }
 
 /// Runs the TlsIngressPolicy controller until `shutdown` completes: one watch each of Ingresses,
-/// IngressClasses, IngressClassParams (when the cluster serves them), Services and Namespaces,
+/// IngressClasses, Services and Namespaces, and of the IngressClassParams of both kinds, Gateways,
+/// HTTPRoutes, GatewayClasses and LoadBalancerConfigurations when the cluster serves them,
 /// `ctx.config.concurrency` policies evaluated at once.
 pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> + Send + Sync + 'static) {
     let client = ctx.client.clone();
@@ -176,10 +184,12 @@ pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> +
     let (ingress_classes, class_changes) = reflect::<IngressClass>(&client);
     let (services, service_changes) = reflect::<Service>(&client);
     let (namespaces, namespace_changes) = reflect::<Namespace>(&client);
-    const LBC_CRDS: &str = "the AWS Load Balancer Controller CRDs";
-    const GATEWAY_CRDS: &str = "the Gateway API CRDs";
+    const LBC_CRDS: &str = "installing the AWS Load Balancer Controller CRDs";
+    const GATEWAY_CRDS: &str = "installing the Gateway API CRDs";
     let (ingress_class_params, params_changes) =
         reflect_if_served::<IngressClassParams>(&client, LBC_CRDS).await;
+    let (auto_mode_class_params, auto_mode_params_changes) =
+        reflect_if_served::<AutoModeIngressClassParams>(&client, "enabling EKS Auto Mode").await;
     let (gateways, gateway_changes) = reflect_if_served::<Gateway>(&client, GATEWAY_CRDS).await;
     let (http_routes, route_changes) = reflect_if_served::<HTTPRoute>(&client, GATEWAY_CRDS).await;
     let (gateway_classes, gateway_class_changes) =
@@ -190,6 +200,7 @@ pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> +
         ingresses,
         ingress_classes,
         ingress_class_params,
+        auto_mode_class_params,
         services,
         namespaces: namespaces.clone(),
         gateways,
@@ -249,13 +260,19 @@ pub async fn run_tls_policies(ctx: Context, shutdown: impl Future<Output = ()> +
                 }),
                 None => controller,
             };
-            // Routes may name Gateways of any namespace; they and the controller's settings are
+            // Routes may name Gateways of any namespace; they and the controllers' settings are
             // re-read for every policy.
-            let (for_params, for_routes, for_gateway_classes) = (all.clone(), all.clone(), all.clone());
+            let (for_params, for_auto_mode_params, for_routes, for_gateway_classes) =
+                (all.clone(), all.clone(), all.clone(), all.clone());
             let controller = match params_changes {
                 Some(changes) => {
                     controller.watches_stream(changes, move |_: IngressClassParams| for_params())
                 }
+                None => controller,
+            };
+            let controller = match auto_mode_params_changes {
+                Some(changes) => controller
+                    .watches_stream(changes, move |_: AutoModeIngressClassParams| for_auto_mode_params()),
                 None => controller,
             };
             let controller = match route_changes {

@@ -2,9 +2,9 @@
 //! them (`model_builder.go` `mergeListenPortConfigs` and `buildSSLRedirectConfig`,
 //! `model_build_listener.go`), and the policy's rules judged on the result.
 //!
-//! Per Ingress, IngressClassParams `certificateArn`, `sslPolicy` and `sslRedirectPort` replace the
-//! matching annotations. `listen-ports` defaults to HTTPS:443 when certificates are configured,
-//! else HTTP:80. Per port, the protocol and ssl-policy of all Ingresses must agree, and the
+//! Per Ingress, IngressClassParams `certificateArn` (Auto Mode: `certificateARNs`), `sslPolicy`
+//! and `sslRedirectPort` replace the matching annotations. `listen-ports` defaults to HTTPS:443
+//! when certificates are configured, else HTTP:80. Per port, the protocol and ssl-policy of all Ingresses must agree, and the
 //! certificates are unioned; an HTTPS port of an Ingress without certificates gets the ACM
 //! certificates discovered for its hosts. `ssl-redirect` applies to every HTTP listener of the
 //! ALB, must be the same wherever it is set, and must name an HTTPS listener.
@@ -16,6 +16,7 @@ use super::annotations::{
 };
 use super::group::{AlbGroup, AlbMember, GroupId};
 use super::ledger::{Issue, Ledger};
+use super::params::ClassParams;
 use super::{AlbDefaults, InventoryIndex, excluded, ssl_policy};
 use crate::api::TlsIngressPolicySpec;
 use crate::policy::facts::{CertificateFacts, Facts};
@@ -117,6 +118,8 @@ enum GroupRedirect {
 pub(super) struct Settings<'g> {
     pub(super) certificates: Vec<&'g str>,
     pub(super) certificate_source: Source<'g>,
+    /// The IngressClassParams field that would list certificates for this member.
+    pub(super) certificate_field: &'static str,
     pub(super) ssl_policy: Option<&'g str>,
     pub(super) ssl_policy_source: Source<'g>,
     pub(super) ports: Vec<(u16, Protocol)>,
@@ -167,6 +170,7 @@ impl<'g> AlbEvaluation<'g> {
         self.judge_ssl_policies(&listeners);
         self.judge_redirects(&listeners, redirect);
         self.judge_certificate_states(&settings, &listeners);
+        self.judge_waf();
         self.ledger
     }
 
@@ -177,21 +181,20 @@ impl<'g> AlbEvaluation<'g> {
     fn settings(&mut self, cause: usize, member: &'g AlbMember<'g>) -> Settings<'g> {
         let annotations = member.ingress.metadata.annotations.as_ref();
         let params = member.class.params;
-        let params_source =
-            Source::ClassParams(params.and_then(|p| p.metadata.name.as_deref()).unwrap_or_default());
+        let params_source = Source::ClassParams(params.map(ClassParams::name).unwrap_or_default());
 
-        let (certificates, certificate_source): (Vec<&str>, _) = match params
-            .filter(|p| !p.spec.certificate_arn.is_empty())
-        {
-            Some(params) => (params.spec.certificate_arn.iter().map(String::as_str).collect(), params_source),
-            None => (
-                annotation(annotations, CERTIFICATE_ARN)
-                    .map(|raw| string_list(raw).collect())
-                    .unwrap_or_default(),
-                Source::Annotation,
-            ),
-        };
-        let (ssl_policy, ssl_policy_source) = match params.and_then(|p| p.spec.ssl_policy()) {
+        let certificate_field = params.map_or("certificateArn", |params| params.certificates().1);
+        let (certificates, certificate_source): (Vec<&str>, _) =
+            match params.map(ClassParams::certificates).filter(|(arns, _)| !arns.is_empty()) {
+                Some((arns, _)) => (arns.iter().map(String::as_str).collect(), params_source),
+                None => (
+                    annotation(annotations, CERTIFICATE_ARN)
+                        .map(|raw| string_list(raw).collect())
+                        .unwrap_or_default(),
+                    Source::Annotation,
+                ),
+            };
+        let (ssl_policy, ssl_policy_source) = match params.and_then(ClassParams::ssl_policy) {
             Some(policy) => (Some(policy), params_source),
             None => (annotation(annotations, SSL_POLICY), Source::Annotation),
         };
@@ -212,7 +215,7 @@ impl<'g> AlbEvaluation<'g> {
                 Vec::new()
             }),
         };
-        let redirect = match params.and_then(|p| p.spec.ssl_redirect_port()) {
+        let redirect = match params.and_then(ClassParams::ssl_redirect_port) {
             Some(raw) => parse_port(raw).map(RedirectSetting::Port).unwrap_or_else(|reason| {
                 self.ledger.report(
                     cause,
@@ -246,6 +249,7 @@ impl<'g> AlbEvaluation<'g> {
         Settings {
             certificates,
             certificate_source,
+            certificate_field,
             ssl_policy,
             ssl_policy_source,
             ports,
@@ -376,9 +380,7 @@ impl<'g> AlbEvaluation<'g> {
                 None => (self.defaults.ssl_policy.as_str(), listener.members[0], true),
             };
             let source = match (defaulted, self.members[cause].class.params) {
-                (false, Some(params)) if params.spec.ssl_policy().is_some() => {
-                    Source::ClassParams(params.metadata.name.as_deref().unwrap_or_default())
-                }
+                (false, Some(params)) if params.ssl_policy().is_some() => Source::ClassParams(params.name()),
                 _ => Source::Annotation,
             };
             let name = format_args!("HTTPS listener {}", listener.port);

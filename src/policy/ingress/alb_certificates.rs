@@ -44,8 +44,11 @@ impl<'g> AlbEvaluation<'g> {
                     "certificate {arn} is {}: the ALB must use an ACM certificate",
                     describe_non_acm(arn)
                 );
-                let remediation =
-                    member.certificate_source.fix(CERTIFICATE_ARN, "certificateArn", ACM_ARN_PLACEHOLDER);
+                let remediation = member.certificate_source.fix(
+                    CERTIFICATE_ARN,
+                    member.certificate_field,
+                    ACM_ARN_PLACEHOLDER,
+                );
                 self.ledger
                     .report(cause, Issue::new(Rule::Elbv2AcmCertificateRequired, message, remediation));
             }
@@ -68,7 +71,7 @@ impl<'g> AlbEvaluation<'g> {
                     "the Ingress listens on HTTPS without a certificate: it sets no certificate-arn and has no host \
                      for the controller to discover an ACM certificate by"
                         .into(),
-                    member.certificate_source.fix(CERTIFICATE_ARN, "certificateArn", ACM_ARN_PLACEHOLDER),
+                    member.certificate_source.fix(CERTIFICATE_ARN, member.certificate_field, ACM_ARN_PLACEHOLDER),
                 ),
             );
             return;
@@ -76,7 +79,7 @@ impl<'g> AlbEvaluation<'g> {
         let serves_member = |listener: &Listener<'g>| {
             listener.protocol == Protocol::Https && listener.members.contains(&cause)
         };
-        let fix = |arn: &str| member.certificate_source.fix(CERTIFICATE_ARN, "certificateArn", arn);
+        let fix = |arn: &str| member.certificate_source.fix(CERTIFICATE_ARN, member.certificate_field, arn);
         for &host in &member.hosts {
             match discover(self.facts, host, CERTIFICATE_ARN, &fix) {
                 Err(issue) => self.ledger.report(cause, issue),
@@ -158,8 +161,12 @@ impl<'g> AlbEvaluation<'g> {
                 }
                 seen.push(host);
                 let add_arn = || {
-                    let source = settings[cause].certificate_source;
-                    source.fix(CERTIFICATE_ARN, "certificateArn", "<existing ARNs>,<new ARN>")
+                    let member = &settings[cause];
+                    member.certificate_source.fix(
+                        CERTIFICATE_ARN,
+                        member.certificate_field,
+                        "<existing ARNs>,<new ARN>",
+                    )
                 };
                 judge_host_coverage(&mut self.ledger, cause, &label, host, (known, unknown), &add_arn);
             }

@@ -19,6 +19,11 @@ pub const LEGACY_CLASS: &str = "kubernetes.io/ingress.class";
 pub const DEFAULT_CLASS: &str = "ingressclass.kubernetes.io/is-default-class";
 /// `spec.controller` of IngressClasses the ALB controller implements.
 pub const ALB_CONTROLLER: &str = "ingress.k8s.aws/alb";
+/// `spec.controller` of IngressClasses EKS Auto Mode implements.
+pub const AUTO_MODE_ALB_CONTROLLER: &str = "eks.amazonaws.com/alb";
+pub const SCHEME: &str = "alb.ingress.kubernetes.io/scheme";
+pub const WAFV2_ACL_ARN: &str = "alb.ingress.kubernetes.io/wafv2-acl-arn";
+pub const WAFV2_ACL_NAME: &str = "alb.ingress.kubernetes.io/wafv2-acl-name";
 
 pub const NLB_TYPE: &str = "service.beta.kubernetes.io/aws-load-balancer-type";
 pub const NLB_SSL_CERT: &str = "service.beta.kubernetes.io/aws-load-balancer-ssl-cert";
@@ -26,6 +31,8 @@ pub const NLB_SSL_PORTS: &str = "service.beta.kubernetes.io/aws-load-balancer-ss
 pub const NLB_SSL_POLICY: &str = "service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy";
 /// `spec.loadBalancerClass` the AWS Load Balancer Controller claims for NLBs.
 pub const NLB_LOAD_BALANCER_CLASS: &str = "service.k8s.aws/nlb";
+/// `spec.loadBalancerClass` EKS Auto Mode claims, and sets on LoadBalancer Services without one.
+pub const AUTO_MODE_NLB_LOAD_BALANCER_CLASS: &str = "eks.amazonaws.com/nlb";
 
 /// Group orders the controller accepts (`minGroupOrder`, `maxGroupOder` in `group_loader.go`).
 const GROUP_ORDER_RANGE: std::ops::RangeInclusive<i64> = -1000..=1000;

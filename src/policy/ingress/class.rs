@@ -1,24 +1,28 @@
 //! Which Ingresses the AWS Load Balancer Controller implements, and with which IngressClassParams
-//! (`pkg/ingress/group_loader.go` `classifyIngress`, `class_loader.go`).
+//! (`pkg/ingress/group_loader.go` `classifyIngress`, `class_loader.go`). EKS Auto Mode's
+//! `eks.amazonaws.com/alb` classes are resolved the same way, against its own IngressClassParams.
 
 use super::AlbDefaults;
-use super::annotations::{ALB_CONTROLLER, DEFAULT_CLASS, LEGACY_CLASS, annotation};
+use super::annotations::{ALB_CONTROLLER, AUTO_MODE_ALB_CONTROLLER, DEFAULT_CLASS, LEGACY_CLASS, annotation};
 use super::ledger::Issue;
-use super::params::IngressClassParams;
+use super::params::{AutoModeIngressClassParams, ClassParams, IngressClassParams};
 use crate::api::Severity;
 use crate::policy::{Rule, selector};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use std::collections::HashMap;
 
-/// API group and kind an ALB IngressClass's `spec.parameters` must name.
+/// API group an ALB IngressClass's `spec.parameters` must name, per controller, and the kind.
 const PARAMS_API_GROUP: &str = "elbv2.k8s.aws";
+const AUTO_MODE_PARAMS_API_GROUP: &str = "eks.amazonaws.com";
 const PARAMS_KIND: &str = "IngressClassParams";
 
 /// Lookups by name over the objects an evaluation sees, built once per evaluation.
 pub struct InventoryIndex<'a> {
     classes: HashMap<&'a str, &'a IngressClass>,
     params: HashMap<&'a str, &'a IngressClassParams>,
+    auto_mode_params: HashMap<&'a str, &'a AutoModeIngressClassParams>,
     namespaces: HashMap<&'a str, &'a Namespace>,
     default_class: DefaultClass<'a>,
 }
@@ -37,9 +41,7 @@ impl<'a> InventoryIndex<'a> {
         ingress_class_params: &[&'a IngressClassParams],
         namespaces: &[&'a Namespace],
     ) -> InventoryIndex<'a> {
-        let by_name = |meta: &'a k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
-            meta.name.as_deref().unwrap_or_default()
-        };
+        let by_name = |meta: &'a ObjectMeta| meta.name.as_deref().unwrap_or_default();
         let mut default_class = DefaultClass::None;
         for class in ingress_classes {
             if annotation(class.metadata.annotations.as_ref(), DEFAULT_CLASS) == Some("true") {
@@ -52,9 +54,34 @@ impl<'a> InventoryIndex<'a> {
         InventoryIndex {
             classes: ingress_classes.iter().map(|class| (by_name(&class.metadata), *class)).collect(),
             params: ingress_class_params.iter().map(|params| (by_name(&params.metadata), *params)).collect(),
+            auto_mode_params: HashMap::new(),
             namespaces: namespaces.iter().map(|ns| (by_name(&ns.metadata), *ns)).collect(),
             default_class,
         }
+    }
+
+    /// Adds EKS Auto Mode's IngressClassParams (a name space of their own).
+    pub fn with_auto_mode_params(mut self, params: &[&'a AutoModeIngressClassParams]) -> Self {
+        let name =
+            |params: &'a AutoModeIngressClassParams| params.metadata.name.as_deref().unwrap_or_default();
+        self.auto_mode_params.extend(params.iter().map(|params| (name(params), *params)));
+        self
+    }
+
+    fn class_params(&self, auto_mode: bool, name: &str) -> Option<ClassParams<'a>> {
+        match auto_mode {
+            false => self.params.get(name).map(|params| ClassParams::LoadBalancerController(params)),
+            true => self.auto_mode_params.get(name).map(|params| ClassParams::AutoMode(params)),
+        }
+    }
+
+    /// Every object indexed, in no particular order.
+    pub fn metadata(&self) -> impl Iterator<Item = &'a ObjectMeta> + '_ {
+        let classes = self.classes.values().map(|class| &class.metadata);
+        let params = self.params.values().map(|params| &params.metadata);
+        let auto_mode_params = self.auto_mode_params.values().map(|params| &params.metadata);
+        let namespaces = self.namespaces.values().map(|namespace| &namespace.metadata);
+        classes.chain(params).chain(auto_mode_params).chain(namespaces)
     }
 
     pub fn namespace(&self, name: &str) -> Option<&'a Namespace> {
@@ -75,7 +102,10 @@ pub enum IngressClassification<'a> {
 pub struct AlbClass<'a> {
     /// The IngressClass, when the Ingress is claimed through one rather than the legacy annotation.
     pub class_name: Option<&'a str>,
-    pub params: Option<&'a IngressClassParams>,
+    pub params: Option<ClassParams<'a>>,
+    /// EKS Auto Mode implements the class (`eks.amazonaws.com/alb`), not the self-managed
+    /// controller: it ignores the `group.name` annotation.
+    pub auto_mode: bool,
     /// A class configuration the controller rejects (it then leaves the Ingress alone).
     pub(super) problem: Option<Issue>,
 }
@@ -124,28 +154,32 @@ pub fn classify<'a>(
     let class_spec = class.spec.as_ref();
     let controller = class_spec.and_then(|spec| spec.controller.as_deref()).unwrap_or_default();
     let name = class.metadata.name.as_deref().unwrap_or_default();
-    if controller != ALB_CONTROLLER {
-        return IngressClassification::NotAlb(format!(
-            "IngressClass `{name}` uses controller `{controller}`"
-        ));
-    }
-    let mut alb = AlbClass { class_name: Some(name), ..AlbClass::default() };
+    let (auto_mode, params_group) = match controller {
+        ALB_CONTROLLER => (false, PARAMS_API_GROUP),
+        AUTO_MODE_ALB_CONTROLLER => (true, AUTO_MODE_PARAMS_API_GROUP),
+        _ => {
+            return IngressClassification::NotAlb(format!(
+                "IngressClass `{name}` uses controller `{controller}`"
+            ));
+        }
+    };
+    let mut alb = AlbClass { class_name: Some(name), auto_mode, ..AlbClass::default() };
     let Some(reference) = class_spec.and_then(|spec| spec.parameters.as_ref()) else {
         return IngressClassification::Alb(alb);
     };
-    if reference.api_group.as_deref() != Some(PARAMS_API_GROUP) || reference.kind != PARAMS_KIND {
+    if reference.api_group.as_deref() != Some(params_group) || reference.kind != PARAMS_KIND {
         alb.problem = Some(class_problem(
             format!(
                 "IngressClass `{name}` references unknown parameters; the controller ignores this Ingress"
             ),
             format!(
-                "Set spec.parameters of IngressClass `{name}` to apiGroup: {PARAMS_API_GROUP}, kind: {PARAMS_KIND}"
+                "Set spec.parameters of IngressClass `{name}` to apiGroup: {params_group}, kind: {PARAMS_KIND}"
             ),
         ));
         return IngressClassification::Alb(alb);
     }
     let params_name = reference.name.as_str();
-    match index.params.get(params_name) {
+    match index.class_params(auto_mode, params_name) {
         Some(params) => {
             alb.params = Some(params);
             alb.problem = namespace_refused(ingress, params, index);
@@ -167,16 +201,16 @@ pub fn classify<'a>(
 /// does not select. Without the Namespace object nothing can be said, so nothing is reported.
 fn namespace_refused(
     ingress: &Ingress,
-    params: &IngressClassParams,
+    params: ClassParams<'_>,
     index: &InventoryIndex<'_>,
 ) -> Option<Issue> {
-    let selector = params.spec.namespace_selector.as_ref()?;
+    let selector = params.namespace_selector()?;
     let namespace_name = ingress.metadata.namespace.as_deref().unwrap_or("default");
     let namespace = index.namespace(namespace_name)?;
     if selector::matches(Some(selector), namespace.metadata.labels.as_ref()) {
         return None;
     }
-    let params_name = params.metadata.name.as_deref().unwrap_or_default();
+    let params_name = params.name();
     Some(class_problem(
         format!(
             "namespaceSelector of IngressClassParams `{params_name}` does not select namespace `{namespace_name}`; \
@@ -201,17 +235,27 @@ mod tests {
     use crate::policy::ingress::test_support::{ingress, parse};
 
     fn classify_with(ingress_yaml: &str, classes: &[IngressClass], params: &[IngressClassParams]) -> String {
+        classify_auto(ingress_yaml, classes, params, &[])
+    }
+
+    fn classify_auto(
+        ingress_yaml: &str,
+        classes: &[IngressClass],
+        params: &[IngressClassParams],
+        auto_params: &[AutoModeIngressClassParams],
+    ) -> String {
         let ingress = ingress(ingress_yaml);
         let classes: Vec<_> = classes.iter().collect();
         let params: Vec<_> = params.iter().collect();
+        let auto_params: Vec<_> = auto_params.iter().collect();
         let namespace: Namespace = parse("metadata: {name: shop, labels: {team: shop}}");
-        let index = InventoryIndex::new(&classes, &params, &[&namespace]);
+        let index = InventoryIndex::new(&classes, &params, &[&namespace]).with_auto_mode_params(&auto_params);
         match classify(&ingress, &index, &AlbDefaults::default()) {
             IngressClassification::NotAlb(reason) => format!("not ALB: {reason}"),
             IngressClassification::Alb(alb) => format!(
                 "ALB class={:?} params={:?} problem={:?}",
                 alb.class_name,
-                alb.params.and_then(|p| p.metadata.name.as_deref()),
+                alb.params.map(ClassParams::name),
                 alb.problem.map(|issue| issue.message)
             ),
         }
@@ -319,5 +363,38 @@ spec: {namespaceSelector: {matchLabels: {team: web}}}",
         );
         let unknown_kind = CLASS_WITH_PARAMS.replace("kind: IngressClassParams", "kind: ConfigMap");
         assert!(classify_with(yaml, &[class(&unknown_kind)], &[]).contains("references unknown parameters"));
+    }
+
+    #[test]
+    fn auto_mode_classes_resolve_their_own_params() {
+        let yaml = "metadata: {name: web, namespace: shop}\nspec: {ingressClassName: auto}";
+        let auto_class = class(
+            "metadata: {name: auto}
+spec:
+  controller: eks.amazonaws.com/alb
+  parameters: {apiGroup: eks.amazonaws.com, kind: IngressClassParams, name: shared}",
+        );
+        let auto_params: AutoModeIngressClassParams = parse(
+            "apiVersion: eks.amazonaws.com/v1\nkind: IngressClassParams\nmetadata: {name: shared}\nspec: {}",
+        );
+        let elbv2_params: IngressClassParams = parse(
+            "apiVersion: elbv2.k8s.aws/v1beta1\nkind: IngressClassParams\nmetadata: {name: shared}\nspec: {}",
+        );
+        assert_eq!(
+            classify_auto(yaml, std::slice::from_ref(&auto_class), &[], &[auto_params]),
+            "ALB class=Some(\"auto\") params=Some(\"shared\") problem=None"
+        );
+        // The self-managed controller's params of the same name are another object.
+        assert!(
+            classify_auto(yaml, std::slice::from_ref(&auto_class), &[elbv2_params], &[])
+                .contains("references IngressClassParams `shared`, which is not among the inputs")
+        );
+        let wrong_group = class(
+            "metadata: {name: auto}
+spec:
+  controller: eks.amazonaws.com/alb
+  parameters: {apiGroup: elbv2.k8s.aws, kind: IngressClassParams, name: shared}",
+        );
+        assert!(classify_auto(yaml, &[wrong_group], &[], &[]).contains("references unknown parameters"));
     }
 }

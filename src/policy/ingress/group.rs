@@ -72,15 +72,17 @@ pub struct AlbGroups<'a> {
 }
 
 /// Groups the ALB Ingresses among `ingresses`. The group name comes from the IngressClassParams
-/// (`spec.group.name`) if set, else from `alb.ingress.kubernetes.io/group.name`. An Ingress with
-/// an invalid group name, which the controller refuses, is judged on its own (and told why).
+/// (`spec.group.name`) if set, else from `alb.ingress.kubernetes.io/group.name` (which EKS Auto
+/// Mode ignores). An Ingress with an invalid group name, which the controller refuses, is judged
+/// on its own (and told why). Auto Mode and the self-managed controller build separate ALBs even
+/// for one group name.
 pub fn alb_groups<'a>(
     ingresses: &[&'a Ingress],
     index: &InventoryIndex<'a>,
     defaults: &AlbDefaults,
 ) -> AlbGroups<'a> {
     let mut result = AlbGroups::default();
-    let mut group_of: HashMap<GroupId<'a>, usize> = HashMap::new();
+    let mut group_of: HashMap<(bool, GroupId<'a>), usize> = HashMap::new();
     for (position, ingress) in ingresses.iter().copied().enumerate() {
         if ingress.metadata.deletion_timestamp.is_some() {
             result.not_alb.push((position, "the Ingress is being deleted".into()));
@@ -93,8 +95,9 @@ pub fn alb_groups<'a>(
                 continue;
             }
         };
+        let auto_mode = class.auto_mode;
         let (member, id) = member(ingress, position, class);
-        let slot = *group_of.entry(id).or_insert_with(|| {
+        let slot = *group_of.entry((auto_mode, id)).or_insert_with(|| {
             result.groups.push(AlbGroup { id, members: Vec::new() });
             result.groups.len() - 1
         });
@@ -128,9 +131,9 @@ fn member<'a>(
             0
         }
     };
-    let params_group =
-        class.params.and_then(|params| params.spec.group.as_ref()).map(|group| group.name.as_str());
-    let named = params_group.or_else(|| annotation(annotations, GROUP_NAME));
+    let params_group = class.params.and_then(|params| params.group_name());
+    let annotated = annotation(annotations, GROUP_NAME).filter(|_| !class.auto_mode);
+    let named = params_group.or(annotated);
     let member = |problems| AlbMember { ingress, position, class, order, problems };
     let implicit = GroupId::Implicit {
         namespace: ingress.metadata.namespace.as_deref().unwrap_or("default"),

@@ -23,6 +23,8 @@
 mod alb;
 mod alb_certificates;
 mod annotations;
+#[cfg(test)]
+mod auto_mode_tests;
 mod certificate_keys;
 mod certificates;
 mod class;
@@ -34,13 +36,17 @@ mod service;
 mod ssl_policy;
 #[cfg(test)]
 mod test_support;
+mod waf;
 
 pub use alb::evaluate_group;
 pub use certificates::name_covers;
 pub use class::{AlbClass, IngressClassification, InventoryIndex, classify};
 pub use gateway::{GatewayInventory, evaluate_gateway};
 pub use group::{AlbGroup, AlbGroups, AlbMember, GroupId, alb_groups};
-pub use params::{IngressClassParams, IngressClassParamsSpec, IngressGroupParams};
+pub use params::{
+    AutoModeIngressClassParams, AutoModeIngressClassParamsSpec, ClassParams, IngressClassParams,
+    IngressClassParamsSpec, IngressGroupParams, SharedParams,
+};
 pub use service::evaluate_service;
 pub use ssl_policy::{SslPolicy, predefined};
 
@@ -56,6 +62,8 @@ pub struct IngressInventory<'a> {
     pub ingresses: &'a [&'a Ingress],
     pub ingress_classes: &'a [&'a IngressClass],
     pub ingress_class_params: &'a [&'a IngressClassParams],
+    /// EKS Auto Mode's (`eks.amazonaws.com/v1`).
+    pub auto_mode_class_params: &'a [&'a AutoModeIngressClassParams],
     pub services: &'a [&'a Service],
     pub namespaces: &'a [&'a Namespace],
 }
@@ -70,6 +78,10 @@ pub struct AlbDefaults {
     /// The class the controller claims: the `kubernetes.io/ingress.class` value it accepts
     /// (controller flag `--ingress-class`).
     pub ingress_class: String,
+    /// The cluster runs EKS Auto Mode, whose admission sets `loadBalancerClass:
+    /// eks.amazonaws.com/nlb` on LoadBalancer Services created without a class. A live cluster's
+    /// Services already carry it; manifests checked offline do not.
+    pub eks_auto_mode: bool,
 }
 
 /// The controller's `--default-ssl-policy` unless set (`pkg/config/controller_config.go`).
@@ -79,7 +91,11 @@ pub const DEFAULT_INGRESS_CLASS: &str = "alb";
 
 impl Default for AlbDefaults {
     fn default() -> Self {
-        AlbDefaults { ssl_policy: DEFAULT_SSL_POLICY.into(), ingress_class: DEFAULT_INGRESS_CLASS.into() }
+        AlbDefaults {
+            ssl_policy: DEFAULT_SSL_POLICY.into(),
+            ingress_class: DEFAULT_INGRESS_CLASS.into(),
+            eks_auto_mode: false,
+        }
     }
 }
 
@@ -124,7 +140,8 @@ pub fn evaluate_tls_policy(
     defaults: &AlbDefaults,
 ) -> Evaluation {
     let index =
-        InventoryIndex::new(inventory.ingress_classes, inventory.ingress_class_params, inventory.namespaces);
+        InventoryIndex::new(inventory.ingress_classes, inventory.ingress_class_params, inventory.namespaces)
+            .with_auto_mode_params(inventory.auto_mode_class_params);
     let grouping = alb_groups(inventory.ingresses, &index, defaults);
     let mut verdicts: Vec<Option<Verdict>> = vec![None; inventory.ingresses.len()];
     for (position, reason) in grouping.not_alb {

@@ -1,14 +1,33 @@
-//! `IngressClassParams` (`elbv2.k8s.aws/v1beta1`, cluster-scoped): settings an IngressClass of
-//! the AWS Load Balancer Controller imposes on all its Ingresses. Only the fields this policy
-//! reads are modelled; the others are ignored when parsing.
+//! IngressClassParams: settings an IngressClass imposes on all its Ingresses, in the two shapes
+//! AWS ships — `elbv2.k8s.aws/v1beta1` of the self-managed AWS Load Balancer Controller and
+//! `eks.amazonaws.com/v1` of EKS Auto Mode (both cluster-scoped). Only the fields this policy
+//! reads are modelled; the others are ignored when parsing. [`ClassParams`] reads either.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-/// The subset of the controller's `IngressClassParamsSpec` that bears on TLS. Where one of these
-/// is set, the controller ignores the matching Ingress annotation.
+/// The fields both kinds share. Where one is set, the controller ignores the matching Ingress
+/// annotation.
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct SharedParams {
+    /// Namespaces whose Ingresses may use the class; the controller refuses others.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    /// Overrides `alb.ingress.kubernetes.io/group.name` (which Auto Mode ignores anyway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<IngressGroupParams>,
+    /// Overrides `alb.ingress.kubernetes.io/ssl-policy` when not empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ssl_policy: Option<String>,
+    /// Overrides `alb.ingress.kubernetes.io/scheme`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheme: Option<String>,
+}
+
+/// The subset of the controller's `IngressClassParamsSpec` that bears on TLS.
 #[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[kube(
     group = "elbv2.k8s.aws",
@@ -18,21 +37,35 @@ use serde::{Deserialize, Serialize};
 )]
 #[serde(rename_all = "camelCase")]
 pub struct IngressClassParamsSpec {
-    /// Namespaces whose Ingresses may use the class; the controller refuses others.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace_selector: Option<LabelSelector>,
-    /// Overrides `alb.ingress.kubernetes.io/group.name`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub group: Option<IngressGroupParams>,
+    #[serde(flatten)]
+    pub shared: SharedParams,
     /// Overrides `alb.ingress.kubernetes.io/certificate-arn` when not empty.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub certificate_arn: Vec<String>,
-    /// Overrides `alb.ingress.kubernetes.io/ssl-policy` when not empty.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub ssl_policy: Option<String>,
     /// Overrides `alb.ingress.kubernetes.io/ssl-redirect` when not empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ssl_redirect_port: Option<String>,
+    /// Overrides `alb.ingress.kubernetes.io/wafv2-acl-arn` when not empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wafv2_acl_arn: Option<String>,
+}
+
+/// EKS Auto Mode's IngressClassParams. It renames `certificateArn` to `certificateARNs` and has
+/// no `sslRedirectPort` nor `wafv2AclArn`: Auto Mode reads those from the Ingress annotations
+/// (EKS user guide, "Create an IngressClass to configure an Application Load Balancer").
+#[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+#[kube(
+    group = "eks.amazonaws.com",
+    version = "v1",
+    kind = "IngressClassParams",
+    root = "AutoModeIngressClassParams",
+    plural = "ingressclassparams"
+)]
+pub struct AutoModeIngressClassParamsSpec {
+    #[serde(flatten)]
+    pub shared: SharedParams,
+    #[serde(default, rename = "certificateARNs", skip_serializing_if = "Vec::is_empty")]
+    pub certificate_arns: Vec<String>,
 }
 
 /// `spec.group` of an IngressClassParams.
@@ -41,14 +74,71 @@ pub struct IngressGroupParams {
     pub name: String,
 }
 
-impl IngressClassParamsSpec {
-    /// The settings the controller treats as present: it ignores empty strings.
-    pub fn ssl_policy(&self) -> Option<&str> {
-        self.ssl_policy.as_deref().filter(|policy| !policy.is_empty())
+/// The IngressClassParams an IngressClass resolved to, of either API group.
+#[derive(Clone, Copy, Debug)]
+pub enum ClassParams<'a> {
+    LoadBalancerController(&'a IngressClassParams),
+    AutoMode(&'a AutoModeIngressClassParams),
+}
+
+/// The controllers ignore empty strings.
+fn present(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|value| !value.is_empty())
+}
+
+impl<'a> ClassParams<'a> {
+    pub fn name(self) -> &'a str {
+        let meta = match self {
+            ClassParams::LoadBalancerController(p) => &p.metadata,
+            ClassParams::AutoMode(p) => &p.metadata,
+        };
+        meta.name.as_deref().unwrap_or_default()
     }
 
-    pub fn ssl_redirect_port(&self) -> Option<&str> {
-        self.ssl_redirect_port.as_deref().filter(|port| !port.is_empty())
+    fn shared(self) -> &'a SharedParams {
+        match self {
+            ClassParams::LoadBalancerController(p) => &p.spec.shared,
+            ClassParams::AutoMode(p) => &p.spec.shared,
+        }
+    }
+
+    pub fn namespace_selector(self) -> Option<&'a LabelSelector> {
+        self.shared().namespace_selector.as_ref()
+    }
+
+    pub fn group_name(self) -> Option<&'a str> {
+        self.shared().group.as_ref().map(|group| group.name.as_str())
+    }
+
+    pub fn ssl_policy(self) -> Option<&'a str> {
+        present(&self.shared().ssl_policy)
+    }
+
+    pub fn scheme(self) -> Option<&'a str> {
+        present(&self.shared().scheme)
+    }
+
+    /// The certificates and the field that lists them.
+    pub fn certificates(self) -> (&'a [String], &'static str) {
+        match self {
+            ClassParams::LoadBalancerController(p) => (&p.spec.certificate_arn, "certificateArn"),
+            ClassParams::AutoMode(p) => (&p.spec.certificate_arns, "certificateARNs"),
+        }
+    }
+
+    pub fn ssl_redirect_port(self) -> Option<&'a str> {
+        match self {
+            ClassParams::LoadBalancerController(p) => present(&p.spec.ssl_redirect_port),
+            ClassParams::AutoMode(_) => None,
+        }
+    }
+
+    /// The field that attaches a WAFv2 Web ACL, where this kind has one.
+    pub fn wafv2_acl_arn(self) -> Option<&'a str> {
+        match self {
+            ClassParams::LoadBalancerController(p) => present(&p.spec.wafv2_acl_arn),
+            ClassParams::AutoMode(_) => None,
+        }
     }
 }
 
@@ -69,14 +159,44 @@ spec:
   certificateArn: [arn:aws:acm:us-east-1:123456789012:certificate/a]
   sslPolicy: ELBSecurityPolicy-TLS13-1-2-2021-06
   sslRedirectPort: \"443\"
+  wafv2AclArn: arn:aws:wafv2:us-east-1:123456789012:regional/webacl/shop/a1b2
   namespaceSelector: {matchLabels: {team: shop}}",
         )
         .unwrap();
-        assert_eq!(params.spec.group.as_ref().map(|g| g.name.as_str()), Some("shared-alb"));
-        assert_eq!(params.spec.certificate_arn.len(), 1);
-        assert_eq!(params.spec.ssl_policy(), Some("ELBSecurityPolicy-TLS13-1-2-2021-06"));
-        assert_eq!(params.spec.ssl_redirect_port(), Some("443"));
+        let view = ClassParams::LoadBalancerController(&params);
+        assert_eq!(view.group_name(), Some("shared-alb"));
+        assert_eq!(view.certificates().0.len(), 1);
+        assert_eq!(view.ssl_policy(), Some("ELBSecurityPolicy-TLS13-1-2-2021-06"));
+        assert_eq!(view.ssl_redirect_port(), Some("443"));
+        assert_eq!(view.scheme(), Some("internet-facing"));
+        assert!(view.wafv2_acl_arn().is_some_and(|arn| arn.ends_with("/shop/a1b2")));
         assert_eq!(IngressClassParams::api_version(&()), "elbv2.k8s.aws/v1beta1");
+    }
+
+    #[test]
+    fn parses_auto_modes_manifest_with_several_certificates() {
+        let params: AutoModeIngressClassParams = serde_yaml::from_str(
+            "apiVersion: eks.amazonaws.com/v1
+kind: IngressClassParams
+metadata: {name: alb}
+spec:
+  scheme: internet-facing
+  group: {name: retail-apps}
+  certificateARNs: [arn:aws:acm:us-east-1:123456789012:certificate/a, arn:aws:acm:us-east-1:123456789012:certificate/b]
+  sslPolicy: ELBSecurityPolicy-TLS13-1-2-2021-06
+  subnets: {matchTags: [{key: Environment, values: [prod]}]}",
+        )
+        .unwrap();
+        let view = ClassParams::AutoMode(&params);
+        assert_eq!(view.name(), "alb");
+        assert_eq!(view.certificates(), (&params.spec.certificate_arns[..], "certificateARNs"));
+        assert_eq!(view.certificates().0.len(), 2);
+        assert_eq!(view.group_name(), Some("retail-apps"));
+        assert_eq!(view.scheme(), Some("internet-facing"));
+        // Auto Mode has neither field; the annotations apply.
+        assert_eq!(view.ssl_redirect_port(), None);
+        assert_eq!(view.wafv2_acl_arn(), None);
+        assert_eq!(AutoModeIngressClassParams::api_version(&()), "eks.amazonaws.com/v1");
     }
 
     #[test]
@@ -85,16 +205,21 @@ spec:
         // type were namespaced.
         fn cluster_scoped<K: Resource<Scope = kube::core::ClusterResourceScope>>() {}
         cluster_scoped::<IngressClassParams>();
+        cluster_scoped::<AutoModeIngressClassParams>();
     }
 
     #[test]
     fn empty_strings_count_as_unset() {
         let spec = IngressClassParamsSpec {
-            ssl_policy: Some(String::new()),
+            shared: SharedParams { ssl_policy: Some(String::new()), ..Default::default() },
             ssl_redirect_port: Some(String::new()),
+            wafv2_acl_arn: Some(String::new()),
             ..Default::default()
         };
-        assert_eq!(spec.ssl_policy(), None);
-        assert_eq!(spec.ssl_redirect_port(), None);
+        let params = IngressClassParams::new("shared", spec);
+        let view = ClassParams::LoadBalancerController(&params);
+        assert_eq!(view.ssl_policy(), None);
+        assert_eq!(view.ssl_redirect_port(), None);
+        assert_eq!(view.wafv2_acl_arn(), None);
     }
 }

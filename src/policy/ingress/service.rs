@@ -6,7 +6,8 @@
 //! unset or lists its name or number (`*` matches nothing); without a certificate no port is.
 
 use super::annotations::{
-    NLB_LOAD_BALANCER_CLASS, NLB_SSL_CERT, NLB_SSL_POLICY, NLB_SSL_PORTS, NLB_TYPE, annotation, string_list,
+    AUTO_MODE_NLB_LOAD_BALANCER_CLASS, NLB_LOAD_BALANCER_CLASS, NLB_SSL_CERT, NLB_SSL_POLICY, NLB_SSL_PORTS,
+    NLB_TYPE, annotation, string_list,
 };
 use super::certificates::{describe_non_acm, is_acm_certificate_arn, judge_configured};
 use super::ledger::{Issue, Ledger};
@@ -30,7 +31,7 @@ pub fn evaluate_service(
     if !policy.include_services {
         return Verdict::NotApplicable("the policy does not include Services".into());
     }
-    if let Some(reason) = not_an_nlb(service) {
+    if let Some(reason) = not_an_nlb(service, defaults) {
         return Verdict::NotApplicable(reason);
     }
     if let Some(verdict) = excluded(policy, &service.metadata, index) {
@@ -39,15 +40,18 @@ pub fn evaluate_service(
     judge(policy, service, facts, defaults).into_verdict(&resource_ref(service))
 }
 
-fn not_an_nlb(service: &Service) -> Option<String> {
+fn not_an_nlb(service: &Service, defaults: &AlbDefaults) -> Option<String> {
     let spec = service.spec.as_ref();
     let service_type = spec.and_then(|spec| spec.type_.as_deref()).unwrap_or("ClusterIP");
     if service_type != "LoadBalancer" {
         return Some(format!("a {service_type} Service has no load balancer"));
     }
     match spec.and_then(|spec| spec.load_balancer_class.as_deref()) {
-        Some(NLB_LOAD_BALANCER_CLASS) => None,
-        Some(class) => Some(format!("loadBalancerClass `{class}` is not the AWS Load Balancer Controller's")),
+        Some(NLB_LOAD_BALANCER_CLASS | AUTO_MODE_NLB_LOAD_BALANCER_CLASS) => None,
+        Some(class) => Some(format!(
+            "loadBalancerClass `{class}` is neither the AWS Load Balancer Controller's nor EKS Auto Mode's"
+        )),
+        None if defaults.eks_auto_mode => None,
         None => match annotation(service.metadata.annotations.as_ref(), NLB_TYPE) {
             Some(kind) if NLB_TYPES.contains(&kind) => None,
             _ => Some(format!(

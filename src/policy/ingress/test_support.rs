@@ -1,6 +1,9 @@
 //! Test fixtures written as YAML manifests.
 
-use super::{AlbDefaults, GatewayInventory, IngressClassParams, IngressInventory, evaluate_tls_policy};
+use super::{
+    AlbDefaults, AutoModeIngressClassParams, GatewayInventory, IngressClassParams, IngressInventory,
+    evaluate_tls_policy,
+};
 use crate::api::TlsIngressPolicySpec;
 use crate::policy::facts::CertificateFacts;
 use crate::policy::{Evaluation, Fact, FactSet, Facts, Judgement, Offline, Verdict};
@@ -24,6 +27,7 @@ pub struct Manifests {
     ingresses: Vec<&'static Ingress>,
     classes: Vec<&'static IngressClass>,
     params: Vec<&'static IngressClassParams>,
+    auto_mode_params: Vec<&'static AutoModeIngressClassParams>,
     services: Vec<&'static Service>,
     namespaces: Vec<&'static Namespace>,
     gateways: GatewayInventory<'static>,
@@ -40,9 +44,13 @@ impl Manifests {
         let mut manifests = Manifests::default();
         for document in serde_yaml::Deserializer::from_str(yaml) {
             let document = serde_yaml::Value::deserialize(document).expect("test YAML parses");
+            let api_version = document.get("apiVersion").and_then(serde_yaml::Value::as_str);
             match document.get("kind").and_then(serde_yaml::Value::as_str) {
                 Some("Ingress") => manifests.ingresses.push(leak(document)),
                 Some("IngressClass") => manifests.classes.push(leak(document)),
+                Some("IngressClassParams") if api_version == Some("eks.amazonaws.com/v1") => {
+                    manifests.auto_mode_params.push(leak(document))
+                }
                 Some("IngressClassParams") => manifests.params.push(leak(document)),
                 Some("Service") => manifests.services.push(leak(document)),
                 Some("Namespace") => manifests.namespaces.push(leak(document)),
@@ -63,6 +71,7 @@ impl Manifests {
             ingresses: &self.ingresses,
             ingress_classes: &self.classes,
             ingress_class_params: &self.params,
+            auto_mode_class_params: &self.auto_mode_params,
             services: &self.services,
             namespaces: &self.namespaces,
         }
@@ -71,8 +80,17 @@ impl Manifests {
 
 /// Evaluates a policy over manifests with the controller's defaults.
 pub fn evaluate(yaml: &str, policy: &TlsIngressPolicySpec, facts: &dyn Facts) -> Evaluation {
+    evaluate_with(yaml, policy, facts, &AlbDefaults::default())
+}
+
+pub fn evaluate_with(
+    yaml: &str,
+    policy: &TlsIngressPolicySpec,
+    facts: &dyn Facts,
+    defaults: &AlbDefaults,
+) -> Evaluation {
     let manifests = Manifests::parse(yaml);
-    evaluate_tls_policy(policy, &manifests.inventory(), &manifests.gateways, facts, &AlbDefaults::default())
+    evaluate_tls_policy(policy, &manifests.inventory(), &manifests.gateways, facts, defaults)
 }
 
 /// Findings as `rule namespace/name: message => remediation`, in evaluation order.

@@ -198,6 +198,7 @@ impl TlsWorld {
             ingresses: self.ingresses.iter().collect(),
             ingress_classes: self.classes.iter().collect(),
             ingress_class_params: self.params.iter().collect(),
+            auto_mode_class_params: Vec::new(),
             services: self.services.iter().collect(),
             namespaces: self.namespaces.iter().collect(),
             gateways: GatewayInventory {
@@ -224,6 +225,7 @@ impl TlsWorld {
             ingresses: &objects.ingresses,
             ingress_classes: &objects.ingress_classes,
             ingress_class_params: &objects.ingress_class_params,
+            auto_mode_class_params: &objects.auto_mode_class_params,
             services: &objects.services,
             namespaces: &objects.namespaces,
         };

@@ -1,13 +1,14 @@
 //! TlsIngressPolicy as units: one per ALB (the Ingresses of an IngressGroup, or a lone Ingress),
-//! one per Service and one per Gateway. IngressClasses, IngressClassParams, GatewayClasses,
-//! LoadBalancerConfigurations and Namespaces decide how objects are grouped, built and selected,
-//! so they are inputs of every unit; a Gateway's HTTPRoutes are inputs of its unit.
+//! one per Service and one per Gateway. IngressClasses, IngressClassParams (the AWS Load Balancer
+//! Controller's and EKS Auto Mode's), GatewayClasses, LoadBalancerConfigurations and Namespaces
+//! decide how objects are grouped, built and selected, so they are inputs of every unit; a
+//! Gateway's HTTPRoutes are inputs of its unit.
 
 use super::{Judge, Unit, UnitPlan, UnitVerdicts, Versions};
 use crate::api::TlsIngressPolicySpec;
 use crate::policy::ingress::{
-    AlbDefaults, AlbGroup, GatewayInventory, IngressClassParams, InventoryIndex, alb_groups,
-    evaluate_gateway, evaluate_group, evaluate_service,
+    AlbDefaults, AlbGroup, AutoModeIngressClassParams, GatewayInventory, IngressClassParams, InventoryIndex,
+    alb_groups, evaluate_gateway, evaluate_group, evaluate_service,
 };
 use crate::policy::{Facts, Verdict, resource_ref};
 use k8s_openapi::api::core::v1::{Namespace, Service};
@@ -20,6 +21,7 @@ pub struct TlsObjects<'a> {
     pub ingresses: Vec<&'a Ingress>,
     pub ingress_classes: Vec<&'a IngressClass>,
     pub ingress_class_params: Vec<&'a IngressClassParams>,
+    pub auto_mode_class_params: Vec<&'a AutoModeIngressClassParams>,
     pub services: Vec<&'a Service>,
     pub namespaces: Vec<&'a Namespace>,
     pub gateways: GatewayInventory<'a>,
@@ -62,14 +64,20 @@ pub fn tls_plan<'a>(
     objects: &TlsObjects<'a>,
     defaults: &'a AlbDefaults,
 ) -> UnitPlan<TlsUnits<'a>> {
-    let TlsObjects { ingresses, ingress_classes, ingress_class_params, services, namespaces, gateways } =
-        objects;
-    let index = InventoryIndex::new(ingress_classes, ingress_class_params, namespaces);
+    let TlsObjects {
+        ingresses,
+        ingress_classes,
+        ingress_class_params,
+        auto_mode_class_params,
+        services,
+        namespaces,
+        gateways,
+    } = objects;
+    let index = InventoryIndex::new(ingress_classes, ingress_class_params, namespaces)
+        .with_auto_mode_params(auto_mode_class_params);
     let grouping = alb_groups(ingresses, &index, defaults);
     let mut shared = Versions::default();
-    ingress_classes.iter().for_each(|class| shared.add(&class.metadata));
-    ingress_class_params.iter().for_each(|params| shared.add(&params.metadata));
-    namespaces.iter().for_each(|namespace| shared.add(&namespace.metadata));
+    index.metadata().for_each(|meta| shared.add(meta));
     gateways.gateway_classes.iter().for_each(|class| shared.add(&class.metadata));
     gateways
         .load_balancer_configurations
