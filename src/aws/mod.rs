@@ -15,6 +15,7 @@ mod pool;
 mod retry;
 mod secrets;
 mod session;
+mod wafv2;
 
 pub use acm::AcmApi;
 pub use cache::{CacheSettings, FactCache, FactKind, Scope};
@@ -26,3 +27,4 @@ pub use metrics::AwsMetrics;
 pub use retry::RetryPolicy;
 pub use secrets::{SecretValue, SecretsApi, ValueRef};
 pub use session::{AwsFacts, AwsSettings, Identity, NAMESPACE_TAG, RoleSession, Target, role_allowed};
+pub use wafv2::Wafv2Api;

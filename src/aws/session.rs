@@ -109,6 +109,7 @@ pub(crate) struct Clients {
     pub kms: aws_sdk_kms::Client,
     pub acm: aws_sdk_acm::Client,
     pub ec2: aws_sdk_ec2::Client,
+    pub wafv2: aws_sdk_wafv2::Client,
 }
 
 /// The AWS facts layer. Cheap to clone: clones share clients, cache and counters.
@@ -239,6 +240,7 @@ impl AwsFacts {
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             kms: aws_sdk_kms::Client::new(&config),
             acm: aws_sdk_acm::Client::new(&config),
+            wafv2: aws_sdk_wafv2::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
         }
     }
