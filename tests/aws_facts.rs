@@ -276,17 +276,51 @@ async fn eks_clusters_name_the_kms_key_of_their_secrets() {
     let set = facts.gather(&denied).await;
     assert!(matches!(&set.clusters[&plain], Fact::Failed(cause) if cause.reason == "AccessNotAllowed"));
 }
-/// WAFv2 Web ACLs are not read yet: a wanted one comes back failed with the reason, so its rule is
-/// skipped saying why, never passed and never left waiting.
+
+/// A regional Web ACL is read with GetWebACL in its own region: one that exists is known with
+/// its rules, a deleted one is not found, and an ARN of no regional Web ACL is an error naming it.
 #[tokio::test]
-async fn web_acls_are_reported_as_not_gathered() {
+async fn web_acls_are_read_in_their_region_and_a_missing_one_is_not_found() {
+    let config = moto::sdk_config(moto::endpoint()).await;
+    let waf = aws_sdk_wafv2::Client::new(&config);
+    let visibility = aws_sdk_wafv2::types::VisibilityConfig::builder()
+        .sampled_requests_enabled(false)
+        .cloud_watch_metrics_enabled(false)
+        .metric_name("shop")
+        .build()
+        .expect("visibility");
+    let allow = aws_sdk_wafv2::types::DefaultAction::builder()
+        .allow(aws_sdk_wafv2::types::AllowAction::builder().build())
+        .build();
+    let created = waf
+        .create_web_acl()
+        .name(moto::unique("shop"))
+        .scope(aws_sdk_wafv2::types::Scope::Regional)
+        .default_action(allow)
+        .visibility_config(visibility)
+        .send()
+        .await
+        .expect("CreateWebACL");
+    let acl = created.summary.and_then(|s| s.arn).expect("the Web ACL's ARN");
+    let missing = format!("{}/00000000-0000-0000-0000-000000000000", acl.rsplit_once('/').unwrap().0);
+    let global = "arn:aws:wafv2:us-east-1:123456789012:global/webacl/shop/a1b2".to_string();
+
     let facts = moto::facts(moto::test_settings()).await;
-    let acl = "arn:aws:wafv2:us-east-1:123456789012:regional/webacl/shop/a1b2".to_string();
-    let set =
-        facts.gather(&FactRequest { web_acl_arns: [acl.clone()].into(), ..FactRequest::default() }).await;
+    let wanted = FactRequest {
+        web_acl_arns: [acl.clone(), missing.clone(), global.clone()].into(),
+        ..FactRequest::default()
+    };
+    let set = facts.gather(&wanted).await;
     assert!(
-        matches!(&set.web_acls[&acl], Fact::Failed(cause) if cause.reason == "NotGathered" && !cause.transient),
+        matches!(&set.web_acls[&acl], Fact::Known(found) if found.arn == acl && found.rules == 0),
         "{:?}",
         set.web_acls
     );
+    assert!(matches!(set.web_acls[&missing], Fact::NotFound), "{:?}", set.web_acls[&missing]);
+    assert!(
+        matches!(&set.web_acls[&global], Fact::Failed(cause) if cause.message.contains("not a regional WAFv2 Web ACL ARN")),
+        "{:?}",
+        set.web_acls[&global]
+    );
+    assert_eq!(facts.metrics().count("wafv2", "GetWebACL"), 2, "the malformed ARN is refused without a call");
 }

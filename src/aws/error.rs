@@ -159,7 +159,8 @@ const ACCESS_DENIED_CODES: &[&str] = &[
     "IncompleteSignature",
 ];
 
-const NOT_FOUND_CODES: &[&str] = &["ResourceNotFoundException", "NotFoundException"];
+const NOT_FOUND_CODES: &[&str] =
+    &["ResourceNotFoundException", "NotFoundException", "WAFNonexistentItemException"];
 
 const TRANSIENT_CODES: &[&str] = &[
     "InternalFailure",

@@ -8,6 +8,7 @@ use super::error::AwsError;
 use super::kms::KmsApi;
 use super::secrets::SecretsApi;
 use super::session::{AwsFacts, Target};
+use super::wafv2::Wafv2Api;
 use crate::policy::facts::{Fact, FactError, FactSet, Wanted};
 use futures::{StreamExt, stream};
 use std::collections::BTreeSet;
@@ -143,15 +144,10 @@ impl AwsFacts {
         for (name, result) in wanted.clusters.iter().zip(clusters) {
             set.clusters.insert(name.clone(), fact(result));
         }
-        // No WAFv2 client is built per scope yet, so GetWebACL is not called: the rule says why it
-        // is skipped rather than waiting on a fact nothing gathers.
-        for arn in &wanted.web_acl_arns {
-            let unavailable = FactError {
-                reason: "NotGathered",
-                message: format!("WAFv2 Web ACL {arn}: this build does not call wafv2:GetWebACL"),
-                transient: false,
-            };
-            set.web_acls.insert(arn.clone(), Fact::Failed(unavailable));
+        let web_acls =
+            each(&wanted.web_acl_arns, |arn| async move { self.web_acl(target, &arn).await }).await;
+        for (arn, result) in wanted.web_acl_arns.iter().zip(web_acls) {
+            set.web_acls.insert(arn.clone(), fact(result));
         }
         set
     }

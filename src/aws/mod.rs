@@ -16,6 +16,7 @@ mod pool;
 mod retry;
 mod secrets;
 mod session;
+mod wafv2;
 
 pub use acm::AcmApi;
 pub use cache::{CacheSettings, DEFAULT_VALUE_BYTES, FactCache, FactKind, Scope};
@@ -28,3 +29,4 @@ pub use metrics::AwsMetrics;
 pub use retry::RetryPolicy;
 pub use secrets::{SecretValue, SecretsApi, ValueRef};
 pub use session::{AwsFacts, AwsSettings, Identity, NAMESPACE_TAG, RoleSession, Target, role_allowed};
+pub use wafv2::Wafv2Api;

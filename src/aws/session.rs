@@ -110,6 +110,7 @@ pub(crate) struct Clients {
     pub acm: aws_sdk_acm::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub eks: aws_sdk_eks::Client,
+    pub wafv2: aws_sdk_wafv2::Client,
 }
 
 /// The AWS facts layer. Cheap to clone: clones share clients, cache and counters.
@@ -240,6 +241,7 @@ impl AwsFacts {
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             kms: aws_sdk_kms::Client::new(&config),
             acm: aws_sdk_acm::Client::new(&config),
+            wafv2: aws_sdk_wafv2::Client::new(&config),
             ec2: aws_sdk_ec2::Client::new(&config),
             eks: aws_sdk_eks::Client::new(&config),
         }

@@ -32,6 +32,7 @@ pub enum FactKind {
     CertificateList,
     Volume,
     EbsDefault,
+    WebAcl,
 }
 
 /// A type the cache holds, tied to its kind so that a key always finds the type it stored.
@@ -98,6 +99,8 @@ impl CacheSettings {
             FactKind::CertificateList => Some(self.certificate_list_ttl),
             FactKind::Volume => Some(self.volume_ttl),
             FactKind::EbsDefault => Some(self.ebs_default_ttl),
+            // A load balancer's Web ACL is replaced as rarely as its certificates.
+            FactKind::WebAcl => Some(self.certificate_ttl),
         }
     }
 }
