@@ -11,7 +11,7 @@ use super::session::{AwsFacts, Target};
 use super::wafv2::Wafv2Api;
 use crate::policy::facts::{Fact, FactError, FactSet, Wanted};
 use futures::{StreamExt, stream};
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 
 /// Lookups of one kind in flight at once. Each holds a connection and the SDK's request state,
@@ -68,6 +68,18 @@ where
     stream::iter(ids.iter().cloned()).map(lookup).buffered(IN_FLIGHT).collect().await
 }
 
+/// Looks every id up as [`each`] does, each result a fact under its id.
+async fn each_fact<T, Fut>(
+    ids: &BTreeSet<String>,
+    lookup: impl FnMut(String) -> Fut,
+) -> HashMap<String, Fact<T>>
+where
+    Fut: Future<Output = Result<T, AwsError>>,
+{
+    let results = each(ids, lookup).await;
+    ids.iter().cloned().zip(results.into_iter().map(fact)).collect()
+}
+
 fn fact<T>(result: Result<T, AwsError>) -> Fact<T> {
     match result {
         Ok(value) => Fact::Known(value),
@@ -97,17 +109,13 @@ impl AwsFacts {
             set.kms_keys.insert(key.clone(), fact(result));
         }
 
-        let rotations =
-            each(&wanted.kms_rotations, |key| async move { self.kms_key_rotation(target, &key).await }).await;
-        for (key, result) in wanted.kms_rotations.iter().zip(rotations) {
-            set.kms_rotations.insert(key.clone(), fact(result));
-        }
+        set.kms_rotations =
+            each_fact(&wanted.kms_rotations, |key| async move { self.kms_key_rotation(target, &key).await })
+                .await;
 
-        let certificates =
-            each(&wanted.certificate_arns, |arn| async move { self.certificate(target, &arn).await }).await;
-        for (arn, result) in wanted.certificate_arns.iter().zip(certificates) {
-            set.certificates.insert(arn.clone(), fact(result));
-        }
+        set.certificates =
+            each_fact(&wanted.certificate_arns, |arn| async move { self.certificate(target, &arn).await })
+                .await;
 
         let by_host =
             each(&wanted.hosts, |host| async move { self.certificates_for_host(target, &host).await }).await;
@@ -139,16 +147,10 @@ impl AwsFacts {
             set.secrets = self.secrets(target, &ids).await.into_iter().map(|(id, r)| (id, fact(r))).collect();
         }
 
-        let clusters =
-            each(&wanted.clusters, |name| async move { self.eks_cluster(target, &name).await }).await;
-        for (name, result) in wanted.clusters.iter().zip(clusters) {
-            set.clusters.insert(name.clone(), fact(result));
-        }
-        let web_acls =
-            each(&wanted.web_acl_arns, |arn| async move { self.web_acl(target, &arn).await }).await;
-        for (arn, result) in wanted.web_acl_arns.iter().zip(web_acls) {
-            set.web_acls.insert(arn.clone(), fact(result));
-        }
+        set.clusters =
+            each_fact(&wanted.clusters, |name| async move { self.eks_cluster(target, &name).await }).await;
+        set.web_acls =
+            each_fact(&wanted.web_acl_arns, |arn| async move { self.web_acl(target, &arn).await }).await;
         set
     }
 }
