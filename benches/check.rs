@@ -3,7 +3,7 @@
 //! for evaluate alone. `DPO_BENCH_OBJECTS` sets another corpus size (for profiling).
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
-use dpo::cli::check::{Policies, check};
+use dpo::cli::check::{Context, Policies, Settings, check};
 use dpo::cli::input::{Inputs, parse_text};
 use dpo::policy::{AlbDefaults, Offline};
 use std::fmt::Write;
@@ -68,16 +68,15 @@ fn bench(c: &mut Criterion) {
     let inputs = parse(&text);
     assert_eq!(inputs.objects.len(), objects());
 
+    let alb = AlbDefaults::default();
+    let settings = Settings { policies: Policies::FromInputs, context: Context::default(), alb: &alb };
+
     let mut group = c.benchmark_group("dpo-check");
     group.throughput(Throughput::Elements(objects() as u64));
     group.sample_size(10);
     group.measurement_time(Duration::from_secs(10));
-    group.bench_function("parse+evaluate", |b| {
-        b.iter(|| check(&parse(&text).objects, Policies::FromInputs, &facts, &AlbDefaults::default()))
-    });
-    group.bench_function("evaluate", |b| {
-        b.iter(|| check(&inputs.objects, Policies::FromInputs, &facts, &AlbDefaults::default()))
-    });
+    group.bench_function("parse+evaluate", |b| b.iter(|| check(&parse(&text), settings, &facts)));
+    group.bench_function("evaluate", |b| b.iter(|| check(&inputs, settings, &facts)));
     group.finish();
 }
 

@@ -1,37 +1,11 @@
 //! `dpo check` as users run it: the shipped binary over real files and stdin; and the start-up
 //! checks of `dpo controller`, which need no cluster.
 
-use std::io::Write;
+#[path = "support/check.rs"]
+mod check;
+
+use check::{dpo, json, rules_of, stderr};
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
-
-fn dpo(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_dpo"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("dpo runs");
-    let mut pipe = child.stdin.take().unwrap();
-    pipe.write_all(stdin.unwrap_or_default().as_bytes()).unwrap();
-    drop(pipe);
-    child.wait_with_output().unwrap()
-}
-
-fn json(output: &Output) -> serde_json::Value {
-    serde_json::from_slice(&output.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stdout)))
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn rules_of(report: &serde_json::Value) -> Vec<String> {
-    report["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap().to_string()).collect()
-}
 
 const UNENCRYPTED_CLASS: &str = "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: plain\nprovisioner: ebs.csi.aws.com\nparameters:\n  type: gp3\n";
 
@@ -449,7 +423,7 @@ fn usage_errors_exit_two() {
 
 #[test]
 fn controller_names_a_bad_secret_namespace_from_the_environment_and_exits_two() {
-    let output = Command::new(env!("CARGO_BIN_EXE_dpo"))
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_dpo"))
         .args(["controller", "--leader-election=false", "--log-format=text"])
         .env("DPO_SECRET_NAMESPACES", "shop,Payments")
         .output()

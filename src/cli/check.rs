@@ -1,7 +1,9 @@
 //! `dpo check`: objects in, findings out. The same policy code the controllers run.
 
-use super::input::{Located, Object};
-use super::report::{CheckReport, CheckedObject, SourceLocation};
+mod scope;
+
+use super::input::{InputError, Inputs, Located, Object};
+use super::report::{CheckReport, CheckedObject, LocatedFinding, SourceLocation, Warning};
 use crate::api::{EncryptedVolumePolicy, ProtectedSecret, ResourceRef, TlsIngressPolicy};
 use crate::aws::{AwsFacts, FactRequest, Target};
 use crate::policy::facts::{FACT_ROUNDS, FactRecorder, FactSet, Wanted};
@@ -11,34 +13,14 @@ use crate::policy::ingress::{
 };
 use crate::policy::secret::{judge_secret, validate_spec};
 use crate::policy::storage::evaluate_volume_policy;
-use crate::policy::{Evaluation, Facts, Verdict, exemption, resource_ref, sort_findings, untrusted_policy};
+use crate::policy::{Evaluation, Facts, Verdict, exemption, resource_ref, untrusted_policy};
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::api::storage::v1::StorageClass;
 use rustc_hash::FxHashMap;
-use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap};
 
-use super::input::InputError;
-
-/// Objects of the inputs, sorted by kind, and every distinct resource once, in input order,
-/// ready to collect its verdicts.
-#[derive(Default)]
-struct Inventory<'a> {
-    storage_classes: Vec<&'a StorageClass>,
-    persistent_volumes: Vec<&'a PersistentVolume>,
-    ingresses: Vec<&'a Ingress>,
-    ingress_classes: Vec<&'a IngressClass>,
-    ingress_class_params: Vec<&'a IngressClassParams>,
-    auto_mode_class_params: Vec<&'a AutoModeIngressClassParams>,
-    services: Vec<&'a Service>,
-    namespaces: Vec<&'a Namespace>,
-    gateways: GatewayInventory<'a>,
-    volume_policies: Vec<&'a EncryptedVolumePolicy>,
-    tls_policies: Vec<&'a TlsIngressPolicy>,
-    checked: Vec<CheckedObject>,
-    position: FxHashMap<ResourceRef, usize>,
-}
+pub use scope::Context;
 
 /// Which policies count in a `dpo check` run.
 #[derive(Clone, Copy, Debug)]
@@ -50,90 +32,109 @@ pub enum Policies<'a> {
     Trusted(&'a [Located]),
 }
 
+/// How one `dpo check` run judges: the policies, the reach of cross-object resolution, the load
+/// balancer controller's settings.
+#[derive(Clone, Copy, Debug)]
+pub struct Settings<'a> {
+    pub policies: Policies<'a>,
+    pub context: Context,
+    pub alb: &'a AlbDefaults,
+}
+
+/// The objects one evaluation sees, sorted by kind.
+#[derive(Default)]
+struct Inventory<'a> {
+    storage_classes: Vec<&'a StorageClass>,
+    persistent_volumes: Vec<&'a PersistentVolume>,
+    ingresses: Vec<&'a Ingress>,
+    ingress_classes: Vec<&'a IngressClass>,
+    ingress_class_params: Vec<&'a IngressClassParams>,
+    auto_mode_class_params: Vec<&'a AutoModeIngressClassParams>,
+    services: Vec<&'a Service>,
+    namespaces: Vec<&'a Namespace>,
+    gateways: GatewayInventory<'a>,
+}
+
 impl<'a> Inventory<'a> {
-    fn new(objects: &'a [Located], policies: Policies<'a>) -> Self {
+    fn of(objects: impl IntoIterator<Item = &'a Located>) -> Self {
         let mut inventory = Inventory::default();
         for located in objects {
-            match (policies, located.object.policy()) {
-                // Judged, never applied.
-                (Policies::Trusted(_), Some((resource, meta))) => {
-                    let origin = format!("{}:{}", located.location.file, located.location.line);
-                    let verdict = untrusted_policy(&resource, meta, &origin);
-                    let position = inventory.add(resource, located.location.clone());
-                    inventory.checked[position].verdicts.push(verdict);
+            match &located.object {
+                Object::StorageClass(o) => inventory.storage_classes.push(o),
+                Object::PersistentVolume(o) => inventory.persistent_volumes.push(o),
+                Object::Ingress(o) => inventory.ingresses.push(o),
+                Object::IngressClass(o) => inventory.ingress_classes.push(o),
+                Object::IngressClassParams(o) => inventory.ingress_class_params.push(o),
+                Object::AutoModeIngressClassParams(o) => inventory.auto_mode_class_params.push(o),
+                Object::Service(o) => inventory.services.push(o),
+                Object::Namespace(o) => inventory.namespaces.push(o),
+                Object::Gateway(o) => inventory.gateways.gateways.push(o),
+                Object::HttpRoute(o) => inventory.gateways.http_routes.push(o),
+                Object::GatewayClass(o) => inventory.gateways.gateway_classes.push(o),
+                Object::LoadBalancerConfiguration(o) => {
+                    inventory.gateways.load_balancer_configurations.push(o)
                 }
-                _ => inventory.file(located),
+                Object::ProtectedSecret(_)
+                | Object::EncryptedVolumePolicy(_)
+                | Object::TlsIngressPolicy(_) => {}
             }
-        }
-        if let Policies::Trusted(trusted) = policies {
-            trusted.iter().for_each(|located| inventory.file(located));
         }
         inventory
     }
 
-    /// Files an object by kind, and adds it.
-    fn file(&mut self, located: &'a Located) {
-        let resource = match &located.object {
-            Object::StorageClass(o) => self.storage_classes.push_ref(o),
-            Object::PersistentVolume(o) => self.persistent_volumes.push_ref(o),
-            Object::EncryptedVolumePolicy(o) => self.volume_policies.push_ref(o),
-            Object::TlsIngressPolicy(o) => self.tls_policies.push_ref(o),
-            Object::Ingress(o) => self.ingresses.push_ref(o),
-            Object::IngressClass(o) => self.ingress_classes.push_ref(o),
-            Object::IngressClassParams(o) => self.ingress_class_params.push_ref(o),
-            Object::AutoModeIngressClassParams(o) => self.auto_mode_class_params.push_ref(o),
-            Object::Service(o) => self.services.push_ref(o),
-            Object::Namespace(o) => self.namespaces.push_ref(o),
-            Object::Gateway(o) => self.gateways.gateways.push_ref(o),
-            Object::HttpRoute(o) => self.gateways.http_routes.push_ref(o),
-            Object::GatewayClass(o) => self.gateways.gateway_classes.push_ref(o),
-            Object::LoadBalancerConfiguration(o) => self.gateways.load_balancer_configurations.push_ref(o),
-            Object::ProtectedSecret(o) => resource_ref(&**o),
+    fn evaluate(
+        &self,
+        policies: &ApplicablePolicies<'_>,
+        facts: &dyn Facts,
+        alb: &AlbDefaults,
+    ) -> Vec<Evaluation> {
+        let volumes = policies.volume.iter().map(|(policy, _)| {
+            evaluate_volume_policy(policy, &self.storage_classes, &self.persistent_volumes, facts)
+        });
+        let ingress_inventory = IngressInventory {
+            ingresses: &self.ingresses,
+            ingress_classes: &self.ingress_classes,
+            ingress_class_params: &self.ingress_class_params,
+            auto_mode_class_params: &self.auto_mode_class_params,
+            services: &self.services,
+            namespaces: &self.namespaces,
         };
-        self.add(resource, located.location.clone());
+        let tls = policies.tls.iter().map(|(policy, _)| {
+            evaluate_tls_policy(&policy.spec, &ingress_inventory, &self.gateways, facts, alb)
+        });
+        volumes.chain(tls).collect()
     }
+}
 
-    /// The position of a resource, added if not seen before; the first location of a duplicate
-    /// wins.
-    fn add(&mut self, resource: ResourceRef, location: SourceLocation) -> usize {
-        match self.position.entry(resource) {
-            Entry::Occupied(slot) => *slot.get(),
-            Entry::Vacant(slot) => {
-                let resource = slot.key().clone();
-                slot.insert(self.checked.len());
-                self.checked.push(CheckedObject { resource, location, verdicts: Vec::new() });
-                self.checked.len() - 1
-            }
+/// Where an applied policy was read.
+#[derive(Clone, Debug)]
+enum Origin {
+    /// A document of the inputs, by index.
+    Input(usize),
+    /// A `--policy` file.
+    Trusted(SourceLocation),
+    BuiltIn,
+}
+
+/// The policies applied, each with where it was read.
+struct ApplicablePolicies<'a> {
+    volume: Vec<(&'a EncryptedVolumePolicy, Origin)>,
+    tls: Vec<(&'a TlsIngressPolicy, Origin)>,
+}
+
+/// The built-in policies, for a kind no applied policy has.
+struct BuiltIn {
+    volume: EncryptedVolumePolicy,
+    tls: TlsIngressPolicy,
+}
+
+impl BuiltIn {
+    fn new() -> Self {
+        BuiltIn {
+            volume: built_in(EncryptedVolumePolicy::new("", Default::default())),
+            tls: built_in(TlsIngressPolicy::new("", Default::default())),
         }
     }
-
-    fn record(&mut self, evaluation: Evaluation) {
-        for object in evaluation.verdicts {
-            let position = match self.position.get(&object.resource) {
-                Some(&position) => position,
-                // Only the built-in policies judge themselves without being among the inputs.
-                None => self.add(object.resource, built_in_location()),
-            };
-            self.checked[position].verdicts.push(object.verdict);
-        }
-    }
-}
-
-/// Files a typed object by kind and names it.
-trait PushRef<'a, K> {
-    fn push_ref(&mut self, object: &'a K) -> ResourceRef;
-}
-
-impl<'a, K: kube::Resource<DynamicType = ()>> PushRef<'a, K> for Vec<&'a K> {
-    fn push_ref(&mut self, object: &'a K) -> ResourceRef {
-        self.push(object);
-        resource_ref(object)
-    }
-}
-
-/// Where findings against the built-in default policies point.
-fn built_in_location() -> SourceLocation {
-    SourceLocation { file: "<built-in>".into(), line: 1, document: 0 }
 }
 
 fn built_in<K: kube::Resource<DynamicType = ()>>(spec: K) -> K {
@@ -142,102 +143,222 @@ fn built_in<K: kube::Resource<DynamicType = ()>>(spec: K) -> K {
     object
 }
 
-/// Runs every policy over the objects. ProtectedSecrets whose spec is unusable come back as
-/// input errors, since nothing could be judged about them.
-pub fn check(
-    objects: &[Located],
-    policies: Policies,
-    facts: &dyn Facts,
-    alb: &AlbDefaults,
-) -> (CheckReport, Vec<InputError>) {
-    let mut inventory = Inventory::new(objects, policies);
-    let mut errors = Vec::new();
-
-    let default_volume_policy = built_in(EncryptedVolumePolicy::new("", Default::default()));
-    let volume_policies = match inventory.volume_policies.is_empty() {
-        true => vec![&default_volume_policy],
-        false => std::mem::take(&mut inventory.volume_policies),
-    };
-    for policy in volume_policies {
-        let evaluation =
-            evaluate_volume_policy(policy, &inventory.storage_classes, &inventory.persistent_volumes, facts);
-        inventory.record(evaluation);
-    }
-
-    let default_tls_policy = built_in(TlsIngressPolicy::new("", Default::default()));
-    let tls_policies = match inventory.tls_policies.is_empty() {
-        true => vec![&default_tls_policy],
-        false => std::mem::take(&mut inventory.tls_policies),
-    };
-    for policy in tls_policies {
-        let ingress_inventory = IngressInventory {
-            ingresses: &inventory.ingresses,
-            ingress_classes: &inventory.ingress_classes,
-            ingress_class_params: &inventory.ingress_class_params,
-            auto_mode_class_params: &inventory.auto_mode_class_params,
-            services: &inventory.services,
-            namespaces: &inventory.namespaces,
+impl<'a> ApplicablePolicies<'a> {
+    fn new(objects: &'a [Located], policies: Policies<'a>, built_in: &'a BuiltIn) -> Self {
+        let mut found = ApplicablePolicies { volume: Vec::new(), tls: Vec::new() };
+        let mut add = |located: &'a Located, origin: Origin| match &located.object {
+            Object::EncryptedVolumePolicy(o) => found.volume.push((o, origin)),
+            Object::TlsIngressPolicy(o) => found.tls.push((o, origin)),
+            _ => {}
         };
-        let evaluation =
-            evaluate_tls_policy(&policy.spec, &ingress_inventory, &inventory.gateways, facts, alb);
-        inventory.record(evaluation);
-    }
-
-    for located in objects {
-        let Object::ProtectedSecret(secret) = &located.object else { continue };
-        let secret = &**secret;
-        let resource = resource_ref(secret);
-        let spec_errors = validate_spec(&secret.spec);
-        if !spec_errors.is_empty() {
-            errors.extend(spec_errors.into_iter().map(|e| InputError {
-                location: located.location.clone(),
-                message: format!("ProtectedSecret {}: {e}", resource.name),
-            }));
-            continue;
+        match policies {
+            Policies::FromInputs => objects.iter().enumerate().for_each(|(i, o)| add(o, Origin::Input(i))),
+            Policies::Trusted(trusted) => {
+                trusted.iter().for_each(|o| add(o, Origin::Trusted(o.location.clone())));
+            }
         }
-        let verdict = match exemption(&secret.metadata) {
-            Some(reason) => Verdict::Exempt(reason.to_string()),
-            None => Verdict::Judged(judge_secret(&resource, &secret.spec, facts)),
-        };
-        let mut evaluation = Evaluation::default();
-        evaluation.push(resource, verdict);
-        inventory.record(evaluation);
+        if found.volume.is_empty() {
+            found.volume.push((&built_in.volume, Origin::BuiltIn));
+        }
+        if found.tls.is_empty() {
+            found.tls.push((&built_in.tls, Origin::BuiltIn));
+        }
+        found
     }
 
-    (assemble(inventory.checked), errors)
+    fn origins(&self) -> impl Iterator<Item = &Origin> {
+        self.volume.iter().map(|(_, o)| o).chain(self.tls.iter().map(|(_, o)| o))
+    }
 }
 
-/// Keeps the objects some policy had a verdict on, in input order with the built-in policies
-/// last, and sums them up.
-fn assemble(mut checked: Vec<CheckedObject>) -> CheckReport {
-    checked.retain(|object| !object.verdicts.is_empty());
-    let mut report = CheckReport { objects: checked, ..CheckReport::default() };
-    let mut skipped = BTreeMap::new();
-    for verdict in report.objects.iter().flat_map(|o| &o.verdicts) {
-        if let Verdict::Judged(judgement) = verdict {
-            report.findings.extend(judgement.findings.iter().cloned());
-            for rule in &judgement.skipped {
-                *skipped.entry(*rule).or_insert(0) += 1;
+/// Every document's verdicts, by its index in the inputs, and those of policies read elsewhere.
+struct Ledger {
+    documents: Vec<Vec<Verdict>>,
+    others: Vec<CheckedObject>,
+}
+
+impl Ledger {
+    fn record(&mut self, origin: &Origin, resource: ResourceRef, verdict: Verdict) {
+        let location = match origin {
+            Origin::Input(index) => return self.documents[*index].push(verdict),
+            Origin::Trusted(location) => location.clone(),
+            Origin::BuiltIn => SourceLocation { file: SourceLocation::BUILT_IN.into(), line: 1, document: 0 },
+        };
+        match self.others.iter_mut().find(|o| o.resource == resource && o.location == location) {
+            Some(object) => object.verdicts.push(verdict),
+            None => self.others.push(CheckedObject { resource, location, verdicts: vec![verdict] }),
+        }
+    }
+
+    /// Whether some StorageClass of the inputs was judged.
+    fn judged_a_storage_class(&self, objects: &[Located]) -> bool {
+        objects.iter().zip(&self.documents).any(|(located, verdicts)| {
+            matches!(located.object, Object::StorageClass(_))
+                && verdicts.iter().any(|v| matches!(v, Verdict::Judged(_)))
+        })
+    }
+}
+
+/// Runs every policy over the objects, each document judged where it stands. ProtectedSecrets
+/// whose spec is unusable come back as input errors, since nothing could be judged about them.
+pub fn check(inputs: &Inputs, settings: Settings<'_>, facts: &dyn Facts) -> (CheckReport, Vec<InputError>) {
+    let objects = &inputs.objects;
+    let built_in = BuiltIn::new();
+    let policies = ApplicablePolicies::new(objects, settings.policies, &built_in);
+    let mut ledger = Ledger { documents: vec![Vec::new(); objects.len()], others: Vec::new() };
+    let mut errors = Vec::new();
+    let mut candidates = Vec::new();
+    for (index, located) in objects.iter().enumerate() {
+        match &located.object {
+            Object::ProtectedSecret(secret) => match judge_protected_secret(secret, located, facts) {
+                Ok(verdict) => ledger.documents[index].push(verdict),
+                Err(spec_errors) => errors.extend(spec_errors),
+            },
+            object => match (settings.policies, object.policy()) {
+                // Judged, never applied.
+                (Policies::Trusted(_), Some((resource, meta))) => {
+                    let origin = located.location.to_string();
+                    ledger.documents[index].push(untrusted_policy(&resource, meta, &origin));
+                }
+                (_, Some(_)) => {}
+                (_, None) => candidates.push(index),
+            },
+        }
+    }
+
+    for unit in scope::units(objects, &candidates, settings.context) {
+        let judged: FxHashMap<ResourceRef, usize> =
+            unit.judged.iter().map(|&index| (objects[index].object.resource(), index)).collect();
+        let inventory = Inventory::of(unit.visible().into_iter().map(|index| &objects[index]));
+        for evaluation in inventory.evaluate(&policies, facts, settings.alb) {
+            for object in evaluation.verdicts {
+                // Context documents are judged in their own unit; policies just below.
+                if let Some(&index) = judged.get(&object.resource) {
+                    ledger.documents[index].push(object.verdict);
+                }
             }
         }
     }
-    sort_findings(&mut report.findings);
+
+    // A policy's verdict on itself depends on no object: judged once, over nothing. The built-in
+    // policy judges the account's EBS default only for a run that has a StorageClass to guard.
+    let own = Inventory::default().evaluate(&policies, facts, settings.alb);
+    let guards_storage = ledger.judged_a_storage_class(objects);
+    for (evaluation, origin) in own.into_iter().zip(policies.origins()) {
+        if matches!(origin, Origin::BuiltIn) && !guards_storage {
+            continue;
+        }
+        for object in evaluation.verdicts {
+            ledger.record(origin, object.resource, object.verdict);
+        }
+    }
+
+    let mut report = assemble(objects, ledger);
+    report.not_judged.splice(0..0, inputs.not_judged.iter().cloned());
+    report.warnings.extend(inputs.warnings.iter().cloned());
+    report.warnings.extend(duplicates(objects));
+    (report, errors)
+}
+
+fn judge_protected_secret(
+    secret: &ProtectedSecret,
+    located: &Located,
+    facts: &dyn Facts,
+) -> Result<Verdict, Vec<InputError>> {
+    let resource = resource_ref(secret);
+    let spec_errors = validate_spec(&secret.spec);
+    if !spec_errors.is_empty() {
+        return Err(spec_errors
+            .into_iter()
+            .map(|e| InputError {
+                location: located.location.clone(),
+                message: format!("ProtectedSecret {}: {e}", resource.name),
+            })
+            .collect());
+    }
+    Ok(match exemption(&secret.metadata) {
+        Some(reason) => Verdict::Exempt(reason.to_string()),
+        None => Verdict::Judged(judge_secret(&resource, &secret.spec, facts)),
+    })
+}
+/// Keeps the documents some policy had a verdict on, in input order with policies read elsewhere
+/// last, and sums them up.
+fn assemble(objects: &[Located], ledger: Ledger) -> CheckReport {
+    let documents = objects.iter().zip(ledger.documents).map(|(located, verdicts)| CheckedObject {
+        resource: located.object.resource(),
+        location: located.location.clone(),
+        verdicts,
+    });
+    let mut checked: Vec<CheckedObject> = documents.chain(ledger.others).collect();
+    checked.retain(|object| !object.verdicts.is_empty());
+    let mut report = CheckReport::default();
+    let mut skipped = BTreeMap::new();
+    for object in &checked {
+        for verdict in &object.verdicts {
+            match verdict {
+                Verdict::Judged(judgement) => {
+                    let located = |finding: &crate::api::Finding| LocatedFinding {
+                        finding: finding.clone(),
+                        location: object.location.clone(),
+                    };
+                    report.findings.extend(judgement.findings.iter().map(located));
+                    for rule in &judgement.skipped {
+                        *skipped.entry(*rule).or_insert(0) += 1;
+                    }
+                }
+                Verdict::NotApplicable(_) | Verdict::Exempt(_) => {}
+            }
+        }
+    }
+    report.findings.sort_by(|a, b| {
+        crate::policy::finding_order(&a.finding, &b.finding).then_with(|| a.location.cmp(&b.location))
+    });
+    // Two policies may find the same thing.
     report.findings.dedup();
     report.skipped = skipped.into_iter().collect();
+    report.objects = checked;
     report
+}
+
+/// A warning for each identity written in more than one document: each is judged where it
+/// stands, but a cluster holds only one of them.
+fn duplicates(objects: &[Located]) -> Vec<Warning> {
+    let mut documents: HashMap<ResourceRef, Vec<SourceLocation>> = HashMap::new();
+    let mut order = Vec::new();
+    for located in objects {
+        let resource = located.object.resource();
+        let locations = documents.entry(resource.clone()).or_default();
+        if locations.is_empty() {
+            order.push(resource);
+        }
+        locations.push(located.location.clone());
+    }
+    order
+        .into_iter()
+        .filter_map(|resource| {
+            let locations = documents.remove(&resource)?;
+            (locations.len() > 1).then(|| {
+                let places: Vec<String> = locations.iter().map(ToString::to_string).collect();
+                Warning {
+                    message: format!(
+                        "{resource} is written in {} documents ({}): each is judged where it stands, and a cluster keeps only the last applied",
+                        locations.len(),
+                        places.join(", ")
+                    ),
+                    locations,
+                }
+            })
+        })
+        .collect()
 }
 
 /// Gathers the AWS facts the policies ask for, for `dpo check --aws`: evaluate with a recorder,
 /// fetch what it wanted, and again while answers lead to new questions (an alias names a key,
 /// a host names certificates). What a ProtectedSecret's rules read (the secret, its key, the keys
 /// of its allowlist) is read where the secret is: in the region and role its source names.
-pub async fn gather_facts(
-    objects: &[Located],
-    policies: Policies<'_>,
-    aws: &AwsFacts,
-    alb: &AlbDefaults,
-) -> FactSet {
-    let secrets: Vec<(&ProtectedSecret, Target)> = objects
+pub async fn gather_facts(inputs: &Inputs, settings: Settings<'_>, aws: &AwsFacts) -> FactSet {
+    let secrets: Vec<(&ProtectedSecret, Target)> = inputs
+        .objects
         .iter()
         .filter_map(|located| match &located.object {
             // Those `check` judges: usable specs, not exempt.
@@ -252,7 +373,7 @@ pub async fn gather_facts(
     let mut facts = FactSet { now: Some(jiff::Timestamp::now()), ..FactSet::default() };
     for _ in 0..FACT_ROUNDS {
         let recorder = FactRecorder::new(&facts);
-        let _ = check(objects, policies, &recorder, alb);
+        let _ = check(inputs, settings, &recorder);
         let mut shared = recorder.into_wanted();
         if shared.is_empty() {
             break;

@@ -1,7 +1,7 @@
 //! Reads manifests for `dpo check`: files, directories, stdin; multi-document YAML, JSON,
 //! `List` kinds and `helm template` output.
 
-use super::report::SourceLocation;
+use super::report::{NotJudged, SourceLocation, Warning};
 use super::yaml::{self, Declined};
 use crate::api::{API_VERSION, EncryptedVolumePolicy, GROUP, ProtectedSecret, ResourceRef, TlsIngressPolicy};
 use crate::policy::ingress::gateway::{Gateway, GatewayClass, HTTPRoute, LoadBalancerConfiguration};
@@ -18,8 +18,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// A manifest the input could not supply, located as precisely as possible.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct InputError {
+    #[serde(flatten)]
     pub location: SourceLocation,
     pub message: String,
 }
@@ -63,7 +64,7 @@ impl Object {
         }
     }
 
-    fn resource(&self) -> ResourceRef {
+    pub fn resource(&self) -> ResourceRef {
         match self {
             Object::StorageClass(o) => resource_ref(&**o),
             Object::PersistentVolume(o) => resource_ref(&**o),
@@ -96,6 +97,9 @@ pub struct Located {
 pub struct Inputs {
     pub objects: Vec<Located>,
     pub errors: Vec<InputError>,
+    /// Documents of kinds the policies judge, at API versions dpo does not read.
+    pub not_judged: Vec<NotJudged>,
+    pub warnings: Vec<Warning>,
     /// The files read, canonicalised.
     pub files: HashSet<PathBuf>,
 }
@@ -232,16 +236,47 @@ pub fn parse_text(file: &str, text: &str, inputs: &mut Inputs) {
     let file: Arc<str> = file.into();
     for (index, doc) in documents(text).into_iter().enumerate() {
         let location = SourceLocation { file: file.clone(), line: doc.line, document: index };
-        match type_meta(doc.text) {
-            Some((api_version, kind)) if !kind.ends_with("List") => {
-                parse_object(doc.text, api_version, kind, &location, inputs)
+        let errors_before = inputs.errors.len();
+        parse_document(&doc, &location, inputs);
+        // A ProtectedSecret's own templates use the same delimiters.
+        if is_template(doc.text) && type_meta(doc.text).is_none_or(|(_, kind)| kind != "ProtectedSecret") {
+            for error in &mut inputs.errors[errors_before..] {
+                error.message.push_str(HELM_HINT);
             }
-            // Lists, JSON and flow-style documents need a full parse to find their kinds.
-            _ => match parse::<serde_yaml::Value>(doc.text, &location, "not valid YAML") {
-                Ok(value) => parse_value(&value, doc.text, &location, inputs),
-                Err(error) => inputs.errors.push(error),
-            },
+            if inputs.errors.len() == errors_before {
+                inputs.warnings.push(Warning {
+                    message: format!(
+                        "{location}: document {} looks like a template: it is judged as written{HELM_HINT}",
+                        index + 1
+                    ),
+                    locations: vec![location],
+                });
+            }
         }
+    }
+}
+
+/// Appended to what is said of a document holding `{{ }}` actions.
+const HELM_HINT: &str = "; if it is a Helm template, render it first: `helm template CHART | dpo check -`";
+
+/// Whether a document holds Go template actions outside comments.
+fn is_template(text: &str) -> bool {
+    text.lines().any(|line| {
+        let line = line.trim_start();
+        !line.starts_with('#') && line.contains("{{") && line.contains("}}")
+    })
+}
+
+fn parse_document(doc: &Document<'_>, location: &SourceLocation, inputs: &mut Inputs) {
+    match type_meta(doc.text) {
+        Some((api_version, kind)) if !kind.ends_with("List") => {
+            parse_object(doc.text, api_version, kind, location, inputs)
+        }
+        // Lists, JSON and flow-style documents need a full parse to find their kinds.
+        _ => match parse::<serde_yaml::Value>(doc.text, location, "not valid YAML") {
+            Ok(value) => parse_value(&value, doc.text, location, inputs),
+            Err(error) => inputs.errors.push(error),
+        },
     }
 }
 
@@ -352,6 +387,41 @@ fn parse_value(value: &serde_yaml::Value, text: &str, location: &SourceLocation,
     }
 }
 
+/// Why an object of a kind the policies judge is not judged at this API version, if it is such an
+/// object.
+fn unread_version(api_version: &str, kind: &str) -> Option<String> {
+    let removed = |read: &str| {
+        format!(
+            "{api_version} {kind} was removed in Kubernetes 1.22 and the apiserver refuses it: write it as {read} {kind}"
+        )
+    };
+    match (api_version, kind) {
+        ("extensions/v1beta1" | "networking.k8s.io/v1beta1", "Ingress") => {
+            Some(removed("networking.k8s.io/v1"))
+        }
+        ("networking.k8s.io/v1beta1", "IngressClass") => Some(removed("networking.k8s.io/v1")),
+        ("storage.k8s.io/v1beta1", "StorageClass") => Some(removed("storage.k8s.io/v1")),
+        (
+            "gateway.networking.k8s.io/v1beta1" | "gateway.networking.k8s.io/v1alpha2",
+            "Gateway" | "HTTPRoute" | "GatewayClass",
+        ) => Some(format!(
+            "dpo reads gateway.networking.k8s.io/v1 {kind}, which the Gateway API CRDs also serve: write it as v1 to have it judged"
+        )),
+        _ => None,
+    }
+}
+
+/// The name an object of an unread version goes by, from its metadata as written.
+fn unread_resource(value: &serde_yaml::Value, api_version: &str, kind: &str) -> ResourceRef {
+    let metadata = |field: &str| value.get("metadata")?.get(field)?.as_str().map(str::to_string);
+    ResourceRef {
+        api_version: api_version.to_string().into(),
+        kind: kind.to_string().into(),
+        namespace: metadata("namespace"),
+        name: metadata("name").unwrap_or_default(),
+    }
+}
+
 /// Parses one object of a known type; kinds that no policy reads are only checked to be valid
 /// YAML, since a broken document breaks the apply it belongs to whatever its kind.
 fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLocation, inputs: &mut Inputs) {
@@ -401,8 +471,14 @@ fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLoca
             ),
         }),
         _ => {
-            if let Err(error) = parse::<serde_yaml::Value>(text, location, &format!("invalid {kind}")) {
-                inputs.errors.push(error);
+            match parse::<serde_yaml::Value>(text, location, &format!("invalid {kind}")) {
+                Ok(value) => {
+                    if let Some(reason) = unread_version(api_version, kind) {
+                        let resource = unread_resource(&value, api_version, kind);
+                        inputs.not_judged.push(NotJudged { resource, location: location.clone(), reason });
+                    }
+                }
+                Err(error) => inputs.errors.push(error),
             }
             return;
         }

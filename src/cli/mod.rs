@@ -11,7 +11,7 @@ use crate::api::Severity;
 use crate::aws::{AwsFacts, AwsSettings};
 use crate::policy::Offline;
 use crate::policy::ingress::{AlbDefaults, DEFAULT_INGRESS_CLASS, DEFAULT_SSL_POLICY};
-use check::Policies;
+use check::{Context, Policies, Settings};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use controller::{ControllerArgs, run_controller};
 use input::{InputError, Source};
@@ -51,6 +51,10 @@ pub struct CheckArgs {
     pub policy: Vec<String>,
     #[arg(long, short, value_enum, default_value_t = OutputFormat::Text)]
     pub output: OutputFormat,
+    /// How far an object's references (IngressClass, IngressClassParams, IngressGroup members,
+    /// the default class, Namespaces, Gateway classes and routes) reach among the inputs.
+    #[arg(long, value_enum, default_value_t = Context::Directory)]
+    pub context: Context,
     /// The report API of `--output policyreport`.
     #[arg(long, value_enum, default_value_t = ReportApi::Openreports)]
     pub report_api: ReportApi,
@@ -120,19 +124,20 @@ async fn check_command(args: &CheckArgs) -> ExitCode {
         ingress_class: args.alb_ingress_class.clone(),
         eks_auto_mode: args.eks_auto_mode,
     };
-    let (report, spec_errors) = if args.aws {
-        let settings = AwsSettings { default_region: args.region.clone(), ..AwsSettings::default() };
-        let aws = match AwsFacts::from_env(settings, &mut Registry::default()).await {
+    let settings = Settings { policies, context: args.context, alb: &alb };
+    let (mut report, spec_errors) = if args.aws {
+        let aws_settings = AwsSettings { default_region: args.region.clone(), ..AwsSettings::default() };
+        let aws = match AwsFacts::from_env(aws_settings, &mut Registry::default()).await {
             Ok(aws) => aws,
             Err(e) => {
                 eprintln!("error: --aws: {e}");
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
         };
-        let facts = check::gather_facts(&inputs.objects, policies, &aws, &alb).await;
-        check::check(&inputs.objects, policies, &facts, &alb)
+        let facts = check::gather_facts(&inputs, settings, &aws).await;
+        check::check(&inputs, settings, &facts)
     } else {
-        check::check(&inputs.objects, policies, &Offline { now: jiff::Timestamp::now() }, &alb)
+        check::check(&inputs, settings, &Offline { now: jiff::Timestamp::now() })
     };
     let trusted_errors = trusted.iter().flat_map(|t| &t.errors);
     let errors: Vec<&InputError> = trusted_errors.chain(&inputs.errors).chain(&spec_errors).collect();
@@ -151,6 +156,9 @@ async fn check_command(args: &CheckArgs) -> ExitCode {
     for error in &errors {
         let _ = writeln!(stderr, "error: {error}");
     }
+    for warning in &report.warnings {
+        let _ = writeln!(stderr, "warning: {}", warning.message);
+    }
     if !errors.is_empty() && !args.keep_going {
         let _ = writeln!(
             stderr,
@@ -165,6 +173,7 @@ async fn check_command(args: &CheckArgs) -> ExitCode {
         Color::Never => false,
         Color::Auto => stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none(),
     };
+    report.input_errors = errors.iter().map(|&e| e.clone()).collect();
     let style = output::Style { color, report_api: args.report_api };
     if let Err(e) = output::render(&report, args.output, &mut stdout.lock(), style) {
         let _ = writeln!(stderr, "error: cannot write the report: {e}");

@@ -18,7 +18,7 @@ pub use facts::{Fact, FactSet, Facts, Offline};
 pub use ingress::{AlbDefaults, IngressInventory, evaluate_tls_policy};
 pub use rules::Rule;
 pub use untrusted::untrusted_policy;
-pub use verdict::{Evaluation, Judgement, ObjectVerdict, Skipped, Verdict, sort_findings};
+pub use verdict::{Evaluation, Judgement, ObjectVerdict, Skipped, Verdict, finding_order, sort_findings};
 
 use crate::api::{EXEMPT_LABEL, ResourceRef};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;

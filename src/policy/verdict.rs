@@ -198,11 +198,14 @@ impl Evaluation {
 
 /// Most severe first, then by resource, rule and message, so output is stable.
 pub fn sort_findings(findings: &mut [Finding]) {
-    findings.sort_by(|a, b| {
-        b.severity
-            .cmp(&a.severity)
-            .then_with(|| a.resource.cmp(&b.resource))
-            .then_with(|| a.rule.cmp(&b.rule))
-            .then_with(|| a.message.cmp(&b.message))
-    });
+    findings.sort_by(finding_order);
+}
+
+/// Most severe first, then by resource, rule and message.
+pub fn finding_order(a: &Finding, b: &Finding) -> std::cmp::Ordering {
+    b.severity
+        .cmp(&a.severity)
+        .then_with(|| a.resource.cmp(&b.resource))
+        .then_with(|| a.rule.cmp(&b.rule))
+        .then_with(|| a.message.cmp(&b.message))
 }

@@ -66,9 +66,11 @@ fn plural(count: usize, noun: &str) -> String {
 #[derive(Debug, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Summary {
-    /// Objects some policy governs.
+    /// Objects of the inputs some policy governs.
     resources: usize,
     findings: usize,
+    /// Objects the policies would govern that could not be judged.
+    not_judged: usize,
     by_severity: SeverityCounts,
     /// Rules not judged for want of AWS facts.
     skipped: Vec<SkippedRule>,
@@ -84,8 +86,9 @@ struct SkippedRule {
 impl Summary {
     fn of(report: &CheckReport) -> Summary {
         Summary {
-            resources: report.objects.len(),
+            resources: report.resources(),
             findings: report.findings.len(),
+            not_judged: report.not_judged.len(),
             by_severity: report.by_severity(),
             skipped: report
                 .skipped
@@ -165,9 +168,9 @@ fn rule_outcomes(object: &CheckedObject) -> Vec<RuleOutcome<'_>> {
 mod sample {
     use super::*;
     use crate::api::{ResourceRef, Severity};
-    use crate::cli::report::SourceLocation;
+    use crate::cli::report::{LocatedFinding, SourceLocation};
     use crate::policy::Rule;
-    use crate::policy::{Judgement, sort_findings};
+    use crate::policy::{Judgement, finding_order};
 
     pub(super) fn resource(
         api_version: &'static str,
@@ -216,8 +219,19 @@ mod sample {
                 _ => None,
             })
         };
-        let mut findings: Vec<Finding> = judgements().flat_map(|j| j.findings.clone()).collect();
-        sort_findings(&mut findings);
+        let mut findings: Vec<LocatedFinding> = objects
+            .iter()
+            .flat_map(|o| {
+                o.verdicts.iter().filter_map(|v| match v {
+                    Verdict::Judged(j) => Some((j, &o.location)),
+                    _ => None,
+                })
+            })
+            .flat_map(|(j, location)| {
+                j.findings.iter().map(|f| LocatedFinding { finding: f.clone(), location: location.clone() })
+            })
+            .collect();
+        findings.sort_by(|a, b| finding_order(&a.finding, &b.finding));
         let mut skipped = std::collections::BTreeMap::new();
         for rule in judgements().flat_map(|j| &j.skipped) {
             *skipped.entry(*rule).or_insert(0) += 1;
@@ -227,6 +241,7 @@ mod sample {
             skipped: skipped.into_iter().collect(),
             checked_at: Some("2025-03-01T12:00:00.5Z".parse().expect("a valid timestamp")),
             objects,
+            ..CheckReport::default()
         }
     }
 

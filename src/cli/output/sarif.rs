@@ -2,8 +2,8 @@
 //! line of the manifest where the resource's document starts.
 
 use super::{NEEDS_AWS, Summary, plural};
-use crate::api::{Finding, Severity};
-use crate::cli::report::{CheckReport, SourceLocation};
+use crate::api::Severity;
+use crate::cli::report::{CheckReport, LocatedFinding};
 use crate::policy::Rule;
 use serde_json::{Value, json};
 use std::io::{self, Write};
@@ -12,12 +12,7 @@ use std::io::{self, Write};
 const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
-    let locations = report.locations();
-    let results: Vec<Value> = report
-        .findings
-        .iter()
-        .map(|finding| result(finding, locations.get(&finding.resource).copied()))
-        .collect();
+    let results: Vec<Value> = report.findings.iter().map(result).collect();
     let log = json!({
         "$schema": SCHEMA_URI,
         "version": "2.1.0",
@@ -65,7 +60,8 @@ fn rule_descriptor(rule: Rule) -> Value {
     })
 }
 
-fn result(finding: &Finding, location: Option<&SourceLocation>) -> Value {
+fn result(located: &LocatedFinding) -> Value {
+    let LocatedFinding { finding, location } = located;
     let resource = &finding.resource;
     let mut sarif_location = json!({
         "logicalLocations": [{
@@ -75,7 +71,7 @@ fn result(finding: &Finding, location: Option<&SourceLocation>) -> Value {
         }],
     });
     // Standard input is no file a viewer could open.
-    if let Some(location) = location.filter(|location| !location.is_stdin()) {
+    if !location.is_stdin() && !location.is_built_in() {
         sarif_location["physicalLocation"] = json!({
             "artifactLocation": {"uri": uri_reference(&location.file)},
             // SARIF lines start at 1; a location that says 0 means the start of the file.
@@ -88,7 +84,10 @@ fn result(finding: &Finding, location: Option<&SourceLocation>) -> Value {
         "message": {"text": format!("{} Remediation: {}", finding.message, finding.remediation)},
         "locations": [sarif_location],
         // The rule and resource identify a finding across edits that move it to another line.
-        "partialFingerprints": {"dpoFinding/v1": format!("{}|{}|{}", finding.rule, resource.api_version, resource)},
+        // The file tells apart documents of one name (examples of one repository).
+        "partialFingerprints": {
+            "dpoFinding/v2": format!("{}|{}|{}|{}", finding.rule, resource.api_version, resource, location.file)
+        },
         "properties": {
             "severity": finding.severity,
             "remediation": finding.remediation,

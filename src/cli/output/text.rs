@@ -2,7 +2,7 @@
 
 use super::{NEEDS_AWS, Summary, plural};
 use crate::api::{Finding, ResourceRef, Severity};
-use crate::cli::report::{CheckReport, SourceLocation};
+use crate::cli::report::{CheckReport, LocatedFinding, SourceLocation};
 use std::collections::HashMap;
 use std::io::{self, Write};
 
@@ -11,11 +11,8 @@ const SEVERITY_WIDTH: usize = 8;
 
 pub(super) fn render(report: &CheckReport, out: &mut dyn Write, color: bool) -> io::Result<()> {
     let paint = Painter { color };
-    for group in findings_by_resource(report) {
-        let header = match group.location {
-            Some(location) => format!("{}:{}: {}", location.file, location.line, group.resource),
-            None => group.resource.to_string(),
-        };
+    for group in findings_by_document(report) {
+        let header = format!("{}: {}", group.location, group.resource);
         writeln!(out, "{}", paint.apply(&header, Style::Bold))?;
         for finding in group.findings {
             let severity = format!("{:<SEVERITY_WIDTH$}", finding.severity.as_str());
@@ -30,6 +27,13 @@ pub(super) fn render(report: &CheckReport, out: &mut dyn Write, color: bool) -> 
             let indent = " ".repeat(2 + SEVERITY_WIDTH + 2);
             let remediation = finding.remediation.replace('\n', &format!("\n{indent}     "));
             writeln!(out, "{indent}{} {remediation}", paint.apply("fix:", Style::Fix))?;
+        }
+        writeln!(out)?;
+    }
+    if !report.not_judged.is_empty() {
+        writeln!(out, "{}", paint.apply("Not judged:", Style::Bold))?;
+        for object in &report.not_judged {
+            writeln!(out, "  {}: {}: {}", object.location, object.resource, object.reason)?;
         }
         writeln!(out)?;
     }
@@ -51,6 +55,9 @@ fn write_summary(summary: &Summary, out: &mut dyn Write, paint: &Painter) -> io:
             .collect();
         writeln!(out, "{} in {resources}: {}", plural(summary.findings, "finding"), by_severity.join(", "))?;
     }
+    if summary.not_judged > 0 {
+        writeln!(out, "{} not judged (listed above)", plural(summary.not_judged, "resource"))?;
+    }
     if !summary.skipped.is_empty() {
         let skipped: Vec<String> = summary
             .skipped
@@ -62,29 +69,26 @@ fn write_summary(summary: &Summary, out: &mut dyn Write, paint: &Painter) -> io:
     Ok(())
 }
 
-/// One resource with findings: where it came from and its findings, most severe first.
-struct ResourceFindings<'a> {
+/// One document with findings: where it is, what it holds, its findings, most severe first.
+struct DocumentFindings<'a> {
     resource: &'a ResourceRef,
-    location: Option<&'a SourceLocation>,
+    location: &'a SourceLocation,
     findings: Vec<&'a Finding>,
 }
 
-/// Findings grouped by resource, resources in input order. A finding about a resource the report
-/// does not list (which `dpo check` does not produce) still shows, after the others.
-fn findings_by_resource(report: &CheckReport) -> Vec<ResourceFindings<'_>> {
-    let locations = report.locations();
-    // Findings keep the report's order (most severe first) within each resource.
-    let mut findings_of: HashMap<&ResourceRef, Vec<&Finding>> = HashMap::new();
-    for finding in &report.findings {
-        findings_of.entry(&finding.resource).or_default().push(finding);
+/// Findings grouped by document, in input order.
+fn findings_by_document(report: &CheckReport) -> Vec<DocumentFindings<'_>> {
+    // Findings keep the report's order (most severe first) within each document.
+    let mut findings_of: HashMap<(&SourceLocation, &ResourceRef), Vec<&Finding>> = HashMap::new();
+    for LocatedFinding { finding, location } in &report.findings {
+        findings_of.entry((location, &finding.resource)).or_default().push(finding);
     }
-    let resources =
-        report.objects.iter().map(|o| &o.resource).chain(report.findings.iter().map(|f| &f.resource));
-    resources
-        .filter_map(|resource| {
-            // Taking the findings out also skips a resource listed twice.
-            let findings = findings_of.remove(resource)?;
-            Some(ResourceFindings { resource, location: locations.get(resource).copied(), findings })
+    report
+        .objects
+        .iter()
+        .filter_map(|object| {
+            let findings = findings_of.remove(&(&object.location, &object.resource))?;
+            Some(DocumentFindings { resource: &object.resource, location: &object.location, findings })
         })
         .collect()
 }
@@ -184,26 +188,6 @@ deploy/secrets.yaml:30: ProtectedSecret/shop/db
         let out = text(&sample::mixed(), false);
         assert!(!out.contains("payments"), "got:\n{out}");
         assert!(!out.contains("efs"), "got:\n{out}");
-    }
-
-    #[test]
-    fn finding_about_an_unlisted_resource_still_shows_last_without_location() {
-        let mut report = sample::mixed();
-        let mut stray = report.findings[0].clone();
-        stray.resource = sample::storage_class("unlisted");
-        report.findings.insert(0, stray);
-        let out = text(&report, false);
-        let headers: Vec<&str> =
-            out.lines().filter(|line| !line.starts_with(' ') && line.contains('/')).collect();
-        assert_eq!(
-            headers,
-            [
-                "deploy/web ingress.yaml:12: Ingress/shop/web",
-                "deploy/storage.yaml:1: StorageClass/gp2",
-                "deploy/secrets.yaml:30: ProtectedSecret/shop/db",
-                "StorageClass/unlisted",
-            ]
-        );
     }
 
     #[test]
