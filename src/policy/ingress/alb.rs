@@ -126,6 +126,8 @@ pub(super) struct Settings<'g> {
     redirect: RedirectSetting,
     /// Rule hosts and TLS hosts, each once.
     pub(super) hosts: Vec<&'g str>,
+    /// An annotation the controller cannot read makes it fail to build the ALB.
+    unbuildable: bool,
 }
 
 /// One listener of the ALB, merged over the members listening on its port.
@@ -164,6 +166,11 @@ impl<'g> AlbEvaluation<'g> {
         }
         let settings: Vec<Settings<'g>> =
             self.members.iter().enumerate().map(|(cause, member)| self.settings(cause, member)).collect();
+        if settings.iter().any(|s| s.unbuildable) {
+            // The controller builds nothing for the group: its finding is the one root cause, and
+            // listeners it would never build are not judged.
+            return self.ledger;
+        }
         let mut listeners = self.merge_listeners(&settings);
         let redirect = self.ssl_redirect(&settings, &listeners);
         self.judge_certificates_configured(&settings, &mut listeners);
@@ -198,10 +205,12 @@ impl<'g> AlbEvaluation<'g> {
             Some(policy) => (Some(policy), params_source),
             None => (annotation(annotations, SSL_POLICY), Source::Annotation),
         };
+        let mut unbuildable = false;
         let ports = match annotation(annotations, LISTEN_PORTS) {
             None if certificates.is_empty() => vec![(80, Protocol::Http)],
             None => vec![(443, Protocol::Https)],
             Some(raw) => parse_listen_ports(raw).unwrap_or_else(|reason| {
+                unbuildable = true;
                 self.ledger.report(
                     cause,
                     Issue::new(
@@ -234,6 +243,7 @@ impl<'g> AlbEvaluation<'g> {
                 None => RedirectSetting::Unset,
                 Some(Ok(port)) => RedirectSetting::Port(port),
                 Some(Err(reason)) => {
+                    unbuildable = true;
                     self.ledger.report(
                         cause,
                         Issue::new(
@@ -255,6 +265,7 @@ impl<'g> AlbEvaluation<'g> {
             ports,
             redirect,
             hosts: hosts(member),
+            unbuildable,
         }
     }
 
