@@ -14,7 +14,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::de::DeserializeOwned;
 use std::collections::HashSet;
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// A manifest the input could not supply, located as precisely as possible.
@@ -104,104 +104,9 @@ pub struct Inputs {
     pub files: HashSet<PathBuf>,
 }
 
-/// Where manifests come from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Source {
-    Stdin,
-    Path(PathBuf),
-}
+mod sources;
 
-impl Source {
-    pub fn parse(arg: &str) -> Source {
-        if arg == "-" { Source::Stdin } else { Source::Path(PathBuf::from(arg)) }
-    }
-}
-
-/// Reads every source but the files in `skip` (canonicalised); a bad file is recorded as an
-/// error and the rest are still read.
-pub fn read_sources(sources: &[Source], skip: &HashSet<PathBuf>) -> Inputs {
-    let mut inputs = Inputs::default();
-    for source in sources {
-        match source {
-            Source::Stdin => match std::io::read_to_string(std::io::stdin()) {
-                Ok(text) => parse_text(SourceLocation::STDIN, &text, &mut inputs),
-                Err(e) => inputs.errors.push(file_error(SourceLocation::STDIN, format!("cannot read: {e}"))),
-            },
-            Source::Path(path) => read_path(path, skip, &mut inputs),
-        }
-    }
-    inputs
-}
-
-/// Reads `--policy` sources: policies only, anything else `dpo check` reads is an error there.
-pub fn read_policies(sources: &[Source]) -> Inputs {
-    let mut inputs = read_sources(sources, &HashSet::new());
-    let (policies, others): (Vec<Located>, Vec<Located>) = std::mem::take(&mut inputs.objects)
-        .into_iter()
-        .partition(|located| located.object.policy().is_some());
-    inputs.objects = policies;
-    inputs.errors.extend(others.into_iter().map(|located| {
-        let resource = located.object.resource();
-        InputError {
-            location: located.location,
-            message: format!(
-                "{} {} is not a policy: --policy files hold EncryptedVolumePolicy and TlsIngressPolicy objects; pass this file as an input to check it",
-                resource.kind, resource.name
-            ),
-        }
-    }));
-    inputs
-}
-
-fn file_error(file: &str, message: String) -> InputError {
-    InputError { location: SourceLocation { file: file.into(), line: 1, document: 0 }, message }
-}
-
-fn read_path(path: &Path, skip: &HashSet<PathBuf>, inputs: &mut Inputs) {
-    let display = path.display().to_string();
-    if path.is_dir() {
-        match manifest_files(path) {
-            Ok(files) => files.iter().for_each(|file| read_file(file, skip, inputs)),
-            Err(e) => inputs.errors.push(file_error(&display, format!("cannot list directory: {e}"))),
-        }
-    } else if path.exists() {
-        read_file(path, skip, inputs);
-    } else {
-        inputs.errors.push(file_error(&display, "no such file or directory".to_string()));
-    }
-}
-
-fn read_file(path: &Path, skip: &HashSet<PathBuf>, inputs: &mut Inputs) {
-    let display = path.display().to_string();
-    if let Ok(canonical) = path.canonicalize() {
-        if skip.contains(&canonical) {
-            return;
-        }
-        inputs.files.insert(canonical);
-    }
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_text(&display, &text, inputs),
-        Err(e) => inputs.errors.push(file_error(&display, format!("cannot read: {e}"))),
-    }
-}
-
-/// `*.yaml`, `*.yml` and `*.json` below `dir`, recursively, in a stable order.
-fn manifest_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut files = Vec::new();
-    let mut pending = vec![dir.to_path_buf()];
-    while let Some(dir) = pending.pop() {
-        for entry in std::fs::read_dir(&dir)? {
-            let path = entry?.path();
-            if path.is_dir() {
-                pending.push(path);
-            } else if path.extension().is_some_and(|ext| ext == "yaml" || ext == "yml" || ext == "json") {
-                files.push(path);
-            }
-        }
-    }
-    files.sort();
-    Ok(files)
-}
+pub use sources::{Source, read_policies, read_sources};
 
 /// A YAML document of a stream: its text and its first line in the file (1-based).
 pub(super) struct Document<'a> {
