@@ -1,9 +1,9 @@
 //! `dpo check` on the real-world corpus of `tests/fixtures/realworld`: a few hundred documents
 //! copied verbatim from public repositories (SOURCES.md names each one's origin), judged once as a
-//! whole tree and once file by file, against the verdicts of `expected.yaml`, which were checked by
+//! whole tree and once file by file, against the verdicts of `realworld-expected.yaml`, which were checked by
 //! hand against what the AWS Load Balancer Controller and the EBS CSI driver do.
 //!
-//! Each entry of `expected.yaml` names a document by file and 0-based `documentIndex`. The findings,
+//! Each entry of `realworld-expected.yaml` names a document by file and 0-based `documentIndex`. The findings,
 //! `notJudged` and `inputErrors` items of the JSON report that point at that document must be
 //! exactly the expected ones: `findings` → these rule ids and nothing else, `not-judged` → listed in
 //! `notJudged`, `input-error` → listed in `inputErrors`, `compliant` / `not-applicable` → nothing. A
@@ -19,6 +19,8 @@ use std::process::Command;
 /// The corpus, relative to the crate root, as passed to `dpo check` (so that the report's `file`
 /// fields start with it).
 const TREE: &str = "tests/fixtures/realworld";
+/// The verdicts, beside the tree so that `dpo check` does not read them as a manifest.
+const EXPECTED: &str = "tests/fixtures/realworld-expected.yaml";
 
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -77,9 +79,9 @@ impl Expected {
 type Key = (String, usize);
 
 fn expected() -> Vec<Expected> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(TREE).join("expected.yaml");
-    let text = std::fs::read_to_string(&path).expect("expected.yaml is readable");
-    let entries: Vec<Expected> = serde_yaml::from_str(&text).expect("expected.yaml parses");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(EXPECTED);
+    let text = std::fs::read_to_string(&path).expect("the expected verdicts are readable");
+    let entries: Vec<Expected> = serde_yaml::from_str(&text).expect("the expected verdicts parse");
     let mut seen = BTreeSet::new();
     for entry in &entries {
         assert!(seen.insert(entry.key()), "{} is listed twice", entry.describe());
@@ -240,10 +242,8 @@ fn each_file_alone_gets_the_verdicts_of_the_whole_tree() {
 fn every_corpus_file_names_its_source() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join(TREE).join("SOURCES.md");
     let sources = std::fs::read_to_string(path).expect("SOURCES.md is readable");
-    let unlisted: Vec<String> = corpus_files()
-        .into_iter()
-        .filter(|file| file != "expected.yaml" && !sources.contains(&format!("| `{file}` |")))
-        .collect();
+    let unlisted: Vec<String> =
+        corpus_files().into_iter().filter(|file| !sources.contains(&format!("| `{file}` |"))).collect();
     assert!(unlisted.is_empty(), "not in SOURCES.md: {unlisted:?}");
     let entries = expected();
     let documents: BTreeSet<&str> = entries.iter().map(|e| e.file.as_str()).collect();
