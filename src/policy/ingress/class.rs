@@ -7,7 +7,7 @@ use super::annotations::{ALB_CONTROLLER, AUTO_MODE_ALB_CONTROLLER, DEFAULT_CLASS
 use super::ledger::Issue;
 use super::params::{AutoModeIngressClassParams, ClassParams, IngressClassParams};
 use crate::api::Severity;
-use crate::policy::{Rule, selector};
+use crate::policy::{Rule, Verdict, selector};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -93,8 +93,10 @@ impl<'a> InventoryIndex<'a> {
 #[derive(Debug)]
 pub enum IngressClassification<'a> {
     Alb(AlbClass<'a>),
-    /// Another controller's (or no controller's) Ingress, and why.
-    NotAlb(String),
+    /// Not an Ingress the controller is known to implement, and its verdict: not applicable
+    /// (another controller's, or no controller's), or not judged where that turns on an object
+    /// not among the inputs.
+    NotAlb(Verdict),
 }
 
 /// How the ALB controller sees an Ingress it implements.
@@ -111,10 +113,11 @@ pub struct AlbClass<'a> {
 }
 
 /// Classifies an Ingress the way the controller does: the legacy `kubernetes.io/ingress.class`
-/// annotation first, then `spec.ingressClassName`, then the default IngressClass. An
-/// `ingressClassName` naming a class that is not among the inputs counts as ALB when it is the
-/// controller's own class name (`alb` unless configured otherwise): manifests checked offline
-/// rarely include the IngressClass the controller's chart installs.
+/// annotation first (matched against the controller's `--ingress-class` alone, no IngressClass
+/// object, in `class_annotation_matcher.go`), then `spec.ingressClassName`, then the default
+/// IngressClass. An `ingressClassName` naming a class that is not among the inputs counts as ALB
+/// when it is the controller's own class name (`alb` unless configured otherwise): manifests
+/// checked offline rarely include the IngressClass the controller's chart installs.
 pub fn classify<'a>(
     ingress: &'a Ingress,
     index: &InventoryIndex<'a>,
@@ -124,7 +127,7 @@ pub fn classify<'a>(
         return if legacy == defaults.ingress_class {
             IngressClassification::Alb(AlbClass::default())
         } else {
-            IngressClassification::NotAlb(format!("{LEGACY_CLASS} is `{legacy}`"))
+            not_alb(format!("{LEGACY_CLASS} is `{legacy}`"))
         };
     }
     let class_name = ingress.spec.as_ref().and_then(|spec| spec.ingress_class_name.as_deref());
@@ -135,19 +138,17 @@ pub fn classify<'a>(
                 return IngressClassification::Alb(AlbClass { class_name, ..AlbClass::default() });
             }
             None => {
-                return IngressClassification::NotAlb(format!(
+                return IngressClassification::NotAlb(defaults.absent(format!(
                     "IngressClass `{name}` is not among the inputs and is not the ALB controller's `{}`",
                     defaults.ingress_class
-                ));
+                )));
             }
         },
         None => match index.default_class {
             DefaultClass::One(class) => class,
-            DefaultClass::None => return IngressClassification::NotAlb("the Ingress has no class".into()),
+            DefaultClass::None => return not_alb("the Ingress has no class".into()),
             DefaultClass::Ambiguous => {
-                return IngressClassification::NotAlb(
-                    "the Ingress has no class and several IngressClasses are marked default".into(),
-                );
+                return not_alb("the Ingress has no class and several IngressClasses are marked default".into());
             }
         },
     };
@@ -157,11 +158,7 @@ pub fn classify<'a>(
     let (auto_mode, params_group) = match controller {
         ALB_CONTROLLER => (false, PARAMS_API_GROUP),
         AUTO_MODE_ALB_CONTROLLER => (true, AUTO_MODE_PARAMS_API_GROUP),
-        _ => {
-            return IngressClassification::NotAlb(format!(
-                "IngressClass `{name}` uses controller `{controller}`"
-            ));
-        }
+        _ => return not_alb(format!("IngressClass `{name}` uses controller `{controller}`")),
     };
     let mut alb = AlbClass { class_name: Some(name), auto_mode, ..AlbClass::default() };
     let Some(reference) = class_spec.and_then(|spec| spec.parameters.as_ref()) else {
@@ -180,38 +177,66 @@ pub fn classify<'a>(
     }
     let params_name = reference.name.as_str();
     match index.class_params(auto_mode, params_name) {
-        Some(params) => {
-            alb.params = Some(params);
-            alb.problem = namespace_refused(ingress, params, index);
+        Some(params) => match namespace_refused(ingress, params, index, defaults) {
+            Ok(problem) => {
+                alb.params = Some(params);
+                alb.problem = problem;
+            }
+            Err(unknown) => return IngressClassification::NotAlb(unknown),
+        },
+        // Offline the params may well exist in the cluster, and they decide the whole Ingress.
+        None if !defaults.inventory_complete => {
+            return IngressClassification::NotAlb(Verdict::NotJudged(format!(
+                "IngressClass `{name}` references IngressClassParams `{params_name}`, which is not among the inputs"
+            )));
         }
         None => {
             alb.problem = Some(class_problem(
                 format!(
-                    "IngressClass `{name}` references IngressClassParams `{params_name}`, which is not among the \
-                     inputs; the controller does not reconcile Ingresses of a class whose parameters are missing"
+                    "IngressClass `{name}` references IngressClassParams `{params_name}`, which does not exist; the \
+                     controller does not reconcile Ingresses of a class whose parameters are missing"
                 ),
-                format!("Create IngressClassParams `{params_name}` (or include it in the checked manifests)"),
+                format!(
+                    "Create IngressClassParams `{params_name}`, or set spec.parameters of IngressClass `{name}` to \
+                     existing ones"
+                ),
             ));
         }
     }
     IngressClassification::Alb(alb)
 }
 
+fn not_alb<'a>(reason: String) -> IngressClassification<'a> {
+    IngressClassification::NotAlb(Verdict::NotApplicable(reason))
+}
+
 /// The controller refuses an Ingress whose namespace the IngressClassParams' `namespaceSelector`
-/// does not select. Without the Namespace object nothing can be said, so nothing is reported.
+/// does not select (`class_loader.go`). A selector with requirements needs the Namespace object:
+/// without it the Ingress is not judged offline (`Err`), and nothing is said in a cluster.
 fn namespace_refused(
     ingress: &Ingress,
     params: ClassParams<'_>,
     index: &InventoryIndex<'_>,
-) -> Option<Issue> {
-    let selector = params.namespace_selector()?;
+    defaults: &AlbDefaults,
+) -> Result<Option<Issue>, Verdict> {
+    let Some(selector) = params.namespace_selector() else { return Ok(None) };
     let namespace_name = ingress.metadata.namespace.as_deref().unwrap_or("default");
-    let namespace = index.namespace(namespace_name)?;
-    if selector::matches(Some(selector), namespace.metadata.labels.as_ref()) {
-        return None;
-    }
     let params_name = params.name();
-    Some(class_problem(
+    let Some(namespace) = index.namespace(namespace_name) else {
+        let requires = selector.match_labels.iter().flatten().next().is_some()
+            || selector.match_expressions.iter().flatten().next().is_some();
+        if requires && !defaults.inventory_complete {
+            return Err(Verdict::NotJudged(format!(
+                "namespace `{namespace_name}` is not among the inputs, so whether the namespaceSelector of \
+                 IngressClassParams `{params_name}` lets the controller take this Ingress is not known"
+            )));
+        }
+        return Ok(None);
+    };
+    if selector::matches(Some(selector), namespace.metadata.labels.as_ref()) {
+        return Ok(None);
+    }
+    Ok(Some(class_problem(
         format!(
             "namespaceSelector of IngressClassParams `{params_name}` does not select namespace `{namespace_name}`; \
              the controller refuses this Ingress"
@@ -220,7 +245,7 @@ fn namespace_refused(
             "Label namespace `{namespace_name}` to match spec.namespaceSelector of IngressClassParams `{params_name}`, \
              or use another IngressClass"
         ),
-    ))
+    )))
 }
 
 /// A class configuration the controller rejects. Medium: the controller then leaves the
@@ -244,14 +269,32 @@ mod tests {
         params: &[IngressClassParams],
         auto_params: &[AutoModeIngressClassParams],
     ) -> String {
+        classify_in(ingress_yaml, classes, params, auto_params, &AlbDefaults::default())
+    }
+
+    /// As `dpo check` classifies: its inputs are not the whole cluster.
+    fn classify_offline(ingress_yaml: &str, classes: &[IngressClass], params: &[IngressClassParams]) -> String {
+        let offline = AlbDefaults { inventory_complete: false, ..AlbDefaults::default() };
+        classify_in(ingress_yaml, classes, params, &[], &offline)
+    }
+
+    fn classify_in(
+        ingress_yaml: &str,
+        classes: &[IngressClass],
+        params: &[IngressClassParams],
+        auto_params: &[AutoModeIngressClassParams],
+        defaults: &AlbDefaults,
+    ) -> String {
         let ingress = ingress(ingress_yaml);
         let classes: Vec<_> = classes.iter().collect();
         let params: Vec<_> = params.iter().collect();
         let auto_params: Vec<_> = auto_params.iter().collect();
         let namespace: Namespace = parse("metadata: {name: shop, labels: {team: shop}}");
         let index = InventoryIndex::new(&classes, &params, &[&namespace]).with_auto_mode_params(&auto_params);
-        match classify(&ingress, &index, &AlbDefaults::default()) {
-            IngressClassification::NotAlb(reason) => format!("not ALB: {reason}"),
+        match classify(&ingress, &index, defaults) {
+            IngressClassification::NotAlb(Verdict::NotApplicable(reason)) => format!("not ALB: {reason}"),
+            IngressClassification::NotAlb(Verdict::NotJudged(reason)) => format!("not judged: {reason}"),
+            IngressClassification::NotAlb(other) => panic!("unexpected {other:?}"),
             IngressClassification::Alb(alb) => format!(
                 "ALB class={:?} params={:?} problem={:?}",
                 alb.class_name,
@@ -351,7 +394,7 @@ spec:
         );
         assert!(
             classify_with(yaml, &[class(CLASS_WITH_PARAMS)], &[])
-                .contains("references IngressClassParams `shared`, which is not among the inputs")
+                .contains("references IngressClassParams `shared`, which does not exist")
         );
         let refusing: IngressClassParams = parse(
             "apiVersion: elbv2.k8s.aws/v1beta1\nkind: IngressClassParams\nmetadata: {name: shared}
@@ -387,7 +430,7 @@ spec:
         // The self-managed controller's params of the same name are another object.
         assert!(
             classify_auto(yaml, std::slice::from_ref(&auto_class), &[elbv2_params], &[])
-                .contains("references IngressClassParams `shared`, which is not among the inputs")
+                .contains("references IngressClassParams `shared`, which does not exist")
         );
         let wrong_group = class(
             "metadata: {name: auto}
@@ -396,5 +439,65 @@ spec:
   parameters: {apiGroup: elbv2.k8s.aws, kind: IngressClassParams, name: shared}",
         );
         assert!(classify_auto(yaml, &[wrong_group], &[], &[]).contains("references unknown parameters"));
+    }
+
+    #[test]
+    fn offline_an_absent_class_other_than_the_controllers_is_not_judged() {
+        let yaml = "metadata: {name: web, namespace: shop}\nspec: {ingressClassName: public}";
+        assert_eq!(
+            classify_offline(yaml, &[], &[]),
+            "not judged: IngressClass `public` is not among the inputs and is not the ALB controller's `alb`"
+        );
+        // In a cluster the inventory is complete: the class does not exist, the controller ignores it.
+        assert!(classify_with(yaml, &[], &[]).starts_with("not ALB: IngressClass `public` is not among"));
+        // The controller's own class name, and a class among the inputs, need nothing more.
+        let alb = "metadata: {name: web, namespace: shop}\nspec: {ingressClassName: alb}";
+        assert_eq!(classify_offline(alb, &[], &[]), "ALB class=Some(\"alb\") params=None problem=None");
+        assert_eq!(
+            classify_offline(yaml, &[class(ALB_CLASS)], &[]),
+            "ALB class=Some(\"public\") params=None problem=None"
+        );
+        // The legacy annotation is matched against the controller's class name alone, never an
+        // IngressClass object, so the inputs lack nothing.
+        let legacy = "metadata: {name: web, namespace: shop, annotations: {kubernetes.io/ingress.class: nginx}}";
+        assert_eq!(classify_offline(legacy, &[], &[]), "not ALB: kubernetes.io/ingress.class is `nginx`");
+    }
+
+    #[test]
+    fn offline_absent_params_and_their_namespace_are_not_judged() {
+        let yaml = "metadata: {name: web, namespace: shop}\nspec: {ingressClassName: public}";
+        assert_eq!(
+            classify_offline(yaml, &[class(CLASS_WITH_PARAMS)], &[]),
+            "not judged: IngressClass `public` references IngressClassParams `shared`, which is not among the inputs"
+        );
+        // The namespaceSelector needs namespace `web`, which is not among the inputs.
+        let elsewhere = "metadata: {name: web, namespace: web}\nspec: {ingressClassName: public}";
+        let selecting: IngressClassParams = parse(
+            "apiVersion: elbv2.k8s.aws/v1beta1\nkind: IngressClassParams\nmetadata: {name: shared}
+spec: {namespaceSelector: {matchLabels: {team: web}}}",
+        );
+        assert_eq!(
+            classify_offline(elsewhere, &[class(CLASS_WITH_PARAMS)], std::slice::from_ref(&selecting)),
+            "not judged: namespace `web` is not among the inputs, so whether the namespaceSelector of \
+             IngressClassParams `shared` lets the controller take this Ingress is not known"
+        );
+        assert_eq!(
+            classify_with(elsewhere, &[class(CLASS_WITH_PARAMS)], std::slice::from_ref(&selecting)),
+            "ALB class=Some(\"public\") params=Some(\"shared\") problem=None"
+        );
+        // An empty selector selects every namespace: nothing is missing.
+        let everyone: IngressClassParams = parse(
+            "apiVersion: elbv2.k8s.aws/v1beta1\nkind: IngressClassParams\nmetadata: {name: shared}
+spec: {namespaceSelector: {}}",
+        );
+        assert_eq!(
+            classify_offline(elsewhere, &[class(CLASS_WITH_PARAMS)], &[everyone]),
+            "ALB class=Some(\"public\") params=Some(\"shared\") problem=None"
+        );
+        // The namespace among the inputs decides it as in a cluster.
+        assert!(
+            classify_offline(yaml, &[class(CLASS_WITH_PARAMS)], &[selecting])
+                .contains("does not select namespace `shop`; the controller refuses this Ingress")
+        );
     }
 }

@@ -34,7 +34,7 @@ pub fn evaluate_service(
     if let Some(reason) = not_an_nlb(service, defaults) {
         return Verdict::NotApplicable(reason);
     }
-    if let Some(verdict) = excluded(policy, &service.metadata, index) {
+    if let Some(verdict) = excluded(policy, &service.metadata, index, defaults) {
         return verdict;
     }
     judge(policy, service, facts, defaults).into_verdict(&resource_ref(service))

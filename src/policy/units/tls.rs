@@ -10,7 +10,7 @@ use crate::policy::ingress::{
     AlbDefaults, AlbGroup, AutoModeIngressClassParams, GatewayInventory, IngressClassParams, InventoryIndex,
     alb_groups, evaluate_gateway, evaluate_group, evaluate_service,
 };
-use crate::policy::{Facts, Verdict, resource_ref};
+use crate::policy::{Facts, resource_ref};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use std::iter;
@@ -104,8 +104,6 @@ pub fn tls_plan<'a>(
         .chain(services.iter().map(|o| resource_ref(*o)))
         .chain(gateways.gateways.iter().map(|o| resource_ref(*o)))
         .collect();
-    let fixed =
-        grouping.not_alb.into_iter().map(|(slot, reason)| (slot, Verdict::NotApplicable(reason))).collect();
     UnitPlan {
         judge: TlsUnits {
             policy,
@@ -117,6 +115,6 @@ pub fn tls_plan<'a>(
         },
         units,
         resources,
-        fixed,
+        fixed: grouping.not_alb,
     }
 }
