@@ -2,7 +2,9 @@
 //! over the rules that could not be judged for want of AWS facts; summary, bounded findings,
 //! skipped rules and exemptions.
 
-use crate::api::{MAX_SKIPPED_RESOURCES, MAX_STATUS_FINDINGS, PolicyStatus, ResourceRef, Severity, SkippedRule};
+use crate::api::{
+    MAX_SKIPPED_RESOURCES, MAX_STATUS_FINDINGS, PolicyStatus, ResourceRef, Severity, SkippedRule,
+};
 use crate::policy::{Evaluation, Skipped};
 use crate::status::{Desired, READY, RECONCILING, merge_conditions, not_ready};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -75,8 +77,11 @@ pub fn desired_status(
             } else {
                 format!("; {} rule(s) not evaluated (status.skipped): {}", passing.len(), rule_ids(&passing))
             };
-            let message =
-                format!("{} object(s) evaluated; {found}{unjudged}{}", summary.evaluated, not_judged(evaluation));
+            let message = format!(
+                "{} object(s) evaluated; {found}{unjudged}{}",
+                summary.evaluated,
+                not_judged(evaluation)
+            );
             (Desired::new(READY, true, "Compliant", message), false)
         }
     };
@@ -134,7 +139,10 @@ fn not_judged(evaluation: &Evaluation) -> String {
         return String::new();
     }
     let count = resources.len();
-    format!("; {count} object(s) not judged, as what their verdict depends on is missing: {}", named(resources.into_iter()))
+    format!(
+        "; {count} object(s) not judged, as what their verdict depends on is missing: {}",
+        named(resources.into_iter())
+    )
 }
 
 /// Each rule with the objects it was not judged for, then what AWS said.
@@ -217,10 +225,16 @@ mod tests {
     fn objects_not_judged_are_named_in_a_ready_message() {
         let mut evaluation = evaluation(&[("gp2", Severity::Low)]);
         for name in ["a", "b", "c", "d"] {
-            evaluation.push(class(name), Verdict::NotJudged("its IngressClass is not among the inputs".into()));
+            evaluation
+                .push(class(name), Verdict::NotJudged("its IngressClass is not among the inputs".into()));
         }
-        let status =
-            desired_status(&evaluation, HIGH, Some(1), &PolicyStatus::default(), &time("2026-01-01T00:00:00Z"));
+        let status = desired_status(
+            &evaluation,
+            HIGH,
+            Some(1),
+            &PolicyStatus::default(),
+            &time("2026-01-01T00:00:00Z"),
+        );
         let ready = &status.conditions[0];
         assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", "Compliant"));
         assert_eq!(

@@ -148,7 +148,9 @@ pub fn classify<'a>(
             DefaultClass::One(class) => class,
             DefaultClass::None => return not_alb("the Ingress has no class".into()),
             DefaultClass::Ambiguous => {
-                return not_alb("the Ingress has no class and several IngressClasses are marked default".into());
+                return not_alb(
+                    "the Ingress has no class and several IngressClasses are marked default".into(),
+                );
             }
         },
     };
@@ -273,7 +275,11 @@ mod tests {
     }
 
     /// As `dpo check` classifies: its inputs are not the whole cluster.
-    fn classify_offline(ingress_yaml: &str, classes: &[IngressClass], params: &[IngressClassParams]) -> String {
+    fn classify_offline(
+        ingress_yaml: &str,
+        classes: &[IngressClass],
+        params: &[IngressClassParams],
+    ) -> String {
         let offline = AlbDefaults { inventory_complete: false, ..AlbDefaults::default() };
         classify_in(ingress_yaml, classes, params, &[], &offline)
     }
@@ -459,7 +465,8 @@ spec:
         );
         // The legacy annotation is matched against the controller's class name alone, never an
         // IngressClass object, so the inputs lack nothing.
-        let legacy = "metadata: {name: web, namespace: shop, annotations: {kubernetes.io/ingress.class: nginx}}";
+        let legacy =
+            "metadata: {name: web, namespace: shop, annotations: {kubernetes.io/ingress.class: nginx}}";
         assert_eq!(classify_offline(legacy, &[], &[]), "not ALB: kubernetes.io/ingress.class is `nginx`");
     }
 

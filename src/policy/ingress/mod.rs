@@ -32,6 +32,8 @@ mod class;
 pub mod gateway;
 mod group;
 mod ledger;
+#[cfg(test)]
+mod offline_tests;
 mod params;
 mod service;
 mod ssl_policy;
@@ -159,7 +161,9 @@ pub fn evaluate_tls_policy(
             .with_auto_mode_params(inventory.auto_mode_class_params);
     let grouping = alb_groups(inventory.ingresses, &index, defaults);
     let mut verdicts: Vec<Option<Verdict>> = vec![None; inventory.ingresses.len()];
-    for (position, verdict) in grouping.not_alb {
+    for (position, verdict) in
+        not_alb_verdicts(policy, grouping.not_alb, inventory.ingresses, &index, defaults)
+    {
         verdicts[position] = Some(verdict);
     }
     for group in &grouping.groups {
@@ -183,6 +187,28 @@ pub fn evaluate_tls_policy(
         evaluation.push(resource_ref(*gateway), verdict);
     }
     evaluation
+}
+
+/// The verdicts of the Ingresses no ALB is known to serve ([`AlbGroups::not_alb`], by position in
+/// `ingresses`). One not judged for want of an object is first put to the policy's selectors: an
+/// Ingress the policy does not select is out of scope whatever else the inputs lack.
+pub fn not_alb_verdicts(
+    policy: &TlsIngressPolicySpec,
+    not_alb: Vec<(usize, Verdict)>,
+    ingresses: &[&Ingress],
+    index: &InventoryIndex<'_>,
+    defaults: &AlbDefaults,
+) -> Vec<(usize, Verdict)> {
+    not_alb
+        .into_iter()
+        .map(|(position, verdict)| match verdict {
+            Verdict::NotJudged(_) => {
+                let excluded = excluded(policy, &ingresses[position].metadata, index, defaults);
+                (position, excluded.unwrap_or(verdict))
+            }
+            verdict => (position, verdict),
+        })
+        .collect()
 }
 
 /// The verdict for an object the policy does not judge (not selected, or exempt, or whose

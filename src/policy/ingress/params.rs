@@ -274,13 +274,15 @@ spec:
     #[test]
     fn a_manifest_without_spec_is_a_valid_object_of_either_kind() {
         // Neither CRD requires `spec`: such an object names a class and sets nothing.
-        let lbc: IngressClassParams =
-            serde_yaml::from_str("apiVersion: elbv2.k8s.aws/v1beta1\nkind: IngressClassParams\nmetadata: {name: bare}")
-                .unwrap();
+        let lbc: IngressClassParams = serde_yaml::from_str(
+            "apiVersion: elbv2.k8s.aws/v1beta1\nkind: IngressClassParams\nmetadata: {name: bare}",
+        )
+        .unwrap();
         assert_eq!(lbc, IngressClassParams::new("bare", IngressClassParamsSpec::default()));
-        let auto: AutoModeIngressClassParams =
-            serde_yaml::from_str("apiVersion: eks.amazonaws.com/v1\nkind: IngressClassParams\nmetadata: {name: bare}")
-                .unwrap();
+        let auto: AutoModeIngressClassParams = serde_yaml::from_str(
+            "apiVersion: eks.amazonaws.com/v1\nkind: IngressClassParams\nmetadata: {name: bare}",
+        )
+        .unwrap();
         assert_eq!(auto, AutoModeIngressClassParams::new("bare", AutoModeIngressClassParamsSpec::default()));
         let view = ClassParams::AutoMode(&auto);
         assert_eq!((view.name(), view.group_name(), view.certificates().0.len()), ("bare", None, 0));
@@ -297,7 +299,10 @@ spec:
         assert_eq!(value["kind"], "IngressClassParams");
         assert_eq!(value["metadata"]["name"], "shared");
         let auto = serde_json::to_value(AutoModeIngressClassParams::new("alb", Default::default())).unwrap();
-        assert_eq!((auto["apiVersion"].as_str(), auto["kind"].as_str()), (Some("eks.amazonaws.com/v1"), Some("IngressClassParams")));
+        assert_eq!(
+            (auto["apiVersion"].as_str(), auto["kind"].as_str()),
+            (Some("eks.amazonaws.com/v1"), Some("IngressClassParams"))
+        );
         assert_eq!(AutoModeIngressClassParams::plural(&()), "ingressclassparams");
     }
 

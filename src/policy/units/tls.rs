@@ -8,7 +8,7 @@ use super::{Judge, Unit, UnitPlan, UnitVerdicts, Versions};
 use crate::api::TlsIngressPolicySpec;
 use crate::policy::ingress::{
     AlbDefaults, AlbGroup, AutoModeIngressClassParams, GatewayInventory, IngressClassParams, InventoryIndex,
-    alb_groups, evaluate_gateway, evaluate_group, evaluate_service,
+    alb_groups, evaluate_gateway, evaluate_group, evaluate_service, not_alb_verdicts,
 };
 use crate::policy::{Facts, resource_ref};
 use k8s_openapi::api::core::v1::{Namespace, Service};
@@ -76,6 +76,7 @@ pub fn tls_plan<'a>(
     let index = InventoryIndex::new(ingress_classes, ingress_class_params, namespaces)
         .with_auto_mode_params(auto_mode_class_params);
     let grouping = alb_groups(ingresses, &index, defaults);
+    let fixed = not_alb_verdicts(policy, grouping.not_alb, ingresses, &index, defaults);
     let mut shared = Versions::default();
     index.metadata().for_each(|meta| shared.add(meta));
     gateways.gateway_classes.iter().for_each(|class| shared.add(&class.metadata));
@@ -115,6 +116,6 @@ pub fn tls_plan<'a>(
         },
         units,
         resources,
-        fixed: grouping.not_alb,
+        fixed,
     }
 }

@@ -96,7 +96,11 @@ impl<'a> GatewayInventory<'a> {
     }
 
     /// The configurations a Gateway uses, or why they are not known.
-    fn configurations(&self, class: &GatewayClass, gateway: &Gateway) -> Result<Configurations<'a>, Unresolved> {
+    fn configurations(
+        &self,
+        class: &GatewayClass,
+        gateway: &Gateway,
+    ) -> Result<Configurations<'a>, Unresolved> {
         let is_configuration = |reference: &ParametersRef| {
             reference.group == CONFIGURATION_GROUP && reference.kind == CONFIGURATION_KIND
         };
@@ -169,9 +173,14 @@ pub fn evaluate_gateway(
             ));
         }
     };
-    if let Some(verdict) =
-        excluded_by(policy, policy.gateway_selector.as_ref(), "gatewaySelector", &gateway.metadata, index, defaults)
-    {
+    if let Some(verdict) = excluded_by(
+        policy,
+        policy.gateway_selector.as_ref(),
+        "gatewaySelector",
+        &gateway.metadata,
+        index,
+        defaults,
+    ) {
         return verdict;
     }
     let routes = routes::attached(gateway, &inventory.http_routes, index);
