@@ -2,23 +2,31 @@
 //! security policy with a high enough TLS floor (annotations of the AWS Load Balancer Controller,
 //! `docs/guide/service/annotations.md`; the in-tree `nlb` type reads the same ones).
 //!
-//! With `aws-load-balancer-ssl-cert` set, a port is TLS when `aws-load-balancer-ssl-ports` is
-//! unset or lists its name or number (`*` matches nothing); without a certificate no port is.
+//! Listeners as the controller builds them (`pkg/service/model_build_listener.go`): with
+//! `aws-load-balancer-ssl-cert` set, a TCP port is TLS when `aws-load-balancer-ssl-ports` is
+//! unset or lists its name or number; without a certificate no port is. The controller reads `*`
+//! as a port name, and refuses to build an NLB whose `ssl-ports` lists a port the Service does not
+//! have (`validateTLSPortsSet`); the cloud provider's in-tree `nlb` type reads `*` as every port.
+//! With `aws-load-balancer-enable-tcp-udp-listener: "true"`, a TCP and a UDP port of one number
+//! become one `TCP_UDP` listener, which is never TLS whatever `ssl-ports` says.
 
 use super::annotations::{
     AUTO_MODE_NLB_LOAD_BALANCER_CLASS, NLB_LOAD_BALANCER_CLASS, NLB_SSL_CERT, NLB_SSL_POLICY, NLB_SSL_PORTS,
-    NLB_TYPE, annotation, string_list,
+    NLB_TCP_UDP_LISTENER, NLB_TYPE, annotation, string_list,
 };
 use super::certificates::{describe_non_acm, is_acm_certificate_arn, judge_configured};
 use super::ledger::{Issue, Ledger};
 use super::{AlbDefaults, InventoryIndex, excluded, ssl_policy};
-use crate::api::TlsIngressPolicySpec;
+use crate::api::{Severity, TlsIngressPolicySpec};
 use crate::policy::{Facts, Rule, Verdict, resource_ref};
 use k8s_openapi::api::core::v1::{Service, ServicePort};
 
 /// `aws-load-balancer-type` values that make an NLB: `external` and the deprecated `nlb-ip` (AWS
 /// Load Balancer Controller) and `nlb` (the in-tree cloud provider).
 const NLB_TYPES: [&str; 3] = ["external", "nlb-ip", "nlb"];
+/// The in-tree cloud provider's NLB type.
+const IN_TREE_NLB: &str = "nlb";
+const CERTIFICATE_PLACEHOLDER: &str = "arn:aws:acm:<region>:<account>:certificate/<id>";
 
 /// Evaluates one Service.
 pub fn evaluate_service(
@@ -61,6 +69,83 @@ fn not_an_nlb(service: &Service, defaults: &AlbDefaults) -> Option<String> {
     }
 }
 
+/// The TLS settings of an NLB Service, read the way whoever builds it reads them.
+struct TlsSettings<'s> {
+    certificates: Vec<&'s str>,
+    /// `ssl-ports` entries; empty: every port.
+    ssl_ports: Vec<&'s str>,
+    /// The in-tree cloud provider builds the NLB rather than the AWS Load Balancer Controller.
+    in_tree: bool,
+    /// TCP and UDP ports of one number share a `TCP_UDP` listener.
+    tcp_udp: bool,
+}
+
+impl<'s> TlsSettings<'s> {
+    fn read(service: &'s Service, defaults: &AlbDefaults) -> TlsSettings<'s> {
+        let annotations = service.metadata.annotations.as_ref();
+        let list =
+            |key| annotation(annotations, key).map(|raw| string_list(raw).collect()).unwrap_or_default();
+        let unclassed = service.spec.as_ref().is_none_or(|spec| spec.load_balancer_class.is_none());
+        TlsSettings {
+            certificates: list(NLB_SSL_CERT),
+            ssl_ports: list(NLB_SSL_PORTS),
+            in_tree: unclassed
+                && !defaults.eks_auto_mode
+                && annotation(annotations, NLB_TYPE) == Some(IN_TREE_NLB),
+            // Go's `strconv.ParseBool`; unset or unreadable, the controller's `EnableTCPUDPListener`
+            // feature gate decides, off unless enabled.
+            tcp_udp: matches!(
+                annotation(annotations, NLB_TCP_UDP_LISTENER),
+                Some("1" | "t" | "T" | "true" | "TRUE" | "True")
+            ),
+        }
+    }
+
+    fn lists(&self, port: &ServicePort) -> bool {
+        self.ssl_ports.iter().any(|entry| names(entry, port))
+    }
+
+    /// Whether a TCP listener on `port` is TLS.
+    fn is_tls(&self, port: &ServicePort) -> bool {
+        let every_port = self.ssl_ports.is_empty() || (self.in_tree && self.ssl_ports == ["*"]);
+        !self.certificates.is_empty() && (every_port || self.lists(port))
+    }
+
+    /// What makes a plaintext TCP listener on `port` TLS, every step of it.
+    fn fix(&self, port: &ServicePort, shares_udp: bool) -> String {
+        let mut steps = Vec::new();
+        if shares_udp {
+            steps.push(format!(
+                "serve UDP on a port number of its own: the TCP and UDP ports {} make one TCP_UDP listener, which \
+                 cannot terminate TLS",
+                port.port
+            ));
+        }
+        if self.certificates.is_empty() {
+            steps.push(format!("set `{NLB_SSL_CERT}: {CERTIFICATE_PLACEHOLDER}`"));
+        }
+        if !self.ssl_ports.is_empty() && !self.lists(port) {
+            steps.push(format!(
+                "add the port to `{NLB_SSL_PORTS}: \"{},{}\"`",
+                self.ssl_ports.join(","),
+                port.port
+            ));
+        }
+        let steps = steps.join("; ");
+        let mut chars = steps.chars();
+        chars.next().map(|first| first.to_uppercase().chain(chars).collect()).unwrap_or_default()
+    }
+}
+
+/// Whether an `ssl-ports` entry is the port's name or number.
+fn names(entry: &str, port: &ServicePort) -> bool {
+    port.name.as_deref() == Some(entry) || entry == port.port.to_string()
+}
+
+fn protocol(port: &ServicePort) -> &str {
+    port.protocol.as_deref().unwrap_or("TCP")
+}
+
 fn judge(
     policy: &TlsIngressPolicySpec,
     service: &Service,
@@ -68,30 +153,22 @@ fn judge(
     defaults: &AlbDefaults,
 ) -> Ledger {
     let annotations = service.metadata.annotations.as_ref();
-    let certificates: Vec<&str> =
-        annotation(annotations, NLB_SSL_CERT).map(|raw| string_list(raw).collect()).unwrap_or_default();
-    let ssl_ports: Vec<&str> =
-        annotation(annotations, NLB_SSL_PORTS).map(|raw| string_list(raw).collect()).unwrap_or_default();
-    let is_tls = |port: &ServicePort| {
-        !certificates.is_empty()
-            && (ssl_ports.is_empty()
-                || ssl_ports.iter().any(|entry| {
-                    port.name.as_deref() == Some(*entry)
-                        || entry.parse::<i32>().is_ok_and(|number| number == port.port)
-                }))
-    };
-    // NLBs terminate TLS on TCP ports only; UDP and SCTP listeners cannot carry it.
-    let tcp_ports = service
-        .spec
-        .iter()
-        .flat_map(|spec| spec.ports.iter().flatten())
-        .filter(|port| port.protocol.as_deref().unwrap_or("TCP") == "TCP");
-
+    let settings = TlsSettings::read(service, defaults);
+    let ports: Vec<&ServicePort> = service.spec.iter().flat_map(|spec| spec.ports.iter().flatten()).collect();
     let mut ledger = Ledger::default();
+    if let Some(issue) = unbuildable(&settings, &ports) {
+        ledger.evaluate(Rule::AlbIngressAnnotationsValid);
+        ledger.report(0, issue);
+        return ledger;
+    }
     ledger.evaluate(Rule::Elbv2AcmCertificateRequired);
     let mut tls_ports = 0;
-    for port in tcp_ports {
-        if is_tls(port) {
+    // NLBs terminate TLS on TCP ports only; UDP and SCTP listeners cannot carry it.
+    for port in ports.iter().filter(|port| protocol(port) == "TCP") {
+        let shares_udp = !settings.in_tree
+            && settings.tcp_udp
+            && ports.iter().any(|other| other.port == port.port && protocol(other) == "UDP");
+        if !shares_udp && settings.is_tls(port) {
             tls_ports += 1;
             continue;
         }
@@ -99,31 +176,29 @@ fn judge(
             Some(name) => format!("port {} ({name})", port.port),
             None => format!("port {}", port.port),
         };
-        let remediation = if certificates.is_empty() {
-            format!(
-                "Set `{NLB_SSL_CERT}: arn:aws:acm:<region>:<account>:certificate/<id>`; every port is TLS unless \
-                 {NLB_SSL_PORTS} lists some"
-            )
-        } else {
-            let listed = ssl_ports.join(",");
-            format!("Add the port to `{NLB_SSL_PORTS}: \"{listed},{}\"`", port.port)
+        let listener = match shares_udp {
+            true => "a TCP_UDP listener, which cannot terminate TLS",
+            false => "plain TCP: it has no TLS listener",
         };
         ledger.report(
             0,
             Issue::new(
                 Rule::Elbv2AcmCertificateRequired,
-                format!("{label} of the NLB is plain TCP: it has no TLS listener"),
-                remediation,
+                format!("{label} of the NLB is {listener}"),
+                settings.fix(port, shares_udp),
             ),
         );
     }
-    for arn in certificates.iter().filter(|arn| !is_acm_certificate_arn(arn)) {
+    for arn in settings.certificates.iter().filter(|arn| !is_acm_certificate_arn(arn)) {
         ledger.report(
             0,
             Issue::new(
                 Rule::Elbv2AcmCertificateRequired,
-                format!("certificate {arn} is {}: the NLB must use an ACM certificate", describe_non_acm(arn)),
-                format!("Set `{NLB_SSL_CERT}` to ACM certificate ARNs (arn:aws:acm:<region>:<account>:certificate/<id>)"),
+                format!(
+                    "certificate {arn} is {}: the NLB must use an ACM certificate",
+                    describe_non_acm(arn)
+                ),
+                format!("Set `{NLB_SSL_CERT}` to ACM certificate ARNs ({CERTIFICATE_PLACEHOLDER})"),
             ),
         );
     }
@@ -140,10 +215,35 @@ fn judge(
         ledger.report(0, issue);
     }
     let now = facts.now();
-    for arn in certificates.iter().filter(|arn| is_acm_certificate_arn(arn)) {
+    for arn in settings.certificates.iter().filter(|arn| is_acm_certificate_arn(arn)) {
         judge_configured(facts, now, arn, &policy.certificate, &mut ledger, 0);
     }
     ledger
+}
+
+/// The AWS Load Balancer Controller refuses to build an NLB whose `ssl-ports` lists a port the
+/// Service does not have (`*` included); the NLB then serves nothing, so nothing else is judged.
+fn unbuildable(settings: &TlsSettings<'_>, ports: &[&ServicePort]) -> Option<Issue> {
+    if settings.in_tree {
+        return None;
+    }
+    let (valid, unused): (Vec<&str>, Vec<&str>) =
+        settings.ssl_ports.iter().partition(|entry| ports.iter().any(|port| names(entry, port)));
+    if unused.is_empty() {
+        return None;
+    }
+    let remediation = match valid.is_empty() {
+        true => format!(
+            "Remove `{NLB_SSL_PORTS}` to make every TCP port TLS, or list the TLS ports by name or number"
+        ),
+        false => format!("Set `{NLB_SSL_PORTS}: \"{}\"`, the ports the Service has", valid.join(",")),
+    };
+    let message = format!(
+        "{NLB_SSL_PORTS} lists {}, which no port of the Service is named or numbered (the AWS Load Balancer \
+         Controller reads `*` as a port name); the controller refuses to build the NLB",
+        unused.iter().map(|entry| format!("`{entry}`")).collect::<Vec<_>>().join(", ")
+    );
+    Some(Issue::new(Rule::AlbIngressAnnotationsValid, message, remediation).at(Severity::Medium))
 }
 
 #[cfg(test)]
@@ -230,6 +330,132 @@ spec:
         let found = findings(&evaluate(&iam, &TlsIngressPolicySpec::default(), &FactSet::default()));
         assert_eq!(found.len(), 1, "{found:?}");
         assert!(found[0].contains("is an IAM server certificate"));
+    }
+
+    fn found_offline(yaml: &str) -> Vec<String> {
+        findings(&evaluate(
+            yaml,
+            &TlsIngressPolicySpec::default(),
+            &Offline { now: jiff::Timestamp::UNIX_EPOCH },
+        ))
+    }
+
+    const GOOD_POLICY: &str = "    service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy: ELBSecurityPolicy-TLS13-1-2-2021-06";
+
+    #[test]
+    fn ssl_ports_naming_no_port_of_the_service_make_the_controller_refuse_the_nlb() {
+        let star = nlb(&format!(
+            "    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: {ARN}
+    service.beta.kubernetes.io/aws-load-balancer-ssl-ports: '*'
+{GOOD_POLICY}"
+        ));
+        let evaluation = evaluate(&star, &TlsIngressPolicySpec::default(), &FactSet::default());
+        let found = findings(&evaluation);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with(
+            "alb-ingress-annotations-valid shop/api: service.beta.kubernetes.io/aws-load-balancer-ssl-ports lists `*`, \
+             which no port of the Service is named or numbered"
+        ));
+        assert!(found[0].ends_with(
+            "=> Remove `service.beta.kubernetes.io/aws-load-balancer-ssl-ports` to make every TCP port TLS, or list \
+             the TLS ports by name or number"
+        ));
+        assert_eq!(evaluation.findings().next().unwrap().severity, Severity::Medium);
+        // The NLB is not built: nothing else is judged on it.
+        let Verdict::Judged(judgement) = &evaluation.verdicts[0].verdict else { panic!("judged") };
+        assert_eq!(judgement.checked, [Rule::AlbIngressAnnotationsValid]);
+
+        let stale = star.replace("ssl-ports: '*'", "ssl-ports: 'https, 9443'");
+        let found = found_offline(&stale);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("lists `9443`"), "{found:?}");
+        assert!(found[0].ends_with("=> Set `service.beta.kubernetes.io/aws-load-balancer-ssl-ports: \"https\"`, the ports the Service has"));
+    }
+
+    #[test]
+    fn the_in_tree_nlb_reads_a_star_as_every_port() {
+        let yaml = nlb(&format!(
+            "    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: {ARN}
+    service.beta.kubernetes.io/aws-load-balancer-ssl-ports: '*'
+{GOOD_POLICY}"
+        ))
+        .replace("aws-load-balancer-type: external", "aws-load-balancer-type: nlb");
+        assert_eq!(found_offline(&yaml), Vec::<String>::new());
+        // A class makes it the AWS Load Balancer Controller's again.
+        let classed = yaml.replace(
+            "  type: LoadBalancer",
+            "  type: LoadBalancer\n  loadBalancerClass: service.k8s.aws/nlb",
+        );
+        assert!(found_offline(&classed)[0].starts_with("alb-ingress-annotations-valid"));
+    }
+
+    /// An NLB with TCP and UDP on 443 (HTTP/3 next to HTTPS).
+    fn quic(annotations: &str) -> String {
+        format!(
+            "kind: Service
+metadata:
+  name: api
+  namespace: shop
+  annotations:
+    service.beta.kubernetes.io/aws-load-balancer-type: external
+{GOOD_POLICY}
+{annotations}
+spec:
+  type: LoadBalancer
+  ports:
+    - {{name: https, port: 443, protocol: TCP}}
+    - {{name: quic, port: 443, protocol: UDP}}"
+        )
+    }
+
+    #[test]
+    fn a_tcp_udp_listener_cannot_terminate_tls_and_ssl_ports_do_not_change_that() {
+        let merged = quic(&format!(
+            "    service.beta.kubernetes.io/aws-load-balancer-enable-tcp-udp-listener: \"true\"
+    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: {ARN}
+    service.beta.kubernetes.io/aws-load-balancer-ssl-ports: \"443\""
+        ));
+        let found = found_offline(&merged);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(
+            found[0],
+            "elbv2-acm-certificate-required shop/api: port 443 (https) of the NLB is a TCP_UDP listener, which \
+             cannot terminate TLS => Serve UDP on a port number of its own: the TCP and UDP ports 443 make one \
+             TCP_UDP listener, which cannot terminate TLS"
+        );
+        // Without a certificate, moving UDP is not enough.
+        let uncertified =
+            quic("    service.beta.kubernetes.io/aws-load-balancer-enable-tcp-udp-listener: \"true\"");
+        let found = found_offline(&uncertified);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].ends_with(&format!(
+            "cannot terminate TLS; set `service.beta.kubernetes.io/aws-load-balancer-ssl-cert: {CERTIFICATE_PLACEHOLDER}`"
+        )));
+        // Without the listener merged (the controller's feature gate is off unless enabled), the TCP
+        // port is a TLS listener of its own.
+        for off in ["", "    service.beta.kubernetes.io/aws-load-balancer-enable-tcp-udp-listener: \"false\""]
+        {
+            let separate =
+                quic(&format!("{off}\n    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: {ARN}"));
+            assert_eq!(found_offline(&separate), Vec::<String>::new(), "{off}");
+        }
+    }
+
+    #[test]
+    fn the_remediation_names_every_step_a_port_needs() {
+        // No certificate, and ssl-ports lists another port: a certificate alone would leave 8443
+        // plaintext.
+        let yaml = nlb("    service.beta.kubernetes.io/aws-load-balancer-ssl-ports: https");
+        let found = found_offline(&yaml);
+        let admin = found.iter().find(|f| f.contains("port 8443 (admin)")).expect("8443 reported");
+        assert!(admin.ends_with(&format!(
+            "=> Set `service.beta.kubernetes.io/aws-load-balancer-ssl-cert: {CERTIFICATE_PLACEHOLDER}`; add the port \
+             to `service.beta.kubernetes.io/aws-load-balancer-ssl-ports: \"https,8443\"`"
+        )));
+        let https = found.iter().find(|f| f.contains("port 443 (https)")).expect("443 reported");
+        assert!(https.ends_with(&format!(
+            "=> Set `service.beta.kubernetes.io/aws-load-balancer-ssl-cert: {CERTIFICATE_PLACEHOLDER}`"
+        )));
     }
 
     #[test]
