@@ -222,7 +222,8 @@ fn judge(
 }
 
 /// The AWS Load Balancer Controller refuses to build an NLB whose `ssl-ports` lists a port the
-/// Service does not have (`*` included); the NLB then serves nothing, so nothing else is judged.
+/// Service does not have (`*` included), so nothing else is judged of what it would build. Medium,
+/// as for a class configuration it refuses: the NLB is left as it was, nothing new exposed.
 fn unbuildable(settings: &TlsSettings<'_>, ports: &[&ServicePort]) -> Option<Issue> {
     if settings.in_tree {
         return None;
