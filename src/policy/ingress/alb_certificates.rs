@@ -298,7 +298,7 @@ spec:
     }
 
     /// An Ingress of `group` with a default backend and no host, listening on HTTPS 443.
-    fn hostless(name: &str, group: &str, annotations: &str) -> String {
+    fn hostless(name: &str, group: &str) -> String {
         format!(
             "kind: Ingress
 metadata:
@@ -306,7 +306,7 @@ metadata:
   namespace: shop
   annotations:
     alb.ingress.kubernetes.io/group.name: {group}
-    alb.ingress.kubernetes.io/listen-ports: '[{{\"HTTPS\": 443}}]'{annotations}
+    alb.ingress.kubernetes.io/listen-ports: '[{{\"HTTPS\": 443}}]'
 spec:
   ingressClassName: alb
   defaultBackend: {{service: {{name: {name}, port: {{number: 80}}}}}}"
@@ -317,7 +317,7 @@ spec:
     fn a_group_member_without_certificate_or_host_is_served_by_the_others_certificates() {
         let shared = ("alb.ingress.kubernetes.io/group.name", "shared");
         let web = shop(&[shared, BOTH_PORTS, CERTIFICATE, REDIRECT, MODERN_POLICY]);
-        let yaml = format!("{web}\n---\n{}", hostless("api", "shared", ""));
+        let yaml = format!("{web}\n---\n{}", hostless("api", "shared"));
         let certificate = issued(ARN, &["shop.example.com"], "2026-01-01T00:00:00Z");
         for facts in [facts(&[], &[]), facts(&[certificate], &[])] {
             let evaluation = evaluate(&yaml, &policy(), &facts);
@@ -326,7 +326,7 @@ spec:
         }
         // Members that all lack certificates and hosts leave the listener without any: one
         // finding, on the first of them.
-        let bare = format!("{}\n---\n{}", hostless("a", "bare", ""), hostless("b", "bare", ""));
+        let bare = format!("{}\n---\n{}", hostless("a", "bare"), hostless("b", "bare"));
         let found = findings(&evaluate(&bare, &policy(), &offline()));
         let required: Vec<_> =
             found.iter().filter(|f| f.starts_with("elbv2-acm-certificate-required")).collect();

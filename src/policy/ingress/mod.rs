@@ -238,8 +238,7 @@ fn excluded_by(
         let name = meta.namespace.as_deref().unwrap_or("default");
         let Some(namespace) = index.namespace(name) else {
             return Some(defaults.absent(format!(
-                "namespace `{name}` is not among the inputs, so whether the policy's namespaceSelector selects it \
-                 is not known"
+                "namespace `{name}` is not among the inputs, and the policy's namespaceSelector needs its labels"
             )));
         };
         if !selector::matches(Some(namespace_selector), namespace.metadata.labels.as_ref()) {

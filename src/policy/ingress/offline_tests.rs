@@ -95,8 +95,8 @@ fn a_namespace_selector_over_a_namespace_not_among_the_inputs_is_not_judged() {
 metadata: {name: api, namespace: shop, annotations: {service.beta.kubernetes.io/aws-load-balancer-type: external}}
 spec: {type: LoadBalancer, ports: [{port: 443}]}";
     let yaml = format!("{}\n---\n{service}", shop(&COMPLIANT));
-    let reason = "namespace `shop` is not among the inputs, so whether the policy's namespaceSelector selects it \
-                  is not known";
+    let reason =
+        "namespace `shop` is not among the inputs, and the policy's namespaceSelector needs its labels";
     assert_eq!(
         offline_verdicts(&yaml, &by_namespace),
         [
