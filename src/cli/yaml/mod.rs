@@ -79,8 +79,8 @@ pub enum Untyped {
     Declined,
 }
 
-/// `T` from a document: from this reader's node, or from `tree` (serde_yaml's, of a List item),
-/// or from the tree serde_yaml parses of a document this reader declines.
+/// `T` from a document: from `tree` where the caller parsed one (a List item, a JSON document),
+/// else from this reader's node, or from the tree serde_yaml parses of a document it declines.
 pub fn typed<T: DeserializeOwned>(text: &str, tree: Option<&serde_yaml::Value>) -> Result<T, Untyped> {
     let parsed;
     let node = match tree {
