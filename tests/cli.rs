@@ -332,6 +332,35 @@ fn bad_input_names_file_line_and_field() {
 }
 
 #[test]
+fn a_boolean_or_number_in_a_map_of_strings_is_bad_input() {
+    // kubectl sends `true` as a JSON boolean, which the apiserver refuses in parameters.
+    let class = UNENCRYPTED_CLASS.replace("  type: gp3\n", "  type: gp3\n  encrypted: true\n");
+    assert_bad_input(
+        &class,
+        &[
+            "<stdin>:",
+            "parameters.encrypted: expected a string, found the boolean true; quote it: encrypted: \"true\"",
+        ],
+    );
+    let annotated = UNENCRYPTED_CLASS
+        .replace("  name: plain\n", "  name: plain\n  annotations: {example.com/enabled: on}\n");
+    assert_bad_input(
+        &annotated,
+        &["metadata.annotations.example.com/enabled", "kubectl reads as the boolean true"],
+    );
+}
+
+#[test]
+fn ingress_class_params_without_spec_are_read() {
+    for api_version in ["elbv2.k8s.aws/v1beta1", "eks.amazonaws.com/v1"] {
+        let params =
+            format!("apiVersion: {api_version}\nkind: IngressClassParams\nmetadata: {{name: bare}}\n");
+        let output = dpo(&["check", "-", "-o", "json"], Some(&params));
+        assert_eq!(output.status.code(), Some(0), "{api_version}: {}", stderr(&output));
+    }
+}
+
+#[test]
 fn a_selector_with_an_unknown_operator_is_bad_input() {
     let policy = "apiVersion: dpo.dev/v1alpha1\nkind: EncryptedVolumePolicy\nmetadata: {name: prod}\nspec:\n  storageClassSelector:\n    matchExpressions: [{key: tier, operator: Gt, values: [\"1\"]}]\n";
     assert_bad_input(

@@ -3,7 +3,7 @@
 mod scope;
 
 use super::input::{InputError, Inputs, Located, Object};
-use super::report::{CheckReport, CheckedObject, LocatedFinding, SourceLocation, Warning};
+use super::report::{CheckReport, CheckedObject, LocatedFinding, NotJudged, SourceLocation, Warning};
 use crate::api::{EncryptedVolumePolicy, ProtectedSecret, ResourceRef, TlsIngressPolicy};
 use crate::aws::{AwsFacts, FactRequest, Target};
 use crate::policy::facts::{FACT_ROUNDS, FactRecorder, FactSet, Wanted};
@@ -306,7 +306,19 @@ fn assemble(objects: &[Located], ledger: Ledger) -> CheckReport {
                         *skipped.entry(*rule).or_insert(0) += 1;
                     }
                 }
-                Verdict::NotApplicable(_) | Verdict::Exempt(_) => {}
+                // Another policy may judge what this one could not; said once per document.
+                Verdict::NotJudged(reason) if !is_judged(&object.verdicts) => {
+                    let listed =
+                        report.not_judged.last().is_some_and(|last| last.location == object.location);
+                    if !listed {
+                        report.not_judged.push(NotJudged {
+                            resource: object.resource.clone(),
+                            location: object.location.clone(),
+                            reason: reason.clone(),
+                        });
+                    }
+                }
+                Verdict::NotJudged(_) | Verdict::NotApplicable(_) | Verdict::Exempt(_) => {}
             }
         }
     }
@@ -318,6 +330,10 @@ fn assemble(objects: &[Located], ledger: Ledger) -> CheckReport {
     report.skipped = skipped.into_iter().collect();
     report.objects = checked;
     report
+}
+
+fn is_judged(verdicts: &[Verdict]) -> bool {
+    verdicts.iter().any(|verdict| matches!(verdict, Verdict::Judged(_)))
 }
 
 /// A warning for each identity written in more than one document: each is judged where it

@@ -186,6 +186,8 @@ impl ControllerArgs {
                 ingress_class: AlbDefaults::parse_ingress_class(&self.alb_ingress_class)
                     .map_err(|e| invalid("--alb-ingress-class", e))?,
                 eks_auto_mode: false,
+                // The controllers watch the whole cluster.
+                inventory_complete: true,
             },
             cluster_name: self.cluster_name.clone().filter(|name| !name.is_empty()),
             ..ControllerConfig::default()

@@ -2,7 +2,7 @@
 //! `List` kinds and `helm template` output.
 
 use super::report::{NotJudged, SourceLocation, Warning};
-use super::yaml::{self, Declined};
+use super::yaml::{self, Untyped};
 use crate::api::{API_VERSION, EncryptedVolumePolicy, GROUP, ProtectedSecret, ResourceRef, TlsIngressPolicy};
 use crate::policy::ingress::gateway::{Gateway, GatewayClass, HTTPRoute, LoadBalancerConfiguration};
 use crate::policy::ingress::{AutoModeIngressClassParams, IngressClassParams};
@@ -175,10 +175,10 @@ fn is_template(text: &str) -> bool {
 fn parse_document(doc: &Document<'_>, location: &SourceLocation, inputs: &mut Inputs) {
     match type_meta(doc.text) {
         Some((api_version, kind)) if !kind.ends_with("List") => {
-            parse_object(doc.text, api_version, kind, location, inputs)
+            parse_object(doc.text.into(), api_version, kind, location, inputs)
         }
         // Lists, JSON and flow-style documents need a full parse to find their kinds.
-        _ => match parse::<serde_yaml::Value>(doc.text, location, "not valid YAML") {
+        _ => match parse::<serde_yaml::Value>(doc.text.into(), location, "not valid YAML") {
             Ok(value) => parse_value(&value, doc.text, location, inputs),
             Err(error) => inputs.errors.push(error),
         },
@@ -239,17 +239,31 @@ fn without_marks(message: &str) -> String {
     out
 }
 
+/// A document's text, and serde_yaml's tree of it where it was parsed already (a List item).
+#[derive(Clone, Copy)]
+struct Text<'a> {
+    text: &'a str,
+    tree: Option<&'a serde_yaml::Value>,
+}
+
+impl<'a> From<&'a str> for Text<'a> {
+    fn from(text: &'a str) -> Self {
+        Text { text, tree: None }
+    }
+}
+
 /// Parses a document into `T`. Most manifests are plain block YAML, which the fast reader takes;
-/// whatever it declines or cannot type, serde_yaml parses, and its errors carry the lines.
-fn parse<T: DeserializeOwned>(text: &str, location: &SourceLocation, what: &str) -> Result<T, InputError> {
-    match yaml::read(text) {
-        Ok(node) => {
-            if let Ok(value) = T::deserialize(node) {
-                return Ok(value);
-            }
-        }
+/// whatever it declines, serde_yaml parses, and both trees are typed alike. Whatever they cannot
+/// type, serde_yaml types from the text, and its errors carry the lines.
+fn parse<T: DeserializeOwned>(
+    text: Text<'_>,
+    location: &SourceLocation,
+    what: &str,
+) -> Result<T, InputError> {
+    match yaml::typed(text.text, text.tree) {
+        Ok(value) => return Ok(value),
         // Refused before serde_yaml spends time quadratic in the depth to refuse it too.
-        Err(Declined::TooDeep { line }) => {
+        Err(Untyped::TooDeep { line }) => {
             return Err(InputError {
                 location: SourceLocation { line: location.line + line - 1, ..location.clone() },
                 message: format!(
@@ -258,9 +272,12 @@ fn parse<T: DeserializeOwned>(text: &str, location: &SourceLocation, what: &str)
                 ),
             });
         }
-        Err(Declined::Beyond) => {}
+        Err(Untyped::NotAString(error)) => {
+            return Err(InputError { location: location.clone(), message: format!("{what}: {error}") });
+        }
+        Err(Untyped::Declined) => {}
     }
-    serde_yaml::from_str::<T>(text).map_err(|e| yaml_error(location, &e, what))
+    serde_yaml::from_str::<T>(text.text).map_err(|e| yaml_error(location, &e, what))
 }
 
 /// Handles a fully parsed document: a List's items one by one, or a single object.
@@ -288,7 +305,8 @@ fn parse_value(value: &serde_yaml::Value, text: &str, location: &SourceLocation,
             message: "not a Kubernetes object: apiVersion and kind are required".to_string(),
         });
     } else {
-        parse_object(text, api_version, kind, location, inputs);
+        // Typed from the tree: serde_yaml writes strings like `yes` unquoted, for YAML 1.2.
+        parse_object(Text { text, tree: Some(value) }, api_version, kind, location, inputs);
     }
 }
 
@@ -329,9 +347,15 @@ fn unread_resource(value: &serde_yaml::Value, api_version: &str, kind: &str) -> 
 
 /// Parses one object of a known type; kinds that no policy reads are only checked to be valid
 /// YAML, since a broken document breaks the apply it belongs to whatever its kind.
-fn parse_object(text: &str, api_version: &str, kind: &str, location: &SourceLocation, inputs: &mut Inputs) {
+fn parse_object(
+    text: Text<'_>,
+    api_version: &str,
+    kind: &str,
+    location: &SourceLocation,
+    inputs: &mut Inputs,
+) {
     fn typed<T: DeserializeOwned>(
-        text: &str,
+        text: Text<'_>,
         location: &SourceLocation,
         wrap: fn(T) -> Object,
     ) -> Result<Object, InputError> {

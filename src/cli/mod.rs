@@ -123,6 +123,8 @@ async fn check_command(args: &CheckArgs) -> ExitCode {
         ssl_policy: args.alb_default_ssl_policy.clone(),
         ingress_class: args.alb_ingress_class.clone(),
         eks_auto_mode: args.eks_auto_mode,
+        // Manifests, not the cluster: what they lack may exist.
+        inventory_complete: false,
     };
     let settings = Settings { policies, context: args.context, alb: &alb };
     let (mut report, spec_errors) = if args.aws {

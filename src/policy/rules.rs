@@ -248,8 +248,9 @@ impl Rule {
                 "Use a key from the policy's `allowedKmsKeys`, or add this key's ARN to that list."
             }
             Rule::StorageclassEncrypted => {
-                "Set `parameters.encrypted: \"true\"` on the StorageClass (and `parameters.kmsKeyId` for a \
-                 customer-managed key); StorageClass parameters cannot be changed, so recreate it."
+                "Set `parameters.kmsKeyId` on the StorageClass (the EBS CSI driver then encrypts with that key, \
+                 whatever `encrypted` says) or `parameters.encrypted: \"true\"` (the account's default EBS key); \
+                 StorageClass parameters cannot be changed, so recreate it."
             }
             Rule::StorageclassUsingCmk => {
                 "Set `parameters.kmsKeyId` to the ARN of a customer-managed KMS key; StorageClass parameters \

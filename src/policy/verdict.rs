@@ -10,6 +10,10 @@ use std::collections::BTreeMap;
 pub enum Verdict {
     /// Outside the policy's scope (a non-EBS StorageClass, a non-ALB Ingress), and why.
     NotApplicable(String),
+    /// Could not be judged: the inputs lack an object the verdict depends on (an IngressClass, a
+    /// Namespace), and which. Only offline, where the inputs are some manifests rather than the
+    /// whole cluster.
+    NotJudged(String),
     /// Labelled `dpo.dev/exempt`; the label's value is the reason.
     Exempt(String),
     /// Judged: no findings means compliant.
@@ -146,6 +150,14 @@ impl Evaluation {
             .collect()
     }
 
+    /// The objects not judged for want of an object among the inputs, and why.
+    pub fn not_judged(&self) -> impl Iterator<Item = (&ResourceRef, &str)> {
+        self.verdicts.iter().filter_map(|v| match &v.verdict {
+            Verdict::NotJudged(reason) => Some((&v.resource, reason.as_str())),
+            _ => None,
+        })
+    }
+
     /// The rules skipped on some object, in rule order.
     pub fn skipped(&self) -> Vec<Skipped> {
         let mut by_rule: BTreeMap<Rule, Skipped> = BTreeMap::new();
@@ -177,7 +189,8 @@ impl Evaluation {
         let mut summary = PolicySummary::default();
         for verdict in &self.verdicts {
             match &verdict.verdict {
-                Verdict::NotApplicable(_) => {}
+                // Neither was evaluated; a policy's status message names those not judged.
+                Verdict::NotApplicable(_) | Verdict::NotJudged(_) => {}
                 Verdict::Exempt(_) => summary.exempt += 1,
                 Verdict::Judged(judgement) => {
                     summary.evaluated += 1;

@@ -80,6 +80,7 @@ fn the_load_balancer_controllers_own_defaults_are_flags() {
             ssl_policy: "ELBSecurityPolicy-TLS13-1-2-2021-06".into(),
             ingress_class: "internal-alb".into(),
             eks_auto_mode: false,
+            inventory_complete: true,
         }
     );
     for (flag, bad) in [("--alb-default-ssl-policy", ""), ("--alb-ingress-class", "Internal ALB")] {

@@ -125,7 +125,7 @@ fn rule_outcomes(object: &CheckedObject) -> Vec<RuleOutcome<'_>> {
         .iter()
         .filter_map(|verdict| match verdict {
             Verdict::Judged(judgement) => Some(judgement),
-            Verdict::NotApplicable(_) | Verdict::Exempt(_) => None,
+            Verdict::NotApplicable(_) | Verdict::NotJudged(_) | Verdict::Exempt(_) => None,
         })
         .collect();
 

@@ -5,6 +5,9 @@
 //! document with `serde_yaml`, which also produces every error message. Scalars resolve as
 //! `serde_yaml` resolves them, so a document read here deserialises to the same object.
 //! Documents nesting deeper than `serde_yaml` reads are refused here as there.
+//!
+//! [`typed`] types a document from this reader's node or, for a document it declines, from the
+//! tree serde_yaml parsed, so that both hold a map of strings to strings (see [`de`]).
 
 mod de;
 #[cfg(test)]
@@ -13,7 +16,9 @@ mod scalar;
 #[cfg(test)]
 mod tests;
 
+pub use de::NotAString;
 use scalar::{scalar, split_key};
+use serde::de::DeserializeOwned;
 use std::borrow::Cow;
 
 /// A node as this reader builds it: lighter than a generic value, and deserialised straight into
@@ -23,8 +28,13 @@ pub enum Node<'a> {
     Null,
     Bool(bool),
     Int(i64),
+    /// Only from serde_yaml's tree: this reader leaves floats to it.
+    Float(f64),
     /// Borrowed from the document unless unescaping changed it.
     Str(Cow<'a, str>),
+    /// A plain scalar that YAML 1.2 reads as a string, as serde_yaml does, but kubectl's YAML 1.1
+    /// as a boolean or a number (`yes`, `off`, `010`): a string to every field but a map's.
+    Yaml11(&'a str),
     Seq(Vec<Node<'a>>),
     Map(Vec<(Cow<'a, str>, Node<'a>)>),
 }
@@ -32,6 +42,64 @@ pub enum Node<'a> {
 /// How deeply collections may nest: `serde_yaml`'s own limit, far beyond any manifest. It keeps
 /// recursion shallow whatever the input.
 pub const MAX_DEPTH: usize = 128;
+
+impl<'a> Node<'a> {
+    /// The node of a tree serde_yaml parsed; `None` where it holds what a node cannot (a tag, a
+    /// key that is not a string).
+    pub fn from_value(value: &'a serde_yaml::Value) -> Option<Node<'a>> {
+        use serde_yaml::Value;
+        Some(match value {
+            Value::Null => Node::Null,
+            Value::Bool(b) => Node::Bool(*b),
+            Value::Number(n) => match n.as_i64() {
+                Some(int) => Node::Int(int),
+                None => Node::Float(n.as_f64()?),
+            },
+            Value::String(s) => Node::Str(Cow::Borrowed(s)),
+            Value::Sequence(items) => Node::Seq(items.iter().map(Node::from_value).collect::<Option<_>>()?),
+            Value::Mapping(entries) => Node::Map(
+                entries
+                    .iter()
+                    .map(|(key, value)| Some((Cow::Borrowed(key.as_str()?), Node::from_value(value)?)))
+                    .collect::<Option<_>>()?,
+            ),
+            Value::Tagged(_) => return None,
+        })
+    }
+}
+
+/// Why [`typed`] gave a document back.
+#[derive(Debug, PartialEq)]
+pub enum Untyped {
+    /// As [`Declined::TooDeep`].
+    TooDeep { line: usize },
+    /// A map of strings holds something else, which the apiserver refuses.
+    NotAString(NotAString),
+    /// Left to serde_yaml, whose messages carry the lines.
+    Declined,
+}
+
+/// `T` from a document: from `tree` where the caller parsed one (a List item, a JSON document),
+/// else from this reader's node, or from the tree serde_yaml parses of a document it declines.
+pub fn typed<T: DeserializeOwned>(text: &str, tree: Option<&serde_yaml::Value>) -> Result<T, Untyped> {
+    let parsed;
+    let node = match tree {
+        Some(tree) => Node::from_value(tree),
+        None => match read(text) {
+            Ok(node) => Some(node),
+            Err(Declined::TooDeep { line }) => return Err(Untyped::TooDeep { line }),
+            Err(Declined::Beyond) => {
+                parsed = serde_yaml::from_str::<serde_yaml::Value>(text).ok();
+                parsed.as_ref().and_then(Node::from_value)
+            }
+        },
+    };
+    match node.map(T::deserialize) {
+        Some(Ok(value)) => Ok(value),
+        Some(Err(de::Error::NotAString(error))) => Err(Untyped::NotAString(error)),
+        _ => Err(Untyped::Declined),
+    }
+}
 
 /// Why the reader gave a document back.
 #[derive(Debug, PartialEq, Eq)]

@@ -33,7 +33,7 @@ const INDICATORS: [char; 14] = ['&', '*', '!', '|', '>', '%', '@', '`', '[', ']'
 /// Whether a plain key would resolve to something other than a string.
 fn resolves(key: &str) -> bool {
     let may_resolve = |c: char| c.is_ascii_digit() || "-+.~nNtTfF".contains(c);
-    key.starts_with(may_resolve) && !matches!(plain(key), Some(Node::Str(_)))
+    key.starts_with(may_resolve) && !matches!(plain(key), Some(Node::Str(_) | Node::Yaml11(_)))
 }
 
 /// Where two ASCII characters first occur together (cheaper than a substring search for lines
@@ -194,6 +194,10 @@ fn plain(text: &str) -> Option<Node<'_>> {
     {
         return None;
     }
+    let string = |text| match yaml11(text) {
+        Some(_) => Node::Yaml11(text),
+        None => Node::Str(Cow::Borrowed(text)),
+    };
     let value = match text {
         "~" | "null" | "Null" | "NULL" => Node::Null,
         "true" | "True" | "TRUE" => Node::Bool(true),
@@ -202,18 +206,72 @@ fn plain(text: &str) -> Option<Node<'_>> {
             let unsigned = text.strip_prefix(['-', '+']).unwrap_or(text);
             let leading_zero = unsigned.len() > 1 && unsigned.starts_with('0');
             match text.parse::<i64>() {
-                // `010` is a string to YAML 1.2 but octal to YAML 1.1 readers; let the full parser say.
-                Ok(_) if leading_zero => return None,
+                // `010` is a string to YAML 1.2, and so to serde_yaml, but octal to YAML 1.1.
+                Ok(_) if leading_zero => Node::Yaml11(text),
                 Ok(int) => Node::Int(int),
                 // Floats, `.inf`, `0x1F`, `0o17` and `0b101` resolve to numbers in ways not worth
                 // repeating here.
                 Err(_) if text.parse::<f64>().is_ok() || leading_zero || unsigned.starts_with('.') => {
                     return None;
                 }
-                Err(_) => Node::Str(Cow::Borrowed(text)),
+                Err(_) => string(text),
             }
         }
-        _ => Node::Str(Cow::Borrowed(text)),
+        _ => string(text),
     };
     Some(value)
+}
+
+/// What YAML 1.1 makes of a plain scalar that YAML 1.2 reads as a string, where it is not one.
+/// kubectl reads manifests by YAML 1.1 (`sigs.k8s.io/yaml` over go-yaml v2, `resolve.go`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Yaml11 {
+    Bool(bool),
+    Number,
+}
+
+/// go-yaml v2's reading of `text` where YAML 1.2's core schema reads a string: the booleans it
+/// adds (`y`, `yes`, `on`, `n`, `no`, `off` in three cases), and numbers once underscores are
+/// dropped (Go integers with a `0x`, `0o`, `0b` or octal `0` prefix, and floats).
+pub fn yaml11(text: &str) -> Option<Yaml11> {
+    match text {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" => return Some(Yaml11::Bool(true)),
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" => return Some(Yaml11::Bool(false)),
+        _ => {}
+    }
+    if !text.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '-' | '+')) {
+        return None;
+    }
+    let unsigned: String =
+        text.strip_prefix(['-', '+']).unwrap_or(text).chars().filter(|c| *c != '_').collect();
+    let prefixed = |prefixes: [&str; 2], radix: u32| {
+        prefixes
+            .iter()
+            .find_map(|prefix| unsigned.strip_prefix(prefix))
+            .is_some_and(|digits| !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix)))
+    };
+    let number = prefixed(["0x", "0X"], 16)
+        || prefixed(["0o", "0O"], 8)
+        || prefixed(["0b", "0B"], 2)
+        || yaml_float(&unsigned);
+    number.then_some(Yaml11::Number)
+}
+
+/// go-yaml v2's float syntax without the sign, which covers decimal integers too:
+/// `(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`.
+fn yaml_float(text: &str) -> bool {
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let (mantissa, exponent) = match text.find(['e', 'E']) {
+        Some(at) => (&text[..at], Some(&text[at + 1..])),
+        None => (text, None),
+    };
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['-', '+']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    let mantissa_ok = match mantissa.split_once('.') {
+        Some((int, fraction)) => digits(int) && digits(fraction) && (!int.is_empty() || !fraction.is_empty()),
+        None => !mantissa.is_empty() && digits(mantissa),
+    };
+    exponent_ok && mantissa_ok
 }

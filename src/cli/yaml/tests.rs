@@ -120,7 +120,6 @@ fn yaml_beyond_the_subset_is_declined() {
         "a: 0o17\n",
         "a: 1e3\n",
         "a: -.5\n",
-        "a: 010\n",
         "a: .inf\n",
         "a: \"\\u00e9\"\n",
         "a:\n\tb: 1\n",
@@ -194,4 +193,173 @@ fn flow_collections_on_lines_of_their_own_are_read() {
     for doc in ["a:\n  [x,\n  y]\n", "a:\n  [x]\n    y\n", "a:\n  [x]: y\n", "a: 1\n[x]\n"] {
         assert_eq!(read(doc), Err(Declined::Beyond), "{doc}");
     }
+}
+
+/// Plain scalars YAML 1.2 reads as strings but kubectl's YAML 1.1 does not: read as the strings
+/// serde_yaml reads, and marked.
+#[test]
+fn yaml_1_1_booleans_and_numbers_are_strings_marked_as_such() {
+    let doc = "a: yes\nb: Off\nc: n\nd: 010\ne: '010'\nf: 1_000\ng: yesterday\nh: \"on\"\n";
+    assert_eq!(fast(doc), Some(full(doc)));
+    let Ok(Node::Map(entries)) = read(doc) else { panic!("read") };
+    let marked: Vec<&str> = entries
+        .iter()
+        .filter(|(_, node)| matches!(node, Node::Yaml11(_)))
+        .map(|(key, _)| key.as_ref())
+        .collect();
+    assert_eq!(marked, ["a", "b", "c", "d", "f"]);
+}
+
+#[test]
+fn go_yaml_v2_resolution_of_plain_scalars() {
+    use super::scalar::{Yaml11, yaml11};
+    for (text, reading) in [
+        ("y", Some(Yaml11::Bool(true))),
+        ("YES", Some(Yaml11::Bool(true))),
+        ("On", Some(Yaml11::Bool(true))),
+        ("N", Some(Yaml11::Bool(false))),
+        ("off", Some(Yaml11::Bool(false))),
+        ("010", Some(Yaml11::Number)),
+        ("089", Some(Yaml11::Number)),
+        ("-1_000", Some(Yaml11::Number)),
+        ("1_0.5", Some(Yaml11::Number)),
+        ("0b101", Some(Yaml11::Number)),
+        ("+0x_1F", Some(Yaml11::Number)),
+        ("1.5e3", Some(Yaml11::Number)),
+        ("1e", None),
+        ("12abc", None),
+        ("2024-01-01", None),
+        ("1:30", None),
+        ("yesterday", None),
+        ("_1", None),
+        ("-", None),
+        ("0x", None),
+    ] {
+        assert_eq!(yaml11(text), reading, "{text}");
+    }
+}
+
+fn storage_class(parameters: &str) -> String {
+    format!(
+        "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: gp3\nprovisioner: ebs.csi.aws.com\n\
+         parameters:\n{parameters}"
+    )
+}
+
+fn not_a_string<T: serde::de::DeserializeOwned + std::fmt::Debug>(doc: &str) -> String {
+    match typed::<T>(doc, None) {
+        Err(Untyped::NotAString(error)) => error.to_string(),
+        other => panic!("{other:?}:\n{doc}"),
+    }
+}
+
+/// kubectl sends a YAML boolean or number as JSON one, and the apiserver refuses it in a
+/// `map[string]string`; serde_yaml would have read it as a string.
+#[test]
+fn a_map_of_strings_holds_strings() {
+    use k8s_openapi::api::storage::v1::StorageClass;
+    assert_eq!(
+        not_a_string::<StorageClass>(&storage_class("  type: gp3\n  encrypted: true\n")),
+        "parameters.encrypted: expected a string, found the boolean true; quote it: encrypted: \"true\""
+    );
+    assert_eq!(
+        not_a_string::<StorageClass>(&storage_class("  encrypted: yes\n")),
+        "parameters.encrypted: expected a string, found yes, which kubectl reads as the boolean true; quote it: \
+         encrypted: \"yes\""
+    );
+    assert_eq!(
+        not_a_string::<StorageClass>(&storage_class("  iops: 3000\n")),
+        "parameters.iops: expected a string, found the number 3000; quote it: iops: \"3000\""
+    );
+    let annotated = storage_class("  encrypted: \"true\"\n")
+        .replace("  name: gp3\n", "  name: gp3\n  annotations:\n    team.example.com/owner: 010\n");
+    assert_eq!(
+        not_a_string::<StorageClass>(&annotated),
+        "metadata.annotations.team.example.com/owner: expected a string, found 010, which kubectl reads as a \
+         number; quote it: team.example.com/owner: \"010\""
+    );
+    // Quoted, they are strings; a null is the empty string the apiserver stores.
+    let quoted = storage_class("  encrypted: \"true\"\n  iops: '3000'\n  note: 'yes'\n  empty:\n");
+    let class: StorageClass = typed(&quoted, None).unwrap();
+    let parameters = class.parameters.unwrap();
+    assert_eq!(
+        parameters.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect::<Vec<_>>(),
+        [("empty", ""), ("encrypted", "true"), ("iops", "3000"), ("note", "yes")]
+    );
+    // Fields of other types take booleans and numbers as ever.
+    let expanding = format!("{}allowVolumeExpansion: true\n", storage_class("  type: gp3\n"));
+    assert_eq!(typed::<StorageClass>(&expanding, None).unwrap().allow_volume_expansion, Some(true));
+}
+
+#[test]
+fn the_path_names_list_items_by_index() {
+    use crate::policy::ingress::gateway::Gateway;
+    let doc = "apiVersion: gateway.networking.k8s.io/v1\nkind: Gateway\nmetadata: {name: edge}\nspec:
+  gatewayClassName: aws-alb
+  listeners:
+    - {name: http, port: 80, protocol: HTTP}
+    - name: https
+      port: 443
+      protocol: HTTPS
+      allowedRoutes: {namespaces: {from: Selector, selector: {matchLabels: {shared: true}}}}
+";
+    assert_eq!(
+        not_a_string::<Gateway>(doc),
+        "spec.listeners[1].allowedRoutes.namespaces.selector.matchLabels.shared: expected a string, found the \
+         boolean true; quote it: shared: \"true\""
+    );
+}
+
+/// Documents this reader declines are typed from serde_yaml's tree by the same rules, as far as
+/// that tree tells: it reads YAML 1.2, so a plain `yes` there is a string as a quoted one is.
+#[test]
+fn documents_beyond_the_reader_are_held_to_the_same_rule() {
+    use k8s_openapi::api::storage::v1::StorageClass;
+    let block = |parameters: &str| {
+        storage_class(parameters)
+            .replace("  name: gp3\n", "  name: gp3\n  annotations:\n    note: |\n      multi\n      line\n")
+    };
+    assert_eq!(read(&block("  encrypted: true\n")), Err(Declined::Beyond));
+    assert_eq!(
+        not_a_string::<StorageClass>(&block("  encrypted: true\n")),
+        "parameters.encrypted: expected a string, found the boolean true; quote it: encrypted: \"true\""
+    );
+    assert_eq!(
+        not_a_string::<StorageClass>(&block("  throughput: 125.5\n")),
+        "parameters.throughput: expected a string, found the number 125.5; quote it: throughput: \"125.5\""
+    );
+    let plain_yes: StorageClass = typed(&block("  encrypted: yes\n"), None).unwrap();
+    assert_eq!(plain_yes.parameters.unwrap()["encrypted"], "yes");
+}
+
+/// Through `dpo check`'s reader: an input error naming the field, and List items typed from their
+/// tree, so that a quoted `"yes"` stays a string.
+#[test]
+fn input_errors_name_the_field_and_list_items_keep_their_quotes() {
+    use crate::cli::input::{Inputs, parse_text};
+    let mut inputs = Inputs::default();
+    parse_text("sc.yaml", &format!("---\n{}", storage_class("  encrypted: true\n")), &mut inputs);
+    assert!(inputs.objects.is_empty());
+    assert_eq!(
+        inputs.errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        [
+            "sc.yaml:2: document 1: invalid object: parameters.encrypted: expected a string, found the boolean true; \
+          quote it: encrypted: \"true\""
+        ]
+    );
+    let list = "apiVersion: v1\nkind: List\nitems:
+  - {apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {name: a}, provisioner: ebs.csi.aws.com, parameters: {encrypted: 'yes'}}
+  - {apiVersion: storage.k8s.io/v1, kind: StorageClass, metadata: {name: b}, provisioner: ebs.csi.aws.com, parameters: {encrypted: true}}
+";
+    let mut inputs = Inputs::default();
+    parse_text("list.yaml", list, &mut inputs);
+    assert_eq!(inputs.objects.len(), 1, "{:?}", inputs.errors);
+    assert_eq!(inputs.errors.len(), 1);
+    assert!(
+        inputs.errors[0].message.ends_with(
+            "parameters.encrypted: expected a string, found the boolean true; quote it: encrypted: \"true\""
+        ),
+        "{:?}",
+        inputs.errors
+    );
 }

@@ -2,7 +2,9 @@
 //! over the rules that could not be judged for want of AWS facts; summary, bounded findings,
 //! skipped rules and exemptions.
 
-use crate::api::{MAX_SKIPPED_RESOURCES, MAX_STATUS_FINDINGS, PolicyStatus, Severity, SkippedRule};
+use crate::api::{
+    MAX_SKIPPED_RESOURCES, MAX_STATUS_FINDINGS, PolicyStatus, ResourceRef, Severity, SkippedRule,
+};
 use crate::policy::{Evaluation, Skipped};
 use crate::status::{Desired, READY, RECONCILING, merge_conditions, not_ready};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -75,7 +77,11 @@ pub fn desired_status(
             } else {
                 format!("; {} rule(s) not evaluated (status.skipped): {}", passing.len(), rule_ids(&passing))
             };
-            let message = format!("{} object(s) evaluated; {found}{unjudged}", summary.evaluated);
+            let message = format!(
+                "{} object(s) evaluated; {found}{unjudged}{}",
+                summary.evaluated,
+                not_judged(evaluation)
+            );
             (Desired::new(READY, true, "Compliant", message), false)
         }
     };
@@ -115,18 +121,35 @@ fn rule_ids(skipped: &[&Skipped]) -> String {
     skipped.iter().map(|s| s.rule.id()).collect::<Vec<_>>().join(", ")
 }
 
+/// The first [`NAMED_OBJECTS`] of `resources`, then how many more.
+fn named<'r>(resources: impl ExactSizeIterator<Item = &'r ResourceRef>) -> String {
+    let total = resources.len();
+    let mut objects: Vec<String> = resources.take(NAMED_OBJECTS).map(|r| r.to_string()).collect();
+    if total > NAMED_OBJECTS {
+        objects.push(format!("{} more", total - NAMED_OBJECTS));
+    }
+    objects.join(", ")
+}
+
+/// Objects whose verdict depends on an object the inputs lack, said rather than passed over in
+/// silence. A controller's inventory is the whole cluster, so it has none; the engine is shared.
+fn not_judged(evaluation: &Evaluation) -> String {
+    let resources: Vec<&ResourceRef> = evaluation.not_judged().map(|(resource, _)| resource).collect();
+    if resources.is_empty() {
+        return String::new();
+    }
+    let count = resources.len();
+    format!(
+        "; {count} object(s) not judged, as what their verdict depends on is missing: {}",
+        named(resources.into_iter())
+    )
+}
+
 /// Each rule with the objects it was not judged for, then what AWS said.
 fn not_evaluated(skipped: &[&Skipped]) -> String {
     let rules: Vec<String> = skipped
         .iter()
-        .map(|s| {
-            let mut objects: Vec<String> =
-                s.resources.iter().take(NAMED_OBJECTS).map(|r| r.to_string()).collect();
-            if s.resources.len() > NAMED_OBJECTS {
-                objects.push(format!("{} more", s.resources.len() - NAMED_OBJECTS));
-            }
-            format!("{} ({}) on {}", s.rule.id(), s.rule.severity(), objects.join(", "))
-        })
+        .map(|s| format!("{} ({}) on {}", s.rule.id(), s.rule.severity(), named(s.resources.iter())))
         .collect();
     let mut causes: Vec<String> = Vec::new();
     for cause in skipped.iter().flat_map(|s| &s.causes) {
@@ -196,6 +219,30 @@ mod tests {
 
     fn time(s: &str) -> Time {
         Time(s.parse().unwrap())
+    }
+
+    #[test]
+    fn objects_not_judged_are_named_in_a_ready_message() {
+        let mut evaluation = evaluation(&[("gp2", Severity::Low)]);
+        for name in ["a", "b", "c", "d"] {
+            evaluation
+                .push(class(name), Verdict::NotJudged("its IngressClass is not among the inputs".into()));
+        }
+        let status = desired_status(
+            &evaluation,
+            HIGH,
+            Some(1),
+            &PolicyStatus::default(),
+            &time("2026-01-01T00:00:00Z"),
+        );
+        let ready = &status.conditions[0];
+        assert_eq!((ready.status.as_str(), ready.reason.as_str()), ("True", "Compliant"));
+        assert_eq!(
+            ready.message,
+            "1 object(s) evaluated; 1 finding(s), none at or above high; 4 object(s) not judged, as what their \
+             verdict depends on is missing: StorageClass/a, StorageClass/b, StorageClass/c, 1 more"
+        );
+        assert_eq!(status.summary.map(|s| s.evaluated), Some(1));
     }
 
     #[test]

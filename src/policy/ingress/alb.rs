@@ -37,7 +37,9 @@ pub fn evaluate_group(
     let mut slots: Vec<Result<Judgement, Verdict>> = group
         .members
         .iter()
-        .map(|member| excluded(policy, &member.ingress.metadata, index).map_or(Ok(Judgement::default()), Err))
+        .map(|member| {
+            excluded(policy, &member.ingress.metadata, index, defaults).map_or(Ok(Judgement::default()), Err)
+        })
         .collect();
     let Some(first_judged) = slots.iter().position(Result::is_ok) else {
         return slots.into_iter().map(into_verdict).collect();

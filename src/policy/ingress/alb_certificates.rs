@@ -58,24 +58,36 @@ impl<'g> AlbEvaluation<'g> {
                 self.discover_certificates(cause, member, listeners);
             }
         }
-    }
-
-    /// The controller's certificate discovery for a member with HTTPS ports and no certificate:
-    /// every host must match exactly the ISSUED ACM certificates found for it.
-    fn discover_certificates(&mut self, cause: usize, member: &Settings<'g>, listeners: &mut [Listener<'g>]) {
-        if member.hosts.is_empty() {
+        // The controller merges the certificates of every member on a port into its listener
+        // (`model_builder.go` `mergeListenPortConfigs`), so a member without certificates or hosts
+        // is served by the others'. A listener left with none is one ELB refuses to create.
+        for listener in listeners.iter().filter(|listener| listener.protocol == Protocol::Https) {
+            let unserved = listener.certificates.is_empty()
+                && listener.discovered.is_empty()
+                && !listener.discovery_pending
+                && listener.members.iter().all(|&member| settings[member].hosts.is_empty());
+            let Some(&cause) = listener.members.first().filter(|_| unserved) else { continue };
+            let member = &settings[cause];
             self.ledger.report(
                 cause,
                 Issue::new(
                     Rule::Elbv2AcmCertificateRequired,
-                    "the Ingress listens on HTTPS without a certificate: it sets no certificate-arn and has no host \
-                     for the controller to discover an ACM certificate by"
-                        .into(),
+                    format!(
+                        "HTTPS listener {} has no certificate: no Ingress on it sets {CERTIFICATE_ARN} or has a host \
+                         for the controller to discover an ACM certificate by, and ELB creates no HTTPS listener \
+                         without one",
+                        listener.port
+                    ),
                     member.certificate_source.fix(CERTIFICATE_ARN, member.certificate_field, ACM_ARN_PLACEHOLDER),
                 ),
             );
-            return;
         }
+    }
+
+    /// The controller's certificate discovery for a member with HTTPS ports and no certificate:
+    /// every host must match exactly the ISSUED ACM certificates found for it. A member without
+    /// hosts discovers nothing and fails nothing (`cert_discovery.go` `Discover`).
+    fn discover_certificates(&mut self, cause: usize, member: &Settings<'g>, listeners: &mut [Listener<'g>]) {
         let serves_member = |listener: &Listener<'g>| {
             listener.protocol == Protocol::Https && listener.members.contains(&cause)
         };
@@ -279,7 +291,66 @@ spec:
   defaultBackend: {service: {name: web, port: {number: 80}}}";
         let found = findings(&evaluate(yaml, &policy(), &offline()));
         assert_eq!(found.len(), 1, "{found:?}");
-        assert!(found[0].contains("listens on HTTPS without a certificate"));
+        assert!(
+            found[0].contains("HTTPS listener 443 has no certificate: no Ingress on it sets"),
+            "{found:?}"
+        );
+    }
+
+    /// An Ingress of `group` with a default backend and no host, listening on HTTPS 443.
+    fn hostless(name: &str, group: &str) -> String {
+        format!(
+            "kind: Ingress
+metadata:
+  name: {name}
+  namespace: shop
+  annotations:
+    alb.ingress.kubernetes.io/group.name: {group}
+    alb.ingress.kubernetes.io/listen-ports: '[{{\"HTTPS\": 443}}]'
+spec:
+  ingressClassName: alb
+  defaultBackend: {{service: {{name: {name}, port: {{number: 80}}}}}}"
+        )
+    }
+
+    #[test]
+    fn a_group_member_without_certificate_or_host_is_served_by_the_others_certificates() {
+        let shared = ("alb.ingress.kubernetes.io/group.name", "shared");
+        let web = shop(&[shared, BOTH_PORTS, CERTIFICATE, REDIRECT, MODERN_POLICY]);
+        let yaml = format!("{web}\n---\n{}", hostless("api", "shared"));
+        let certificate = issued(ARN, &["shop.example.com"], "2026-01-01T00:00:00Z");
+        for facts in [facts(&[], &[]), facts(&[certificate], &[])] {
+            let evaluation = evaluate(&yaml, &policy(), &facts);
+            assert!(findings(&evaluation).is_empty(), "{:?}", findings(&evaluation));
+            assert!(judgement(&evaluation, "api").checked.contains(&Rule::Elbv2AcmCertificateRequired));
+        }
+        // Members that all lack certificates and hosts leave the listener without any: one
+        // finding, on the first of them.
+        let bare = format!("{}\n---\n{}", hostless("a", "bare"), hostless("b", "bare"));
+        let found = findings(&evaluate(&bare, &policy(), &offline()));
+        let required: Vec<_> =
+            found.iter().filter(|f| f.starts_with("elbv2-acm-certificate-required")).collect();
+        assert_eq!(required.len(), 1, "{found:?}");
+        assert!(required[0].starts_with(
+            "elbv2-acm-certificate-required shop/a: IngressGroup bare: HTTPS listener 443 has no certificate"
+        ));
+    }
+
+    #[test]
+    fn a_group_member_with_hosts_and_no_certificate_still_has_its_hosts_discovered() {
+        // The controller discovers certificates for each member without any of its own, whatever
+        // the other members set, and fails the group when a host matches none.
+        let shared = ("alb.ingress.kubernetes.io/group.name", "shared");
+        let web = shop(&[shared, BOTH_PORTS, CERTIFICATE, REDIRECT, MODERN_POLICY]);
+        let yaml = format!("{web}\n---\n{}", alb_ingress("api", "api.example.com", &[shared, BOTH_PORTS]));
+        let certificate = issued(ARN, &["shop.example.com", "api.example.com"], "2026-01-01T00:00:00Z");
+        let none_found = facts(std::slice::from_ref(&certificate), &[("api.example.com", &[])]);
+        let found = findings(&evaluate(&yaml, &policy(), &none_found));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].contains("no ISSUED ACM certificate matches host api.example.com"), "{found:?}");
+        // Offline the discovery is skipped, not passed.
+        let evaluation = evaluate(&yaml, &policy(), &offline());
+        assert!(judgement(&evaluation, "api").skipped.contains(&Rule::Elbv2AcmCertificateRequired));
     }
 
     #[test]

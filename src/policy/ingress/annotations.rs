@@ -29,6 +29,7 @@ pub const NLB_TYPE: &str = "service.beta.kubernetes.io/aws-load-balancer-type";
 pub const NLB_SSL_CERT: &str = "service.beta.kubernetes.io/aws-load-balancer-ssl-cert";
 pub const NLB_SSL_PORTS: &str = "service.beta.kubernetes.io/aws-load-balancer-ssl-ports";
 pub const NLB_SSL_POLICY: &str = "service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy";
+pub const NLB_TCP_UDP_LISTENER: &str = "service.beta.kubernetes.io/aws-load-balancer-enable-tcp-udp-listener";
 /// `spec.loadBalancerClass` the AWS Load Balancer Controller claims for NLBs.
 pub const NLB_LOAD_BALANCER_CLASS: &str = "service.k8s.aws/nlb";
 /// `spec.loadBalancerClass` EKS Auto Mode claims, and sets on LoadBalancer Services without one.

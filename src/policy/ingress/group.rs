@@ -5,7 +5,7 @@ use super::AlbDefaults;
 use super::annotations::{GROUP_NAME, GROUP_ORDER, annotation, parse_group_order, validate_group_name};
 use super::class::{AlbClass, IngressClassification, InventoryIndex, classify};
 use super::ledger::Issue;
-use crate::policy::Rule;
+use crate::policy::{Rule, Verdict};
 use k8s_openapi::api::networking::v1::Ingress;
 use std::cmp::Ordering;
 use std::collections::HashMap;
@@ -63,12 +63,13 @@ impl AlbMember<'_> {
     }
 }
 
-/// Ingresses sorted into ALBs, and those no ALB serves with the reason.
+/// Ingresses sorted into ALBs, and those no ALB is known to serve with their verdicts.
 #[derive(Debug, Default)]
 pub struct AlbGroups<'a> {
     pub groups: Vec<AlbGroup<'a>>,
-    /// Position of the Ingress and why the ALB controller does not implement it.
-    pub not_alb: Vec<(usize, String)>,
+    /// Position of the Ingress and its verdict: not applicable (the ALB controller does not
+    /// implement it) or not judged.
+    pub not_alb: Vec<(usize, Verdict)>,
 }
 
 /// Groups the ALB Ingresses among `ingresses`. The group name comes from the IngressClassParams
@@ -85,13 +86,13 @@ pub fn alb_groups<'a>(
     let mut group_of: HashMap<(bool, GroupId<'a>), usize> = HashMap::new();
     for (position, ingress) in ingresses.iter().copied().enumerate() {
         if ingress.metadata.deletion_timestamp.is_some() {
-            result.not_alb.push((position, "the Ingress is being deleted".into()));
+            result.not_alb.push((position, Verdict::NotApplicable("the Ingress is being deleted".into())));
             continue;
         }
         let class = match classify(ingress, index, defaults) {
             IngressClassification::Alb(class) => class,
-            IngressClassification::NotAlb(reason) => {
-                result.not_alb.push((position, reason));
+            IngressClassification::NotAlb(verdict) => {
+                result.not_alb.push((position, verdict));
                 continue;
             }
         };
@@ -293,6 +294,6 @@ spec: {ingressClassName: alb}",
         let result = alb_groups(inventory.ingresses, &index, &AlbDefaults::default());
         assert!(result.groups.is_empty());
         assert_eq!(result.not_alb.iter().map(|(position, _)| *position).collect::<Vec<_>>(), [0, 1]);
-        assert_eq!(result.not_alb[1].1, "the Ingress is being deleted");
+        assert_eq!(result.not_alb[1].1, Verdict::NotApplicable("the Ingress is being deleted".into()));
     }
 }

@@ -18,7 +18,8 @@
 //!
 //! Selection: `ingressSelector` matches the object's labels and `namespaceSelector` its
 //! Namespace's labels. When a non-empty `namespaceSelector` is set and the Namespace object is not
-//! among the inputs, the object is not selected (its namespace cannot be shown to match).
+//! among the inputs, the object is not judged offline ([`Verdict::NotJudged`]); in a cluster,
+//! where every Namespace is seen, it is not selected.
 
 mod alb;
 mod alb_certificates;
@@ -31,6 +32,8 @@ mod class;
 pub mod gateway;
 mod group;
 mod ledger;
+#[cfg(test)]
+mod offline_tests;
 mod params;
 mod service;
 mod ssl_policy;
@@ -82,6 +85,10 @@ pub struct AlbDefaults {
     /// eks.amazonaws.com/nlb` on LoadBalancer Services created without a class. A live cluster's
     /// Services already carry it; manifests checked offline do not.
     pub eks_auto_mode: bool,
+    /// The inventory holds every object of the cluster, as the controllers' watches do: an
+    /// IngressClass or Namespace it lacks does not exist. `dpo check` sees only the manifests it
+    /// is given, so there an object whose verdict depends on an absent one is not judged.
+    pub inventory_complete: bool,
 }
 
 /// The controller's `--default-ssl-policy` unless set (`pkg/config/controller_config.go`).
@@ -95,11 +102,21 @@ impl Default for AlbDefaults {
             ssl_policy: DEFAULT_SSL_POLICY.into(),
             ingress_class: DEFAULT_INGRESS_CLASS.into(),
             eks_auto_mode: false,
+            inventory_complete: true,
         }
     }
 }
 
 impl AlbDefaults {
+    /// The verdict of an object whose verdict depends on one the inventory lacks: out of scope
+    /// where the inventory is complete (the object does not exist), not judged where it is not.
+    fn absent(&self, reason: String) -> Verdict {
+        match self.inventory_complete {
+            true => Verdict::NotApplicable(reason),
+            false => Verdict::NotJudged(reason),
+        }
+    }
+
     /// Checks a `--default-ssl-policy` value: an ELB security policy name (letters, digits, `-`).
     /// A name ELB does not predefine is accepted here and reported on the listeners that use it.
     pub fn parse_ssl_policy(value: &str) -> Result<String, String> {
@@ -144,8 +161,10 @@ pub fn evaluate_tls_policy(
             .with_auto_mode_params(inventory.auto_mode_class_params);
     let grouping = alb_groups(inventory.ingresses, &index, defaults);
     let mut verdicts: Vec<Option<Verdict>> = vec![None; inventory.ingresses.len()];
-    for (position, reason) in grouping.not_alb {
-        verdicts[position] = Some(Verdict::NotApplicable(reason));
+    for (position, verdict) in
+        not_alb_verdicts(policy, grouping.not_alb, inventory.ingresses, &index, defaults)
+    {
+        verdicts[position] = Some(verdict);
     }
     for group in &grouping.groups {
         let group_verdicts = evaluate_group(policy, group, &index, facts, defaults);
@@ -170,10 +189,37 @@ pub fn evaluate_tls_policy(
     evaluation
 }
 
-/// The verdict for an object the policy does not judge (not selected, or exempt); `None` for one
-/// it judges.
-fn excluded(policy: &TlsIngressPolicySpec, meta: &ObjectMeta, index: &InventoryIndex<'_>) -> Option<Verdict> {
-    excluded_by(policy, policy.ingress_selector.as_ref(), "ingressSelector", meta, index)
+/// The verdicts of the Ingresses no ALB is known to serve ([`AlbGroups::not_alb`], by position in
+/// `ingresses`). One not judged for want of an object is first put to the policy's selectors: an
+/// Ingress the policy does not select is out of scope whatever else the inputs lack.
+pub fn not_alb_verdicts(
+    policy: &TlsIngressPolicySpec,
+    not_alb: Vec<(usize, Verdict)>,
+    ingresses: &[&Ingress],
+    index: &InventoryIndex<'_>,
+    defaults: &AlbDefaults,
+) -> Vec<(usize, Verdict)> {
+    not_alb
+        .into_iter()
+        .map(|(position, verdict)| match verdict {
+            Verdict::NotJudged(_) => {
+                let excluded = excluded(policy, &ingresses[position].metadata, index, defaults);
+                (position, excluded.unwrap_or(verdict))
+            }
+            verdict => (position, verdict),
+        })
+        .collect()
+}
+
+/// The verdict for an object the policy does not judge (not selected, or exempt, or whose
+/// Namespace is needed and absent); `None` for one it judges.
+fn excluded(
+    policy: &TlsIngressPolicySpec,
+    meta: &ObjectMeta,
+    index: &InventoryIndex<'_>,
+    defaults: &AlbDefaults,
+) -> Option<Verdict> {
+    excluded_by(policy, policy.ingress_selector.as_ref(), "ingressSelector", meta, index, defaults)
 }
 
 /// [`excluded`] with the object selector of the object's kind (`field` names it).
@@ -183,6 +229,7 @@ fn excluded_by(
     field: &str,
     meta: &ObjectMeta,
     index: &InventoryIndex<'_>,
+    defaults: &AlbDefaults,
 ) -> Option<Verdict> {
     if !selector::matches(object_selector, meta.labels.as_ref()) {
         return Some(Verdict::NotApplicable(format!("not selected by the policy's {field}")));
@@ -190,8 +237,8 @@ fn excluded_by(
     if let Some(namespace_selector) = policy.namespace_selector.as_ref().filter(|s| !s.is_empty()) {
         let name = meta.namespace.as_deref().unwrap_or("default");
         let Some(namespace) = index.namespace(name) else {
-            return Some(Verdict::NotApplicable(format!(
-                "namespace `{name}` is not among the inputs, so the policy's namespaceSelector cannot select it"
+            return Some(defaults.absent(format!(
+                "namespace `{name}` is not among the inputs, and the policy's namespaceSelector needs its labels"
             )));
         };
         if !selector::matches(Some(namespace_selector), namespace.metadata.labels.as_ref()) {

@@ -3,10 +3,95 @@
 //! `eks.amazonaws.com/v1` of EKS Auto Mode (both cluster-scoped). Only the fields this policy
 //! reads are modelled; the others are ignored when parsing. [`ClassParams`] reads either.
 
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
-use kube::CustomResource;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// An IngressClassParams kind. Written out rather than derived with `CustomResource`, whose root
+/// requires `spec`: neither CRD does (an IngressClassParams may be only a name), and the
+/// apiserver serves such objects to the controller's watch as readily as to `dpo check`.
+macro_rules! class_params_kind {
+    ($(#[$doc:meta])* $root:ident($spec:ident), $group:literal, $version:literal) => {
+        $(#[$doc])*
+        #[derive(Deserialize, Clone, Debug, Default, PartialEq)]
+        pub struct $root {
+            pub metadata: ObjectMeta,
+            #[serde(default, deserialize_with = "null_as_default")]
+            pub spec: $spec,
+        }
+
+        impl $root {
+            pub fn new(name: &str, spec: $spec) -> Self {
+                let metadata = ObjectMeta { name: Some(name.to_string()), ..ObjectMeta::default() };
+                $root { metadata, spec }
+            }
+        }
+
+        impl kube::Resource for $root {
+            type DynamicType = ();
+            type Scope = kube::core::ClusterResourceScope;
+
+            fn kind(_: &()) -> Cow<'_, str> {
+                "IngressClassParams".into()
+            }
+
+            fn group(_: &()) -> Cow<'_, str> {
+                $group.into()
+            }
+
+            fn version(_: &()) -> Cow<'_, str> {
+                $version.into()
+            }
+
+            fn plural(_: &()) -> Cow<'_, str> {
+                "ingressclassparams".into()
+            }
+
+            fn meta(&self) -> &ObjectMeta {
+                &self.metadata
+            }
+
+            fn meta_mut(&mut self) -> &mut ObjectMeta {
+                &mut self.metadata
+            }
+        }
+
+        impl Serialize for $root {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeStruct;
+                let mut object = serializer.serialize_struct(stringify!($root), 4)?;
+                object.serialize_field("apiVersion", concat!($group, "/", $version))?;
+                object.serialize_field("kind", "IngressClassParams")?;
+                object.serialize_field("metadata", &self.metadata)?;
+                object.serialize_field("spec", &self.spec)?;
+                object.end()
+            }
+        }
+    };
+}
+
+/// A `spec: null` reads as an absent one, as the controllers' Go types read it.
+fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de> + Default,
+{
+    Option::<T>::deserialize(deserializer).map(Option::unwrap_or_default)
+}
+
+class_params_kind!(
+    /// The AWS Load Balancer Controller's IngressClassParams.
+    IngressClassParams(IngressClassParamsSpec),
+    "elbv2.k8s.aws",
+    "v1beta1"
+);
+class_params_kind!(
+    /// EKS Auto Mode's IngressClassParams.
+    AutoModeIngressClassParams(AutoModeIngressClassParamsSpec),
+    "eks.amazonaws.com",
+    "v1"
+);
 
 /// The fields both kinds share. Where one is set, the controller ignores the matching Ingress
 /// annotation.
@@ -28,13 +113,7 @@ pub struct SharedParams {
 }
 
 /// The subset of the controller's `IngressClassParamsSpec` that bears on TLS.
-#[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[kube(
-    group = "elbv2.k8s.aws",
-    version = "v1beta1",
-    kind = "IngressClassParams",
-    plural = "ingressclassparams"
-)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct IngressClassParamsSpec {
     #[serde(flatten)]
@@ -53,14 +132,7 @@ pub struct IngressClassParamsSpec {
 /// EKS Auto Mode's IngressClassParams. It renames `certificateArn` to `certificateARNs` and has
 /// no `sslRedirectPort` nor `wafv2AclArn`: Auto Mode reads those from the Ingress annotations
 /// (EKS user guide, "Create an IngressClass to configure an Application Load Balancer").
-#[derive(CustomResource, JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
-#[kube(
-    group = "eks.amazonaws.com",
-    version = "v1",
-    kind = "IngressClassParams",
-    root = "AutoModeIngressClassParams",
-    plural = "ingressclassparams"
-)]
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 pub struct AutoModeIngressClassParamsSpec {
     #[serde(flatten)]
     pub shared: SharedParams,
@@ -197,6 +269,41 @@ spec:
         assert_eq!(view.ssl_redirect_port(), None);
         assert_eq!(view.wafv2_acl_arn(), None);
         assert_eq!(AutoModeIngressClassParams::api_version(&()), "eks.amazonaws.com/v1");
+    }
+
+    #[test]
+    fn a_manifest_without_spec_is_a_valid_object_of_either_kind() {
+        // Neither CRD requires `spec`: such an object names a class and sets nothing.
+        let lbc: IngressClassParams = serde_yaml::from_str(
+            "apiVersion: elbv2.k8s.aws/v1beta1\nkind: IngressClassParams\nmetadata: {name: bare}",
+        )
+        .unwrap();
+        assert_eq!(lbc, IngressClassParams::new("bare", IngressClassParamsSpec::default()));
+        let auto: AutoModeIngressClassParams = serde_yaml::from_str(
+            "apiVersion: eks.amazonaws.com/v1\nkind: IngressClassParams\nmetadata: {name: bare}",
+        )
+        .unwrap();
+        assert_eq!(auto, AutoModeIngressClassParams::new("bare", AutoModeIngressClassParamsSpec::default()));
+        let view = ClassParams::AutoMode(&auto);
+        assert_eq!((view.name(), view.group_name(), view.certificates().0.len()), ("bare", None, 0));
+        // A null spec reads as none.
+        let null: IngressClassParams = serde_yaml::from_str("metadata: {name: bare}\nspec:").unwrap();
+        assert_eq!(null.spec, IngressClassParamsSpec::default());
+    }
+
+    #[test]
+    fn serialises_with_its_api_version_and_kind() {
+        let params = IngressClassParams::new("shared", IngressClassParamsSpec::default());
+        let value = serde_json::to_value(&params).unwrap();
+        assert_eq!(value["apiVersion"], "elbv2.k8s.aws/v1beta1");
+        assert_eq!(value["kind"], "IngressClassParams");
+        assert_eq!(value["metadata"]["name"], "shared");
+        let auto = serde_json::to_value(AutoModeIngressClassParams::new("alb", Default::default())).unwrap();
+        assert_eq!(
+            (auto["apiVersion"].as_str(), auto["kind"].as_str()),
+            (Some("eks.amazonaws.com/v1"), Some("IngressClassParams"))
+        );
+        assert_eq!(AutoModeIngressClassParams::plural(&()), "ingressclassparams");
     }
 
     #[test]

@@ -382,7 +382,7 @@ fn missing_ingress_class_params_are_reported() {
     let evaluation = evaluate(&yaml, &policy(), &offline());
     let found = findings(&evaluation);
     assert_eq!(found.len(), 1, "{found:?}");
-    assert!(found[0].contains("references IngressClassParams `shared`, which is not among the inputs"));
+    assert!(found[0].contains("references IngressClassParams `shared`, which does not exist"));
     assert_eq!(evaluation.findings().next().unwrap().severity, crate::api::Severity::Medium);
 }
 

@@ -88,16 +88,16 @@ pub fn judge_storage_class(
     let mut judgement = Judgement::default();
     let kms_key = parameter("kmsKeyId").filter(|k| !k.is_empty());
     let requested = Requested::read(parameter("encrypted"), kms_key);
-    judge_encryption(&mut judgement, &resource, requested, spec, facts);
     let wanted = key_requirements(spec);
+    judge_encryption(&mut judgement, &resource, requested, spec, &wanted, facts);
     if wanted.allowed.is_empty() && wanted.customer_managed.is_none() {
         return Some(Verdict::Judged(judgement));
     }
     match kms_key {
         Some(key) => judge_key(&mut judgement, &resource, key, &usage, wanted, facts),
-        // Without kmsKeyId, EC2 encrypts with the account's default EBS key.
+        // Without kmsKeyId, EC2 encrypts with the account's default EBS key, if at all.
         None => match facts.ebs_default() {
-            Fact::Known(default) => {
+            Fact::Known(default) if requested == Requested::DefaultKey || default.encryption_by_default => {
                 let key = default.default_kms_key_id.as_deref().unwrap_or("alias/aws/ebs");
                 judge_key(
                     &mut judgement,
@@ -107,6 +107,19 @@ pub fn judge_storage_class(
                     wanted,
                     facts,
                 );
+            }
+            // Unencrypted volumes have no key to approve; none of them is a customer's.
+            Fact::Known(_) => {
+                if let Some(requirement) = wanted.customer_managed {
+                    judgement.violation(
+                        requirement.rule,
+                        &resource,
+                        format!(
+                            "{usage} provisions unencrypted volumes: no customer-managed key protects them"
+                        ),
+                        requirement.fix.to_string(),
+                    );
+                }
             }
             // The default key may be customer-managed or not, approved or not: only EC2 can say
             // which key it is, so the rules wait for that fact rather than guess.
@@ -123,15 +136,17 @@ pub fn judge_storage_class(
     Some(Verdict::Judged(judgement))
 }
 
+/// How a class gets a customer-managed key; the driver then encrypts whatever `encrypted` says.
+const KMS_KEY_FIX: &str = "set parameters.kmsKeyId to the ARN of a customer-managed KMS key";
+
 fn key_requirements(spec: &EncryptedVolumePolicySpec) -> KeyRequirements<'_> {
     KeyRequirements {
         allowed: &spec.allowed_kms_keys,
         // Volumes are in the operator's own account and region.
         home: None,
-        customer_managed: spec.require_customer_managed_key.then_some(CustomerManaged {
-            rule: Rule::StorageclassUsingCmk,
-            fix: "set parameters.kmsKeyId to the ARN of a customer-managed KMS key",
-        }),
+        customer_managed: spec
+            .require_customer_managed_key
+            .then_some(CustomerManaged { rule: Rule::StorageclassUsingCmk, fix: KMS_KEY_FIX }),
         // EBS keys are not required to rotate by this policy kind.
         rotation: false,
     }
@@ -169,11 +184,14 @@ fn means_true(value: &str) -> bool {
 }
 
 /// `storageclass-encrypted`: the class asks for encryption, or the policy does not require it.
+/// Where the policy also asks for a customer-managed or approved key, the fix is a `kmsKeyId`:
+/// `encrypted: "true"` alone would encrypt with the account's default key.
 fn judge_encryption(
     judgement: &mut Judgement,
     resource: &ResourceRef,
     requested: Requested<'_>,
     spec: &EncryptedVolumePolicySpec,
+    wanted: &KeyRequirements<'_>,
     facts: &dyn Facts,
 ) {
     let misread = match requested {
@@ -181,7 +199,14 @@ fn judge_encryption(
         _ => return judgement.check(Rule::StorageclassEncrypted),
     };
     let name = &resource.name;
-    let fix = "set parameters.encrypted: \"true\"".to_string();
+    let fix = match (wanted.customer_managed.is_some(), wanted.allowed) {
+        (true, _) => format!("{KMS_KEY_FIX} (the EBS CSI driver then encrypts, whatever encrypted says)"),
+        (false, []) => "set parameters.encrypted: \"true\"".to_string(),
+        (false, approved) => format!(
+            "set parameters.kmsKeyId to an approved key ({}); the EBS CSI driver then encrypts, whatever encrypted says",
+            approved.join(", ")
+        ),
+    };
     let asks = match misread {
         Some(raw) => format!(
             "StorageClass {name} sets encrypted: {raw:?}, but the EBS CSI driver asks for encryption only on the \

@@ -251,3 +251,85 @@ fn whole_policy_evaluation_counts_objects_and_the_account_default() {
     assert_eq!(evaluation.sorted_findings()[0].rule, "ec2-ebs-encryption-by-default");
     assert_eq!(evaluation.sorted_findings()[0].resource.kind, "EncryptedVolumePolicy");
 }
+
+fn customer_key(arn: &str) -> Fact<KmsKeyFacts> {
+    Fact::Known(KmsKeyFacts {
+        arn: arn.into(),
+        key_id: "1234abcd-12ab-34cd-56ef-1234567890ab".into(),
+        key_manager: KeyManager::Customer,
+        enabled: true,
+        pending_deletion: false,
+        deletion_date: None,
+    })
+}
+
+#[test]
+fn a_kms_key_encrypts_even_with_encrypted_false_and_is_judged_as_the_volumes_key() {
+    // pkg/cloud/cloud.go CreateDisk sets Encrypted=true whenever it passes the class's KmsKeyId.
+    let class = class(EBS_CSI, &format!("encrypted: \"false\", kmsKeyId: \"{CMK}\""));
+    let mut facts = account_default(false);
+    facts.kms_keys.insert(CMK.into(), customer_key(CMK));
+    let spec = format!("{{requireCustomerManagedKey: true, allowedKmsKeys: [\"{CMK}\"]}}");
+    let Verdict::Judged(judgement) = judge(&spec, &class, &facts) else { panic!("judged") };
+    assert_eq!(judgement.findings, []);
+    for rule in [Rule::StorageclassEncrypted, Rule::StorageclassUsingCmk, Rule::KmsKeyApproved] {
+        assert!(judgement.checked.contains(&rule), "{rule:?}");
+    }
+}
+
+#[test]
+fn an_unencrypted_class_has_no_key_to_approve_and_no_customer_key() {
+    // Neither the class nor the account encrypts: there is no key, not an AWS-managed one.
+    let plain = class(EBS_CSI, "type: gp3");
+    let spec = format!("{{requireCustomerManagedKey: true, allowedKmsKeys: [\"{CMK}\"]}}");
+    let Verdict::Judged(judgement) = judge(&spec, &plain, &account_default(false)) else { panic!("judged") };
+    let found: Vec<(&str, &str)> =
+        judgement.findings.iter().map(|f| (f.rule.as_str(), f.message.as_str())).collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "storageclass-encrypted",
+                "StorageClass gp3 does not ask for encryption: its volumes are unencrypted, as EBS encryption by \
+                 default is off in us-east-1"
+            ),
+            (
+                "storageclass-using-cmk",
+                "StorageClass gp3 provisions unencrypted volumes: no customer-managed key protects them"
+            ),
+        ]
+    );
+    assert!(!judgement.checked.contains(&Rule::KmsKeyApproved));
+    // With encryption by default on, the account's default key is the volumes' key.
+    let Verdict::Judged(judgement) = judge(&spec, &plain, &account_default(true)) else { panic!("judged") };
+    assert!(
+        judgement.findings[1].message.contains("(account default key) is encrypted with the AWS-managed key")
+    );
+    assert!(judgement.skipped.contains(&Rule::KmsKeyApproved), "resolving the alias takes KMS");
+}
+
+#[test]
+fn the_encryption_fix_is_a_key_where_the_policy_wants_one() {
+    // `encrypted: "true"` alone encrypts with the account default key, which a policy wanting a
+    // customer-managed or approved key would refuse next.
+    let plain = class(EBS_CSI, "type: gp3");
+    let remediation = |spec: &str| {
+        let Verdict::Judged(judgement) = judge(spec, &plain, &offline()) else { panic!("judged") };
+        let finding =
+            judgement.findings.iter().find(|f| f.rule == "storageclass-encrypted").expect("a finding");
+        finding.remediation.clone()
+    };
+    assert_eq!(remediation("{}"), "set parameters.encrypted: \"true\"");
+    assert_eq!(
+        remediation("{requireCustomerManagedKey: true}"),
+        "set parameters.kmsKeyId to the ARN of a customer-managed KMS key (the EBS CSI driver then encrypts, \
+         whatever encrypted says)"
+    );
+    assert_eq!(
+        remediation(&format!("{{allowedKmsKeys: [\"{CMK}\"]}}")),
+        format!(
+            "set parameters.kmsKeyId to an approved key ({CMK}); the EBS CSI driver then encrypts, whatever encrypted \
+             says"
+        )
+    );
+}

@@ -8,9 +8,9 @@ use super::{Judge, Unit, UnitPlan, UnitVerdicts, Versions};
 use crate::api::TlsIngressPolicySpec;
 use crate::policy::ingress::{
     AlbDefaults, AlbGroup, AutoModeIngressClassParams, GatewayInventory, IngressClassParams, InventoryIndex,
-    alb_groups, evaluate_gateway, evaluate_group, evaluate_service,
+    alb_groups, evaluate_gateway, evaluate_group, evaluate_service, not_alb_verdicts,
 };
-use crate::policy::{Facts, Verdict, resource_ref};
+use crate::policy::{Facts, resource_ref};
 use k8s_openapi::api::core::v1::{Namespace, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use std::iter;
@@ -76,6 +76,7 @@ pub fn tls_plan<'a>(
     let index = InventoryIndex::new(ingress_classes, ingress_class_params, namespaces)
         .with_auto_mode_params(auto_mode_class_params);
     let grouping = alb_groups(ingresses, &index, defaults);
+    let fixed = not_alb_verdicts(policy, grouping.not_alb, ingresses, &index, defaults);
     let mut shared = Versions::default();
     index.metadata().for_each(|meta| shared.add(meta));
     gateways.gateway_classes.iter().for_each(|class| shared.add(&class.metadata));
@@ -104,8 +105,6 @@ pub fn tls_plan<'a>(
         .chain(services.iter().map(|o| resource_ref(*o)))
         .chain(gateways.gateways.iter().map(|o| resource_ref(*o)))
         .collect();
-    let fixed =
-        grouping.not_alb.into_iter().map(|(slot, reason)| (slot, Verdict::NotApplicable(reason))).collect();
     UnitPlan {
         judge: TlsUnits {
             policy,

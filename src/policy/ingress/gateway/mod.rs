@@ -50,6 +50,14 @@ enum Kind {
     Nlb,
 }
 
+/// Why a Gateway's LoadBalancerConfigurations are not known.
+enum Unresolved {
+    /// The controller refuses the reference.
+    Refused(String),
+    /// The reference names a configuration not among the inputs.
+    Absent(String),
+}
+
 /// The LoadBalancerConfigurations of a Gateway, the preferred one first (`mergingMode` of the
 /// class's: `prefer-gateway-class` unless it says `prefer-gateway`).
 struct Configurations<'a> {
@@ -87,8 +95,12 @@ impl<'a> GatewayInventory<'a> {
             .find(|c| c.name_any() == name && c.namespace().as_deref().unwrap_or("default") == namespace)
     }
 
-    /// The configurations a Gateway uses, or what the controller refuses about its references.
-    fn configurations(&self, class: &GatewayClass, gateway: &Gateway) -> Result<Configurations<'a>, String> {
+    /// The configurations a Gateway uses, or why they are not known.
+    fn configurations(
+        &self,
+        class: &GatewayClass,
+        gateway: &Gateway,
+    ) -> Result<Configurations<'a>, Unresolved> {
         let is_configuration = |reference: &ParametersRef| {
             reference.group == CONFIGURATION_GROUP && reference.kind == CONFIGURATION_KIND
         };
@@ -96,20 +108,20 @@ impl<'a> GatewayInventory<'a> {
         let mut prefer_gateway = false;
         if let Some(reference) = class.spec.parameters_ref.as_ref().filter(|r| is_configuration(r)) {
             let Some(namespace) = reference.namespace.as_deref() else {
-                return Err(format!(
+                return Err(Unresolved::Refused(format!(
                     "GatewayClass `{}` references LoadBalancerConfiguration `{}` without a namespace, which the \
                      controller requires",
                     class.name_any(),
                     reference.name
-                ));
+                )));
             };
             let found = self.configuration(namespace, &reference.name).ok_or_else(|| {
-                format!(
+                Unresolved::Absent(format!(
                     "GatewayClass `{}` references LoadBalancerConfiguration `{namespace}/{}`, which is not among the \
                      inputs",
                     class.name_any(),
                     reference.name
-                )
+                ))
             })?;
             prefer_gateway = found.spec.merging_mode.as_deref() == Some("prefer-gateway");
             ordered.push(found);
@@ -118,11 +130,11 @@ impl<'a> GatewayInventory<'a> {
         if let Some(reference) = own.filter(|r| is_configuration(r)) {
             let namespace = gateway.namespace().unwrap_or_else(|| "default".into());
             let found = self.configuration(&namespace, &reference.name).ok_or_else(|| {
-                format!(
+                Unresolved::Absent(format!(
                     "infrastructure.parametersRef names LoadBalancerConfiguration `{namespace}/{}`, which is not \
                      among the inputs",
                     reference.name
-                )
+                ))
             })?;
             if prefer_gateway {
                 ordered.insert(0, found);
@@ -148,7 +160,7 @@ pub fn evaluate_gateway(
     }
     let class_name = &gateway.spec.gateway_class_name;
     let Some(class) = inventory.class(class_name) else {
-        return Verdict::NotApplicable(format!(
+        return defaults.absent(format!(
             "GatewayClass `{class_name}` is not among the inputs, so which controller builds the Gateway is unknown"
         ));
     };
@@ -161,15 +173,22 @@ pub fn evaluate_gateway(
             ));
         }
     };
-    if let Some(verdict) =
-        excluded_by(policy, policy.gateway_selector.as_ref(), "gatewaySelector", &gateway.metadata, index)
-    {
+    if let Some(verdict) = excluded_by(
+        policy,
+        policy.gateway_selector.as_ref(),
+        "gatewaySelector",
+        &gateway.metadata,
+        index,
+        defaults,
+    ) {
         return verdict;
     }
     let routes = routes::attached(gateway, &inventory.http_routes, index);
     let ledger = match inventory.configurations(class, gateway) {
         Ok(configurations) => judge::judge(policy, gateway, kind, &configurations, &routes, facts, defaults),
-        Err(refused) => judge::refused(refused),
+        // Offline the configuration may well exist in the cluster, and it decides the listeners.
+        Err(Unresolved::Absent(reason)) if !defaults.inventory_complete => return Verdict::NotJudged(reason),
+        Err(Unresolved::Refused(reason) | Unresolved::Absent(reason)) => judge::refused(reason),
     };
     ledger.into_verdict(&resource_ref(gateway))
 }

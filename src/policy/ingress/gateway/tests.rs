@@ -387,3 +387,38 @@ fn other_gateways_are_not_applicable() {
         Verdict::Judged(_)
     ));
 }
+
+#[test]
+fn offline_a_gateway_whose_class_or_configuration_is_not_among_the_inputs_is_not_judged() {
+    let offline_defaults = crate::policy::AlbDefaults { inventory_complete: false, ..Default::default() };
+    let judged =
+        |yaml: &str| verdict(&evaluate_with(yaml, &policy(), &known(), &offline_defaults), "edge").clone();
+    let classless = compliant().replace(
+        "kind: GatewayClass\nmetadata: {name: aws-alb}\nspec: {controllerName: gateway.k8s.aws/alb}\n---\n",
+        "",
+    );
+    assert_eq!(
+        judged(&classless),
+        Verdict::NotJudged(
+            "GatewayClass `aws-alb` is not among the inputs, so which controller builds the Gateway is unknown".into()
+        )
+    );
+    let unconfigured = documents(&[&class("aws-alb", "gateway.k8s.aws/alb"), &gateway("aws-alb", HTTPS)]);
+    assert_eq!(
+        judged(&unconfigured),
+        Verdict::NotJudged(
+            "infrastructure.parametersRef names LoadBalancerConfiguration `shop/edge`, which is not among the inputs"
+                .into()
+        )
+    );
+    // A reference the controller refuses is a finding whatever the inputs hold.
+    let unnamespaced = documents(&[
+        &class("aws-alb", "gateway.k8s.aws/alb").replace(
+            "spec: {controllerName: gateway.k8s.aws/alb}",
+            "spec: {controllerName: gateway.k8s.aws/alb, parametersRef: {group: gateway.k8s.aws, kind: LoadBalancerConfiguration, name: edge}}",
+        ),
+        &gateway("aws-alb", HTTPS),
+    ]);
+    assert!(matches!(judged(&unnamespaced), Verdict::Judged(j) if !j.findings.is_empty()));
+    assert!(matches!(judged(&compliant()), Verdict::Judged(_)));
+}
