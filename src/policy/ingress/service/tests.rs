@@ -7,6 +7,14 @@ use crate::policy::{FactSet, Offline};
 const ARN: &str = "arn:aws:acm:us-east-1:123456789012:certificate/nlb";
 
 fn nlb(annotations: &str) -> String {
+    service_with_ports(
+        annotations,
+        "    - {name: https, port: 443}\n    - {name: admin, port: 8443, protocol: TCP}\n    - {name: dns, port: 53, protocol: UDP}",
+    )
+}
+
+/// An NLB Service of the load balancer controller with these annotations and `ports` entries.
+fn service_with_ports(annotations: &str, ports: &str) -> String {
     format!(
         "kind: Service
 metadata:
@@ -18,9 +26,7 @@ metadata:
 spec:
   type: LoadBalancer
   ports:
-    - {{name: https, port: 443}}
-    - {{name: admin, port: 8443, protocol: TCP}}
-    - {{name: dns, port: 53, protocol: UDP}}"
+{ports}"
     )
 }
 
@@ -136,20 +142,9 @@ fn the_in_tree_nlb_reads_a_star_as_every_port() {
 
 /// An NLB with TCP and UDP on 443 (HTTP/3 next to HTTPS).
 fn quic(annotations: &str) -> String {
-    format!(
-        "kind: Service
-metadata:
-  name: api
-  namespace: shop
-  annotations:
-    service.beta.kubernetes.io/aws-load-balancer-type: external
-{GOOD_POLICY}
-{annotations}
-spec:
-  type: LoadBalancer
-  ports:
-    - {{name: https, port: 443, protocol: TCP}}
-    - {{name: quic, port: 443, protocol: UDP}}"
+    service_with_ports(
+        &format!("{GOOD_POLICY}\n{annotations}"),
+        "    - {name: https, port: 443, protocol: TCP}\n    - {name: quic, port: 443, protocol: UDP}",
     )
 }
 
