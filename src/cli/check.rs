@@ -193,8 +193,7 @@ impl Ledger {
     /// Whether some StorageClass of the inputs was judged.
     fn judged_a_storage_class(&self, objects: &[Located]) -> bool {
         objects.iter().zip(&self.documents).any(|(located, verdicts)| {
-            matches!(located.object, Object::StorageClass(_))
-                && verdicts.iter().any(|v| matches!(v, Verdict::Judged(_)))
+            matches!(located.object, Object::StorageClass(_)) && is_judged(verdicts)
         })
     }
 }

@@ -95,13 +95,18 @@ fn found_offline(yaml: &str) -> Vec<String> {
 
 const GOOD_POLICY: &str = "    service.beta.kubernetes.io/aws-load-balancer-ssl-negotiation-policy: ELBSecurityPolicy-TLS13-1-2-2021-06";
 
-#[test]
-fn ssl_ports_naming_no_port_of_the_service_make_the_controller_refuse_the_nlb() {
-    let star = nlb(&format!(
+/// A certificate, `ssl-ports: '*'` and a modern policy.
+fn star_ssl_ports() -> String {
+    format!(
         "    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: {ARN}
     service.beta.kubernetes.io/aws-load-balancer-ssl-ports: '*'
 {GOOD_POLICY}"
-    ));
+    )
+}
+
+#[test]
+fn ssl_ports_naming_no_port_of_the_service_make_the_controller_refuse_the_nlb() {
+    let star = nlb(&star_ssl_ports());
     let evaluation = evaluate(&star, &TlsIngressPolicySpec::default(), &FactSet::default());
     let found = findings(&evaluation);
     assert_eq!(found.len(), 1, "{found:?}");
@@ -127,12 +132,8 @@ fn ssl_ports_naming_no_port_of_the_service_make_the_controller_refuse_the_nlb() 
 
 #[test]
 fn the_in_tree_nlb_reads_a_star_as_every_port() {
-    let yaml = nlb(&format!(
-        "    service.beta.kubernetes.io/aws-load-balancer-ssl-cert: {ARN}
-    service.beta.kubernetes.io/aws-load-balancer-ssl-ports: '*'
-{GOOD_POLICY}"
-    ))
-    .replace("aws-load-balancer-type: external", "aws-load-balancer-type: nlb");
+    let yaml =
+        nlb(&star_ssl_ports()).replace("aws-load-balancer-type: external", "aws-load-balancer-type: nlb");
     assert_eq!(found_offline(&yaml), Vec::<String>::new());
     // A class makes it the AWS Load Balancer Controller's again.
     let classed = yaml
