@@ -48,7 +48,8 @@ fn owner(uid: &str, controller: bool) -> Value {
 
 #[test]
 fn a_secret_is_ours_when_we_own_it_or_wrote_it_under_our_name_and_nothing_controls_it() {
-    let (owned, orphan, merge) = (protected_secret("Owner"), protected_secret("Orphan"), protected_secret("Merge"));
+    let (owned, orphan, merge) =
+        (protected_secret("Owner"), protected_secret("Orphan"), protected_secret("Merge"));
     let cases = [
         ("owner reference to us", written_by("other", json!([owner("new", true)])), true, false),
         ("retained, no owner left", written_by("db", json!([])), true, true),
@@ -56,7 +57,12 @@ fn a_secret_is_ours_when_we_own_it_or_wrote_it_under_our_name_and_nothing_contro
         ("retained, another controller", written_by("db", json!([owner("old", true)])), false, true),
         ("another ProtectedSecret's", written_by("other", json!([])), false, false),
         ("not the operator's", secret(json!({"annotations": {OWNER_ANNOTATION: "db"}})), false, false),
-        ("the operator's, no owner annotation", secret(json!({"labels": {MANAGED_BY_LABEL: MANAGED_BY}})), false, false),
+        (
+            "the operator's, no owner annotation",
+            secret(json!({"labels": {MANAGED_BY_LABEL: MANAGED_BY}})),
+            false,
+            false,
+        ),
     ];
     for (case, secret, owner_policy, orphan_policy) in cases {
         assert_eq!(is_ours(&secret, &owned), owner_policy, "Owner: {case}");
