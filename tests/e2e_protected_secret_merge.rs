@@ -116,7 +116,8 @@ async fn the_older_releases_manager_of_a_merged_key_is_released_and_the_key_goes
                 "labels": {"dpo.dev/managed-by": "dpo", "a-password": "merged"},
                 "annotations": {"dpo.dev/protected-secret": "a", "dpo.dev/content-hmac": "00"},
             },
-            "stringData": {"a-password": "pw-old"},
+            // `data`, as the operator applies it (stringData would be a field of its own).
+            "data": {"a-password": "cHctb2xk"},
         });
         secrets.patch("shared", &PatchParams::apply("dpo").force(), &Patch::Apply(&legacy)).await.unwrap();
         let a = compliant_secret(&namespace, "pw-a").await;
