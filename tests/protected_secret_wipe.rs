@@ -41,7 +41,11 @@ unsafe impl GlobalAlloc for Watching {
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         let address = ptr as usize;
-        if address != 0 && WATCHED.compare_exchange(address, 0, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        // A plain load first: every free of the process passes here.
+        if address != 0
+            && WATCHED.load(Ordering::Acquire) == address
+            && WATCHED.compare_exchange(address, 0, Ordering::AcqRel, Ordering::Acquire).is_ok()
+        {
             let len = WATCHED_LEN.load(Ordering::Acquire).min(layout.size());
             // SAFETY: the block is still allocated (it is freed below), and its first `len` bytes
             // were written with the value when it was watched: they are initialised.
