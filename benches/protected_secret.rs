@@ -2,7 +2,8 @@
 //! ProtectedSecrets over 100 AWS secrets, a cold start and refresh cycles in which every
 //! object's refresh is due. Prints AWS calls by operation against the naive one
 //! GetSecretValue per object per refresh, API server writes per steady refresh, the cold start
-//! time and peak RSS.
+//! time, how long a runaway template (nested `range(100000)`) takes to be rejected once its
+//! fuel runs out, and peak RSS.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -21,6 +22,9 @@ const SMOKE: Sizes = Sizes { objects: 100, secrets: 10, rounds: 2 };
 
 /// Reconciles in flight at once, as `ControllerConfig::concurrency` bounds them.
 const CONCURRENCY: usize = 100;
+
+/// Far more work than the template fuel allows: only the fuel stops it.
+const RUNAWAY: &str = "{% for i in range(100000) %}{% for j in range(100000) %}x{% endfor %}{% endfor %}";
 
 /// Metadata lifetime in the cache: longer than a cycle, shorter than the pause between cycles.
 const METADATA_TTL: Duration = Duration::from_secs(3);
@@ -68,6 +72,7 @@ fn main() {
         assert_eq!(ready, objects, "all synced after the cold start");
         let cold_calls = calls(&h.ctx.aws);
         let cold_writes = h.api.writes().len();
+        let runaway = runaway_rejection(&h, &ids[0]).await;
 
         let mut steady_writes = Vec::new();
         for _ in 1..refreshes {
@@ -95,6 +100,20 @@ fn main() {
         println!("API server writes, cold start (Secrets, status, finalizers, events): {cold_writes}");
         println!("API server writes per steady refresh: {steady_writes:?}");
         println!("cold start to all {objects} synced: {:.2} s", cold.as_secs_f64());
+        println!("runaway template rejected in {:.1} ms", runaway.as_secs_f64() * 1000.0);
         println!("peak RSS (VmHWM): {:.1} MiB", peak_rss_kib() as f64 / 1024.0);
     });
+}
+
+/// The time of one reconcile of a ProtectedSecret whose template runs away, over a secret whose
+/// value and metadata are cached: what its fuel lets it cost the operator.
+async fn runaway_rejection(h: &Harness, secret_id: &str) -> Duration {
+    h.create("runaway", json!({"source": {"secretId": secret_id}, "template": {"data": {"LOOP": RUNAWAY}}}));
+    let started = Instant::now();
+    h.reconcile("runaway").await.expect("a template error is reported, not retried");
+    let took = started.elapsed();
+    let (status, reason, message) = h.ready("runaway");
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "TemplateError"), "{message}");
+    assert!(message.contains("fuel limit"), "{message}");
+    took
 }

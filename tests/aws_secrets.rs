@@ -1,11 +1,13 @@
 //! Call economy of the Secrets Manager facts: single-flight, no re-reads of unchanged versions,
-//! batched value reads, ListSecrets for many secrets, and the role allowlist.
+//! batched value reads, ListSecrets for many secrets, answers for another secret than the one
+//! asked refused, and the role allowlist.
 
 mod support;
 
 use dpo::aws::{AwsError, KmsApi, SecretsApi, Target, ValueRef};
 use std::time::Duration;
 use support::moto::{self, Seed};
+use support::proxy::{Fault, Proxy};
 
 fn here() -> Target {
     Target::default()
@@ -176,6 +178,39 @@ async fn a_name_or_partial_arn_resolves_to_that_secret_only() {
     // A batch read answered with the longer secret's value is not the value of the name asked.
     let values = facts.values(&[value_ref(&absent, &longer_version)]).await;
     assert!(values[&value_ref(&absent, &longer_version)].is_err(), "{values:?}");
+}
+
+#[tokio::test]
+async fn a_describe_or_value_answer_for_a_longer_name_is_not_the_secret_asked_for() {
+    let seed = Seed::new().await;
+    let prefix = moto::unique("exact-one");
+    let longer = format!("{prefix}/db-extra");
+    let (longer_arn, longer_version) = seed.secret(&longer, "not-mine", None).await;
+    let partial = format!("{}{prefix}/db", &longer_arn[..longer_arn.find(":secret:").unwrap() + 8]);
+    let proxy = Proxy::start(moto::endpoint()).await;
+    let facts = moto::facts_at(proxy.endpoint(), moto::test_settings()).await;
+    // What AWS's prefix lookup of the partial ARN may answer: the longer name's secret.
+    let answer = |extra: serde_json::Value| {
+        let mut body = serde_json::json!({"ARN": longer_arn, "Name": longer});
+        body.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+        Fault::Respond { content_type: "application/x-amz-json-1.1", body: body.to_string() }
+    };
+    proxy.inject(
+        "DescribeSecret",
+        answer(serde_json::json!({"VersionIdsToStages": {&longer_version: ["AWSCURRENT"]}})),
+        1,
+    );
+    proxy.inject(
+        "GetSecretValue",
+        answer(serde_json::json!({"VersionId": longer_version, "SecretString": "not-mine"})),
+        1,
+    );
+
+    let described = facts.secret(&here(), &partial).await;
+    assert_eq!(described.map(|s| s.name), Err(AwsError::NotFound { kind: "secret", id: partial.clone() }));
+    let value = facts.value(&here(), &partial, &longer_version).await;
+    assert!(matches!(&value, Err(AwsError::NotFound { id, .. }) if *id == partial), "{value:?}");
+    assert_eq!((proxy.seen("DescribeSecret"), proxy.seen("GetSecretValue")), (1, 1), "answered, not retried");
 }
 
 #[tokio::test]

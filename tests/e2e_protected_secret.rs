@@ -1,9 +1,9 @@
 //! End to end against a real cluster (`KUBECONFIG`): the CRDs are applied, the controller runs
 //! in this process against moto, and a ProtectedSecret is synced, refreshed after a rotation,
 //! repaired after a hand edit and a deletion, and deleted per its policies (by the garbage
-//! collector where it owns the Secret); two ProtectedSecrets merge keys into one Secret that lets
-//! them, keeping each other's; a secret of another account is refused; with
-//! `--secret-namespaces`, a ProtectedSecret in another namespace is left alone.
+//! collector where it owns the Secret); a retained Secret is taken back; a secret of another
+//! account is refused; with `--secret-namespaces`, a ProtectedSecret in another namespace is
+//! left alone. Merging into one Secret: `e2e_protected_secret_merge.rs`.
 //!
 //! Run with `tests/run.sh`, which starts a control plane; without a cluster every test fails
 //! saying so.
@@ -11,69 +11,19 @@
 mod support;
 
 use dpo::api::ProtectedSecret;
-use dpo::controller::ControllerConfig;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use std::future::Future;
 use std::time::Duration;
 use support::cluster::{self, eventually};
-use support::moto::{self, Seed};
-use support::running::InProcess;
+use support::moto::Seed;
+use support::protected_secrets::{
+    apply_protected_secret, compliant_secret, dpo_managers, in_namespace, key, run_in_namespace, secret_where,
+};
 
 fn password(secret: &Secret) -> Option<String> {
     let bytes = secret.data.as_ref()?.get("password")?;
     String::from_utf8(bytes.0.clone()).ok()
-}
-
-/// Runs `scenario` in a fresh namespace with the controller running, and always cleans up.
-async fn in_namespace<F, Fut>(scenario: F)
-where
-    F: FnOnce(kube::Client, String) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    run_in_namespace(false, scenario).await;
-}
-
-/// [`in_namespace`], the controller watching every namespace or (`only_there`) only the
-/// scenario's own (`--secret-namespaces`).
-async fn run_in_namespace<F, Fut>(only_there: bool, scenario: F)
-where
-    F: FnOnce(kube::Client, String) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let client = cluster::client().await;
-    cluster::install_crds(&client).await;
-    let namespace = cluster::create_namespace(&client, "dpo-e2e").await;
-
-    let mut settings = moto::test_settings();
-    settings.cache.secret_metadata_ttl = Duration::from_secs(1);
-    let config = ControllerConfig {
-        secret_namespaces: if only_there { vec![namespace.clone()] } else { Vec::new() },
-        ..ControllerConfig::default()
-    };
-    let controller = InProcess::start(&client, moto::facts(settings).await, config);
-
-    let outcome = tokio::spawn(scenario(client.clone(), namespace.clone())).await;
-
-    controller.stop().await;
-    cluster::delete_namespace(&client, &namespace).await;
-    if let Err(err) = outcome {
-        std::panic::resume_unwind(err.into_panic());
-    }
-}
-
-async fn compliant_secret(namespace: &str, password: &str) -> String {
-    let value = json!({"username": "app", "password": password});
-    Seed::new().await.compliant_secret(namespace, &value).await
-}
-
-async fn apply_protected_secret(client: &kube::Client, namespace: &str, name: &str, spec: serde_json::Value) {
-    let api: Api<ProtectedSecret> = Api::namespaced(client.clone(), namespace);
-    let object = json!({"apiVersion": "dpo.dev/v1alpha1", "kind": "ProtectedSecret", "metadata": {"name": name}, "spec": spec});
-    api.patch(name, &PatchParams::apply(cluster::FIELD_MANAGER).force(), &Patch::Apply(&object))
-        .await
-        .expect("apply ProtectedSecret");
 }
 
 #[tokio::test]
@@ -273,28 +223,6 @@ async fn with_secret_namespaces_a_protected_secret_elsewhere_is_not_watched() {
     .await;
 }
 
-/// The Secret `name` once `check` holds for it.
-async fn secret_where(
-    client: &kube::Client,
-    namespace: &str,
-    name: &str,
-    what: &str,
-    check: impl Fn(&Secret) -> bool,
-) -> Secret {
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    eventually(what, || {
-        let secrets = secrets.clone();
-        let found = async move { secrets.get_opt(name).await.ok().flatten() };
-        let check = &check;
-        async move { found.await.filter(|s| check(s)) }
-    })
-    .await
-}
-
-fn key(secret: &Secret, key: &str) -> Option<String> {
-    String::from_utf8(secret.data.as_ref()?.get(key)?.0.clone()).ok()
-}
-
 #[tokio::test]
 async fn an_owned_secret_is_collected_with_its_protected_secret() {
     in_namespace(|client, namespace| async move {
@@ -319,71 +247,6 @@ async fn an_owned_secret_is_collected_with_its_protected_secret() {
         .await;
     })
     .await;
-}
-
-#[tokio::test]
-async fn protected_secrets_merging_into_one_secret_keep_each_others_keys() {
-    in_namespace(|client, namespace| async move {
-        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-        let shared = json!({
-            "metadata": {"name": "shared", "annotations": {"dpo.dev/allow-merge-from": "a, b"}},
-            "stringData": {"own": "kept"},
-        });
-        secrets.create(&PostParams::default(), &serde_json::from_value(shared).unwrap()).await.unwrap();
-        let merge = |secret_id: &str, key: &str| {
-            json!({
-                "source": {"secretId": secret_id},
-                "target": {"name": "shared", "creationPolicy": "Merge", "deletionPolicy": "Delete"},
-                "data": [{"key": key, "property": "password"}],
-                "refreshInterval": "10s",
-            })
-        };
-        let (a, b) = (compliant_secret(&namespace, "pw-a").await, compliant_secret(&namespace, "pw-b").await);
-        apply_protected_secret(&client, &namespace, "a", merge(&a, "a-password")).await;
-        apply_protected_secret(&client, &namespace, "b", merge(&b, "b-password")).await;
-        // Not named in the annotation: refused, nothing written.
-        apply_protected_secret(&client, &namespace, "c", merge(&a, "c-password")).await;
-        let all = |s: &Secret| {
-            key(s, "own").as_deref() == Some("kept")
-                && key(s, "a-password").as_deref() == Some("pw-a")
-                && key(s, "b-password").as_deref() == Some("pw-b")
-        };
-        secret_where(&client, &namespace, "shared", "both merged keys beside the owner's", all).await;
-        let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), &namespace);
-        let refused = eventually("c refused with MergeNotAllowed", || {
-            let psecs = psecs.clone();
-            async move {
-                let status = psecs.get("c").await.ok()?.status?;
-                status.conditions.into_iter().find(|c| c.type_ == "Ready" && c.reason == "MergeNotAllowed")
-            }
-        })
-        .await;
-        assert!(refused.message.contains("dpo.dev/allow-merge-from=c"), "{}", refused.message);
-
-        // A refresh of b rewrites b's key only; a's key and the owner's stay.
-        Seed::new().await.put_value(&b, &json!({"password": "pw-b2"}).to_string()).await;
-        let refreshed = |s: &Secret| {
-            key(s, "b-password").as_deref() == Some("pw-b2")
-                && key(s, "a-password").as_deref() == Some("pw-a")
-        };
-        let after = secret_where(&client, &namespace, "shared", "b refreshed beside a", refreshed).await;
-        assert_eq!(key(&after, "own").as_deref(), Some("kept"));
-        assert!(key(&after, "c-password").is_none(), "a refused merge wrote a key");
-
-        // Deleting a (Merge + Delete) takes out a's key alone.
-        psecs.delete("a", &DeleteParams::default()).await.expect("delete a");
-        let without_a = |s: &Secret| key(s, "a-password").is_none();
-        let left = secret_where(&client, &namespace, "shared", "a's key removed", without_a).await;
-        assert_eq!(key(&left, "b-password").as_deref(), Some("pw-b2"));
-        assert_eq!(key(&left, "own").as_deref(), Some("kept"));
-    })
-    .await;
-}
-
-/// The Secret's managers of `dpo/<uid>` form, the operator's own.
-fn dpo_managers(secret: &Secret) -> Vec<String> {
-    let entries = secret.metadata.managed_fields.iter().flatten();
-    entries.filter_map(|e| e.manager.clone()).filter(|m| m.starts_with("dpo/")).collect()
 }
 
 #[tokio::test]

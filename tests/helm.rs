@@ -8,6 +8,7 @@ use clap::Parser;
 use dpo::cli::{Cli, Command as Subcommand};
 use dpo::controller::access::AccessRules;
 use dpo::controller::runtime::RuntimeConfig;
+use dpo::policy::secret::SYNCABLE_SECRET_TYPES;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -337,6 +338,25 @@ fn the_value_cache_bound_reaches_the_flag() {
     assert_eq!(bound(&["valueCacheBytes=64Mi"]), 64 << 20);
     for bad in ["valueCacheBytes=32MB", "valueCacheBytes=1.5Gi"] {
         assert!(!try_render(&[bad]).status.success(), "values.schema.json accepted {bad}");
+    }
+}
+
+#[test]
+fn the_allowed_secret_types_reach_the_flag_and_never_take_the_token_type() {
+    let allowed = |set: &[&str]| controller_config(&render(set)).controller.allowed_secret_types;
+    assert_eq!(allowed(&[]), SYNCABLE_SECRET_TYPES.map(String::from));
+    assert_eq!(
+        allowed(&["protectedSecrets.allowedSecretTypes={Opaque,example.com/custom}"]),
+        ["Opaque", "example.com/custom"]
+    );
+    for bad in [
+        "protectedSecrets.allowedSecretTypes={Opaque,kubernetes.io/service-account-token}",
+        "protectedSecrets.allowedSecretTypes={}",
+    ] {
+        let refused = try_render(&[bad]);
+        assert!(!refused.status.success(), "values.schema.json accepted {bad}");
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains("allowedSecretTypes"), "{bad}: {stderr}");
     }
 }
 

@@ -5,43 +5,13 @@
 
 mod support;
 
-use dpo::aws::{AwsFacts, AwsSettings, Identity};
-use dpo::controller::ControllerConfig;
-use dpo::controller::access::AccessRules;
 use serde_json::{Value, json};
+use support::access::{ACCOUNT, ROLE, harness, settings};
 use support::controller::{Harness, NAMESPACE};
 use support::moto::{self, Seed};
 use support::proxy::{Fault, Proxy};
 
-/// moto's account, given as a flag would give it: no GetCallerIdentity either.
-const ACCOUNT: &str = "123456789012";
 const OTHER: &str = "222222222222";
-const ROLE: &str = "arn:aws:iam::123456789012:role/dpo-team";
-
-fn rules() -> AccessRules {
-    let text = format!(
-        r#"
-- namespaces: ["{NAMESPACE}"]
-  secretIdPrefixes: ["{{namespace}}/"]
-  regions: [us-*]
-  roles: ["arn:aws:iam::{ACCOUNT}:role/dpo-{{namespace}}", "arn:aws:iam::{ACCOUNT}:role/unlisted"]
-  externalId: "ext-{{namespace}}"
-"#
-    );
-    AccessRules::parse("rules.yaml", &text).unwrap()
-}
-
-fn settings() -> AwsSettings {
-    AwsSettings {
-        identity: Some(Identity { partition: "aws".into(), account: ACCOUNT.into() }),
-        allowed_roles: vec!["arn:aws:iam::*:role/dpo-*".into()],
-        ..moto::test_settings()
-    }
-}
-
-fn harness(aws: AwsFacts) -> Harness {
-    Harness::with_config(aws, ControllerConfig { secret_access: rules(), ..ControllerConfig::default() })
-}
 
 fn spec(source: Value) -> Value {
     json!({"source": source, "data": [{"key": "password", "property": "password"}]})

@@ -1,6 +1,6 @@
 //! The reconciler against the fake API server and moto at the edges of a ProtectedSecret's
 //! life: what it may not ask for (refused in status, naming what to change, nothing written),
-//! and its deletion seen more than once.
+//! its deletion seen more than once, and its retained Secret taken back when it is created again.
 
 mod support;
 
@@ -103,4 +103,46 @@ async fn a_rollout_is_restarted_through_restart_at_and_a_paused_deployment_is_re
         "{message}"
     );
     assert_eq!(h.condition("db", "Synced").0, "True", "the Secret holds the new version");
+}
+
+#[tokio::test]
+async fn a_retained_secret_is_taken_back_and_its_earlier_manager_released() {
+    let secret_id = Seed::new().await.compliant_secret(NAMESPACE, &json!({"password": "pw"})).await;
+    let h = Harness::new(moto::facts(moto::test_settings()).await);
+    let path = secret_path(NAMESPACE, "db");
+    // As a ProtectedSecret `db` deleted with Retain left it: our label and owner annotation, its
+    // owner reference dropped, its fields still its own manager's.
+    let fields = json!({"f:data": {"f:password": {}, "f:username": {}}});
+    h.api.put(
+        &path,
+        json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {
+                "name": "db", "namespace": NAMESPACE,
+                "labels": {"dpo.dev/managed-by": "dpo"},
+                "annotations": {"dpo.dev/protected-secret": "db"},
+                "managedFields": [{"manager": "dpo/uid-old", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": fields}],
+            },
+            "data": {"password": "b2xk", "username": "YXBw"},
+        }),
+    );
+    h.create(
+        "db",
+        json!({"source": {"secretId": secret_id}, "data": [{"key": "password", "property": "password"}]}),
+    );
+    h.reconcile("db").await.unwrap();
+
+    let (status, reason, message) = h.ready("db");
+    assert_eq!((status.as_str(), reason.as_str()), ("True", "Synced"), "{message}");
+    let writes: Vec<_> = h.api.writes().into_iter().filter(|c| c.path == path).collect();
+    let [apply, release] = writes.as_slice() else { panic!("an apply and a release: {writes:#?}") };
+    assert!(apply.query.contains("fieldManager=dpo%2Fuid-db"), "{}", apply.query);
+    let owner = &apply.body["metadata"]["ownerReferences"][0];
+    assert_eq!((owner["uid"].as_str(), owner["controller"].as_bool()), (Some("uid-db"), Some(true)));
+    assert!(apply.body["data"]["password"].is_string(), "{}", apply.body);
+    // The earlier manager applies nothing: what only it held (username) leaves the Secret.
+    assert!(release.query.contains("fieldManager=dpo%2Fuid-old"), "{}", release.query);
+    assert!(release.content_type.contains("apply-patch") && release.query.contains("force=true"));
+    assert_eq!(release.body["data"], serde_json::Value::Null, "{}", release.body);
+    assert_eq!(release.body["metadata"].as_object().map(|m| m.len()), Some(2), "{}", release.body);
 }

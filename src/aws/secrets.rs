@@ -307,7 +307,10 @@ impl AwsFacts {
                 let out = requester
                     .send(DESCRIBE_SECRET, &id, || client.describe_secret().secret_id(&id).send())
                     .await?;
-                if out.deleted_date.is_some() {
+                // A partial ARN is looked up by prefix: a longer name's secret is not this one.
+                let (arn, name) =
+                    (out.arn.as_deref().unwrap_or_default(), out.name.as_deref().unwrap_or_default());
+                if out.deleted_date.is_some() || !id_matches(&id, arn, name) {
                     return Err(AwsError::NotFound { kind: "secret", id });
                 }
                 Ok(SecretFacts {
@@ -374,6 +377,11 @@ impl AwsFacts {
                         client.get_secret_value().secret_id(&id).version_id(&version).send()
                     })
                     .await?;
+                let (arn, name) =
+                    (out.arn.as_deref().unwrap_or_default(), out.name.as_deref().unwrap_or_default());
+                if !id_matches(&id, arn, name) {
+                    return Err(AwsError::NotFound { kind: GET_SECRET_VALUE.subject, id });
+                }
                 Ok(SecretValue::new(version, out.secret_string, out.secret_binary))
             })
             .await
@@ -464,7 +472,7 @@ fn is_random_suffix(suffix: &str) -> bool {
 
 /// Whether a reference (name, full ARN or partial ARN) names the secret with `arn` and `name`.
 /// Exactly: ListSecrets filters and AWS's partial-ARN lookup match prefixes, so `prod/db` must
-/// not take `prod/db-extra`.
+/// not take `prod/db-extra`. Every answer naming a secret is checked with it.
 fn id_matches(id: &str, arn: &str, name: &str) -> bool {
     id == name || id == arn || (id.starts_with("arn:") && arn.strip_prefix(id).is_some_and(is_random_suffix))
 }

@@ -67,8 +67,13 @@ pub fn unique(prefix: &str) -> String {
 
 /// SDK configuration for `endpoint` with static test credentials.
 pub async fn sdk_config(endpoint: &str) -> SdkConfig {
+    sdk_config_in(endpoint, REGION).await
+}
+
+/// As [`sdk_config`], in `region`.
+pub async fn sdk_config_in(endpoint: &str, region: &str) -> SdkConfig {
     aws_config::defaults(BehaviorVersion::latest())
-        .region(Region::new(REGION))
+        .region(Region::new(region.to_string()))
         .endpoint_url(endpoint)
         .credentials_provider(Credentials::new("testing", "testing", None, None, "tests"))
         .load()
@@ -119,7 +124,12 @@ pub struct Key {
 
 impl Seed {
     pub async fn new() -> Self {
-        let config = sdk_config(endpoint()).await;
+        Self::in_region(REGION).await
+    }
+
+    /// Seeds moto's `region`.
+    pub async fn in_region(region: &str) -> Self {
+        let config = sdk_config_in(endpoint(), region).await;
         Self {
             secrets: aws_sdk_secretsmanager::Client::new(&config),
             kms: aws_sdk_kms::Client::new(&config),

@@ -217,7 +217,7 @@ async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action,
 
     let failure = match outcome.sync {
         Ok(synced) => {
-            shared.remember(ps, &synced.version_id, refresh);
+            shared.remember(ps, synced.value, refresh);
             shared.metrics.succeeded(&namespace, &name, jiff::Timestamp::now().as_second());
             match synced.restart_failed {
                 None => return Ok(refresh.map_or_else(Action::await_change, Action::requeue)),
@@ -297,7 +297,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
     };
     let wanted =
         ValueRef { target: target.clone(), secret_id: secret_id.clone(), version_id: version_id.clone() };
-    let value = match shared.value(wanted).await {
+    let value = match shared.value(wanted.clone()).await {
         Ok(value) => value,
         Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
     };
@@ -347,7 +347,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
         written => written,
     };
     let restart_failed = roll_out(ctx, ps, namespace, &version_id).await;
-    Ok(Outcome { sync: Ok(Synced { version_id, written, restart_failed }), findings, unchecked })
+    Ok(Outcome { sync: Ok(Synced { value: wanted, written, restart_failed }), findings, unchecked })
 }
 
 /// Restarts the `rolloutRestart` workloads if the version they were last restarted for (or

@@ -3,7 +3,7 @@
 use super::Error;
 use super::target::Written;
 use crate::api::Finding;
-use crate::aws::{AwsError, ErrorClass};
+use crate::aws::{AwsError, ErrorClass, ValueRef};
 use crate::policy::facts::FactError;
 
 /// Why a reconcile did not sync (or did, but owes its consumers a restart), as `Ready`
@@ -77,7 +77,8 @@ impl Failure {
 /// A successful sync: the version in the Secret and what the write did.
 #[derive(Debug)]
 pub(super) struct Synced {
-    pub version_id: String,
+    /// The version, as it was read: the value cache's key for it, session and region included.
+    pub value: ValueRef,
     pub written: Written,
     /// The rollout restart this version owes its consumers, when it could not be done.
     pub restart_failed: Option<Failure>,

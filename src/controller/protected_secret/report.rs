@@ -35,7 +35,7 @@ pub(super) fn next_status(
     let restarted_for = previous.rolled_out_version_id.clone().or_else(|| previous.synced_version_id.clone());
     let (synced_version_id, rolled_out_version_id, mut desired) = match &outcome.sync {
         Ok(synced) => {
-            let version = &synced.version_id;
+            let version = &synced.value.version_id;
             let note = cluster_note.map(|note| format!("; {note}")).unwrap_or_default();
             let message =
                 format!("version {version} of {} is in Secret {target}{note}", ps.spec.source.secret_id);
@@ -109,7 +109,7 @@ pub(super) async fn report(
     if let Ok(synced) = &outcome.sync
         && synced.written != Written::Unchanged
     {
-        let version = &synced.version_id;
+        let version = &synced.value.version_id;
         let (reason, note) = match synced.written {
             Written::Repaired => (
                 "DriftRepaired",

@@ -86,11 +86,11 @@ impl Shared {
         Some(synced.version_id.clone())
     }
 
-    /// Notes a successful sync of `version_id`; the next check is `refresh` from now. The version
-    /// it held before is let go.
-    pub(super) fn remember(&self, ps: &ProtectedSecret, version_id: &str, refresh: Option<Duration>) {
+    /// Notes a successful sync of the version `synced`, keyed as it was read (a role session's
+    /// or another region's key is not the one the spec alone gives); the next check is `refresh`
+    /// from now. The version it held before is let go.
+    pub(super) fn remember(&self, ps: &ProtectedSecret, synced: ValueRef, refresh: Option<Duration>) {
         let now = Instant::now();
-        let synced = self.value_ref(ps, version_id);
         let mut objects = self.objects();
         *objects.holders.entry(synced.clone()).or_default() += 1;
         let entry = Schedule {
@@ -104,13 +104,6 @@ impl Shared {
         if let Some(before) = objects.schedule.insert(uid(ps), entry) {
             self.release(&mut objects.holders, before.synced.as_ref());
         }
-    }
-
-    /// `ps`'s source at `version_id`, as the cache keys it: no region is the default region.
-    fn value_ref(&self, ps: &ProtectedSecret, version_id: &str) -> ValueRef {
-        let mut target = Target::of(&ps.spec.source);
-        target.region.get_or_insert_with(|| self.aws.default_region().to_string());
-        ValueRef { target, secret_id: ps.spec.source.secret_id.clone(), version_id: version_id.to_string() }
     }
 
     /// Lets go of a version an object held; the last holder takes its value out of the cache.

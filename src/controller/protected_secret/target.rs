@@ -8,7 +8,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ManagedFieldsEntry, ObjectMeta};
 use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
@@ -109,12 +109,22 @@ fn is_ours(secret: &Secret, ps: &ProtectedSecret) -> bool {
     }
 }
 
-/// Field managers of earlier writers of a Secret that `ps` alone writes: a previous
-/// ProtectedSecret of the same name, or the single manager of older operator versions. Until
-/// they are released, keys only they applied would stay in the Secret for good.
-fn stale_managers(secret: &Secret, ps: &ProtectedSecret) -> Vec<String> {
+/// Annotations only the operator writes, for its own bookkeeping: never a tenant's.
+const BOOKKEEPING: [&str; 2] = [OWNER_ANNOTATION, HASH_ANNOTATION];
+
+/// Field managers of earlier writers that `ps`, applying `want`, releases: until they are, keys
+/// only they applied would stay in the Secret for good. A Secret `ps` alone writes (Owner,
+/// Orphan) drops a previous ProtectedSecret of the same name and the single manager of older
+/// operator versions. A merged-into Secret has other writers, whose managers are never stale;
+/// the older versions' single manager there held the keys of whichever object wrote last, so it
+/// is released only when all it applied is `want`'s or bookkeeping: then nothing another object
+/// needs goes with it.
+fn stale_managers(secret: &Secret, ps: &ProtectedSecret, want: &Secret) -> Vec<String> {
     if ps.spec.target.creation_policy == CreationPolicy::Merge {
-        return Vec::new();
+        let legacy = applied_entries(secret, FIELD_MANAGER).next().is_some()
+            && applied_only(secret, want, FIELD_MANAGER, &BOOKKEEPING)
+            && !applied_elsewhere(secret, FIELD_MANAGER);
+        return if legacy { vec![FIELD_MANAGER.to_string()] } else { Vec::new() };
     }
     let ours = field_manager(ps);
     let prefix = format!("{FIELD_MANAGER}/");
@@ -175,14 +185,39 @@ fn desired(ps: &ProtectedSecret, data: BTreeMap<String, ByteString>, key: &Conte
 /// nothing more that `manager` applied: a key dropped from the spec or from the AWS value is
 /// removed by the next apply.
 fn holds(actual: &Secret, want: &Secret, manager: &str) -> bool {
+    applied_only(actual, want, manager, &[]) && contains_all(actual, want)
+}
+
+/// The maps whose keys a Secret's writer applies, as managed fields name them.
+const KEYED: [&[&str]; 3] = [&["f:data"], &["f:metadata", "f:labels"], &["f:metadata", "f:annotations"]];
+
+/// Whether every data key, label and annotation `manager` applied to `actual` is in `want`, or
+/// is one of the annotations `spare`.
+fn applied_only(actual: &Secret, want: &Secret, manager: &str, spare: &[&str]) -> bool {
     let wanted = |path: &[&str], key: &str| match path {
         ["f:data"] => want.data.as_ref().is_some_and(|d| d.contains_key(key)),
         [_, "f:labels"] => want.metadata.labels.as_ref().is_some_and(|l| l.contains_key(key)),
-        _ => want.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(key)),
+        _ => spare.contains(&key) || want.metadata.annotations.as_ref().is_some_and(|a| a.contains_key(key)),
     };
-    let owned: [&[&str]; 3] = [&["f:data"], &["f:metadata", "f:labels"], &["f:metadata", "f:annotations"]];
-    owned.iter().all(|path| applied_keys(actual, manager, path).all(|key| wanted(path, key)))
-        && contains_all(actual, want)
+    KEYED.iter().all(|path| applied_keys(actual, manager, path).all(|key| wanted(path, key)))
+}
+
+/// Whether `manager` applied a field of `secret` outside its data, labels and annotations (its
+/// type, owner references): a release would take those away too.
+fn applied_elsewhere(secret: &Secret, manager: &str) -> bool {
+    let outside = |fields: &serde_json::Value, allowed: &[&str]| {
+        fields.as_object().is_some_and(|f| f.keys().any(|k| k != "." && !allowed.contains(&k.as_str())))
+    };
+    applied_entries(secret, manager).filter_map(|e| e.fields_v1.as_ref()).any(|fields| {
+        outside(&fields.0, &["f:data", "f:metadata"])
+            || fields.0.get("f:metadata").is_some_and(|meta| outside(meta, &["f:labels", "f:annotations"]))
+    })
+}
+
+/// The managed-fields entries of what `manager` applied to `secret`.
+fn applied_entries<'a>(secret: &'a Secret, manager: &'a str) -> impl Iterator<Item = &'a ManagedFieldsEntry> {
+    let entries = secret.metadata.managed_fields.iter().flatten();
+    entries.filter(move |e| e.manager.as_deref() == Some(manager) && e.operation.as_deref() == Some("Apply"))
 }
 
 /// The keys under `path` of the fields `manager` applied to `secret`.
@@ -191,9 +226,7 @@ fn applied_keys<'a>(
     manager: &'a str,
     path: &'a [&'a str],
 ) -> impl Iterator<Item = &'a str> {
-    let entries = secret.metadata.managed_fields.iter().flatten();
-    entries
-        .filter(move |e| e.manager.as_deref() == Some(manager) && e.operation.as_deref() == Some("Apply"))
+    applied_entries(secret, manager)
         .filter_map(move |e| path.iter().try_fold(&e.fields_v1.as_ref()?.0, |node, step| node.get(step)))
         .filter_map(|fields| fields.as_object())
         .flat_map(|fields| fields.keys().filter_map(|k| k.strip_prefix("f:")))
@@ -265,7 +298,7 @@ pub async fn write(
         _ => {}
     }
     let want = desired(ps, data, key);
-    let stale = existing.as_ref().map(|secret| stale_managers(secret, ps)).unwrap_or_default();
+    let stale = existing.as_ref().map(|secret| stale_managers(secret, ps, &want)).unwrap_or_default();
     let outcome = match &existing {
         Some(secret) if stale.is_empty() && holds(secret, &want, &field_manager(ps)) => {
             return Ok(Ok(Written::Unchanged));
@@ -405,17 +438,4 @@ where
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn digests_differ_by_key_and_by_process() {
-        let one: BTreeMap<String, ByteString> = [("a".to_string(), ByteString(b"bc".to_vec()))].into();
-        let other: BTreeMap<String, ByteString> = [("ab".to_string(), ByteString(b"c".to_vec()))].into();
-        let key = ContentKey::random();
-        assert_eq!(key.digest(&one), key.digest(&one));
-        assert_ne!(key.digest(&one), key.digest(&other));
-        assert_ne!(key.digest(&one), ContentKey::random().digest(&one));
-        assert_eq!(key.digest(&one).len(), 64);
-    }
-}
+mod tests;

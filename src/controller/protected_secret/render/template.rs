@@ -9,7 +9,7 @@ use std::io;
 use zeroize::Zeroizing;
 
 /// Work all templates of one Secret may do together, in minijinja fuel (about one per
-/// instruction and one per 64 bytes of data made): a few milliseconds and at most about 16 MiB.
+/// instruction and one per 64 bytes of data made): tens of milliseconds and at most about 16 MiB.
 /// Templates that fill in a connection string use a few hundred.
 pub const TEMPLATE_FUEL: u64 = 250_000;
 
