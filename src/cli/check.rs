@@ -3,6 +3,7 @@
 mod scope;
 
 use super::input::{InputError, Inputs, Located, Object};
+use super::parallel::on_every_core;
 use super::report::{CheckReport, CheckedObject, LocatedFinding, NotJudged, SourceLocation, Warning};
 use crate::api::{EncryptedVolumePolicy, ProtectedSecret, ResourceRef, TlsIngressPolicy};
 use crate::aws::{AwsFacts, FactRequest, Target};
@@ -178,9 +179,17 @@ struct Ledger {
 }
 
 impl Ledger {
+    /// A verdict on document `index`. Most documents get one or two, each held until the report
+    /// is written: room for exactly those.
+    fn push(&mut self, index: usize, verdict: Verdict) {
+        let verdicts = &mut self.documents[index];
+        verdicts.reserve_exact(1);
+        verdicts.push(verdict);
+    }
+
     fn record(&mut self, origin: &Origin, resource: ResourceRef, verdict: Verdict) {
         let location = match origin {
-            Origin::Input(index) => return self.documents[*index].push(verdict),
+            Origin::Input(index) => return self.push(*index, verdict),
             Origin::Trusted(location) => location.clone(),
             Origin::BuiltIn => SourceLocation { file: SourceLocation::BUILT_IN.into(), line: 1, document: 0 },
         };
@@ -200,7 +209,11 @@ impl Ledger {
 
 /// Runs every policy over the objects, each document judged where it stands. ProtectedSecrets
 /// whose spec is unusable come back as input errors, since nothing could be judged about them.
-pub fn check(inputs: &Inputs, settings: Settings<'_>, facts: &dyn Facts) -> (CheckReport, Vec<InputError>) {
+pub fn check(
+    inputs: &Inputs,
+    settings: Settings<'_>,
+    facts: &(dyn Facts + Sync),
+) -> (CheckReport, Vec<InputError>) {
     let objects = &inputs.objects;
     let built_in = BuiltIn::new();
     let policies = ApplicablePolicies::new(objects, settings.policies, &built_in);
@@ -210,14 +223,14 @@ pub fn check(inputs: &Inputs, settings: Settings<'_>, facts: &dyn Facts) -> (Che
     for (index, located) in objects.iter().enumerate() {
         match &located.object {
             Object::ProtectedSecret(secret) => match judge_protected_secret(secret, located, facts) {
-                Ok(verdict) => ledger.documents[index].push(verdict),
+                Ok(verdict) => ledger.push(index, verdict),
                 Err(spec_errors) => errors.extend(spec_errors),
             },
             object => match (settings.policies, object.policy()) {
                 // Judged, never applied.
                 (Policies::Trusted(_), Some((resource, meta))) => {
                     let origin = located.location.to_string();
-                    ledger.documents[index].push(untrusted_policy(&resource, meta, &origin));
+                    ledger.push(index, untrusted_policy(&resource, meta, &origin));
                 }
                 (_, Some(_)) => {}
                 (_, None) => candidates.push(index),
@@ -225,18 +238,22 @@ pub fn check(inputs: &Inputs, settings: Settings<'_>, facts: &dyn Facts) -> (Che
         }
     }
 
-    for unit in scope::units(objects, &candidates, settings.context) {
-        let judged: FxHashMap<ResourceRef, usize> =
-            unit.judged.iter().map(|&index| (objects[index].object.resource(), index)).collect();
+    // Each document's identity, made once: units, verdicts and warnings all look documents up by it.
+    let identities: Vec<ResourceRef> = objects.iter().map(|located| located.object.resource()).collect();
+    let units = scope::units(objects, &identities, &candidates, settings.context);
+    let judge_unit = |unit: &scope::Unit| {
+        let judged: FxHashMap<&ResourceRef, usize> =
+            unit.judged.iter().map(|&index| (&identities[index], index)).collect();
         let inventory = Inventory::of(unit.visible().into_iter().map(|index| &objects[index]));
-        for evaluation in inventory.evaluate(&policies, facts, settings.alb) {
-            for object in evaluation.verdicts {
-                // Context documents are judged in their own unit; policies just below.
-                if let Some(&index) = judged.get(&object.resource) {
-                    ledger.documents[index].push(object.verdict);
-                }
-            }
-        }
+        let evaluations = inventory.evaluate(&policies, facts, settings.alb);
+        // Context documents are judged in their own unit; policies just below.
+        let verdicts = evaluations.into_iter().flat_map(|evaluation| evaluation.verdicts);
+        verdicts
+            .filter_map(|object| Some((*judged.get(&object.resource)?, object.verdict)))
+            .collect::<Vec<_>>()
+    };
+    for (index, verdict) in on_every_core(&units, judge_unit).into_iter().flatten() {
+        ledger.push(index, verdict);
     }
 
     // A policy's verdict on itself depends on no object: judged once, over nothing. The built-in
@@ -252,10 +269,11 @@ pub fn check(inputs: &Inputs, settings: Settings<'_>, facts: &dyn Facts) -> (Che
         }
     }
 
-    let mut report = assemble(objects, ledger);
+    let repeated = duplicates(objects, &identities);
+    let mut report = assemble(objects, identities, ledger);
     report.not_judged.splice(0..0, inputs.not_judged.iter().cloned());
     report.warnings.extend(inputs.warnings.iter().cloned());
-    report.warnings.extend(duplicates(objects));
+    report.warnings.extend(repeated);
     (report, errors)
 }
 
@@ -282,12 +300,11 @@ fn judge_protected_secret(
 }
 /// Keeps the documents some policy had a verdict on, in input order with policies read elsewhere
 /// last, and sums them up.
-fn assemble(objects: &[Located], ledger: Ledger) -> CheckReport {
-    let documents = objects.iter().zip(ledger.documents).map(|(located, verdicts)| CheckedObject {
-        resource: located.object.resource(),
-        location: located.location.clone(),
-        verdicts,
-    });
+fn assemble(objects: &[Located], identities: Vec<ResourceRef>, ledger: Ledger) -> CheckReport {
+    let documents =
+        objects.iter().zip(identities).zip(ledger.documents).map(|((located, resource), verdicts)| {
+            CheckedObject { resource, location: located.location.clone(), verdicts }
+        });
     let mut checked: Vec<CheckedObject> = documents.chain(ledger.others).collect();
     checked.retain(|object| !object.verdicts.is_empty());
     let mut report = CheckReport::default();
@@ -337,32 +354,37 @@ fn is_judged(verdicts: &[Verdict]) -> bool {
 
 /// A warning for each identity written in more than one document: each is judged where it
 /// stands, but a cluster holds only one of them.
-fn duplicates(objects: &[Located]) -> Vec<Warning> {
-    let mut documents: HashMap<ResourceRef, Vec<SourceLocation>> = HashMap::new();
-    let mut order = Vec::new();
-    for located in objects {
-        let resource = located.object.resource();
-        let locations = documents.entry(resource.clone()).or_default();
-        if locations.is_empty() {
-            order.push(resource);
+fn duplicates(objects: &[Located], identities: &[ResourceRef]) -> Vec<Warning> {
+    // The first document of each identity; the documents of a repeated one, in input order.
+    let mut first: FxHashMap<&ResourceRef, usize> = FxHashMap::default();
+    let mut repeated: Vec<Vec<usize>> = Vec::new();
+    let mut repeated_slot: FxHashMap<usize, usize> = FxHashMap::default();
+    for (index, identity) in identities.iter().enumerate() {
+        let &mut earliest = first.entry(identity).or_insert(index);
+        if earliest != index {
+            let slot = *repeated_slot.entry(earliest).or_insert_with(|| {
+                repeated.push(vec![earliest]);
+                repeated.len() - 1
+            });
+            repeated[slot].push(index);
         }
-        locations.push(located.location.clone());
     }
-    order
+    repeated.sort_unstable_by_key(|indices| indices[0]);
+    repeated
         .into_iter()
-        .filter_map(|resource| {
-            let locations = documents.remove(&resource)?;
-            (locations.len() > 1).then(|| {
-                let places: Vec<String> = locations.iter().map(ToString::to_string).collect();
-                Warning {
-                    message: format!(
-                        "{resource} is written in {} documents ({}): each is judged where it stands, and a cluster keeps only the last applied",
-                        locations.len(),
-                        places.join(", ")
-                    ),
-                    locations,
-                }
-            })
+        .map(|indices| {
+            let resource = &identities[indices[0]];
+            let locations: Vec<SourceLocation> =
+                indices.iter().map(|&index| objects[index].location.clone()).collect();
+            let places: Vec<String> = locations.iter().map(ToString::to_string).collect();
+            Warning {
+                message: format!(
+                    "{resource} is written in {} documents ({}): each is judged where it stands, and a cluster keeps only the last applied",
+                    locations.len(),
+                    places.join(", ")
+                ),
+                locations,
+            }
         })
         .collect()
 }

@@ -328,7 +328,8 @@ impl Wanted {
 /// stay the only place that knows which facts they read.
 pub struct FactRecorder<'a> {
     known: &'a FactSet,
-    wanted: std::cell::RefCell<Wanted>,
+    // Shared by the evaluations `dpo check` runs on every core.
+    wanted: std::sync::Mutex<Wanted>,
 }
 
 impl<'a> FactRecorder<'a> {
@@ -337,12 +338,12 @@ impl<'a> FactRecorder<'a> {
     }
 
     pub fn into_wanted(self) -> Wanted {
-        self.wanted.into_inner()
+        self.wanted.into_inner().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     fn note<T>(&self, fact: Fact<T>, record: impl FnOnce(&mut Wanted)) -> Fact<T> {
         if matches!(fact, Fact::Unknown) {
-            record(&mut self.wanted.borrow_mut());
+            record(&mut self.wanted.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
         }
         fact
     }

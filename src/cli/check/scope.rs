@@ -63,7 +63,12 @@ fn scope_of(located: &Located, context: Context) -> Scope {
 /// Splits `candidates` (indices into `objects`) into units under `context`. A scope's documents
 /// with unique identities are judged in one unit; the second occurrence of an identity in a
 /// scope, and the third, are judged in units of their own, seeing the scope's other documents.
-pub fn units(objects: &[Located], candidates: &[usize], context: Context) -> Vec<Unit> {
+pub fn units(
+    objects: &[Located],
+    identities: &[ResourceRef],
+    candidates: &[usize],
+    context: Context,
+) -> Vec<Unit> {
     let mut scopes: Vec<(Scope, Vec<usize>)> = Vec::new();
     let mut position: HashMap<Scope, usize> = HashMap::new();
     for &index in candidates {
@@ -74,7 +79,7 @@ pub fn units(objects: &[Located], candidates: &[usize], context: Context) -> Vec
         });
         scopes[slot].1.push(index);
     }
-    let identity = |index: usize| objects[index].object.resource();
+    let identity = |index: usize| &identities[index];
     let mut units = Vec::new();
     for (scope, members) in &scopes {
         let ancestors: Vec<&[usize]> = match (context, scope) {
@@ -87,20 +92,20 @@ pub fn units(objects: &[Located], candidates: &[usize], context: Context) -> Vec
             _ => Vec::new(),
         };
         // Occurrences of each identity, in input order.
-        let mut occurrences: Vec<(ResourceRef, Vec<usize>)> = Vec::new();
-        let mut seen: HashMap<ResourceRef, usize> = HashMap::new();
+        let mut occurrences: Vec<(&ResourceRef, Vec<usize>)> = Vec::new();
+        let mut seen: HashMap<&ResourceRef, usize> = HashMap::new();
         for &index in members {
             let resource = identity(index);
             match seen.get(&resource) {
                 Some(&slot) => occurrences[slot].1.push(index),
                 None => {
-                    seen.insert(resource.clone(), occurrences.len());
+                    seen.insert(resource, occurrences.len());
                     occurrences.push((resource, vec![index]));
                 }
             }
         }
         // A nearer document shadows a farther one of the same identity.
-        let mut shadowed: HashSet<ResourceRef> = seen.into_keys().collect();
+        let mut shadowed: HashSet<&ResourceRef> = seen.into_keys().collect();
         let mut inherited = Vec::new();
         for &index in ancestors.iter().flat_map(|members| members.iter()) {
             if shadowed.insert(identity(index)) {
@@ -139,6 +144,10 @@ mod tests {
         inputs.objects
     }
 
+    fn identities(objects: &[Located]) -> Vec<ResourceRef> {
+        objects.iter().map(|located| located.object.resource()).collect()
+    }
+
     fn class(name: &str) -> String {
         format!(
             "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata:\n  name: {name}\nspec:\n  controller: ingress.k8s.aws/alb\n"
@@ -154,7 +163,7 @@ mod tests {
 
     fn described(objects: &[Located], context: Context) -> Vec<(Vec<String>, Vec<String>)> {
         let all: Vec<usize> = (0..objects.len()).collect();
-        units(objects, &all, context)
+        units(objects, &identities(objects), &all, context)
             .iter()
             .map(|unit| (names(objects, &unit.judged), names(objects, &unit.context)))
             .collect()
@@ -206,7 +215,7 @@ mod tests {
     #[test]
     fn a_nearer_document_shadows_an_ancestors_of_the_same_identity() {
         let objects = read(&[("top/class.yaml", &class("alb")), ("top/env/class.yaml", &class("alb"))]);
-        let deep = units(&objects, &[0, 1], Context::Directory);
+        let deep = units(&objects, &identities(&objects), &[0, 1], Context::Directory);
         assert_eq!(deep[1], Unit { judged: vec![1], context: vec![] });
     }
 

@@ -1,5 +1,6 @@
 //! The output formats of `dpo check`: one module per format, and the few facts they share.
 
+mod block_yaml;
 mod json;
 mod junit;
 mod policyreport;

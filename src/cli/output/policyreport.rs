@@ -5,7 +5,7 @@
 //! result schema. Each rule judged on a resource is one result: `fail` per finding, `pass`, or
 //! `skip` when it needed AWS facts.
 
-use super::{NEEDS_AWS, Outcome, RuleOutcome, rule_outcomes};
+use super::{NEEDS_AWS, Outcome, RuleOutcome, block_yaml, rule_outcomes};
 use crate::api::{ResourceRef, Severity};
 use crate::cli::report::{CheckReport, CheckedObject};
 use crate::policy::Rule;
@@ -65,30 +65,26 @@ const CLUSTER_SCOPED_KINDS: [&str; 6] = [
 
 pub(super) fn render(report: &CheckReport, api: ReportApi, out: &mut dyn Write) -> io::Result<()> {
     let timestamp = Timestamp::of(report.checked_at.unwrap_or_else(jiff::Timestamp::now));
-    let mut namespaced: BTreeMap<&str, Vec<PolicyResult<'_>>> = BTreeMap::new();
-    let mut cluster: Vec<PolicyResult<'_>> = Vec::new();
+    let mut namespaced: BTreeMap<&str, Vec<&CheckedObject>> = BTreeMap::new();
+    let mut cluster: Vec<&CheckedObject> = Vec::new();
     for object in &report.objects {
-        let results = object_results(object, timestamp);
-        if results.is_empty() {
-            continue;
-        }
         match report_namespace(&object.resource) {
-            Some(namespace) => namespaced.entry(namespace).or_default().extend(results),
-            None => cluster.extend(results),
+            Some(namespace) => namespaced.entry(namespace).or_default().push(object),
+            None => cluster.push(object),
         }
     }
-
     let (namespaced_kind, cluster_kind) = api.kinds();
-    let mut reports: Vec<Report<'_>> = namespaced
+    let reports = namespaced
         .into_iter()
-        .map(|(namespace, results)| Report::new(api, namespaced_kind, Some(namespace), results))
-        .collect();
-    if !cluster.is_empty() {
-        reports.push(Report::new(api, cluster_kind, None, cluster));
-    }
-    for report in &reports {
-        let yaml = serde_yaml::to_string(report).map_err(io::Error::other)?;
-        write!(out, "---\n{yaml}")?;
+        .map(|(namespace, objects)| (namespaced_kind, Some(namespace), objects))
+        .chain([(cluster_kind, None, cluster)]);
+    for (kind, namespace, objects) in reports {
+        let report = Report::new(api, kind, namespace, Results { objects, timestamp });
+        if report.summary.total() > 0 {
+            out.write_all(b"---\n")?;
+            block_yaml::to_writer(out, &report)?;
+            out.write_all(b"\n")?;
+        }
     }
     Ok(())
 }
@@ -156,7 +152,19 @@ struct Report<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<&'static str>,
     summary: ResultSummary,
-    results: Vec<PolicyResult<'a>>,
+    results: Results<'a>,
+}
+
+/// A report's results, each built as it is written.
+struct Results<'a> {
+    objects: Vec<&'a CheckedObject>,
+    timestamp: Timestamp,
+}
+
+impl Serialize for Results<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.objects.iter().flat_map(|object| object_results(object, self.timestamp)))
+    }
 }
 
 impl<'a> Report<'a> {
@@ -164,9 +172,16 @@ impl<'a> Report<'a> {
         api: ReportApi,
         kind: &'static str,
         namespace: Option<&'a str>,
-        results: Vec<PolicyResult<'a>>,
+        results: Results<'a>,
     ) -> Report<'a> {
-        let count = |kind: ResultKind| results.iter().filter(|r| r.result == kind).count();
+        let mut summary = ResultSummary { pass: 0, fail: 0, warn: 0, error: 0, skip: 0 };
+        for outcome in results.objects.iter().flat_map(|object| rule_outcomes(object)) {
+            match outcome.outcome {
+                Outcome::Pass => summary.pass += 1,
+                Outcome::Fail(findings) => summary.fail += findings.len(),
+                Outcome::Skip => summary.skip += 1,
+            }
+        }
         Report {
             api_version: api.api_version(),
             kind,
@@ -176,13 +191,7 @@ impl<'a> Report<'a> {
                 namespace,
                 labels: BTreeMap::from([("app.kubernetes.io/managed-by", "dpo")]),
             },
-            summary: ResultSummary {
-                pass: count(ResultKind::Pass),
-                fail: count(ResultKind::Fail),
-                warn: 0,
-                error: 0,
-                skip: count(ResultKind::Skip),
-            },
+            summary,
             results,
         }
     }
@@ -203,6 +212,12 @@ struct ResultSummary {
     warn: usize,
     error: usize,
     skip: usize,
+}
+
+impl ResultSummary {
+    fn total(&self) -> usize {
+        self.pass + self.fail + self.warn + self.error + self.skip
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]

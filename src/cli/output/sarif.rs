@@ -5,6 +5,7 @@ use super::{NEEDS_AWS, Summary, plural};
 use crate::api::Severity;
 use crate::cli::report::{CheckReport, LocatedFinding};
 use crate::policy::Rule;
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::io::{self, Write};
 
@@ -12,26 +13,50 @@ use std::io::{self, Write};
 const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
-    let results: Vec<Value> = report.findings.iter().map(result).collect();
-    let log = json!({
-        "$schema": SCHEMA_URI,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
+    let log = Log {
+        schema: SCHEMA_URI,
+        runs: [Run {
+            invocations: json!([{
+                "executionSuccessful": true,
+                "toolExecutionNotifications": skipped_notifications(&Summary::of(report)),
+            }]),
+            results: Results(&report.findings),
+            tool: json!({"driver": {
                 "name": "dpo",
                 "version": env!("CARGO_PKG_VERSION"),
                 "informationUri": env!("CARGO_PKG_REPOSITORY"),
                 "rules": Rule::ALL.map(rule_descriptor),
-            }},
-            "invocations": [{
-                "executionSuccessful": true,
-                "toolExecutionNotifications": skipped_notifications(&Summary::of(report)),
-            }],
-            "results": results,
+            }}),
         }],
-    });
+        version: "2.1.0",
+    };
     serde_json::to_writer_pretty(&mut *out, &log)?;
     writeln!(out)
+}
+
+/// The log, its keys in the order of the rest of the document (sorted).
+#[derive(Serialize)]
+struct Log<'a> {
+    #[serde(rename = "$schema")]
+    schema: &'static str,
+    runs: [Run<'a>; 1],
+    version: &'static str,
+}
+
+#[derive(Serialize)]
+struct Run<'a> {
+    invocations: Value,
+    results: Results<'a>,
+    tool: Value,
+}
+
+/// The results, each built as it is written: a report of many findings is never held twice.
+struct Results<'a>(&'a [LocatedFinding]);
+
+impl Serialize for Results<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.0.iter().map(result))
+    }
 }
 
 fn rule_descriptor(rule: Rule) -> Value {

@@ -71,6 +71,8 @@ impl Ledger {
     pub fn into_verdict(self, resource: &ResourceRef) -> Verdict {
         let mut judgement = Judgement::default();
         self.record_rules(&mut judgement);
+        // Held until the report is written, for every object of a run.
+        judgement.findings.reserve_exact(self.issues.len());
         for (_, issue) in self.issues {
             judgement.violation_at(issue.rule, issue.severity, resource, issue.message, issue.remediation);
         }
