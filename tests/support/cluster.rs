@@ -57,15 +57,7 @@ const GATEWAY_API_CRDS: [&str; 3] = [
 /// Gateway API's GatewayClass, Gateway and HTTPRoute CRDs, and its LoadBalancerConfiguration
 /// (with an open schema).
 pub async fn install_gateway_api(client: &kube::Client) {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    for text in GATEWAY_API_CRDS {
-        let crd: CustomResourceDefinition = serde_yaml::from_str(text).expect("a vendored CRD");
-        let name = crd.metadata.name.clone().expect("CRD name");
-        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
-            .await
-            .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
-        await_served(client, &crd).await;
-    }
+    install_vendored_crds(client, &GATEWAY_API_CRDS).await;
     serve_open_crd(
         client,
         "gateway.k8s.aws",
@@ -75,6 +67,19 @@ pub async fn install_gateway_api(client: &kube::Client) {
         "Namespaced",
     )
     .await;
+}
+
+/// Applies CRDs vendored as YAML text and waits until the apiserver serves them.
+pub async fn install_vendored_crds(client: &kube::Client, texts: &[&str]) {
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    for text in texts {
+        let crd: CustomResourceDefinition = serde_yaml::from_str(text).expect("a vendored CRD");
+        let name = crd.metadata.name.clone().expect("CRD name");
+        api.patch(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&crd))
+            .await
+            .unwrap_or_else(|e| panic!("applying CRD {name}: {e}"));
+        await_served(client, &crd).await;
+    }
 }
 
 /// Waits until the apiserver lists `crd`'s objects. `Established` comes a moment before its
