@@ -166,10 +166,12 @@ const HELM_HINT: &str = "; if it is a Helm template, render it first: `helm temp
 
 /// Whether a document holds Go template actions outside comments.
 fn is_template(text: &str) -> bool {
-    text.lines().any(|line| {
-        let line = line.trim_start();
-        !line.starts_with('#') && line.contains("{{") && line.contains("}}")
-    })
+    // One search over the document first: almost none has an action.
+    text.contains("{{")
+        && text.lines().any(|line| {
+            let line = line.trim_start();
+            !line.starts_with('#') && line.contains("{{") && line.contains("}}")
+        })
 }
 
 fn parse_document(doc: &Document<'_>, location: &SourceLocation, inputs: &mut Inputs) {

@@ -32,7 +32,8 @@ const INDICATORS: [char; 14] = ['&', '*', '!', '|', '>', '%', '@', '`', '[', ']'
 
 /// Whether a plain key would resolve to something other than a string.
 fn resolves(key: &str) -> bool {
-    let may_resolve = |c: char| c.is_ascii_digit() || "-+.~nNtTfF".contains(c);
+    let may_resolve =
+        |c: char| matches!(c, '0'..='9' | '-' | '+' | '.' | '~' | 'n' | 'N' | 't' | 'T' | 'f' | 'F');
     key.starts_with(may_resolve) && !matches!(plain(key), Some(Node::Str(_) | Node::Yaml11(_)))
 }
 
