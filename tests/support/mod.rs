@@ -2,13 +2,15 @@
 //! through the real SDK, the benchmarks' memory probe, a fault-injecting proxy, a fake apiserver for fast reconcile tests, the
 //! real cluster of the e2e tests, the Helm chart installed in it, a proxy that stalls Lease
 //! requests, `dpo controller` as a process or in this one, a client that counts its requests,
-//! and the GitOps tools' judges. Each binary uses a part of it.
+//! the GitOps tools' judges, the test control plane started on demand, and the policy benchmarks'
+//! world of Ingresses and StorageClasses. Each binary uses a part of it.
 #![allow(dead_code)]
 
 pub mod apiserver;
 pub mod bench;
 pub mod chart;
 pub mod cluster;
+pub mod control_plane;
 pub mod controller;
 pub mod gitops;
 pub mod lease_stall;
@@ -18,3 +20,4 @@ pub mod proxy;
 pub mod rbac;
 pub mod running;
 pub mod tally;
+pub mod world;
