@@ -18,16 +18,13 @@ use dpo::controller::policy::{
     PolicyEngine, PolicyKind, TlsPolicies, TlsWorld, VolumePolicies, VolumeWorld, slim,
 };
 use dpo::controller::{Context, ControllerConfig};
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::PersistentVolume;
 use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Resource;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use support::apiserver;
 use support::bench::{cpu_time, peak_rss_kib};
 use support::moto::{self, Seed};

@@ -9,7 +9,8 @@
 //! all Ready cold and after a restart, kube-apiserver's own request counts for both and for one
 //! compressed refresh cycle, AWS calls per refresh and per rotated secret, and the controller's
 //! CPU and memory, each against its target. Without `--bench` (`cargo test --benches`) it runs
-//! the same on 100 ProtectedSecrets and 100 Ingresses.
+//! the same on 100 ProtectedSecrets and 100 Ingresses. The controller inherits the environment,
+//! so `DPO_CONCURRENCY=32 cargo bench --bench scale` measures another setting.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -21,16 +22,17 @@ use k8s_openapi::api::networking::v1::Ingress;
 use k8s_openapi::api::storage::v1::StorageClass;
 use kube::api::{Api, ApiResource, ListParams};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 use support::bench::{cpu_time, status_kib};
 use support::cluster::{self, create_all};
-use support::control_plane::{ControlPlane, apiserver_requests, grown, is_write};
+use support::control_plane::{ControlPlane, apiserver_requests, grown};
 use support::moto::{self, Seed};
 use support::process::{DpoProcess, scrape};
 use support::proxy::Proxy;
+use support::traffic::{counts, print_counts, values_read};
 use support::world::{self, INGRESSES_PER_GROUP, POLICIES, SSL_POLICY};
 
 struct Size {
@@ -49,7 +51,9 @@ const FULL: Size = Size {
     objects_per_secret: 10,
     groups: 500,
     classes: 2_000,
-    refresh: Duration::from_secs(60),
+    // Long enough for the warm start's 10,000 reconciles at the default concurrency (4): a
+    // shorter cycle re-reconciles the objects synced first before the rest are reached.
+    refresh: Duration::from_secs(240),
 };
 const SMOKE: Size = Size {
     namespaces: 2,
@@ -280,63 +284,6 @@ fn sample(text: &str, series: &str) -> f64 {
     text.lines().find(|l| l.starts_with(series) && l[series.len()..].starts_with(' ')).map_or(0.0, value_of)
 }
 
-/// Counts of kube-apiserver and of AWS (through the proxy) at one moment.
-struct Counts {
-    apiserver: BTreeMap<(String, String), u64>,
-    aws: HashMap<String, usize>,
-    batch_bodies: usize,
-}
-
-async fn counts(client: &kube::Client, proxy: &Proxy) -> Counts {
-    let batch_bodies = proxy.bodies("BatchGetSecretValue").len();
-    Counts { apiserver: apiserver_requests(client).await, aws: proxy.counts(), batch_bodies }
-}
-
-/// Prints what kube-apiserver served and what AWS was asked between `before` and `after`;
-/// returns (apiserver writes other than Leases, AWS calls).
-fn print_counts(title: &str, before: &Counts, after: &Counts) -> (u64, usize) {
-    let served = grown(&before.apiserver, &after.apiserver);
-    let total: u64 = served.values().sum();
-    println!("  kube-apiserver requests, {title} (apiserver_request_total): {total}");
-    for ((verb, resource), n) in &served {
-        println!("    {verb:<8} {resource:<48} {n:>7}");
-    }
-    let writes: u64 = served
-        .iter()
-        .filter(|((verb, resource), _)| is_write(verb) && !resource.ends_with("/leases"))
-        .map(|(_, n)| n)
-        .sum();
-    let mut aws: Vec<(String, usize)> = after
-        .aws
-        .iter()
-        .map(|(op, n)| (op.clone(), n - before.aws.get(op).copied().unwrap_or(0)))
-        .filter(|(_, n)| *n > 0)
-        .collect();
-    aws.sort();
-    let calls: usize = aws.iter().map(|(_, n)| n).sum();
-    println!("  AWS calls, {title}: {calls}");
-    for (op, n) in &aws {
-        println!("    {op:<36} {n:>7}");
-    }
-    (writes, calls)
-}
-
-/// Values read between `before` and `after`: GetSecretValue calls and the secret ids of
-/// BatchGetSecretValue calls.
-fn values_read(proxy: &Proxy, before: &Counts, after: &Counts) -> usize {
-    let singles = after.aws.get("GetSecretValue").copied().unwrap_or(0)
-        - before.aws.get("GetSecretValue").copied().unwrap_or(0);
-    let bodies = proxy.bodies("BatchGetSecretValue");
-    let batched: usize = bodies[before.batch_bodies..after.batch_bodies]
-        .iter()
-        .map(|body| {
-            let body: Value = serde_json::from_str(body).unwrap_or_default();
-            body["SecretIdList"].as_array().map_or(0, Vec::len)
-        })
-        .sum();
-    singles + batched
-}
-
 /// ProtectedSecrets not Ready=True, and policies not Ready=True, as kube-apiserver holds them.
 async fn not_ready(client: &kube::Client) -> (usize, Vec<String>) {
     let ready = |conditions: Option<&Value>| {
@@ -433,7 +380,9 @@ async fn run(size: &Size) {
     let ebs_default = seed(&client, size).await;
     // moto lacks GetEbsDefaultKmsKeyId; the proxy answers it as AWS does, every time.
     proxy.inject("GetEbsDefaultKmsKeyId", moto::ebs_default_key_answer(&ebs_default), usize::MAX);
-    let logs = tempfile::tempdir().expect("a log directory");
+    let logs = std::env::temp_dir().join(format!("dpo-scale-logs-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).expect("a log directory");
+    println!("controller logs in {}", logs.display());
 
     let before = counts(&client, &proxy).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
@@ -450,7 +399,7 @@ async fn run(size: &Size) {
         size.classes
     );
     let before = counts(&client, &proxy).await;
-    let mut controller = start_controller(proxy.endpoint(), None, &logs.path().join("cold.log"));
+    let mut controller = start_controller(proxy.endpoint(), None, &logs.join("cold.log"));
     let cold = controller.ready(size).await;
     let after = counts(&client, &proxy).await;
     print_ready("cold start", cold);
@@ -463,7 +412,7 @@ async fn run(size: &Size) {
     println!("\nwarm start: the controller restarted (SIGTERM), the apiserver's caches warm");
     controller.process.stop();
     let before = counts(&client, &proxy).await;
-    let mut controller = start_controller(proxy.endpoint(), None, &logs.path().join("warm.log"));
+    let mut controller = start_controller(proxy.endpoint(), None, &logs.join("warm.log"));
     let warm = controller.ready(size).await;
     let after = counts(&client, &proxy).await;
     print_ready("warm start", warm);
@@ -476,7 +425,7 @@ async fn run(size: &Size) {
         refresh.as_secs()
     );
     controller.process.stop();
-    let controller = start_controller(proxy.endpoint(), Some(refresh), &logs.path().join("steady.log"));
+    let controller = start_controller(proxy.endpoint(), Some(refresh), &logs.join("steady.log"));
     let restarted = controller.ready(size).await;
     println!("  all Ready again in {:.1} s", restarted.unwrap_or(GIVE_UP).as_secs_f64());
     let reconciles = |text: &str| sample(text, "dpo_reconciles_total{controller=\"protectedsecret\"}");

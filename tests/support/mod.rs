@@ -2,7 +2,8 @@
 //! through the real SDK, the benchmarks' memory probe, a fault-injecting proxy, a fake apiserver for fast reconcile tests, the
 //! real cluster of the e2e tests, the Helm chart installed in it, a proxy that stalls Lease
 //! requests, `dpo controller` as a process or in this one, a client that counts its requests,
-//! the GitOps tools' judges, the test control plane started on demand, and the policy benchmarks'
+//! the GitOps tools' judges, the test control plane started on demand and the
+//! requests a controller made of it and of AWS, and the policy benchmarks'
 //! world of Ingresses and StorageClasses. Each binary uses a part of it.
 #![allow(dead_code)]
 
@@ -20,4 +21,5 @@ pub mod proxy;
 pub mod rbac;
 pub mod running;
 pub mod tally;
+pub mod traffic;
 pub mod world;

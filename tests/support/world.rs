@@ -111,8 +111,10 @@ pub fn persistent_volume(index: usize, volume_id: &str) -> Value {
     })
 }
 
-/// The 3 policies: (kind, name, spec).
-pub const POLICIES: [(&str, &str, fn() -> Value); 3] = [
+/// A policy: (kind, name, spec).
+pub type Policy = (&'static str, &'static str, fn() -> Value);
+
+pub const POLICIES: [Policy; 3] = [
     ("EncryptedVolumePolicy", "ebs", || json!({"requireCustomerManagedKey": true})),
     ("TlsIngressPolicy", "tls-all", || json!({})),
     ("TlsIngressPolicy", "tls-prod", || json!({"ingressSelector": {"matchLabels": {"tier": "prod"}}})),
