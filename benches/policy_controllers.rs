@@ -18,27 +18,18 @@ use dpo::controller::policy::{
     PolicyEngine, PolicyKind, TlsPolicies, TlsWorld, VolumePolicies, VolumeWorld, slim,
 };
 use dpo::controller::{Context, ControllerConfig};
-use futures::StreamExt;
-use k8s_openapi::api::core::v1::PersistentVolume;
 use k8s_openapi::api::networking::v1::Ingress;
-use k8s_openapi::api::storage::v1::StorageClass;
 use kube::Resource;
 use prometheus_client::registry::Registry;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use support::apiserver;
-use support::bench::peak_rss_kib;
+use support::bench::{cpu_time, peak_rss_kib};
 use support::moto::{self, Seed};
 use support::proxy::Proxy;
-
-const GROUPS: usize = 500;
-const INGRESSES_PER_GROUP: usize = 20;
-const CLASSES: usize = 2_000;
-const KEYS: usize = 20;
-/// Seeding requests in flight at once.
-const SEEDING: usize = 16;
+use support::world::{self, AwsWorld, CLASSES, GROUPS, INGRESSES_PER_GROUP, KEYS, SSL_POLICY};
 
 /// Every AWS operation a full pass may make.
 const OPERATIONS: [(&str, &str); 7] = [
@@ -82,90 +73,16 @@ fn fields_v1(value: &Value) -> Value {
     }
 }
 
-fn host(group: usize) -> String {
-    format!("g{group}.bench.example.com")
-}
-
 fn ingress(index: usize, certificate: &str, ssl_policy: &str) -> Arc<Ingress> {
-    let group = index / INGRESSES_PER_GROUP;
-    let tier = if group.is_multiple_of(2) { "prod" } else { "dev" };
-    served(
-        json!({
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "Ingress",
-            "metadata": {
-                "name": format!("ing-{index}"),
-                "namespace": format!("ns-{}", index % 50),
-                "labels": {"tier": tier},
-                "annotations": {
-                    "alb.ingress.kubernetes.io/group.name": format!("g{group}"),
-                    "alb.ingress.kubernetes.io/listen-ports": "[{\"HTTP\": 80}, {\"HTTPS\": 443}]",
-                    "alb.ingress.kubernetes.io/ssl-redirect": "443",
-                    "alb.ingress.kubernetes.io/ssl-policy": ssl_policy,
-                    "alb.ingress.kubernetes.io/certificate-arn": certificate,
-                },
-            },
-            "spec": {
-                "ingressClassName": "alb",
-                "rules": [{"host": host(group), "http": {"paths": [{
-                    "path": format!("/app-{index}"), "pathType": "Prefix",
-                    "backend": {"service": {"name": format!("svc-{index}"), "port": {"number": 80}}},
-                }]}}],
-            },
-        }),
-        format!("ingress-{index}"),
-    )
+    let namespace = format!("ns-{}", index % 50);
+    served(world::ingress(index, &namespace, certificate, ssl_policy), format!("ingress-{index}"))
 }
 
-fn storage_class(index: usize, key: &str) -> Arc<StorageClass> {
-    served(
-        json!({
-            "apiVersion": "storage.k8s.io/v1",
-            "kind": "StorageClass",
-            "metadata": {"name": format!("sc-{index}")},
-            "provisioner": "ebs.csi.aws.com",
-            "parameters": {"type": "gp3", "encrypted": "true", "kmsKeyId": key},
-        }),
-        format!("storageclass-{index}"),
-    )
-}
-
-fn persistent_volume(index: usize, volume_id: &str) -> Arc<PersistentVolume> {
-    served(
-        json!({
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": format!("pv-{index}")},
-            "spec": {
-                "storageClassName": format!("sc-{index}"),
-                "capacity": {"storage": "1Gi"},
-                "accessModes": ["ReadWriteOnce"],
-                "claimRef": {"namespace": "data", "name": format!("data-{index}")},
-                "csi": {"driver": "ebs.csi.aws.com", "volumeHandle": volume_id},
-            },
-            "status": {"phase": "Bound"},
-        }),
-        format!("persistentvolume-{index}"),
-    )
-}
-
-fn policy<P: serde::de::DeserializeOwned>(kind: &str, name: &str, spec: serde_json::Value) -> P {
-    serde_json::from_value(json!({
-        "apiVersion": "dpo.dev/v1alpha1", "kind": kind,
-        "metadata": {"name": name, "generation": 1}, "spec": spec,
-    }))
-    .expect("policy")
-}
-
-/// CPU time of this process so far (user + system), from /proc/self/stat in clock ticks of
-/// 10 ms (`CLK_TCK` is 100 on Linux).
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // After the parenthesised name come the state (field 3), ..., utime and stime (14 and 15).
-    let after_name = stat.rsplit(')').next().unwrap_or_default();
-    let mut fields = after_name.split_whitespace().skip(11).map(|f| f.parse::<u64>().unwrap_or(0));
-    let ticks = fields.next().unwrap_or(0) + fields.next().unwrap_or(0);
-    Duration::from_millis(ticks * 10)
+fn policy<P: serde::de::DeserializeOwned>(kind: &str, name: &str) -> P {
+    let (_, _, spec) = world::POLICIES.iter().find(|(k, n, _)| *k == kind && *n == name).expect("a policy");
+    let mut object = world::policy(kind, name, spec());
+    object["metadata"]["generation"] = json!(1);
+    serde_json::from_value(object).expect("policy")
 }
 
 fn calls(aws: &AwsFacts) -> Vec<u64> {
@@ -182,33 +99,20 @@ fn print_calls(title: &str, before: &[u64], after: &[u64]) {
 }
 
 async fn seed_world(seed: &Seed) -> (VolumeWorld, TlsWorld, Vec<String>) {
-    let certificates: Vec<String> = futures::stream::iter(0..GROUPS)
-        .map(|group| async move {
-            let until = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(24 * 200);
-            seed.certificate(&[&host(group)], until).await
-        })
-        .buffered(SEEDING)
-        .collect()
-        .await;
-    let mut keys = Vec::new();
-    for _ in 0..KEYS {
-        keys.push(seed.key().await.arn);
-    }
-    let keys = &keys;
-    let volumes: Vec<String> = futures::stream::iter(0..CLASSES)
-        .map(|index| async move { seed.volume(true, Some(&keys[index % KEYS])).await })
-        .buffered(SEEDING)
-        .collect()
-        .await;
+    let AwsWorld { certificates, keys, volumes } = world::seed_aws(seed, GROUPS, CLASSES).await;
     let volume_world = VolumeWorld {
-        storage_classes: (0..CLASSES).map(|i| storage_class(i, &keys[i % KEYS])).collect(),
-        persistent_volumes: volumes.iter().enumerate().map(|(i, id)| persistent_volume(i, id)).collect(),
+        storage_classes: (0..CLASSES)
+            .map(|i| served(world::storage_class(i, &keys[i % KEYS]), format!("storageclass-{i}")))
+            .collect(),
+        persistent_volumes: volumes
+            .iter()
+            .enumerate()
+            .map(|(i, id)| served(world::persistent_volume(i, id), format!("persistentvolume-{i}")))
+            .collect(),
     };
     let tls_world = TlsWorld {
         ingresses: (0..GROUPS * INGRESSES_PER_GROUP)
-            .map(|i| {
-                ingress(i, &certificates[i / INGRESSES_PER_GROUP], "ELBSecurityPolicy-TLS13-1-2-2021-06")
-            })
+            .map(|i| ingress(i, &certificates[i / INGRESSES_PER_GROUP], SSL_POLICY))
             .collect(),
         ..TlsWorld::default()
     };
@@ -269,23 +173,20 @@ async fn main() {
     let (client, api) = apiserver::start();
     let volumes = PolicyEngine::<VolumePolicies>::new(context(client.clone(), aws.clone()));
     let tls = PolicyEngine::<TlsPolicies>::new(context(client.clone(), aws.clone()));
-    let mut volume_policy: EncryptedVolumePolicy =
-        policy("EncryptedVolumePolicy", "ebs", json!({"requireCustomerManagedKey": true}));
-    let mut tls_policies: [TlsIngressPolicy; 2] = [
-        policy("TlsIngressPolicy", "tls-all", json!({})),
-        policy("TlsIngressPolicy", "tls-prod", json!({"ingressSelector": {"matchLabels": {"tier": "prod"}}})),
-    ];
+    let mut volume_policy: EncryptedVolumePolicy = policy("EncryptedVolumePolicy", "ebs");
+    let mut tls_policies: [TlsIngressPolicy; 2] =
+        [policy("TlsIngressPolicy", "tls-all"), policy("TlsIngressPolicy", "tls-prod")];
 
     api.store(&volume_policy);
     tls_policies.iter().for_each(|policy| api.store(policy));
     let before = calls(&aws);
-    let (started, cpu) = (Instant::now(), cpu_time());
+    let (started, cpu) = (Instant::now(), cpu_time("self"));
     let (volume_status, tls_statuses, writes) =
         full_pass(&volumes, &tls, &volume_policy, &tls_policies, &volume_world, &tls_world).await;
     println!(
         "first complete status of all 3 policies: {:.0} ms wall, {:.0} ms CPU, {writes} status writes",
         started.elapsed().as_secs_f64() * 1e3,
-        (cpu_time() - cpu).as_secs_f64() * 1e3
+        (cpu_time("self") - cpu).as_secs_f64() * 1e3
     );
     println!("  {}", summarize::<VolumePolicies>("ebs", &volume_status));
     println!("  {}", summarize::<TlsPolicies>("tls-all", &tls_statuses[0]));
@@ -303,13 +204,13 @@ async fn main() {
     drop((volumes, tls));
     let volumes = PolicyEngine::<VolumePolicies>::new(context(client.clone(), aws.clone()));
     let tls = PolicyEngine::<TlsPolicies>::new(context(client.clone(), aws.clone()));
-    let (started, cpu) = (Instant::now(), cpu_time());
+    let (started, cpu) = (Instant::now(), cpu_time("self"));
     let (_, _, writes) =
         full_pass(&volumes, &tls, &volume_policy, &tls_policies, &volume_world, &tls_world).await;
     println!(
         "full re-evaluation pass (unchanged world): {:.0} ms wall, {:.0} ms CPU, {writes} status writes, {} apiserver requests",
         started.elapsed().as_secs_f64() * 1e3,
-        (cpu_time() - cpu).as_secs_f64() * 1e3,
+        (cpu_time("self") - cpu).as_secs_f64() * 1e3,
         api.take().len()
     );
     print_calls("AWS calls, second full pass", &after_first, &calls(&aws));

@@ -1,12 +1,14 @@
 //! The reconciler against the fake API server and moto at the edges of a ProtectedSecret's
 //! life: what it may not ask for (refused in status, naming what to change, nothing written),
-//! its deletion seen more than once, and its retained Secret taken back when it is created again.
+//! its deletion seen more than once, its retained Secret taken back when it is created again, the
+//! refresh of one that sets no interval, and a reconcile of a copy the watch has not yet updated.
 
 mod support;
 
-use dpo::controller::protected_secret;
+use dpo::controller::{ControllerConfig, protected_secret};
 use serde_json::json;
 use std::sync::Arc;
+use std::time::Duration;
 use support::apiserver::{protected_secret_path, secret_path};
 use support::controller::{Harness, NAMESPACE};
 use support::moto::{self, Seed};
@@ -145,4 +147,45 @@ async fn a_retained_secret_is_taken_back_and_its_earlier_manager_released() {
     assert!(release.content_type.contains("apply-patch") && release.query.contains("force=true"));
     assert_eq!(release.body["data"], serde_json::Value::Null, "{}", release.body);
     assert_eq!(release.body["metadata"].as_object().map(|m| m.len()), Some(2), "{}", release.body);
+}
+
+#[tokio::test]
+async fn an_object_that_sets_no_refresh_interval_refreshes_at_the_default_refresh() {
+    let seed = Seed::new().await;
+    let secret_id = seed.compliant_secret(NAMESPACE, &json!({"password": "one"})).await;
+    let mut settings = moto::test_settings();
+    settings.cache.secret_metadata_ttl = Duration::ZERO;
+    let default_refresh = Duration::from_millis(500);
+    let config = ControllerConfig { default_refresh, ..ControllerConfig::default() };
+    let h = Harness::with_config(moto::facts(settings).await, config);
+    h.create(
+        "db",
+        json!({"source": {"secretId": secret_id}, "data": [{"key": "password", "property": "password"}]}),
+    );
+    h.reconcile("db").await.unwrap();
+
+    let second = seed.put_value(&secret_id, &json!({"password": "two"}).to_string()).await;
+    // Past the default refresh and its jitter.
+    tokio::time::sleep(default_refresh.mul_f64(1.2)).await;
+    h.reconcile("db").await.unwrap();
+    let synced = h.object("db").status.and_then(|s| s.synced_version_id);
+    assert_eq!(synced.as_deref(), Some(second.as_str()), "the refresh was due after the default refresh");
+}
+
+#[tokio::test]
+async fn a_reconcile_of_a_copy_older_than_its_status_keeps_what_the_policy_said() {
+    let secret_id = Seed::new().await.compliant_secret(NAMESPACE, &json!({"password": "pw"})).await;
+    let h = Harness::new(moto::facts(moto::test_settings()).await);
+    h.create(
+        "db",
+        json!({"source": {"secretId": secret_id}, "data": [{"key": "password", "property": "password"}]}),
+    );
+    // What the watch may still hand out after the first sync's writes: the object without status.
+    let stale = h.object("db");
+    h.reconcile("db").await.unwrap();
+    let compliant = h.condition("db", "Compliant");
+    assert_eq!(compliant.0, "True", "{compliant:?}");
+
+    protected_secret::reconcile(Arc::new(stale), h.ctx.clone()).await.unwrap();
+    assert_eq!(h.condition("db", "Compliant"), compliant, "the refresh is not due: the verdict stands");
 }

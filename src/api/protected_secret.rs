@@ -51,20 +51,17 @@ pub struct ProtectedSecretSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub template: Option<SecretTemplate>,
     /// How often to look for a new version, as a duration (`1h`, `15m`); `0` syncs once.
-    #[serde(default = "default_refresh_interval")]
+    /// Default: the controller's `--default-refresh` (1h unless set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     #[x_kube(validation = Rule::new("self == '0' || duration(self) == duration('0s') || duration(self) >= duration('10s')").message("refreshInterval must be 0 (sync once) or at least 10s"))]
     #[schemars(regex(pattern = r"^(0|([0-9]+(\.[0-9]+)?(ns|us|µs|ms|s|m|h))+)$"))]
-    pub refresh_interval: String,
+    pub refresh_interval: Option<String>,
     /// Workloads in this namespace to restart when the synced value changes (opt-in).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rollout_restart: Vec<RolloutTarget>,
     /// The data-protection policy the AWS secret must meet.
     #[serde(default)]
     pub policy: SecretPolicy,
-}
-
-fn default_refresh_interval() -> String {
-    "1h".to_string()
 }
 
 /// The AWS Secrets Manager secret to read.

@@ -128,6 +128,38 @@ pub async fn create_namespace(client: &kube::Client, prefix: &str) -> String {
     name
 }
 
+/// Creates `objects` (JSON as applied, each with its `apiVersion`, `kind` and, where
+/// namespaced, `metadata.namespace`) of the kind `resource`, `concurrency` at a time. A `status`
+/// is written after the create, as the controller that owns it would (the apiserver drops it
+/// from a create).
+pub async fn create_all(
+    client: &kube::Client,
+    resource: &ApiResource,
+    objects: Vec<serde_json::Value>,
+    concurrency: usize,
+) {
+    use futures::StreamExt;
+    futures::stream::iter(objects)
+        .for_each_concurrent(concurrency, |object| async move {
+            let api: Api<DynamicObject> = match object["metadata"]["namespace"].as_str() {
+                Some(namespace) => Api::namespaced_with(client.clone(), namespace, resource),
+                None => Api::all_with(client.clone(), resource),
+            };
+            let status = object.get("status").cloned();
+            let dynamic: DynamicObject = serde_json::from_value(object).expect("an object");
+            let name = dynamic.metadata.name.clone().unwrap_or_default();
+            api.create(&PostParams::default(), &dynamic)
+                .await
+                .unwrap_or_else(|e| panic!("creating {} {name}: {e}", resource.kind));
+            if let Some(status) = status {
+                api.patch_status(&name, &PatchParams::default(), &Patch::Merge(json!({"status": status})))
+                    .await
+                    .unwrap_or_else(|e| panic!("writing the status of {} {name}: {e}", resource.kind));
+            }
+        })
+        .await;
+}
+
 pub async fn delete_namespace(client: &kube::Client, name: &str) {
     let _ = Api::<Namespace>::all(client.clone()).delete(name, &DeleteParams::default()).await;
 }

@@ -3,8 +3,9 @@
 //! memory probe, a fault-injecting proxy, a fake apiserver for fast reconcile tests, the real
 //! cluster of the e2e tests and the frame of their ProtectedSecret scenarios, the Helm chart
 //! installed in it, a proxy that stalls Lease requests, `dpo controller` as a process or in this
-//! one, a client that counts its requests, and the GitOps tools' judges. Each binary uses a part
-//! of it.
+//! one, a client that counts its requests, the GitOps tools' judges, the test control plane
+//! started on demand with the requests a controller made of it and of AWS, and the policy
+//! benchmarks' world of Ingresses and StorageClasses. Each binary uses a part of it.
 #![allow(dead_code)]
 
 pub mod access;
@@ -12,6 +13,7 @@ pub mod apiserver;
 pub mod bench;
 pub mod chart;
 pub mod cluster;
+pub mod control_plane;
 pub mod controller;
 pub mod gitops;
 pub mod lease_stall;
@@ -22,3 +24,5 @@ pub mod proxy;
 pub mod rbac;
 pub mod running;
 pub mod tally;
+pub mod traffic;
+pub mod world;

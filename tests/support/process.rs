@@ -25,6 +25,10 @@ impl DpoProcess {
         DpoProcess { child, log: log.to_path_buf() }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// SIGTERM, as the kubelet stops it: a clean exit (a lost Lease, say, would be exit 1).
     pub fn stop(&mut self) {
         let status = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status().unwrap();
@@ -47,6 +51,16 @@ impl DpoProcess {
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+}
+
+/// The text of `http://ADDRESS/metrics` (HTTP/1.0: the answer ends when the connection does).
+pub async fn scrape(address: std::net::SocketAddr) -> std::io::Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(address).await?;
+    stream.write_all(b"GET /metrics HTTP/1.0\r\nHost: dpo\r\n\r\n").await?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await?;
+    Ok(answer.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default())
 }
 
 impl Drop for DpoProcess {

@@ -71,6 +71,11 @@ impl Proxy {
         self.state.lock().unwrap().seen.get(operation).copied().unwrap_or(0)
     }
 
+    /// Requests that reached the proxy so far, by operation.
+    pub fn counts(&self) -> HashMap<String, usize> {
+        self.state.lock().unwrap().seen.clone()
+    }
+
     /// The bodies of the requests of `operation` that reached the proxy, oldest first.
     pub fn bodies(&self, operation: &str) -> Vec<String> {
         self.state.lock().unwrap().bodies.get(operation).cloned().unwrap_or_default()

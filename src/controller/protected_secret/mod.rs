@@ -201,8 +201,9 @@ async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action,
         set_finalizer(ctx, ps, needs_finalizer).await?;
     }
     // `None`: sync once. An invalid interval is reported by the spec check.
-    let refresh = parse_duration(&ps.spec.refresh_interval).ok().filter(|d| !d.is_zero()).map(jitter);
-    let once = parse_duration(&ps.spec.refresh_interval).is_ok_and(|d| d.is_zero());
+    let interval = interval(ps, ctx);
+    let refresh = interval.as_ref().ok().filter(|d| !d.is_zero()).copied().map(jitter);
+    let once = interval.is_ok_and(|d| d.is_zero());
 
     let outcome = sync(ps, ctx, &namespace, once).await?;
     let previous = ps.status.clone().unwrap_or_default();
@@ -301,7 +302,15 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
         Ok(value) => value,
         Err(err) => return Ok(Outcome::failed(Failure::aws(err))),
     };
-    let judgement = if due { Some(judge(&ctx.aws, ps, &target).await) } else { None };
+    let judgement = if due {
+        let judged = judge(&ctx.aws, ps, &target).await;
+        shared.judged(ps, &version_id, &judged);
+        Some(judged)
+    } else {
+        // The object may be a copy older than our last status write (the watch lags behind it):
+        // what the policy said comes from memory, or that write would be undone.
+        shared.judgement(ps, &version_id)
+    };
     let causes: Vec<FactError> = judgement
         .iter()
         .flat_map(|j| j.skip_causes.values().cloned())
@@ -396,13 +405,15 @@ fn synced_version(ps: &ProtectedSecret) -> Option<&str> {
     ps.status.as_ref()?.synced_version_id.as_deref()
 }
 
+/// The object's refresh interval, `--default-refresh` where it sets none.
+fn interval(ps: &ProtectedSecret, ctx: &Context) -> Result<Duration, crate::api::DurationError> {
+    ps.spec.refresh_interval.as_deref().map_or(Ok(ctx.config.default_refresh), parse_duration)
+}
+
 /// How old the metadata read for a due refresh may be: the object's own interval, else the
 /// default one.
 fn refresh_interval(ps: &ProtectedSecret, ctx: &Context) -> Duration {
-    parse_duration(&ps.spec.refresh_interval)
-        .ok()
-        .filter(|d| !d.is_zero())
-        .unwrap_or(ctx.config.default_refresh)
+    interval(ps, ctx).ok().filter(|d| !d.is_zero()).unwrap_or(ctx.config.default_refresh)
 }
 
 /// With `refreshInterval: 0`, the version already synced for this generation (after a restart

@@ -1,12 +1,14 @@
 //! What the ProtectedSecret controller keeps between reconciles: the refresh schedule with
-//! per-object backoff, which cached values objects hold, AWS read batching, the HMAC key,
-//! metrics and the event recorder. What it keeps of an object goes with the object.
+//! per-object backoff, which cached values objects hold, what the policy said at the last due
+//! refresh, AWS read batching, the HMAC key, metrics and the event recorder. What it keeps of an
+//! object goes with the object.
 
 use super::batch::Window;
 use super::target::ContentKey;
 use crate::api::ProtectedSecret;
 use crate::aws::{AwsError, AwsFacts, SecretValue, SecretsApi, Target, ValueRef};
 use crate::metrics::SecretSyncMetrics;
+use crate::policy::Judgement;
 use crate::policy::facts::SecretFacts;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Resource, ResourceExt};
@@ -57,6 +59,22 @@ struct Schedule {
     /// `None`: never (refreshInterval 0).
     next_check: Option<Instant>,
     failures: u32,
+    /// What the policy said at the last due refresh, for (generation, version id).
+    judgement: Option<(Option<i64>, String, Judgement)>,
+}
+
+impl Schedule {
+    fn blank(ps: &ProtectedSecret) -> Self {
+        Schedule {
+            namespace: ps.namespace().unwrap_or_default(),
+            name: ps.name_any(),
+            generation: None,
+            synced: None,
+            next_check: Some(Instant::now()),
+            failures: 0,
+            judgement: None,
+        }
+    }
 }
 
 impl Shared {
@@ -93,17 +111,32 @@ impl Shared {
         let now = Instant::now();
         let mut objects = self.objects();
         *objects.holders.entry(synced.clone()).or_default() += 1;
+        let before = objects.schedule.remove(&uid(ps));
         let entry = Schedule {
-            namespace: ps.namespace().unwrap_or_default(),
-            name: ps.name_any(),
             generation: ps.meta().generation,
             synced: Some(synced),
             next_check: refresh.map(|r| now + r),
-            failures: 0,
+            judgement: before.as_ref().and_then(|b| b.judgement.clone()),
+            ..Schedule::blank(ps)
         };
-        if let Some(before) = objects.schedule.insert(uid(ps), entry) {
+        objects.schedule.insert(uid(ps), entry);
+        if let Some(before) = before {
             self.release(&mut objects.holders, before.synced.as_ref());
         }
+    }
+
+    /// Notes what the policy said of `ps` at `version_id`.
+    pub(super) fn judged(&self, ps: &ProtectedSecret, version_id: &str, judgement: &Judgement) {
+        let mut objects = self.objects();
+        let entry = objects.schedule.entry(uid(ps)).or_insert_with(|| Schedule::blank(ps));
+        entry.judgement = Some((ps.meta().generation, version_id.to_string(), judgement.clone()));
+    }
+
+    /// What the policy said of `ps` at `version_id` when last judged, for its current spec.
+    pub(super) fn judgement(&self, ps: &ProtectedSecret, version_id: &str) -> Option<Judgement> {
+        let objects = self.objects();
+        let (generation, version, judgement) = objects.schedule.get(&uid(ps))?.judgement.as_ref()?;
+        (*generation == ps.meta().generation && version == version_id).then(|| judgement.clone())
     }
 
     /// Lets go of a version an object held; the last holder takes its value out of the cache.
@@ -120,14 +153,7 @@ impl Shared {
     /// Counts a failure of `ps` and returns how long to wait before trying again.
     pub(super) fn backoff(&self, ps: &ProtectedSecret) -> Duration {
         let mut objects = self.objects();
-        let entry = objects.schedule.entry(uid(ps)).or_insert_with(|| Schedule {
-            namespace: ps.namespace().unwrap_or_default(),
-            name: ps.name_any(),
-            generation: None,
-            synced: None,
-            next_check: Some(Instant::now()),
-            failures: 0,
-        });
+        let entry = objects.schedule.entry(uid(ps)).or_insert_with(|| Schedule::blank(ps));
         entry.failures = entry.failures.saturating_add(1);
         let wait = BACKOFF_BASE.saturating_mul(1 << entry.failures.min(8).saturating_sub(1)).min(BACKOFF_MAX);
         jitter(wait)

@@ -76,14 +76,16 @@ pub fn validate_spec(spec: &ProtectedSecretSpec) -> Vec<SpecError> {
             "keep one of versionId and versionStage",
         );
     }
-    match parse_duration(&spec.refresh_interval) {
-        Err(e) => fail("spec.refreshInterval".into(), e.to_string(), "write a duration such as 1h"),
-        Ok(d) if !d.is_zero() && d < std::time::Duration::from_secs(10) => fail(
-            "spec.refreshInterval".into(),
-            format!("{} is shorter than 10s", spec.refresh_interval),
-            "use 0 to sync once, or at least 10s",
-        ),
-        Ok(_) => {}
+    if let Some(interval) = &spec.refresh_interval {
+        match parse_duration(interval) {
+            Err(e) => fail("spec.refreshInterval".into(), e.to_string(), "write a duration such as 1h"),
+            Ok(d) if !d.is_zero() && d < std::time::Duration::from_secs(10) => fail(
+                "spec.refreshInterval".into(),
+                format!("{interval} is shorter than 10s"),
+                "use 0 to sync once, or at least 10s",
+            ),
+            Ok(_) => {}
+        }
     }
     let extract = spec.data_from.as_ref().is_some_and(|d| d.extract);
     let templated = spec.template.as_ref().is_some_and(|t| !t.data.is_empty());

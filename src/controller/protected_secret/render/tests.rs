@@ -12,7 +12,7 @@ fn spec(data: &[(&str, Option<&str>)]) -> ProtectedSecretSpec {
             .collect(),
         data_from: None,
         template: None,
-        refresh_interval: "1h".into(),
+        refresh_interval: Some("1h".into()),
         rollout_restart: vec![],
         policy: Default::default(),
     }
