@@ -51,8 +51,8 @@ const FULL: Size = Size {
     objects_per_secret: 10,
     groups: 500,
     classes: 2_000,
-    // Long enough for the warm start's 10,000 reconciles at the default concurrency (4): a
-    // shorter cycle re-reconciles the objects synced first before the rest are reached.
+    // Long enough for the warm start's 10,000 reconciles: a shorter cycle re-reconciles the
+    // objects synced first before the rest are reached.
     refresh: Duration::from_secs(240),
 };
 const SMOKE: Size = Size {

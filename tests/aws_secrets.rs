@@ -5,6 +5,7 @@
 mod support;
 
 use dpo::aws::{AwsError, KmsApi, SecretsApi, Target, ValueRef};
+use futures::StreamExt;
 use std::time::Duration;
 use support::moto::{self, Seed};
 use support::proxy::{Fault, Proxy};
@@ -142,16 +143,35 @@ async fn many_secrets_cost_a_few_list_calls() {
     assert_eq!(found.len(), 13);
     assert!(names[..12].iter().all(|n| found[n].as_ref().is_ok_and(|s| &s.name == n)));
     assert_eq!(found[&missing].as_ref().unwrap_err().reason(), "SecretNotFound");
-    // 13 names need two ListSecrets calls (10 filter values each); only the absent one is described.
-    assert_eq!(facts.metrics().count("secretsmanager", "ListSecrets"), 2);
+    // 13 names under one path are one ListSecrets page; only the absent one is described.
+    assert_eq!(facts.metrics().count("secretsmanager", "ListSecrets"), 1);
     assert_eq!(facts.metrics().count("secretsmanager", "DescribeSecret"), 1);
 
     facts.secrets(&here(), &names).await;
-    assert_eq!(facts.metrics().count("secretsmanager", "ListSecrets"), 2, "all cached, the absent one too");
+    assert_eq!(facts.metrics().count("secretsmanager", "ListSecrets"), 1, "all cached, the absent one too");
     assert_eq!(facts.metrics().count("secretsmanager", "DescribeSecret"), 1);
 
     let listed = facts.list_secrets(&here(), &[format!("{prefix}/")]).await.unwrap();
     assert_eq!(listed.len(), 12);
+}
+
+#[tokio::test]
+async fn a_path_holding_far_more_secrets_than_wanted_is_given_up_for_the_names() {
+    let seed = Seed::new().await;
+    let facts = moto::facts(moto::test_settings()).await;
+    let prefix = moto::unique("crowded");
+    let names: Vec<String> = (0..310).map(|i| format!("{prefix}/s-{i:03}")).collect();
+    futures::stream::iter(&names)
+        .for_each_concurrent(16, |name| async { drop(seed.secret(name, "v", None).await) })
+        .await;
+    let wanted = vec![names[7].clone(), names[300].clone(), format!("{prefix}/absent")];
+
+    let found = facts.secrets(&here(), &wanted).await;
+    assert!(wanted[..2].iter().all(|n| found[n].as_ref().is_ok_and(|s| &s.name == n)));
+    // The path would take 4 pages: it is given up after the 2 its names cost listed one by one,
+    // and they are listed by name, in one call.
+    assert_eq!(facts.metrics().count("secretsmanager", "ListSecrets"), 3);
+    assert_eq!(facts.metrics().count("secretsmanager", "DescribeSecret"), 1, "only the absent one");
 }
 
 #[tokio::test]

@@ -1,10 +1,12 @@
-//! What one tenant's ProtectedSecret may cost the others: a runaway template fails alone while
-//! the objects reconciled with it sync, and the value cache stays within its bound, drops the
-//! versions no object holds, and reads an evicted value again rather than miss it.
+//! What ProtectedSecrets cost. One tenant's may not cost the others: a runaway template fails
+//! alone while the objects reconciled with it sync, and the value cache stays within its bound,
+//! drops the versions no object holds, and reads an evicted value again rather than miss it. A
+//! refresh wave reads metadata in bulk, however its objects' refreshes are spread.
 
 mod support;
 
 use dpo::aws::AwsFacts;
+use dpo::controller::ControllerConfig;
 use k8s_openapi::api::core::v1::Secret;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -170,4 +172,72 @@ async fn an_evicted_value_is_read_again_and_never_missing_from_the_secret() {
     assert_eq!(value_reads(&h.ctx.aws), reads + 2);
     assert_eq!(password(&h, "two"), "pw-two");
     assert!(cache.value_bytes() <= bound, "{} bytes", cache.value_bytes());
+}
+
+/// The default refresh of the refresh tests (shorter than any refreshInterval may be), as
+/// they wait for it.
+const REFRESH: Duration = Duration::from_secs(2);
+
+fn refreshing(aws: AwsFacts) -> Harness {
+    Harness::with_config(aws, ControllerConfig { default_refresh: REFRESH, ..ControllerConfig::default() })
+}
+
+/// DescribeSecret and ListSecrets calls so far.
+fn metadata_reads(aws: &AwsFacts) -> u64 {
+    ["DescribeSecret", "ListSecrets"].iter().map(|op| aws.metrics().count("secretsmanager", op)).sum()
+}
+
+#[tokio::test]
+async fn a_refresh_wave_reads_the_metadata_of_every_object_due_soon_in_one_listing() {
+    let seed = Seed::new().await;
+    let key = seed.key().await;
+    seed.enable_rotation(&key).await;
+    let path = moto::unique(&format!("{NAMESPACE}/wave"));
+    let h = refreshing(moto::facts(moto::test_settings()).await);
+    let mut names = Vec::new();
+    for i in 0..10 {
+        let secret_id = format!("{path}/db-{i}");
+        seed.secret(&secret_id, &json!({"password": format!("pw-{i}")}).to_string(), Some(&key.arn)).await;
+        for copy in 0..2 {
+            let name = format!("db-{i}-{copy}");
+            h.create(&name, spec(&secret_id));
+            names.push(name);
+        }
+    }
+    assert_eq!(h.reconcile_all(&names, 4).await, names.len(), "{:?}", h.ready("db-0-0"));
+    let before = metadata_reads(&h.ctx.aws);
+
+    tokio::time::sleep(REFRESH + REFRESH / 4).await;
+    // One after another, so that no batch window joins them: the first reads ahead for all.
+    for name in &names {
+        h.reconcile(name).await.unwrap();
+    }
+    assert_eq!(
+        metadata_reads(&h.ctx.aws) - before,
+        1,
+        "one ListSecrets page for 20 due objects on 10 secrets"
+    );
+    assert_eq!(password(&h, "db-9-1"), "pw-9");
+}
+
+#[tokio::test]
+async fn a_repair_between_refreshes_leaves_the_next_refresh_where_it_was() {
+    let seed = Seed::new().await;
+    let secret_id = seed.compliant_secret(NAMESPACE, &json!({"password": "pw"})).await;
+    let h = refreshing(moto::facts(moto::test_settings()).await);
+    h.create("db", spec(&secret_id));
+    h.reconcile("db").await.unwrap();
+    assert_eq!(h.ready("db").0, "True", "{:?}", h.ready("db"));
+    let before = metadata_reads(&h.ctx.aws);
+
+    tokio::time::sleep(REFRESH / 2).await;
+    h.api.remove(&secret_path(NAMESPACE, "db"));
+    h.reconcile("db").await.unwrap();
+    assert_eq!(password(&h, "db"), "pw", "repaired from the version held");
+    assert_eq!(metadata_reads(&h.ctx.aws), before, "a repair needs no metadata");
+
+    // Due at the first sync's interval (jitter aside), not one interval after the repair.
+    tokio::time::sleep(REFRESH / 2 + REFRESH / 4).await;
+    h.reconcile("db").await.unwrap();
+    assert_eq!(metadata_reads(&h.ctx.aws), before + 1, "the refresh is due");
 }

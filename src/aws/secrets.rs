@@ -9,7 +9,7 @@ use super::retry::Operation;
 use super::session::{AwsFacts, Target};
 use crate::policy::arn::Arn;
 use crate::policy::facts::SecretFacts;
-use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType, SecretListEntry};
+use aws_sdk_secretsmanager::types::SecretListEntry;
 use aws_smithy_types::DateTime;
 use futures::future::join_all;
 use secrecy::{ExposeSecret, SecretBox};
@@ -181,23 +181,19 @@ impl SecretsApi for AwsFacts {
             Ok(scope) => scope,
             Err(err) => return secret_ids.iter().map(|id| (id.clone(), Err(err.clone()))).collect(),
         };
-        let cache = &self.inner.cache;
         let mut found = HashMap::new();
         let mut missing: Vec<&String> = Vec::new();
         for id in unique(secret_ids) {
-            match cache.peek::<SecretFacts>(&scope, id) {
+            match self.inner.cache.peek::<SecretFacts>(&scope, id) {
                 Some(result) => drop(found.insert(id.clone(), result)),
                 None => missing.push(id),
             }
         }
         if missing.len() >= self.inner.settings.list_secrets_from {
-            let prefixes: Vec<String> =
-                unique(missing.iter().map(|id| name_prefix(id))).map(str::to_string).collect();
             // A failed listing is not fatal: DescribeSecret below still answers each secret.
-            if let Ok(listed) = self.list_in_scope(&scope, &prefixes).await {
-                missing.retain(|id| match listed.iter().find(|s| refers_to(id, s)) {
+            if let Ok(listed) = self.list_into_cache(&scope, &missing).await {
+                missing.retain(|id| match listed.get(id.as_str()) {
                     Some(facts) => {
-                        cache.put(&scope, id, Ok(facts.clone()));
                         found.insert((*id).clone(), Ok(facts.clone()));
                         false
                     }
@@ -289,6 +285,50 @@ impl AwsFacts {
         }
     }
 
+    /// Reads the metadata of those of `secret_ids` not cached into the cache, when ListSecrets
+    /// pages can: a refresh due soon then costs nothing. Unlike [`SecretsApi::secrets`], nothing
+    /// is read one by one, and a failure is left to the refresh itself to meet.
+    pub async fn read_ahead_secret_metadata(&self, target: &Target, secret_ids: &[String]) {
+        let Ok(scope) = self.scope(target) else { return };
+        let missing: Vec<&String> = unique(secret_ids)
+            .filter(|id| self.inner.cache.peek::<SecretFacts>(&scope, id).is_none())
+            .collect();
+        if missing.len() >= self.inner.settings.list_secrets_from {
+            let _ = self.list_into_cache(&scope, &missing).await;
+        }
+    }
+
+    /// When the metadata of `secret_id` now cached was read from AWS.
+    pub fn secret_metadata_fetched(&self, target: &Target, secret_id: &str) -> Option<std::time::Instant> {
+        self.inner.cache.fetched::<SecretFacts>(&self.scope(target).ok()?, secret_id)
+    }
+
+    /// How long secret metadata read ahead of a refresh is kept.
+    pub fn secret_metadata_ttl(&self) -> Duration {
+        self.inner.cache.ttl(FactKind::SecretMetadata).unwrap_or(Duration::MAX)
+    }
+
+    /// Lists `secret_ids` and caches what it finds of them, by id.
+    async fn list_into_cache<'a>(
+        &self,
+        scope: &Scope,
+        secret_ids: &[&'a String],
+    ) -> Result<HashMap<&'a str, SecretFacts>, AwsError> {
+        let listed = self.list_named(scope, secret_ids).await?;
+        let by_name: HashMap<&str, &SecretFacts> =
+            listed.iter().map(|facts| (facts.name.as_str(), facts)).collect();
+        let mut found = HashMap::new();
+        for id in secret_ids {
+            let named = by_name.get(name_prefix(id)).copied().filter(|facts| refers_to(id, facts));
+            // A partial ARN whose name ends like a random suffix is not found by name.
+            if let Some(facts) = named.or_else(|| listed.iter().find(|facts| refers_to(id, facts))) {
+                self.inner.cache.put(scope, id, Ok(facts.clone()));
+                found.insert(id.as_str(), facts.clone());
+            }
+        }
+        Ok(found)
+    }
+
     /// Drops the cached value of a version no ProtectedSecret uses any more: wiped at once,
     /// unless a reconcile still holds it.
     pub fn forget_value(&self, value_ref: &ValueRef) {
@@ -327,37 +367,6 @@ impl AwsFacts {
                 })
             })
             .await
-    }
-
-    async fn list_in_scope(&self, scope: &Scope, prefixes: &[String]) -> Result<Vec<SecretFacts>, AwsError> {
-        let client = self.clients(scope).secrets.clone();
-        let mut listed = Vec::new();
-        for values in prefixes.chunks(LIST_FILTER_VALUES) {
-            let filter =
-                Filter::builder().key(FilterNameStringType::Name).set_values(Some(values.to_vec())).build();
-            let id = values.join(",");
-            let mut next_token: Option<String> = None;
-            loop {
-                let out = self
-                    .inner
-                    .requester
-                    .send(LIST_SECRETS, &id, || {
-                        client
-                            .list_secrets()
-                            .filters(filter.clone())
-                            .max_results(LIST_PAGE)
-                            .set_next_token(next_token.clone())
-                            .send()
-                    })
-                    .await?;
-                listed.extend(out.secret_list.unwrap_or_default().into_iter().map(list_entry_facts));
-                match out.next_token {
-                    Some(token) if !token.is_empty() => next_token = Some(token),
-                    _ => break,
-                }
-            }
-        }
-        Ok(listed)
     }
 
     async fn get_value(
@@ -510,6 +519,8 @@ fn unique<T: Eq + std::hash::Hash + Clone>(items: impl IntoIterator<Item = T>) -
     let mut seen = HashSet::new();
     items.into_iter().filter(move |item| seen.insert(item.clone()))
 }
+
+mod listing;
 
 #[cfg(test)]
 mod tests;

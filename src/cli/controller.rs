@@ -23,7 +23,7 @@ pub struct ControllerArgs {
     #[arg(long, env = "DPO_CONTROLLERS", value_enum, value_delimiter = ',', default_values_t = ControllerKind::ALL)]
     pub controllers: Vec<ControllerKind>,
     /// Reconciles in flight at once, per controller.
-    #[arg(long, env = "DPO_CONCURRENCY", default_value_t = 4)]
+    #[arg(long, env = "DPO_CONCURRENCY", default_value_t = crate::controller::DEFAULT_CONCURRENCY)]
     pub concurrency: u16,
     /// AWS region for references without one (default: the SDK's, from AWS_REGION or the profile).
     #[arg(long, env = "DPO_REGION")]

@@ -49,12 +49,16 @@ pub struct ControllerConfig {
     pub cluster_name: Option<String>,
 }
 
+/// Reconciles in flight at once, per controller. Each mostly waits on the apiserver or AWS, and
+/// reads that overlap are batched, so many in flight cost little and shorten a start.
+pub const DEFAULT_CONCURRENCY: u16 = 32;
+
 impl Default for ControllerConfig {
     fn default() -> Self {
         ControllerConfig {
             default_refresh: Duration::from_secs(3600),
             reevaluation_period: Duration::from_secs(600),
-            concurrency: 4,
+            concurrency: DEFAULT_CONCURRENCY,
             secret_access: AccessRules::default(),
             batch_window: Duration::from_millis(20),
             alb_defaults: AlbDefaults::default(),

@@ -57,6 +57,8 @@ pub struct CacheSettings {
     /// Bytes of secret values kept at most; the least recently used values are dropped beyond
     /// it, and a value larger than it is not kept at all.
     pub value_bytes: usize,
+    /// A ProtectedSecret's due refresh asks for metadata newer than what its previous one used,
+    /// and no older than its interval; this bounds how long a read ahead of it is kept.
     pub secret_metadata_ttl: Duration,
     pub kms_key_ttl: Duration,
     pub certificate_ttl: Duration,
@@ -76,7 +78,7 @@ impl Default for CacheSettings {
         Self {
             capacity: 10_000,
             value_bytes: DEFAULT_VALUE_BYTES,
-            secret_metadata_ttl: 5 * MINUTE,
+            secret_metadata_ttl: 60 * MINUTE,
             kms_key_ttl: 30 * MINUTE,
             certificate_ttl: 30 * MINUTE,
             certificate_list_ttl: 10 * MINUTE,
@@ -207,6 +209,21 @@ impl FactCache {
             }
             _ => None,
         }
+    }
+
+    /// When the fact held for `id` was fetched from AWS (an answer served stale keeps the time
+    /// of its fetch).
+    pub(crate) fn fetched<T: Cached>(&self, scope: &Scope, id: &str) -> Option<Instant> {
+        let key = Key { scope: scope.clone(), kind: T::KIND, id: id.to_string() };
+        match &self.lock().map.get(&key)?.state {
+            State::Ready { fetched, .. } => Some(*fetched),
+            State::Loading(_) => None,
+        }
+    }
+
+    /// How long a fact of `kind` is served before it is read again.
+    pub(crate) fn ttl(&self, kind: FactKind) -> Option<Duration> {
+        self.settings.ttl(kind)
     }
 
     /// Stores a fact learnt in bulk (a ListSecrets page, a DescribeVolumes batch). Only values

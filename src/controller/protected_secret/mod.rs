@@ -20,6 +20,7 @@ pub use target::{
     ALLOW_MERGE_ANNOTATION, FINALIZER, HASH_ANNOTATION, MANAGED_BY, MANAGED_BY_LABEL, OWNER_ANNOTATION,
 };
 
+use super::policy::slim;
 use super::{CacheSync, Context};
 use crate::api::{Enforcement, ProtectedSecret, ResourceRef, SecretVersion, parse_duration};
 use crate::aws::{AwsError, AwsFacts, FactRequest, Target, ValueRef};
@@ -32,7 +33,7 @@ use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, reflector};
-use kube::runtime::{Config as RuntimeConfig, WatchStreamExt, watcher};
+use kube::runtime::{Config as RuntimeConfig, WatchStreamExt, predicates, watcher};
 use kube::{Resource, ResourceExt};
 use outcome::{Failure, Outcome, Synced};
 use report::{next_status, report, summary};
@@ -123,10 +124,11 @@ fn controller(
     shared: &Arc<Shared>,
 ) -> Controller<ProtectedSecret> {
     let (store, writer) = reflector::store();
-    let watch = watcher(scoped::<ProtectedSecret>(client, scope), watcher::Config::default());
+    let watch = watcher(scoped::<ProtectedSecret>(client, scope), watcher::Config::default()).modify(slim);
     let managed = watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY}"));
-    let (known, listed, shared, scope_name) =
+    let (known, listed, writes, scope_name) =
         (store.clone(), store.clone(), shared.clone(), scope.map(String::from));
+    let shared = shared.clone();
     // The reflector has updated the store by the time an event gets here.
     let events = reflector(writer, watch).inspect_ok(move |event| match event {
         watcher::Event::Delete(ps) => shared.forget(ps),
@@ -136,10 +138,16 @@ fn controller(
         }),
         _ => {}
     });
-    Controller::for_stream(sync.track(events).applied_objects(), store)
+    // Our own finalizer and status writes change no generation: they need no reconcile. A
+    // deletion does change it.
+    let changed =
+        sync.track(events).applied_objects().predicate_filter(predicates::generation, Default::default());
+    Controller::for_stream(changed, store)
         // An edit or deletion of a Secret we write is seen at once, whatever the creation policy
         // (an owner reference exists only under Owner).
-        .watches(scoped::<Secret>(client, scope), managed, move |secret| writers(&secret, &known))
+        .watches(scoped::<Secret>(client, scope), managed, move |secret| {
+            if writes.echoes.is_echo(&secret) { Vec::new() } else { writers(&secret, &known) }
+        })
 }
 
 /// The ProtectedSecrets that write `secret`: the one its owner annotation names, and those it
@@ -202,7 +210,7 @@ async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action,
     }
     // `None`: sync once. An invalid interval is reported by the spec check.
     let interval = interval(ps, ctx);
-    let refresh = interval.as_ref().ok().filter(|d| !d.is_zero()).copied().map(jitter);
+    let refresh = interval.as_ref().ok().filter(|d| !d.is_zero()).copied();
     let once = interval.is_ok_and(|d| d.is_zero());
 
     let outcome = sync(ps, ctx, &namespace, once).await?;
@@ -218,10 +226,10 @@ async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action,
 
     let failure = match outcome.sync {
         Ok(synced) => {
-            shared.remember(ps, synced.value, refresh);
+            let wait = shared.remember(ps, synced.value, synced.checked, refresh);
             shared.metrics.succeeded(&namespace, &name, jiff::Timestamp::now().as_second());
             match synced.restart_failed {
-                None => return Ok(refresh.map_or_else(Action::await_change, Action::requeue)),
+                None => return Ok(wait.map_or_else(Action::await_change, Action::requeue)),
                 Some(failure) => failure,
             }
         }
@@ -236,7 +244,7 @@ async fn reconcile_object(ps: &ProtectedSecret, ctx: &Context) -> Result<Action,
         Some(err) => Err(err),
         // Spec, tenancy, template, policy and target problems wait for a change; the AWS
         // secret or the target may change without an event, so look again later.
-        None => Ok(Action::requeue(refresh.unwrap_or(ctx.config.default_refresh))),
+        None => Ok(Action::requeue(jitter(refresh.unwrap_or(ctx.config.default_refresh)))),
     }
 }
 
@@ -278,13 +286,17 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
     // repair needs neither metadata nor a policy verdict from AWS.
     let known = shared.remembered(ps).or_else(|| synced_once(ps, once));
     let due = known.is_none();
+    let mut checked = None;
     let version_id = match spec.source.version() {
         SecretVersion::Id(id) => id.to_string(),
         SecretVersion::Stage(stage) => match known {
             Some(version_id) => version_id,
-            None => match shared.metadata(&target, secret_id, refresh_interval(ps, ctx)).await {
-                Ok(facts) => match facts.version_for_stage(stage) {
-                    Some(version_id) => version_id.to_string(),
+            None => match shared.metadata(ps, &target, secret_id, refresh_interval(ps, ctx)).await {
+                Ok((facts, fetched)) => match facts.version_for_stage(stage) {
+                    Some(version_id) => {
+                        checked = fetched;
+                        version_id.to_string()
+                    }
                     None => {
                         return Ok(Outcome::failed(Failure::new(
                             "SecretNotFound",
@@ -341,7 +353,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
     let refused = |failure| {
         Ok(Outcome { sync: Err(failure), findings: findings.clone(), unchecked: unchecked.clone() })
     };
-    let written = match target::write(&ctx.client, ps, data, &shared.key).await {
+    let written = match target::write(&ctx.client, ps, data, &shared.key, &shared.echoes).await {
         Ok(Ok(written)) => written,
         Ok(Err(Refusal { reason, message })) => return refused(Failure::new(reason, message)),
         Err(err) => {
@@ -356,7 +368,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
         written => written,
     };
     let restart_failed = roll_out(ctx, ps, namespace, &version_id).await;
-    Ok(Outcome { sync: Ok(Synced { value: wanted, written, restart_failed }), findings, unchecked })
+    Ok(Outcome { sync: Ok(Synced { value: wanted, written, checked, restart_failed }), findings, unchecked })
 }
 
 /// Restarts the `rolloutRestart` workloads if the version they were last restarted for (or

@@ -74,12 +74,17 @@ impl Failure {
     }
 }
 
+use std::time::Instant;
+
 /// A successful sync: the version in the Secret and what the write did.
 #[derive(Debug)]
 pub(super) struct Synced {
     /// The version, as it was read: the value cache's key for it, session and region included.
     pub value: ValueRef,
     pub written: Written,
+    /// When the metadata that chose the version was read from AWS, for a due refresh (`None`:
+    /// the version was known, or pinned by id).
+    pub checked: Option<Instant>,
     /// The rollout restart this version owes its consumers, when it could not be done.
     pub restart_failed: Option<Failure>,
 }

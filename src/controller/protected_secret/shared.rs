@@ -3,8 +3,8 @@
 //! refresh, AWS read batching, the HMAC key, metrics and the event recorder. What it keeps of an
 //! object goes with the object.
 
-use super::batch::Window;
-use super::target::ContentKey;
+use super::batch::{Window, lock};
+use super::target::{ContentKey, Echoes};
 use crate::api::ProtectedSecret;
 use crate::aws::{AwsError, AwsFacts, SecretValue, SecretsApi, Target, ValueRef};
 use crate::metrics::SecretSyncMetrics;
@@ -12,13 +12,16 @@ use crate::policy::Judgement;
 use crate::policy::facts::SecretFacts;
 use kube::runtime::events::{Recorder, Reporter};
 use kube::{Resource, ResourceExt};
-use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// Fraction of the refresh interval added or taken at random, so that objects created together
 /// do not refresh together.
 const JITTER: f64 = 0.1;
+
+/// Shortest wait for a refresh whose metadata was read a whole interval ago or earlier.
+const MIN_REFRESH_WAIT: Duration = Duration::from_secs(1);
 
 /// First and longest wait after a failure.
 const BACKOFF_BASE: Duration = Duration::from_secs(5);
@@ -32,8 +35,10 @@ type ValueWindow = Window<ValueRef, Result<SecretValue, AwsError>>;
 pub struct Shared {
     pub metrics: SecretSyncMetrics,
     pub(super) key: ContentKey,
+    pub(super) echoes: Echoes,
     aws: AwsFacts,
-    objects: Mutex<Objects>,
+    /// Shared with the metadata batches, which read ahead for the objects due soon.
+    objects: Arc<Mutex<Objects>>,
     metadata: MetadataWindow,
     values: ValueWindow,
     recorder: OnceLock<Recorder>,
@@ -58,6 +63,11 @@ struct Schedule {
     synced: Option<ValueRef>,
     /// `None`: never (refreshInterval 0).
     next_check: Option<Instant>,
+    /// The refresh interval, unjittered (`None`: never).
+    interval: Option<Duration>,
+    /// When the metadata of the last due refresh was read from AWS: the next refresh is an
+    /// interval after it, and wants metadata read later.
+    checked: Option<Instant>,
     failures: u32,
     /// What the policy said at the last due refresh, for (generation, version id).
     judgement: Option<(Option<i64>, String, Judgement)>,
@@ -71,6 +81,8 @@ impl Schedule {
             generation: None,
             synced: None,
             next_check: Some(Instant::now()),
+            interval: None,
+            checked: None,
             failures: 0,
             judgement: None,
         }
@@ -83,8 +95,9 @@ impl Shared {
         Shared {
             metrics,
             key: ContentKey::random(),
+            echoes: Echoes::default(),
             aws,
-            objects: Mutex::default(),
+            objects: Arc::default(),
             metadata: Window::new(batch_window),
             values: Window::new(batch_window),
             recorder: OnceLock::new(),
@@ -92,7 +105,7 @@ impl Shared {
     }
 
     fn objects(&self) -> std::sync::MutexGuard<'_, Objects> {
-        self.objects.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        lock(&self.objects)
     }
 
     /// The version `ps` synced, while its refresh is not yet due and its spec unchanged.
@@ -105,17 +118,34 @@ impl Shared {
     }
 
     /// Notes a successful sync of the version `synced`, keyed as it was read (a role session's
-    /// or another region's key is not the one the spec alone gives); the next check is `refresh`
-    /// from now. The version it held before is let go.
-    pub(super) fn remember(&self, ps: &ProtectedSecret, synced: ValueRef, refresh: Option<Duration>) {
+    /// or another region's key is not the one the spec alone gives). The version it held before
+    /// is let go. Returns the wait until the next refresh: `interval` (jittered) after the
+    /// metadata of a due refresh was read, `checked`; a reconcile between refreshes (a drift
+    /// repair) keeps the refresh it had.
+    pub(super) fn remember(
+        &self,
+        ps: &ProtectedSecret,
+        synced: ValueRef,
+        checked: Option<Instant>,
+        interval: Option<Duration>,
+    ) -> Option<Duration> {
         let now = Instant::now();
         let mut objects = self.objects();
         *objects.holders.entry(synced.clone()).or_default() += 1;
         let before = objects.schedule.remove(&uid(ps));
+        let kept = before.as_ref().filter(|b| checked.is_none() && b.generation == ps.meta().generation);
+        let next_check = match (interval, checked, kept.and_then(|b| b.next_check)) {
+            (None, ..) => None,
+            (Some(interval), Some(checked), _) => Some(checked + jitter(interval)),
+            (Some(_), None, Some(kept)) => Some(kept),
+            (Some(interval), None, None) => Some(now + jitter(interval)),
+        };
         let entry = Schedule {
             generation: ps.meta().generation,
             synced: Some(synced),
-            next_check: refresh.map(|r| now + r),
+            next_check,
+            interval,
+            checked: checked.or(kept.and_then(|b| b.checked)),
             judgement: before.as_ref().and_then(|b| b.judgement.clone()),
             ..Schedule::blank(ps)
         };
@@ -123,6 +153,7 @@ impl Shared {
         if let Some(before) = before {
             self.release(&mut objects.holders, before.synced.as_ref());
         }
+        next_check.map(|at| at.saturating_duration_since(now).max(MIN_REFRESH_WAIT))
     }
 
     /// Notes what the policy said of `ps` at `version_id`.
@@ -165,6 +196,7 @@ impl Shared {
         if let Some(entry) = objects.schedule.remove(&uid(ps)) {
             self.release(&mut objects.holders, entry.synced.as_ref());
         }
+        self.echoes.forget(ps);
         self.metrics.forget(&ps.namespace().unwrap_or_default(), &ps.name_any());
     }
 
@@ -199,17 +231,20 @@ impl Shared {
         })
     }
 
-    /// Metadata of one secret no older than `max_age`, read together with concurrent
-    /// reconciles' reads.
+    /// Metadata of one secret for a due refresh of `ps`, and when it was read: newer than what
+    /// its previous refresh used, and no older than `interval`. Read together with concurrent
+    /// reconciles' reads and ahead for the objects due within half their interval, so that a
+    /// refresh wave costs a few ListSecrets pages.
     pub(super) async fn metadata(
         &self,
+        ps: &ProtectedSecret,
         target: &Target,
         secret_id: &str,
-        max_age: Duration,
-    ) -> Result<SecretFacts, AwsError> {
+        interval: Duration,
+    ) -> Result<(SecretFacts, Option<Instant>), AwsError> {
         let aws = &self.aws;
-        aws.forget_secret_metadata(target, secret_id, max_age);
-        let batch_aws = aws.clone();
+        aws.forget_secret_metadata(target, secret_id, self.max_age(ps, interval));
+        let (batch_aws, objects) = (aws.clone(), self.objects.clone());
         let answer = self
             .metadata
             .get((target.clone(), secret_id.to_string()), move |keys| async move {
@@ -219,6 +254,8 @@ impl Shared {
                 }
                 let mut answers = HashMap::new();
                 for (target, ids) in by_target {
+                    let ahead = due_soon(&lock(&objects), &batch_aws, &target, Instant::now());
+                    batch_aws.read_ahead_secret_metadata(&target, &[ids.clone(), ahead].concat()).await;
                     for (id, result) in batch_aws.secrets(&target, &ids).await {
                         answers.insert((target.clone(), id), result);
                     }
@@ -226,10 +263,19 @@ impl Shared {
                 answers
             })
             .await;
-        match answer {
+        let facts = match answer {
             Some(result) => result,
             None => aws.secret(target, secret_id).await,
-        }
+        }?;
+        Ok((facts, aws.secret_metadata_fetched(target, secret_id)))
+    }
+
+    /// How old the metadata for a due refresh of `ps` may be: read after its previous refresh's
+    /// (for the same spec), and within `interval`.
+    fn max_age(&self, ps: &ProtectedSecret, interval: Duration) -> Duration {
+        let objects = self.objects();
+        let previous = objects.schedule.get(&uid(ps)).filter(|e| e.generation == ps.meta().generation);
+        previous.and_then(|e| e.checked).map_or(interval, |checked| checked.elapsed().min(interval))
     }
 
     /// The value of one version, read together with concurrent reconciles' reads.
@@ -243,6 +289,26 @@ impl Shared {
             None => aws.value(&wanted.target, &wanted.secret_id, &wanted.version_id).await,
         }
     }
+}
+
+/// The secrets of `target` that objects due within half their interval synced, their cached
+/// metadata dropped where it is not newer than what the object's last refresh used.
+fn due_soon(objects: &Objects, aws: &AwsFacts, target: &Target, now: Instant) -> Vec<String> {
+    let kept = aws.secret_metadata_ttl();
+    let mut ids = HashSet::new();
+    for entry in objects.schedule.values() {
+        let (Some(synced), Some(next), Some(interval), Some(checked)) =
+            (&entry.synced, entry.next_check, entry.interval, entry.checked)
+        else {
+            continue;
+        };
+        if synced.target != *target || next > now + (interval / 2).min(kept / 2) {
+            continue;
+        }
+        aws.forget_secret_metadata(target, &synced.secret_id, now.saturating_duration_since(checked));
+        ids.insert(synced.secret_id.clone());
+    }
+    ids.into_iter().collect()
 }
 
 pub(super) fn uid(ps: &ProtectedSecret) -> String {

@@ -2,6 +2,7 @@
 //! server-side apply only when something differs, drift detection with a per-process HMAC,
 //! release on deletion, and rollout restarts of consumers.
 
+use super::batch::lock;
 use crate::api::{CreationPolicy, DeletionPolicy, ProtectedSecret, RolloutTarget, WorkloadKind};
 use crate::controller::FIELD_MANAGER;
 use hmac::{Hmac, KeyInit, Mac};
@@ -13,7 +14,8 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchP
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 use sha2::Sha256;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
 
 /// Label on every Secret we write; the controller watches Secrets carrying it.
 pub const MANAGED_BY_LABEL: &str = "dpo.dev/managed-by";
@@ -85,6 +87,36 @@ pub enum Written {
     Repaired,
 }
 
+/// The resourceVersion of each Secret as our last write left it: the watch event of that write
+/// is our own echo, and reconciling for it would only read the Secret again.
+#[derive(Default)]
+pub struct Echoes(Mutex<HashMap<(String, String), String>>);
+
+impl Echoes {
+    fn expect(&self, namespace: &str, secret: &Secret) {
+        if let Some(version) = secret.resource_version() {
+            lock(&self.0).insert((namespace.to_string(), secret.name_any()), version);
+        }
+    }
+
+    /// Whether `secret` is what our last write of it left, seen once.
+    pub fn is_echo(&self, secret: &Secret) -> bool {
+        let key = (secret.namespace().unwrap_or_default(), secret.name_any());
+        let mut expected = lock(&self.0);
+        let echo =
+            expected.get(&key).is_some_and(|version| secret.resource_version().as_ref() == Some(version));
+        if echo {
+            expected.remove(&key);
+        }
+        echo
+    }
+
+    /// Forgets the write of the Secret a deleted ProtectedSecret wrote.
+    pub fn forget(&self, ps: &ProtectedSecret) {
+        lock(&self.0).remove(&(ps.namespace().unwrap_or_default(), target_name(ps)));
+    }
+}
+
 pub fn target_name(ps: &ProtectedSecret) -> String {
     ps.spec.target.name.clone().unwrap_or_else(|| ps.name_any())
 }
@@ -142,12 +174,11 @@ fn stale_managers(secret: &Secret, ps: &ProtectedSecret, want: &Secret) -> Vec<S
 }
 
 /// An apply that holds nothing: as `manager`, it gives up every field only `manager` owns.
-async fn release_fields(api: &Api<Secret>, name: &str, manager: &str) -> Result<(), kube::Error> {
+async fn release_fields(api: &Api<Secret>, name: &str, manager: &str) -> Result<Secret, kube::Error> {
     let namespace = api.namespace().unwrap_or_default();
     let nothing =
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": namespace}});
-    api.patch(name, &PatchParams::apply(manager).force(), &Patch::Apply(&nothing)).await?;
-    Ok(())
+    api.patch(name, &PatchParams::apply(manager).force(), &Patch::Apply(&nothing)).await
 }
 
 /// The Secret as we apply it: only the fields we own.
@@ -258,6 +289,7 @@ pub async fn write(
     ps: &ProtectedSecret,
     data: BTreeMap<String, ByteString>,
     key: &ContentKey,
+    echoes: &Echoes,
 ) -> Result<Result<Written, Refusal>, kube::Error> {
     let namespace = ps.namespace().unwrap_or_default();
     let name = target_name(ps);
@@ -316,10 +348,12 @@ pub async fn write(
             if written.is_some_and(|h| *h != key.digest(ours)) { Written::Repaired } else { Written::Updated }
         }
     };
-    api.patch(&name, &PatchParams::apply(&field_manager(ps)).force(), &Patch::Apply(&want)).await?;
+    let mut applied =
+        api.patch(&name, &PatchParams::apply(&field_manager(ps)).force(), &Patch::Apply(&want)).await?;
     for manager in stale {
-        release_fields(&api, &name, &manager).await?;
+        applied = release_fields(&api, &name, &manager).await?;
     }
+    echoes.expect(&namespace, &applied);
     Ok(Ok(outcome))
 }
 
@@ -355,7 +389,7 @@ pub async fn release(client: &kube::Client, ps: &ProtectedSecret) -> Result<(), 
             api.patch(&name, &PatchParams::default(), &Patch::Merge(&patch)).await?;
         }
         (CreationPolicy::Merge, DeletionPolicy::Delete) => {
-            release_fields(&api, &name, &field_manager(ps)).await?
+            release_fields(&api, &name, &field_manager(ps)).await?;
         }
         (CreationPolicy::Orphan, DeletionPolicy::Delete)
         | (CreationPolicy::Owner, DeletionPolicy::Delete) => {
