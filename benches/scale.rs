@@ -9,8 +9,9 @@
 //! all Ready cold and after a restart, kube-apiserver's own request counts for both and for one
 //! compressed refresh cycle, AWS calls per refresh and per rotated secret, and the controller's
 //! CPU and memory, each against its target. Without `--bench` (`cargo test --benches`) it runs
-//! the same on 100 ProtectedSecrets and 100 Ingresses. The controller inherits the environment,
-//! so `DPO_CONCURRENCY=32 cargo bench --bench scale` measures another setting.
+//! the same on 100 ProtectedSecrets and 100 Ingresses; with `DPO_SCALE=tenth`, on a tenth of the
+//! full size. The controller inherits the environment, so `DPO_CONCURRENCY=8 cargo bench --bench
+//! scale` measures another setting.
 
 #[path = "../tests/support/mod.rs"]
 mod support;
@@ -53,6 +54,15 @@ const FULL: Size = Size {
     classes: 2_000,
     // Long enough for the warm start's 10,000 reconciles: a shorter cycle re-reconciles the
     // objects synced first before the rest are reached.
+    refresh: Duration::from_secs(240),
+};
+/// A tenth of [`FULL`], for the figures of a smaller cluster: `DPO_SCALE=tenth`.
+const TENTH: Size = Size {
+    namespaces: 10,
+    secrets_per_namespace: 10,
+    objects_per_secret: 10,
+    groups: 50,
+    classes: 200,
     refresh: Duration::from_secs(240),
 };
 const SMOKE: Size = Size {
@@ -480,7 +490,11 @@ async fn run(size: &Size) {
 }
 
 fn main() {
-    let size = if std::env::args().any(|a| a == "--bench") { &FULL } else { &SMOKE };
+    let size = match (std::env::args().any(|a| a == "--bench"), std::env::var("DPO_SCALE").as_deref()) {
+        (false, _) => &SMOKE,
+        (true, Ok("tenth")) => &TENTH,
+        (true, _) => &FULL,
+    };
     // Before the runtime's threads: it sets KUBECONFIG.
     let _control_plane = ControlPlane::ensure();
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");

@@ -4,6 +4,7 @@
 pub mod access;
 pub mod client;
 pub mod envelope;
+pub mod events;
 pub mod leader;
 pub mod policy;
 pub mod protected_secret;
@@ -21,6 +22,12 @@ use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+/// A poisoned lock still holds consistent data: the controllers' locked state is plain data,
+/// changed by single inserts, removals and takes.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
 
 /// Field manager of every server-side apply the controllers make.
 pub const FIELD_MANAGER: &str = "dpo";

@@ -232,9 +232,13 @@ impl FakeApiserver {
         self.writes().into_iter().filter(|c| !c.path.contains("/events")).collect()
     }
 
-    /// Events published so far (created or updated as a series).
+    /// Events published so far, one per write: as created, or as stored after a series update
+    /// (which patches only the series).
     pub fn events(&self) -> Vec<Value> {
-        self.writes().into_iter().filter(|c| c.path.contains("/events")).map(|c| c.body).collect()
+        let writes = self.writes().into_iter().filter(|c| c.path.contains("/events"));
+        writes
+            .map(|c| if c.method == "PATCH" { self.get(&c.path).unwrap_or(c.body) } else { c.body })
+            .collect()
     }
 
     /// Drops the stored Events, as their TTL does in a cluster: a long benchmark then measures

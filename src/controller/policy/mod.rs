@@ -33,6 +33,8 @@ pub use store::{empty_store, ready, reflect, slim};
 pub use tls::{TlsPolicies, TlsWorld, run_tls_policies};
 pub use volume::{VolumePolicies, VolumeWorld, run_volume_policies};
 
+use super::events::EventPublisher;
+use super::lock;
 use super::{CacheSync, Context, ControllerConfig, FIELD_MANAGER};
 use crate::api::{Finding, PolicyStatus, ResourceRef, Severity};
 use crate::aws::{FactRequest, Target};
@@ -47,7 +49,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::api::{Patch, PatchParams};
 use kube::core::ClusterResourceScope;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::{PredicateConfig, WatchStreamExt, predicates, watcher};
 use kube::{Api, Resource, ResourceExt};
@@ -173,7 +175,7 @@ struct Held {
 /// The shared engine of one policy kind.
 pub struct PolicyEngine<K: PolicyKind> {
     ctx: Context,
-    recorder: Recorder,
+    recorder: EventPublisher,
     memory: Mutex<HashMap<String, Memory>>,
     /// Verdicts of each policy's units, kept for its next evaluation.
     units: Mutex<HashMap<String, UnitCache>>,
@@ -188,7 +190,7 @@ impl<K: PolicyKind> PolicyEngine<K> {
             instance: std::env::var("POD_NAME").ok().filter(|name| !name.is_empty()),
         };
         PolicyEngine {
-            recorder: Recorder::new(ctx.client.clone(), reporter),
+            recorder: EventPublisher::new(ctx.client.clone(), reporter),
             ctx,
             memory: Mutex::default(),
             units: Mutex::default(),
@@ -462,11 +464,6 @@ impl<K: PolicyKind> PolicyEngine<K> {
             .map(|policy| ObjectRef::from_obj(&**policy))
             .collect()
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic elsewhere while holding the lock leaves plain data behind; keep using it.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The objects behind a store's snapshot, as the pure evaluation takes them.

@@ -2,6 +2,7 @@
 //! refresh wave) into one bulk call: metadata through `SecretsApi::secrets` (ListSecrets pages)
 //! and values through `SecretsApi::values` (BatchGetSecretValue).
 
+use crate::controller::lock;
 use std::collections::HashMap;
 use std::future::Future;
 use std::hash::Hash;
@@ -57,11 +58,6 @@ where
         }
         answer.await.ok()
     }
-}
-
-/// A poisoned lock still holds consistent data here: every update is a single insert or take.
-pub(super) fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 #[cfg(test)]

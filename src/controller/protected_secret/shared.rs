@@ -3,14 +3,16 @@
 //! refresh, AWS read batching, the HMAC key, metrics and the event recorder. What it keeps of an
 //! object goes with the object.
 
-use super::batch::{Window, lock};
+use super::batch::Window;
 use super::target::{ContentKey, Echoes};
 use crate::api::ProtectedSecret;
 use crate::aws::{AwsError, AwsFacts, SecretValue, SecretsApi, Target, ValueRef};
+use crate::controller::events::EventPublisher;
+use crate::controller::lock;
 use crate::metrics::SecretSyncMetrics;
 use crate::policy::Judgement;
 use crate::policy::facts::SecretFacts;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::Reporter;
 use kube::{Resource, ResourceExt};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -41,7 +43,7 @@ pub struct Shared {
     objects: Arc<Mutex<Objects>>,
     metadata: MetadataWindow,
     values: ValueWindow,
-    recorder: OnceLock<Recorder>,
+    recorder: OnceLock<EventPublisher>,
 }
 
 #[derive(Default)]
@@ -224,10 +226,10 @@ impl Shared {
         });
     }
 
-    pub(super) fn recorder(&self, client: &kube::Client) -> &Recorder {
+    pub(super) fn recorder(&self, client: &kube::Client) -> &EventPublisher {
         self.recorder.get_or_init(|| {
             let reporter = Reporter { controller: "dpo".into(), instance: std::env::var("POD_NAME").ok() };
-            Recorder::new(client.clone(), reporter)
+            EventPublisher::new(client.clone(), reporter)
         })
     }
 

@@ -2,9 +2,9 @@
 //! server-side apply only when something differs, drift detection with a per-process HMAC,
 //! release on deletion, and rollout restarts of consumers.
 
-use super::batch::lock;
 use crate::api::{CreationPolicy, DeletionPolicy, ProtectedSecret, RolloutTarget, WorkloadKind};
 use crate::controller::FIELD_MANAGER;
+use crate::controller::lock;
 use hmac::{Hmac, KeyInit, Mac};
 use k8s_openapi::ByteString;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, StatefulSet};
