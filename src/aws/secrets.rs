@@ -285,19 +285,6 @@ impl AwsFacts {
         }
     }
 
-    /// Reads the metadata of those of `secret_ids` not cached into the cache, when ListSecrets
-    /// pages can: a refresh due soon then costs nothing. Unlike [`SecretsApi::secrets`], nothing
-    /// is read one by one, and a failure is left to the refresh itself to meet.
-    pub async fn read_ahead_secret_metadata(&self, target: &Target, secret_ids: &[String]) {
-        let Ok(scope) = self.scope(target) else { return };
-        let missing: Vec<&String> = unique(secret_ids)
-            .filter(|id| self.inner.cache.peek::<SecretFacts>(&scope, id).is_none())
-            .collect();
-        if missing.len() >= self.inner.settings.list_secrets_from {
-            let _ = self.list_into_cache(&scope, &missing).await;
-        }
-    }
-
     /// When the metadata of `secret_id` now cached was read from AWS.
     pub fn secret_metadata_fetched(&self, target: &Target, secret_id: &str) -> Option<std::time::Instant> {
         self.inner.cache.fetched::<SecretFacts>(&self.scope(target).ok()?, secret_id)
@@ -306,27 +293,6 @@ impl AwsFacts {
     /// How long secret metadata read ahead of a refresh is kept.
     pub fn secret_metadata_ttl(&self) -> Duration {
         self.inner.cache.ttl(FactKind::SecretMetadata).unwrap_or(Duration::MAX)
-    }
-
-    /// Lists `secret_ids` and caches what it finds of them, by id.
-    async fn list_into_cache<'a>(
-        &self,
-        scope: &Scope,
-        secret_ids: &[&'a String],
-    ) -> Result<HashMap<&'a str, SecretFacts>, AwsError> {
-        let listed = self.list_named(scope, secret_ids).await?;
-        let by_name: HashMap<&str, &SecretFacts> =
-            listed.iter().map(|facts| (facts.name.as_str(), facts)).collect();
-        let mut found = HashMap::new();
-        for id in secret_ids {
-            let named = by_name.get(name_prefix(id)).copied().filter(|facts| refers_to(id, facts));
-            // A partial ARN whose name ends like a random suffix is not found by name.
-            if let Some(facts) = named.or_else(|| listed.iter().find(|facts| refers_to(id, facts))) {
-                self.inner.cache.put(scope, id, Ok(facts.clone()));
-                found.insert(id.as_str(), facts.clone());
-            }
-        }
-        Ok(found)
     }
 
     /// Drops the cached value of a version no ProtectedSecret uses any more: wiped at once,

@@ -4,13 +4,14 @@
 //! 100 secrets instead of a call per 10 names; a path holding far more secrets than are wanted
 //! is given up after the pages its names would have cost, and its names are listed one by one.
 
-use super::{LIST_FILTER_VALUES, LIST_PAGE, LIST_SECRETS, list_entry_facts, name_prefix};
+use super::{LIST_FILTER_VALUES, LIST_PAGE, LIST_SECRETS, list_entry_facts, name_prefix, refers_to, unique};
 use crate::aws::cache::Scope;
 use crate::aws::error::AwsError;
 use crate::aws::session::AwsFacts;
+use crate::aws::session::Target;
 use crate::policy::facts::SecretFacts;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 /// One name filter value and the wanted names it covers.
 #[derive(Debug, PartialEq)]
@@ -48,6 +49,40 @@ fn page_budget(filters: &[NameFilter]) -> usize {
 }
 
 impl AwsFacts {
+    /// Reads the metadata of those of `secret_ids` not cached into the cache, when ListSecrets
+    /// pages can: a refresh due soon then costs nothing. Unlike [`SecretsApi::secrets`], nothing
+    /// is read one by one, and a failure is left to the refresh itself to meet.
+    pub async fn read_ahead_secret_metadata(&self, target: &Target, secret_ids: &[String]) {
+        let Ok(scope) = self.scope(target) else { return };
+        let missing: Vec<&String> = unique(secret_ids)
+            .filter(|id| self.inner.cache.peek::<SecretFacts>(&scope, id).is_none())
+            .collect();
+        if missing.len() >= self.inner.settings.list_secrets_from {
+            let _ = self.list_into_cache(&scope, &missing).await;
+        }
+    }
+
+    /// Lists `secret_ids` and caches what it finds of them, by id.
+    pub(super) async fn list_into_cache<'a>(
+        &self,
+        scope: &Scope,
+        secret_ids: &[&'a String],
+    ) -> Result<HashMap<&'a str, SecretFacts>, AwsError> {
+        let listed = self.list_named(scope, secret_ids).await?;
+        let by_name: HashMap<&str, &SecretFacts> =
+            listed.iter().map(|facts| (facts.name.as_str(), facts)).collect();
+        let mut found = HashMap::new();
+        for id in secret_ids {
+            let named = by_name.get(name_prefix(id)).copied().filter(|facts| refers_to(id, facts));
+            // A partial ARN whose name ends like a random suffix is not found by name.
+            if let Some(facts) = named.or_else(|| listed.iter().find(|facts| refers_to(id, facts))) {
+                self.inner.cache.put(scope, id, Ok(facts.clone()));
+                found.insert(id.as_str(), facts.clone());
+            }
+        }
+        Ok(found)
+    }
+
     /// Metadata of the secrets (and possibly others) whose names start with one of `prefixes`.
     pub(super) async fn list_in_scope(
         &self,
