@@ -7,8 +7,7 @@
 use super::{LIST_FILTER_VALUES, LIST_PAGE, LIST_SECRETS, list_entry_facts, name_prefix, refers_to, unique};
 use crate::aws::cache::Scope;
 use crate::aws::error::AwsError;
-use crate::aws::session::AwsFacts;
-use crate::aws::session::Target;
+use crate::aws::session::{AwsFacts, Target};
 use crate::policy::facts::SecretFacts;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use std::collections::{BTreeMap, HashMap};
