@@ -92,6 +92,40 @@ async fn a_secret_is_synced_refreshed_repaired_and_retained() {
 }
 
 #[tokio::test]
+async fn a_hand_edit_is_repaired_without_waiting_for_the_refresh() {
+    in_namespace(|client, namespace| async move {
+        let secret_id = compliant_secret(&namespace, "pw-1").await;
+        let spec = json!({
+            "source": {"secretId": secret_id},
+            "data": [{"key": "password", "property": "password"}],
+            "refreshInterval": "24h",
+        });
+        apply_protected_secret(&client, &namespace, "db", spec).await;
+        let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+        let holding = |expected: &'static str| {
+            let secrets = secrets.clone();
+            move || {
+                let secrets = secrets.clone();
+                async move {
+                    secrets
+                        .get_opt("db")
+                        .await
+                        .ok()
+                        .flatten()
+                        .filter(|s| password(s).as_deref() == Some(expected))
+                }
+            }
+        };
+        eventually("the Secret with pw-1", holding("pw-1")).await;
+        // Only the watch of the Secret can bring it back before the refresh, a day away.
+        let edit = json!({"data": {"password": "aGFja2Vk"}});
+        secrets.patch("db", &PatchParams::default(), &Patch::Merge(&edit)).await.expect("hand edit");
+        eventually("the hand edit repaired", holding("pw-1")).await;
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn delete_policy_removes_the_secret_with_its_protected_secret() {
     in_namespace(|client, namespace| async move {
         let secret_id = compliant_secret(&namespace, "pw-1").await;

@@ -31,6 +31,7 @@ use futures::{FutureExt, StreamExt, TryStreamExt};
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, Patch, PatchParams};
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{self, ObjectRef, reflector};
 use kube::runtime::{Config as RuntimeConfig, WatchStreamExt, predicates, watcher};
@@ -144,15 +145,22 @@ fn controller(
         sync.track(events).applied_objects().predicate_filter(predicates::generation, Default::default());
     Controller::for_stream(changed, store)
         // An edit or deletion of a Secret we write is seen at once, whatever the creation policy
-        // (an owner reference exists only under Owner).
-        .watches(scoped::<Secret>(client, scope), managed, move |secret| {
-            if writes.echoes.is_echo(&secret) { Vec::new() } else { writers(&secret, &known) }
-        })
+        // (an owner reference exists only under Owner). Its metadata tells whose it is: the
+        // watch never carries the values.
+        .watches_stream(
+            watcher(scoped::<PartialObjectMeta<Secret>>(client, scope), managed).touched_objects(),
+            move |secret| {
+                if writes.echoes.is_echo(&secret) { Vec::new() } else { writers(&secret, &known) }
+            },
+        )
 }
 
 /// The ProtectedSecrets that write `secret`: the one its owner annotation names, and those it
 /// lets merge into it (with `*`, every one in `known` that targets it).
-fn writers(secret: &Secret, known: &reflector::Store<ProtectedSecret>) -> Vec<ObjectRef<ProtectedSecret>> {
+fn writers(
+    secret: &PartialObjectMeta<Secret>,
+    known: &reflector::Store<ProtectedSecret>,
+) -> Vec<ObjectRef<ProtectedSecret>> {
     let Some(namespace) = secret.namespace() else { return Vec::new() };
     let mut names: Vec<String> = secret.annotations().get(OWNER_ANNOTATION).cloned().into_iter().collect();
     let merging: Vec<&str> = target::merge_allowed_from(secret).collect();

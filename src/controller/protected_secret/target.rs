@@ -40,7 +40,7 @@ fn field_manager(ps: &ProtectedSecret) -> String {
 }
 
 /// The names in a Secret's [`ALLOW_MERGE_ANNOTATION`].
-pub fn merge_allowed_from(secret: &Secret) -> impl Iterator<Item = &str> {
+pub fn merge_allowed_from(secret: &impl Resource) -> impl Iterator<Item = &str> {
     let listed = secret.annotations().get(ALLOW_MERGE_ANNOTATION);
     listed.into_iter().flat_map(|names| names.split(',')).map(str::trim).filter(|name| !name.is_empty())
 }
@@ -100,7 +100,7 @@ impl Echoes {
     }
 
     /// Whether `secret` is what our last write of it left, seen once.
-    pub fn is_echo(&self, secret: &Secret) -> bool {
+    pub fn is_echo(&self, secret: &impl Resource) -> bool {
         let key = (secret.namespace().unwrap_or_default(), secret.name_any());
         let mut expected = lock(&self.0);
         let echo =
