@@ -14,6 +14,7 @@ use dpo::api::ProtectedSecret;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::json;
+use std::future::Future;
 use std::time::Duration;
 use support::cluster::{self, eventually};
 use support::moto::Seed;
@@ -24,6 +25,20 @@ use support::protected_secrets::{
 fn password(secret: &Secret) -> Option<String> {
     let bytes = secret.data.as_ref()?.get("password")?;
     String::from_utf8(bytes.0.clone()).ok()
+}
+
+/// A check for [`eventually`]: the Secret `db`, once its password is `expected`.
+fn holding(
+    secrets: &Api<Secret>,
+    expected: &'static str,
+) -> impl FnMut() -> std::pin::Pin<Box<dyn Future<Output = Option<Secret>> + Send>> + use<> {
+    let secrets = secrets.clone();
+    move || {
+        let secrets = secrets.clone();
+        Box::pin(async move {
+            secrets.get_opt("db").await.ok().flatten().filter(|s| password(s).as_deref() == Some(expected))
+        })
+    }
 }
 
 #[tokio::test]
@@ -37,20 +52,7 @@ async fn a_secret_is_synced_refreshed_repaired_and_retained() {
         });
         apply_protected_secret(&client, &namespace, "db", spec).await;
         let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-        let get = |expected: &'static str| {
-            let secrets = secrets.clone();
-            move || {
-                let secrets = secrets.clone();
-                async move {
-                    secrets
-                        .get_opt("db")
-                        .await
-                        .ok()
-                        .flatten()
-                        .filter(|s| password(s).as_deref() == Some(expected))
-                }
-            }
-        };
+        let get = |expected: &'static str| holding(&secrets, expected);
         let synced = eventually("the Secret with pw-1", get("pw-1")).await;
         assert_eq!(synced.metadata.owner_references.as_ref().map(Vec::len), Some(1), "Owner: owned");
         let psecs: Api<ProtectedSecret> = Api::namespaced(client.clone(), &namespace);
@@ -102,25 +104,11 @@ async fn a_hand_edit_is_repaired_without_waiting_for_the_refresh() {
         });
         apply_protected_secret(&client, &namespace, "db", spec).await;
         let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
-        let holding = |expected: &'static str| {
-            let secrets = secrets.clone();
-            move || {
-                let secrets = secrets.clone();
-                async move {
-                    secrets
-                        .get_opt("db")
-                        .await
-                        .ok()
-                        .flatten()
-                        .filter(|s| password(s).as_deref() == Some(expected))
-                }
-            }
-        };
-        eventually("the Secret with pw-1", holding("pw-1")).await;
+        eventually("the Secret with pw-1", holding(&secrets, "pw-1")).await;
         // Only the watch of the Secret can bring it back before the refresh, a day away.
         let edit = json!({"data": {"password": "aGFja2Vk"}});
         secrets.patch("db", &PatchParams::default(), &Patch::Merge(&edit)).await.expect("hand edit");
-        eventually("the hand edit repaired", holding("pw-1")).await;
+        eventually("the hand edit repaired", holding(&secrets, "pw-1")).await;
     })
     .await;
 }
