@@ -19,8 +19,13 @@ const IMPLIED: &[&str] = &["kms:Decrypt", "sts:TagSession"];
 const UNGATED: &[&str] = &["sts:GetCallerIdentity"];
 
 fn source_without_whitespace() -> Vec<(String, String)> {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/aws");
-    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files = Vec::new();
+    let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src/aws")];
+    while let Some(dir) = dirs.pop() {
+        for path in std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()) {
+            if path.is_dir() { dirs.push(path) } else { files.push(path) }
+        }
+    }
     files.sort();
     files
         .into_iter()

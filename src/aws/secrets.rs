@@ -19,17 +19,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const DESCRIBE_SECRET: Operation = Operation::new("secretsmanager:DescribeSecret", "secret");
-const LIST_SECRETS: Operation = Operation::new("secretsmanager:ListSecrets", "secret");
 const GET_SECRET_VALUE: Operation = Operation::new("secretsmanager:GetSecretValue", "secret version");
 const BATCH_GET_SECRET_VALUE: Operation =
     Operation::new("secretsmanager:BatchGetSecretValue", "secret version");
 
 /// Most secret ids one BatchGetSecretValue call takes.
 const BATCH_SIZE: usize = 20;
-/// Most values one ListSecrets `name` filter takes.
-const LIST_FILTER_VALUES: usize = 10;
-/// Largest ListSecrets page.
-const LIST_PAGE: i32 = 100;
 
 /// A secret value. Held in zeroizing memory, shared without copying, and never printed: the
 /// bytes are wiped when the last clone (the cache's, or a reconcile's) is dropped.

@@ -4,13 +4,20 @@
 //! 100 secrets instead of a call per 10 names; a path holding far more secrets than are wanted
 //! is given up after the pages its names would have cost, and its names are listed one by one.
 
-use super::{LIST_FILTER_VALUES, LIST_PAGE, LIST_SECRETS, list_entry_facts, name_prefix, refers_to, unique};
+use super::{list_entry_facts, name_prefix, refers_to, unique};
 use crate::aws::cache::Scope;
 use crate::aws::error::AwsError;
+use crate::aws::retry::Operation;
 use crate::aws::session::{AwsFacts, Target};
 use crate::policy::facts::SecretFacts;
 use aws_sdk_secretsmanager::types::{Filter, FilterNameStringType};
 use std::collections::{BTreeMap, HashMap};
+
+const LIST_SECRETS: Operation = Operation::new("secretsmanager:ListSecrets", "secret");
+/// Most values one ListSecrets `name` filter takes.
+const LIST_FILTER_VALUES: usize = 10;
+/// Largest ListSecrets page.
+const LIST_PAGE: i32 = 100;
 
 /// One name filter value and the wanted names it covers.
 #[derive(Debug, PartialEq)]

@@ -302,7 +302,7 @@ async fn sync(ps: &ProtectedSecret, ctx: &Context, namespace: &str, once: bool) 
             None => match shared.metadata(ps, &target, secret_id, refresh_interval(ps, ctx)).await {
                 Ok((facts, fetched)) => match facts.version_for_stage(stage) {
                     Some(version_id) => {
-                        checked = fetched;
+                        checked = Some(fetched);
                         version_id.to_string()
                     }
                     None => {

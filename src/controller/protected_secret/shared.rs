@@ -243,7 +243,7 @@ impl Shared {
         target: &Target,
         secret_id: &str,
         interval: Duration,
-    ) -> Result<(SecretFacts, Option<Instant>), AwsError> {
+    ) -> Result<(SecretFacts, Instant), AwsError> {
         let aws = &self.aws;
         aws.forget_secret_metadata(target, secret_id, self.max_age(ps, interval));
         let (batch_aws, objects) = (aws.clone(), self.objects.clone());
@@ -269,7 +269,8 @@ impl Shared {
             Some(result) => result,
             None => aws.secret(target, secret_id).await,
         }?;
-        Ok((facts, aws.secret_metadata_fetched(target, secret_id)))
+        // A load of the same secret in flight hides when this answer was read: just now.
+        Ok((facts, aws.secret_metadata_fetched(target, secret_id).unwrap_or_else(Instant::now)))
     }
 
     /// How old the metadata for a due refresh of `ps` may be: read after its previous refresh's
