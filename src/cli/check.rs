@@ -1,6 +1,7 @@
 //! `dpo check`: objects in, findings out. The same policy code the controllers run.
 
 mod scope;
+mod stream;
 
 use super::input::{InputError, Inputs, Located, Object};
 use super::parallel::on_every_core;
@@ -22,6 +23,7 @@ use rustc_hash::FxHashMap;
 use std::collections::{BTreeMap, HashMap};
 
 pub use scope::Context;
+pub use stream::{Checked, check_listing};
 
 /// Which policies count in a `dpo check` run.
 #[derive(Clone, Copy, Debug)]
@@ -107,11 +109,14 @@ impl<'a> Inventory<'a> {
     }
 }
 
+/// A document's place in the input order, which the report keeps whatever order it is judged in.
+type Key = u64;
+
 /// Where an applied policy was read.
 #[derive(Clone, Debug)]
 enum Origin {
-    /// A document of the inputs, by index.
-    Input(usize),
+    /// A document of the inputs.
+    Input(Key),
     /// A `--policy` file.
     Trusted(SourceLocation),
     BuiltIn,
@@ -145,7 +150,12 @@ fn built_in<K: kube::Resource<DynamicType = ()>>(spec: K) -> K {
 }
 
 impl<'a> ApplicablePolicies<'a> {
-    fn new(objects: &'a [Located], policies: Policies<'a>, built_in: &'a BuiltIn) -> Self {
+    /// `inputs`: the policies among the inputs, by key (other documents are passed over).
+    fn new(
+        inputs: impl IntoIterator<Item = (Key, &'a Located)>,
+        policies: Policies<'a>,
+        built_in: &'a BuiltIn,
+    ) -> Self {
         let mut found = ApplicablePolicies { volume: Vec::new(), tls: Vec::new() };
         let mut add = |located: &'a Located, origin: Origin| match &located.object {
             Object::EncryptedVolumePolicy(o) => found.volume.push((o, origin)),
@@ -153,7 +163,7 @@ impl<'a> ApplicablePolicies<'a> {
             _ => {}
         };
         match policies {
-            Policies::FromInputs => objects.iter().enumerate().for_each(|(i, o)| add(o, Origin::Input(i))),
+            Policies::FromInputs => inputs.into_iter().for_each(|(key, o)| add(o, Origin::Input(key))),
             Policies::Trusted(trusted) => {
                 trusted.iter().for_each(|o| add(o, Origin::Trusted(o.location.clone())));
             }
@@ -172,24 +182,42 @@ impl<'a> ApplicablePolicies<'a> {
     }
 }
 
-/// Every document's verdicts, by its index in the inputs, and those of policies read elsewhere.
+/// What judging documents gave: each judged document with its verdicts, and the ProtectedSecrets
+/// whose spec is unusable, by key.
+#[derive(Default)]
+struct Judged {
+    documents: Vec<(Key, CheckedObject)>,
+    errors: Vec<(Key, InputError)>,
+}
+
+impl Judged {
+    fn extend(&mut self, other: Judged) {
+        self.documents.extend(other.documents);
+        self.errors.extend(other.errors);
+    }
+}
+
+/// Every document's verdicts in input order, and those of policies read elsewhere.
 struct Ledger {
-    documents: Vec<Vec<Verdict>>,
+    keys: Vec<Key>,
+    documents: Vec<CheckedObject>,
     others: Vec<CheckedObject>,
 }
 
-impl Ledger {
-    /// A verdict on document `index`. Most documents get one or two, each held until the report
-    /// is written: room for exactly those.
-    fn push(&mut self, index: usize, verdict: Verdict) {
-        let verdicts = &mut self.documents[index];
-        verdicts.reserve_exact(1);
-        verdicts.push(verdict);
-    }
+/// A verdict on a document. Most documents get one or two, each held until the report is
+/// written: room for exactly those.
+fn push(verdicts: &mut Vec<Verdict>, verdict: Verdict) {
+    verdicts.reserve_exact(1);
+    verdicts.push(verdict);
+}
 
+impl Ledger {
     fn record(&mut self, origin: &Origin, resource: ResourceRef, verdict: Verdict) {
         let location = match origin {
-            Origin::Input(index) => return self.push(*index, verdict),
+            Origin::Input(key) => {
+                let index = self.keys.binary_search(key).expect("a policy of the inputs is a document");
+                return push(&mut self.documents[index].verdicts, verdict);
+            }
             Origin::Trusted(location) => location.clone(),
             Origin::BuiltIn => SourceLocation { file: SourceLocation::BUILT_IN.into(), line: 1, document: 0 },
         };
@@ -200,10 +228,10 @@ impl Ledger {
     }
 
     /// Whether some StorageClass of the inputs was judged.
-    fn judged_a_storage_class(&self, objects: &[Located]) -> bool {
-        objects.iter().zip(&self.documents).any(|(located, verdicts)| {
-            matches!(located.object, Object::StorageClass(_)) && is_judged(verdicts)
-        })
+    fn judged_a_storage_class(&self) -> bool {
+        self.documents
+            .iter()
+            .any(|object| object.resource.kind == "StorageClass" && is_judged(&object.verdicts))
     }
 }
 
@@ -214,23 +242,49 @@ pub fn check(
     settings: Settings<'_>,
     facts: &(dyn Facts + Sync),
 ) -> (CheckReport, Vec<InputError>) {
-    let objects = &inputs.objects;
+    let view: Vec<(Key, &Located)> =
+        inputs.objects.iter().enumerate().map(|(index, located)| (index as Key, located)).collect();
     let built_in = BuiltIn::new();
-    let policies = ApplicablePolicies::new(objects, settings.policies, &built_in);
-    let mut ledger = Ledger { documents: vec![Vec::new(); objects.len()], others: Vec::new() };
+    let policies = ApplicablePolicies::new(view.iter().copied(), settings.policies, &built_in);
+    let judged = judge(&view, |_| true, &policies, settings, facts, Spread::EveryCore);
+    finish(judged, &policies, settings, facts, (inputs.not_judged.clone(), inputs.warnings.clone()))
+}
+
+/// Whether [`judge`] spreads its units over every core, or leaves that to its caller.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Spread {
+    EveryCore,
+    OneCore,
+}
+
+/// Judges the documents of `view` that `judged` picks out (by position); the others are there to
+/// be resolved against. `view` is in input order.
+fn judge(
+    view: &[(Key, &Located)],
+    judged: impl Fn(usize) -> bool + Sync,
+    policies: &ApplicablePolicies<'_>,
+    settings: Settings<'_>,
+    facts: &(dyn Facts + Sync),
+    spread: Spread,
+) -> Judged {
+    let objects: Vec<&Located> = view.iter().map(|(_, located)| *located).collect();
+    let mut verdicts: Vec<Vec<Verdict>> = vec![Vec::new(); objects.len()];
     let mut errors = Vec::new();
     let mut candidates = Vec::new();
     for (index, located) in objects.iter().enumerate() {
         match &located.object {
-            Object::ProtectedSecret(secret) => match judge_protected_secret(secret, located, facts) {
-                Ok(verdict) => ledger.push(index, verdict),
-                Err(spec_errors) => errors.extend(spec_errors),
-            },
+            Object::ProtectedSecret(secret) if judged(index) => {
+                match judge_protected_secret(secret, located, facts) {
+                    Ok(verdict) => push(&mut verdicts[index], verdict),
+                    Err(spec_errors) => errors.extend(spec_errors.into_iter().map(|e| (view[index].0, e))),
+                }
+            }
+            Object::ProtectedSecret(_) => {}
             object => match (settings.policies, object.policy()) {
                 // Judged, never applied.
-                (Policies::Trusted(_), Some((resource, meta))) => {
+                (Policies::Trusted(_), Some((resource, meta))) if judged(index) => {
                     let origin = located.location.to_string();
-                    ledger.push(index, untrusted_policy(&resource, meta, &origin));
+                    push(&mut verdicts[index], untrusted_policy(&resource, meta, &origin));
                 }
                 (_, Some(_)) => {}
                 (_, None) => candidates.push(index),
@@ -238,28 +292,60 @@ pub fn check(
         }
     }
 
-    // Each document's identity, made once: units, verdicts and warnings all look documents up by it.
+    // Each document's identity, made once: units, verdicts and the report all look documents up by it.
     let identities: Vec<ResourceRef> = objects.iter().map(|located| located.object.resource()).collect();
-    let units = scope::units(objects, &identities, &candidates, settings.context);
+    let units = scope::units(&objects, &identities, &candidates, settings.context, &judged);
     let judge_unit = |unit: &scope::Unit| {
         let judged: FxHashMap<&ResourceRef, usize> =
             unit.judged.iter().map(|&index| (&identities[index], index)).collect();
-        let inventory = Inventory::of(unit.visible().into_iter().map(|index| &objects[index]));
-        let evaluations = inventory.evaluate(&policies, facts, settings.alb);
+        let inventory = Inventory::of(unit.visible().into_iter().map(|index| objects[index]));
+        let evaluations = inventory.evaluate(policies, facts, settings.alb);
         // Context documents are judged in their own unit; policies just below.
         let verdicts = evaluations.into_iter().flat_map(|evaluation| evaluation.verdicts);
         verdicts
             .filter_map(|object| Some((*judged.get(&object.resource)?, object.verdict)))
             .collect::<Vec<_>>()
     };
-    for (index, verdict) in on_every_core(&units, judge_unit).into_iter().flatten() {
-        ledger.push(index, verdict);
+    let per_unit = match spread {
+        Spread::EveryCore => on_every_core(&units, judge_unit),
+        Spread::OneCore => units.iter().map(judge_unit).collect(),
+    };
+    for (index, verdict) in per_unit.into_iter().flatten() {
+        push(&mut verdicts[index], verdict);
     }
+    let documents = identities
+        .into_iter()
+        .zip(verdicts)
+        .enumerate()
+        .filter(|&(index, _)| judged(index))
+        .map(|(index, (resource, verdicts))| {
+            let location = objects[index].location.clone();
+            (view[index].0, CheckedObject { resource, location, verdicts })
+        })
+        .collect();
+    Judged { documents, errors }
+}
+
+/// Completes the report from every document's verdicts: the policies' verdicts on themselves, the
+/// summary, and what was said of the inputs while they were read (`said`: documents not judged
+/// and warnings, in input order).
+fn finish(
+    judged: Judged,
+    policies: &ApplicablePolicies<'_>,
+    settings: Settings<'_>,
+    facts: &dyn Facts,
+    said: (Vec<NotJudged>, Vec<Warning>),
+) -> (CheckReport, Vec<InputError>) {
+    let Judged { mut documents, mut errors } = judged;
+    documents.sort_unstable_by_key(|(key, _)| *key);
+    errors.sort_by_key(|(key, _)| *key);
+    let (keys, documents) = documents.into_iter().unzip();
+    let mut ledger = Ledger { keys, documents, others: Vec::new() };
 
     // A policy's verdict on itself depends on no object: judged once, over nothing. The built-in
     // policy judges the account's EBS default only for a run that has a StorageClass to guard.
-    let own = Inventory::default().evaluate(&policies, facts, settings.alb);
-    let guards_storage = ledger.judged_a_storage_class(objects);
+    let own = Inventory::default().evaluate(policies, facts, settings.alb);
+    let guards_storage = ledger.judged_a_storage_class();
     for (evaluation, origin) in own.into_iter().zip(policies.origins()) {
         if matches!(origin, Origin::BuiltIn) && !guards_storage {
             continue;
@@ -269,12 +355,13 @@ pub fn check(
         }
     }
 
-    let repeated = duplicates(objects, &identities);
-    let mut report = assemble(objects, identities, ledger);
-    report.not_judged.splice(0..0, inputs.not_judged.iter().cloned());
-    report.warnings.extend(inputs.warnings.iter().cloned());
+    let repeated = duplicates(&ledger.documents);
+    let mut report = assemble(ledger);
+    let (not_judged, warnings) = said;
+    report.not_judged.splice(0..0, not_judged);
+    report.warnings.extend(warnings);
     report.warnings.extend(repeated);
-    (report, errors)
+    (report, errors.into_iter().map(|(_, error)| error).collect())
 }
 
 fn judge_protected_secret(
@@ -300,12 +387,8 @@ fn judge_protected_secret(
 }
 /// Keeps the documents some policy had a verdict on, in input order with policies read elsewhere
 /// last, and sums them up.
-fn assemble(objects: &[Located], identities: Vec<ResourceRef>, ledger: Ledger) -> CheckReport {
-    let documents =
-        objects.iter().zip(identities).zip(ledger.documents).map(|((located, resource), verdicts)| {
-            CheckedObject { resource, location: located.location.clone(), verdicts }
-        });
-    let mut checked: Vec<CheckedObject> = documents.chain(ledger.others).collect();
+fn assemble(ledger: Ledger) -> CheckReport {
+    let mut checked: Vec<CheckedObject> = ledger.documents.into_iter().chain(ledger.others).collect();
     checked.retain(|object| !object.verdicts.is_empty());
     let mut report = CheckReport::default();
     let mut skipped = BTreeMap::new();
@@ -354,12 +437,12 @@ fn is_judged(verdicts: &[Verdict]) -> bool {
 
 /// A warning for each identity written in more than one document: each is judged where it
 /// stands, but a cluster holds only one of them.
-fn duplicates(objects: &[Located], identities: &[ResourceRef]) -> Vec<Warning> {
+fn duplicates(documents: &[CheckedObject]) -> Vec<Warning> {
     // The first document of each identity; the documents of a repeated one, in input order.
     let mut first: FxHashMap<&ResourceRef, usize> = FxHashMap::default();
     let mut repeated: Vec<Vec<usize>> = Vec::new();
     let mut repeated_slot: FxHashMap<usize, usize> = FxHashMap::default();
-    for (index, identity) in identities.iter().enumerate() {
+    for (index, identity) in documents.iter().map(|document| &document.resource).enumerate() {
         let &mut earliest = first.entry(identity).or_insert(index);
         if earliest != index {
             let slot = *repeated_slot.entry(earliest).or_insert_with(|| {
@@ -373,9 +456,9 @@ fn duplicates(objects: &[Located], identities: &[ResourceRef]) -> Vec<Warning> {
     repeated
         .into_iter()
         .map(|indices| {
-            let resource = &identities[indices[0]];
+            let resource = &documents[indices[0]].resource;
             let locations: Vec<SourceLocation> =
-                indices.iter().map(|&index| objects[index].location.clone()).collect();
+                indices.iter().map(|&index| documents[index].location.clone()).collect();
             let places: Vec<String> = locations.iter().map(ToString::to_string).collect();
             Warning {
                 message: format!(

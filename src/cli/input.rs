@@ -106,7 +106,7 @@ pub struct Inputs {
 
 mod sources;
 
-pub use sources::{Source, read_policies, read_sources};
+pub use sources::{Item, Listing, Source, list_sources, read, read_policies, read_sources};
 
 /// A YAML document of a stream: its text and its first line in the file (1-based).
 pub(super) struct Document<'a> {

@@ -12,7 +12,7 @@ use crate::api::Severity;
 use crate::aws::{AwsFacts, AwsSettings};
 use crate::policy::Offline;
 use crate::policy::ingress::{AlbDefaults, DEFAULT_INGRESS_CLASS, DEFAULT_SSL_POLICY};
-use check::{Context, Policies, Settings};
+use check::{Checked, Context, Policies, Settings};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 pub use controller::{ControllerArgs, run_controller};
 use input::{InputError, Source};
@@ -115,7 +115,8 @@ async fn check_command(args: &CheckArgs) -> ExitCode {
     let policy_sources: Vec<Source> = args.policy.iter().map(|p| Source::parse(p)).collect();
     // A trusted file met again among the inputs (`dpo check . --policy policies/`) stays trusted.
     let trusted = (!policy_sources.is_empty()).then(|| input::read_policies(&policy_sources));
-    let inputs = input::read_sources(&sources, trusted.as_ref().map_or(&HashSet::new(), |t| &t.files));
+    let no_skip = HashSet::new();
+    let skip = trusted.as_ref().map_or(&no_skip, |t| &t.files);
     let policies = match &trusted {
         Some(trusted) => Policies::Trusted(&trusted.objects),
         None => Policies::FromInputs,
@@ -128,7 +129,7 @@ async fn check_command(args: &CheckArgs) -> ExitCode {
         inventory_complete: false,
     };
     let settings = Settings { policies, context: args.context, alb: &alb };
-    let (mut report, spec_errors) = if args.aws {
+    let checked = if args.aws {
         let aws_settings = AwsSettings { default_region: args.region.clone(), ..AwsSettings::default() };
         let aws = match AwsFacts::from_env(aws_settings, &mut Registry::default()).await {
             Ok(aws) => aws,
@@ -137,23 +138,25 @@ async fn check_command(args: &CheckArgs) -> ExitCode {
                 return ExitCode::from(EXIT_BAD_INPUT);
             }
         };
+        // Facts are gathered over every document, judged more than once: all of them are held.
+        let inputs = input::read_sources(&sources, skip);
         let facts = check::gather_facts(&inputs, settings, &aws).await;
-        check::check(&inputs, settings, &facts)
+        Checked::of(&inputs, check::check(&inputs, settings, &facts))
     } else {
-        check::check(&inputs, settings, &Offline { now: jiff::Timestamp::now() })
+        let listing = input::list_sources(&sources, skip);
+        check::check_listing(&listing, settings, &Offline { now: jiff::Timestamp::now() })
     };
+    let Checked { mut report, read_errors, spec_errors, input_policies } = checked;
     let trusted_errors = trusted.iter().flat_map(|t| &t.errors);
-    let errors: Vec<&InputError> = trusted_errors.chain(&inputs.errors).chain(&spec_errors).collect();
+    let errors: Vec<&InputError> = trusted_errors.chain(&read_errors).chain(&spec_errors).collect();
     let mut stderr = std::io::stderr().lock();
     if trusted.is_none() {
-        for located in &inputs.objects {
-            if let Some((policy, _)) = located.object.policy() {
-                let _ = writeln!(
-                    stderr,
-                    "warning: {}:{}: {} {} comes with the checked manifests and is applied; pass the policies CI enforces with --policy, so that a change cannot bring its own",
-                    located.location.file, located.location.line, policy.kind, policy.name
-                );
-            }
+        for (policy, location) in &input_policies {
+            let _ = writeln!(
+                stderr,
+                "warning: {}:{}: {} {} comes with the checked manifests and is applied; pass the policies CI enforces with --policy, so that a change cannot bring its own",
+                location.file, location.line, policy.kind, policy.name
+            );
         }
     }
     for error in &errors {
@@ -178,9 +181,6 @@ async fn check_command(args: &CheckArgs) -> ExitCode {
     };
     report.input_errors = errors.iter().map(|&e| e.clone()).collect();
     drop(errors);
-    // The process ends with the report: freeing every parsed object one by one would cost a
-    // tenth of the run, for memory the exit hands back at once.
-    std::mem::forget(inputs);
     let style = output::Style { color, report_api: args.report_api };
     // Standard output is line-buffered: a report of a million lines would be a million writes.
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());

@@ -7,6 +7,7 @@
 //! another document has the same kind, namespace and name.
 
 use super::super::input::Located;
+use super::super::report::SourceLocation;
 use crate::api::ResourceRef;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -44,35 +45,49 @@ impl Unit {
 
 /// Where a document is resolved, and the scopes it also sees.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
-enum Scope {
+pub enum Scope {
     All,
     Stdin,
     Path(PathBuf),
 }
 
-fn scope_of(located: &Located, context: Context) -> Scope {
-    let file = Path::new(&*located.location.file);
-    match context {
-        Context::Input => Scope::All,
-        _ if located.location.is_stdin() => Scope::Stdin,
-        Context::File => Scope::Path(file.to_path_buf()),
-        Context::Directory => Scope::Path(file.parent().unwrap_or(Path::new("")).to_path_buf()),
+impl Scope {
+    /// The scope of the documents of `file` (a location's `file`).
+    pub fn of(file: &str, context: Context) -> Scope {
+        let path = Path::new(file);
+        match context {
+            Context::Input => Scope::All,
+            _ if file == SourceLocation::STDIN => Scope::Stdin,
+            Context::File => Scope::Path(path.to_path_buf()),
+            Context::Directory => Scope::Path(path.parent().unwrap_or(Path::new("")).to_path_buf()),
+        }
+    }
+
+    /// The scopes whose documents this one also sees, nearest first.
+    pub fn ancestors(&self, context: Context) -> impl Iterator<Item = Scope> {
+        let dirs = match (context, self) {
+            (Context::Directory, Scope::Path(dir)) => Some(dir.ancestors().skip(1)),
+            _ => None,
+        };
+        dirs.into_iter().flatten().map(|up| Scope::Path(up.to_path_buf()))
     }
 }
 
-/// Splits `candidates` (indices into `objects`) into units under `context`. A scope's documents
-/// with unique identities are judged in one unit; the second occurrence of an identity in a
-/// scope, and the third, are judged in units of their own, seeing the scope's other documents.
+/// Splits `candidates` (indices into `objects`) into units under `context`, for the scopes that
+/// hold a document `judged` picks out. A scope's documents with unique identities are judged in
+/// one unit; the second occurrence of an identity in a scope, and the third, are judged in units
+/// of their own, seeing the scope's other documents.
 pub fn units(
-    objects: &[Located],
+    objects: &[&Located],
     identities: &[ResourceRef],
     candidates: &[usize],
     context: Context,
+    judged: &impl Fn(usize) -> bool,
 ) -> Vec<Unit> {
     let mut scopes: Vec<(Scope, Vec<usize>)> = Vec::new();
     let mut position: HashMap<Scope, usize> = HashMap::new();
     for &index in candidates {
-        let scope = scope_of(&objects[index], context);
+        let scope = Scope::of(&objects[index].location.file, context);
         let slot = *position.entry(scope.clone()).or_insert_with(|| {
             scopes.push((scope, Vec::new()));
             scopes.len() - 1
@@ -82,15 +97,14 @@ pub fn units(
     let identity = |index: usize| &identities[index];
     let mut units = Vec::new();
     for (scope, members) in &scopes {
-        let ancestors: Vec<&[usize]> = match (context, scope) {
-            (Context::Directory, Scope::Path(dir)) => dir
-                .ancestors()
-                .skip(1)
-                .filter_map(|up| position.get(&Scope::Path(up.to_path_buf())))
-                .map(|&slot| scopes[slot].1.as_slice())
-                .collect(),
-            _ => Vec::new(),
-        };
+        if !members.iter().any(|&index| judged(index)) {
+            continue;
+        }
+        let ancestors: Vec<&[usize]> = scope
+            .ancestors(context)
+            .filter_map(|up| position.get(&up))
+            .map(|&slot| scopes[slot].1.as_slice())
+            .collect();
         // Occurrences of each identity, in input order.
         let mut occurrences: Vec<(&ResourceRef, Vec<usize>)> = Vec::new();
         let mut seen: HashMap<&ResourceRef, usize> = HashMap::new();
@@ -144,7 +158,7 @@ mod tests {
         inputs.objects
     }
 
-    fn identities(objects: &[Located]) -> Vec<ResourceRef> {
+    fn identities(objects: &[&Located]) -> Vec<ResourceRef> {
         objects.iter().map(|located| located.object.resource()).collect()
     }
 
@@ -154,7 +168,7 @@ mod tests {
         )
     }
 
-    fn names(objects: &[Located], indices: &[usize]) -> Vec<String> {
+    fn names(objects: &[&Located], indices: &[usize]) -> Vec<String> {
         indices
             .iter()
             .map(|&i| format!("{}:{}", objects[i].location.file, objects[i].object.resource().name))
@@ -163,9 +177,10 @@ mod tests {
 
     fn described(objects: &[Located], context: Context) -> Vec<(Vec<String>, Vec<String>)> {
         let all: Vec<usize> = (0..objects.len()).collect();
-        units(objects, &identities(objects), &all, context)
+        let objects: Vec<&Located> = objects.iter().collect();
+        units(&objects, &identities(&objects), &all, context, &|_| true)
             .iter()
-            .map(|unit| (names(objects, &unit.judged), names(objects, &unit.context)))
+            .map(|unit| (names(&objects, &unit.judged), names(&objects, &unit.context)))
             .collect()
     }
 
@@ -215,7 +230,8 @@ mod tests {
     #[test]
     fn a_nearer_document_shadows_an_ancestors_of_the_same_identity() {
         let objects = read(&[("top/class.yaml", &class("alb")), ("top/env/class.yaml", &class("alb"))]);
-        let deep = units(&objects, &identities(&objects), &[0, 1], Context::Directory);
+        let objects: Vec<&Located> = objects.iter().collect();
+        let deep = units(&objects, &identities(&objects), &[0, 1], Context::Directory, &|_| true);
         assert_eq!(deep[1], Unit { judged: vec![1], context: vec![] });
     }
 

@@ -21,15 +21,42 @@ impl Source {
 }
 
 /// One thing to read, in the order the report lists it.
-enum Item {
+pub enum Item {
     Stdin,
     File(PathBuf),
     Unreadable(InputError),
 }
 
-/// Reads every source but the files in `skip` (canonicalised); a bad file is recorded as an
-/// error and the rest are still read.
-pub fn read_sources(sources: &[Source], skip: &HashSet<PathBuf>) -> Inputs {
+impl Item {
+    /// The `file` its documents are located by.
+    pub fn name(&self) -> String {
+        match self {
+            Item::Stdin => SourceLocation::STDIN.to_string(),
+            Item::File(path) => path.display().to_string(),
+            Item::Unreadable(error) => error.location.file.to_string(),
+        }
+    }
+
+    /// Its text; `None` for standard input, which can be read only once, and what cannot be read.
+    pub fn peek(&self) -> Option<String> {
+        match self {
+            Item::File(path) => std::fs::read_to_string(path).ok(),
+            Item::Stdin | Item::Unreadable(_) => None,
+        }
+    }
+}
+
+/// The sources, listed and not yet read.
+pub struct Listing {
+    /// What to read, in the order the report lists it: sources as given, directories in path order.
+    pub items: Vec<Item>,
+    /// The files among them, canonicalised.
+    pub files: HashSet<PathBuf>,
+}
+
+/// Lists every source but the files in `skip` (canonicalised); what cannot be listed is an item
+/// that reads as its error.
+pub fn list_sources(sources: &[Source], skip: &HashSet<PathBuf>) -> Listing {
     let mut items = Vec::new();
     let mut files = HashSet::new();
     for source in sources {
@@ -49,14 +76,21 @@ pub fn read_sources(sources: &[Source], skip: &HashSet<PathBuf>) -> Inputs {
         },
         _ => true,
     });
+    Listing { items, files }
+}
+
+/// Reads every source but the files in `skip` (canonicalised); a bad file is recorded as an
+/// error and the rest are still read.
+pub fn read_sources(sources: &[Source], skip: &HashSet<PathBuf>) -> Inputs {
+    let listing = list_sources(sources, skip);
     let mut inputs = Inputs::default();
-    for part in on_every_core(&items, read) {
+    for part in on_every_core(&listing.items, read) {
         inputs.objects.extend(part.objects);
         inputs.errors.extend(part.errors);
         inputs.not_judged.extend(part.not_judged);
         inputs.warnings.extend(part.warnings);
     }
-    inputs.files = files;
+    inputs.files = listing.files;
     inputs
 }
 
@@ -100,11 +134,13 @@ fn list(path: &Path, items: &mut Vec<Item>) {
     }
 }
 
-fn read(item: &Item) -> Inputs {
+/// Reads and parses one item.
+pub fn read(item: &Item) -> Inputs {
     let mut inputs = Inputs::default();
-    let (name, text) = match item {
-        Item::Stdin => (SourceLocation::STDIN.to_string(), std::io::read_to_string(std::io::stdin())),
-        Item::File(path) => (path.display().to_string(), std::fs::read_to_string(path)),
+    let name = item.name();
+    let text = match item {
+        Item::Stdin => std::io::read_to_string(std::io::stdin()),
+        Item::File(path) => std::fs::read_to_string(path),
         Item::Unreadable(error) => {
             inputs.errors.push(error.clone());
             return inputs;
