@@ -191,16 +191,22 @@ struct Judged {
 }
 
 impl Judged {
-    fn extend(&mut self, other: Judged) {
-        self.documents.extend(other.documents);
-        self.errors.extend(other.errors);
+    /// All of `parts`, in room made for exactly them.
+    fn concat(parts: impl IntoIterator<Item = Judged>) -> Judged {
+        let parts: Vec<Judged> = parts.into_iter().collect();
+        let mut all = Judged::default();
+        all.documents.reserve_exact(parts.iter().map(|part| part.documents.len()).sum());
+        for part in parts {
+            all.documents.extend(part.documents);
+            all.errors.extend(part.errors);
+        }
+        all
     }
 }
 
-/// Every document's verdicts in input order, and those of policies read elsewhere.
+/// Every document's verdicts in input order (by key), and those of policies read elsewhere.
 struct Ledger {
-    keys: Vec<Key>,
-    documents: Vec<CheckedObject>,
+    documents: Vec<(Key, CheckedObject)>,
     others: Vec<CheckedObject>,
 }
 
@@ -215,8 +221,11 @@ impl Ledger {
     fn record(&mut self, origin: &Origin, resource: ResourceRef, verdict: Verdict) {
         let location = match origin {
             Origin::Input(key) => {
-                let index = self.keys.binary_search(key).expect("a policy of the inputs is a document");
-                return push(&mut self.documents[index].verdicts, verdict);
+                let index = self
+                    .documents
+                    .binary_search_by_key(key, |(key, _)| *key)
+                    .expect("a policy of the inputs is a document");
+                return push(&mut self.documents[index].1.verdicts, verdict);
             }
             Origin::Trusted(location) => location.clone(),
             Origin::BuiltIn => SourceLocation { file: SourceLocation::BUILT_IN.into(), line: 1, document: 0 },
@@ -231,7 +240,7 @@ impl Ledger {
     fn judged_a_storage_class(&self) -> bool {
         self.documents
             .iter()
-            .any(|object| object.resource.kind == "StorageClass" && is_judged(&object.verdicts))
+            .any(|(_, object)| object.resource.kind == "StorageClass" && is_judged(&object.verdicts))
     }
 }
 
@@ -339,8 +348,7 @@ fn finish(
     let Judged { mut documents, mut errors } = judged;
     documents.sort_unstable_by_key(|(key, _)| *key);
     errors.sort_by_key(|(key, _)| *key);
-    let (keys, documents) = documents.into_iter().unzip();
-    let mut ledger = Ledger { keys, documents, others: Vec::new() };
+    let mut ledger = Ledger { documents, others: Vec::new() };
 
     // A policy's verdict on itself depends on no object: judged once, over nothing. The built-in
     // policy judges the account's EBS default only for a run that has a StorageClass to guard.
@@ -388,8 +396,11 @@ fn judge_protected_secret(
 /// Keeps the documents some policy had a verdict on, in input order with policies read elsewhere
 /// last, and sums them up.
 fn assemble(ledger: Ledger) -> CheckReport {
-    let mut checked: Vec<CheckedObject> = ledger.documents.into_iter().chain(ledger.others).collect();
-    checked.retain(|object| !object.verdicts.is_empty());
+    let mut documents = ledger.documents;
+    documents.retain(|(_, object)| !object.verdicts.is_empty());
+    // Collected in place: the documents are most of what the report holds.
+    let mut checked: Vec<CheckedObject> = documents.into_iter().map(|(_, object)| object).collect();
+    checked.extend(ledger.others);
     let mut report = CheckReport::default();
     let mut skipped = BTreeMap::new();
     for object in &checked {
@@ -437,12 +448,12 @@ fn is_judged(verdicts: &[Verdict]) -> bool {
 
 /// A warning for each identity written in more than one document: each is judged where it
 /// stands, but a cluster holds only one of them.
-fn duplicates(documents: &[CheckedObject]) -> Vec<Warning> {
+fn duplicates(documents: &[(Key, CheckedObject)]) -> Vec<Warning> {
     // The first document of each identity; the documents of a repeated one, in input order.
     let mut first: FxHashMap<&ResourceRef, usize> = FxHashMap::default();
     let mut repeated: Vec<Vec<usize>> = Vec::new();
     let mut repeated_slot: FxHashMap<usize, usize> = FxHashMap::default();
-    for (index, identity) in documents.iter().map(|document| &document.resource).enumerate() {
+    for (index, identity) in documents.iter().map(|(_, document)| &document.resource).enumerate() {
         let &mut earliest = first.entry(identity).or_insert(index);
         if earliest != index {
             let slot = *repeated_slot.entry(earliest).or_insert_with(|| {
@@ -456,9 +467,9 @@ fn duplicates(documents: &[CheckedObject]) -> Vec<Warning> {
     repeated
         .into_iter()
         .map(|indices| {
-            let resource = &documents[indices[0]].resource;
+            let resource = &documents[indices[0]].1.resource;
             let locations: Vec<SourceLocation> =
-                indices.iter().map(|&index| documents[index].location.clone()).collect();
+                indices.iter().map(|&index| documents[index].1.location.clone()).collect();
             let places: Vec<String> = locations.iter().map(ToString::to_string).collect();
             Warning {
                 message: format!(

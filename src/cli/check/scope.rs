@@ -9,7 +9,8 @@
 use super::super::input::Located;
 use super::super::report::SourceLocation;
 use crate::api::ResourceRef;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap, FxHashSet};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// How far cross-object resolution reaches (`dpo check --context`).
@@ -107,7 +108,7 @@ pub fn units(
             .collect();
         // Occurrences of each identity, in input order.
         let mut occurrences: Vec<(&ResourceRef, Vec<usize>)> = Vec::new();
-        let mut seen: HashMap<&ResourceRef, usize> = HashMap::new();
+        let mut seen: FxHashMap<&ResourceRef, usize> = FxHashMap::default();
         for &index in members {
             let resource = identity(index);
             match seen.get(&resource) {
@@ -119,7 +120,7 @@ pub fn units(
             }
         }
         // A nearer document shadows a farther one of the same identity.
-        let mut shadowed: HashSet<&ResourceRef> = seen.into_keys().collect();
+        let mut shadowed: FxHashSet<&ResourceRef> = seen.into_keys().collect();
         let mut inherited = Vec::new();
         for &index in ancestors.iter().flat_map(|members| members.iter()) {
             if shadowed.insert(identity(index)) {

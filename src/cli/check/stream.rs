@@ -198,14 +198,15 @@ fn run(
         .flat_map(|(_, inputs)| &inputs.objects)
         .filter_map(|located| Some((located.object.policy()?.0, located.location.clone())))
         .collect();
-    let mut judged = Judged::default();
     let mut said: Vec<Option<Inputs>> = items.iter().map(|_| None).collect();
+    let mut parts = Vec::with_capacity(outcomes.len());
     for outcome in outcomes {
-        judged.extend(outcome.judged);
+        parts.push(outcome.judged);
         for (item, inputs) in outcome.said {
             said[item] = Some(inputs);
         }
     }
+    let judged = Judged::concat(parts);
     let mut read_errors = Vec::new();
     let (mut not_judged, mut warnings) = (Vec::new(), Vec::new());
     for inputs in resident.iter().zip(&said).filter_map(|(kept, read)| kept.as_ref().or(read.as_ref())) {
