@@ -14,6 +14,21 @@ pub fn to_writer<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::R
     value.serialize(&mut serializer).map_err(io::Error::other)
 }
 
+/// Writes the items of `sequence` as entries of the block sequence that is the value of a key
+/// at column `key_indent`, written before; nothing when it has none. Written one after another,
+/// the entries of several sequences read as one sequence.
+pub fn entries_to_writer<T: Serialize + ?Sized>(
+    out: &mut dyn Write,
+    key_indent: usize,
+    sequence: &T,
+) -> io::Result<()> {
+    let parent = Block { indent: key_indent, empty: false, inline: false };
+    let formatter =
+        BlockYaml { blocks: vec![parent], after: After::Key, entries_only: true, ..BlockYaml::default() };
+    let mut serializer = serde_json::Serializer::with_formatter(out, formatter);
+    sequence.serialize(&mut serializer).map_err(io::Error::other)
+}
+
 /// An open mapping or sequence: the column of its entries, whether it has had one, and whether
 /// its first entry goes on the line of the `- ` that holds it.
 struct Block {
@@ -34,15 +49,29 @@ enum After {
 struct BlockYaml {
     blocks: Vec<Block>,
     after: After,
-    /// The key being written, JSON-escaped, and whether it may be written plain.
-    key: Option<(Vec<u8>, bool)>,
+    /// The key being written, JSON-escaped, and whether it may be written plain; `None` outside
+    /// a key.
+    key: Option<bool>,
+    /// The bytes of the key being written, kept for the next key.
+    key_bytes: Vec<u8>,
+    /// Only the entries of the outermost sequence are written (see [`entries_to_writer`]).
+    entries_only: bool,
 }
 
 impl Default for BlockYaml {
     fn default() -> Self {
-        BlockYaml { blocks: Vec::new(), after: After::Start, key: None }
+        BlockYaml {
+            blocks: Vec::new(),
+            after: After::Start,
+            key: None,
+            key_bytes: Vec::new(),
+            entries_only: false,
+        }
     }
 }
+
+/// Spaces an indentation is cut from.
+const SPACES: &[u8; 64] = &[b' '; 64];
 
 impl BlockYaml {
     fn open(&mut self) {
@@ -61,7 +90,13 @@ impl BlockYaml {
         let block = self.blocks.last_mut().expect("an entry is inside a block");
         let first = std::mem::replace(&mut block.empty, false);
         if !(first && (block.inline || at_start)) {
-            write!(out, "\n{:1$}", "", block.indent)?;
+            out.write_all(b"\n")?;
+            let mut indent = block.indent;
+            while indent > 0 {
+                let spaces = indent.min(SPACES.len());
+                out.write_all(&SPACES[..spaces])?;
+                indent -= spaces;
+            }
         }
         Ok(())
     }
@@ -69,7 +104,8 @@ impl BlockYaml {
     /// Closes the innermost block; an empty one is written in flow style.
     fn close<W: ?Sized + Write>(&mut self, out: &mut W, empty: &[u8]) -> io::Result<()> {
         let block = self.blocks.pop().expect("a block to close");
-        if block.empty {
+        let outermost = self.blocks.len() == 1;
+        if block.empty && !(self.entries_only && outermost) {
             self.scalar(out)?;
             out.write_all(empty)?;
         }
@@ -103,9 +139,9 @@ macro_rules! scalars {
         $(
             fn $method<W: ?Sized + Write>(&mut self, out: &mut W, value: $type) -> io::Result<()> {
                 // A key that is no string is written quoted, as JSON writes it.
-                if let Some((key, plain)) = &mut self.key {
+                if let Some(plain) = &mut self.key {
                     *plain = false;
-                    return serde_json::ser::CompactFormatter.$method(key, value);
+                    return serde_json::ser::CompactFormatter.$method(&mut self.key_bytes, value);
                 }
                 self.scalar(out)?;
                 serde_json::ser::CompactFormatter.$method(out, value)
@@ -140,9 +176,9 @@ impl Formatter for BlockYaml {
 
     fn write_string_fragment<W: ?Sized + Write>(&mut self, out: &mut W, fragment: &str) -> io::Result<()> {
         match &mut self.key {
-            Some((key, plain)) => {
+            Some(plain) => {
                 *plain &= fragment.bytes().all(plain_key_byte);
-                key.extend_from_slice(fragment.as_bytes());
+                self.key_bytes.extend_from_slice(fragment.as_bytes());
                 Ok(())
             }
             None => out.write_all(fragment.as_bytes()),
@@ -151,9 +187,9 @@ impl Formatter for BlockYaml {
 
     fn write_char_escape<W: ?Sized + Write>(&mut self, out: &mut W, escape: CharEscape) -> io::Result<()> {
         match &mut self.key {
-            Some((key, plain)) => {
+            Some(plain) => {
                 *plain = false;
-                serde_json::ser::CompactFormatter.write_char_escape(key, escape)
+                serde_json::ser::CompactFormatter.write_char_escape(&mut self.key_bytes, escape)
             }
             None => serde_json::ser::CompactFormatter.write_char_escape(out, escape),
         }
@@ -190,19 +226,21 @@ impl Formatter for BlockYaml {
 
     fn begin_object_key<W: ?Sized + Write>(&mut self, out: &mut W, _first: bool) -> io::Result<()> {
         self.entry(out)?;
-        self.key = Some((Vec::new(), true));
+        self.key = Some(true);
+        self.key_bytes.clear();
         Ok(())
     }
 
     fn end_object_key<W: ?Sized + Write>(&mut self, out: &mut W) -> io::Result<()> {
-        let (key, plain) = self.key.take().expect("a key was begun");
+        let plain = self.key.take().expect("a key was begun");
+        let key = &self.key_bytes;
         // An empty key, or one YAML would read as another type, is quoted.
-        let plain = plain && key.first().is_some_and(u8::is_ascii_alphabetic) && !is_reserved_word(&key);
+        let plain = plain && key.first().is_some_and(u8::is_ascii_alphabetic) && !is_reserved_word(key);
         if plain {
-            out.write_all(&key)?;
+            out.write_all(key)?;
         } else {
             out.write_all(b"\"")?;
-            out.write_all(&key)?;
+            out.write_all(key)?;
             out.write_all(b"\"")?;
         }
         out.write_all(b":")?;
@@ -267,6 +305,16 @@ mod tests {
         }));
         round_trip(json!([]));
         round_trip(json!("top-level string"));
+    }
+
+    #[test]
+    fn entries_written_apart_read_as_one_sequence() {
+        let mut out = b"results:".to_vec();
+        super::entries_to_writer(&mut out, 0, &json!([{"a": 1}, {"b": [2]}])).unwrap();
+        super::entries_to_writer(&mut out, 0, &json!([])).unwrap();
+        super::entries_to_writer(&mut out, 0, &json!(["c"])).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert_eq!(text, yaml(&json!({"results": [{"a": 1}, {"b": [2]}, "c"]})));
     }
 
     #[test]

@@ -7,9 +7,12 @@
 
 use super::{NEEDS_AWS, Outcome, RuleOutcome, block_yaml, rule_outcomes};
 use crate::api::{ResourceRef, Severity};
+use crate::cli::parallel::write_on_every_core;
 use crate::cli::report::{CheckReport, CheckedObject};
 use crate::policy::Rule;
 use serde::Serialize;
+use serde::ser::SerializeSeq;
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
@@ -74,19 +77,82 @@ pub(super) fn render(report: &CheckReport, api: ReportApi, out: &mut dyn Write) 
         }
     }
     let (namespaced_kind, cluster_kind) = api.kinds();
-    let reports = namespaced
+    let reports: Vec<_> = namespaced
         .into_iter()
         .map(|(namespace, objects)| (namespaced_kind, Some(namespace), objects))
-        .chain([(cluster_kind, None, cluster)]);
-    for (kind, namespace, objects) in reports {
-        let report = Report::new(api, kind, namespace, Results { objects, timestamp });
-        if report.summary.total() > 0 {
-            out.write_all(b"---\n")?;
-            block_yaml::to_writer(out, &report)?;
-            out.write_all(b"\n")?;
+        .chain([(cluster_kind, None, cluster)])
+        .collect();
+    let mut parts = Vec::new();
+    for (kind, namespace, objects) in &reports {
+        let head = Report::new(api, *kind, *namespace, objects);
+        if head.summary.total() == 0 {
+            continue;
+        }
+        parts.push(Part::Head(head));
+        let chunks = objects.chunks(OBJECTS_PER_PIECE);
+        let count = chunks.len();
+        parts.extend(chunks.enumerate().map(|(index, objects)| Part::Results {
+            results: Results { objects, timestamp },
+            last: index + 1 == count,
+        }));
+    }
+    write_on_every_core(&pieces(&parts), out, |piece, buffer| {
+        piece.iter().try_for_each(|part| part.render(buffer))
+    })
+}
+
+/// About how many objects' results are rendered together, on one core.
+const OBJECTS_PER_PIECE: usize = 256;
+
+/// A part of the report stream: the head of a report (all but its results, which come last), or
+/// the results of some of its objects.
+enum Part<'a> {
+    Head(Report<'a>),
+    Results { results: Results<'a>, last: bool },
+}
+
+impl Part<'_> {
+    fn objects(&self) -> usize {
+        match self {
+            Part::Head(_) => 0,
+            Part::Results { results, .. } => results.objects.len(),
         }
     }
-    Ok(())
+
+    fn render(&self, buffer: &mut Vec<u8>) -> io::Result<()> {
+        match self {
+            Part::Head(head) => {
+                buffer.extend_from_slice(b"---\n");
+                block_yaml::to_writer(buffer, head)?;
+                buffer.extend_from_slice(b"\nresults:");
+            }
+            Part::Results { results, last } => {
+                block_yaml::entries_to_writer(buffer, 0, results)?;
+                if *last {
+                    buffer.push(b'\n');
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `parts` cut into runs of about [`OBJECTS_PER_PIECE`] objects: a namespace's report may hold
+/// one object, or thousands.
+fn pieces<'p, 'a>(parts: &'p [Part<'a>]) -> Vec<&'p [Part<'a>]> {
+    let mut pieces = Vec::new();
+    let (mut start, mut objects) = (0, 0);
+    for (index, part) in parts.iter().enumerate() {
+        objects += part.objects();
+        if objects >= OBJECTS_PER_PIECE {
+            pieces.push(&parts[start..=index]);
+            (start, objects) = (index + 1, 0);
+        }
+    }
+    if start < parts.len() {
+        pieces.push(&parts[start..]);
+    }
+    pieces
 }
 
 /// The namespace whose PolicyReport holds the resource's results; `None` for the cluster report.
@@ -98,49 +164,48 @@ fn report_namespace(resource: &ResourceRef) -> Option<&str> {
     }
 }
 
-fn object_results(object: &CheckedObject, timestamp: Timestamp) -> Vec<PolicyResult<'_>> {
+/// Every result of `object`, each passed to `emit` as it is made.
+fn object_results<'a, E>(
+    object: &'a CheckedObject,
+    timestamp: Timestamp,
+    mut emit: impl FnMut(&PolicyResult<'_>) -> Result<(), E>,
+) -> Result<(), E> {
     let location = format!("{}:{}", object.location.file, object.location.line);
-    let mut results = Vec::new();
     for RuleOutcome { rule_id, outcome } in rule_outcomes(object) {
-        let result = |result: ResultKind, severity: Severity, message: String, remediation: Option<&str>| {
-            let mut properties = BTreeMap::from([("location", location.clone())]);
-            if let Some(remediation) = remediation {
-                properties.insert("remediation", remediation.to_string());
-            }
-            PolicyResult {
-                policy: rule_id,
-                rule: rule_id,
-                result,
-                severity,
-                message,
-                source: SOURCE,
-                scored: true,
-                resources: [&object.resource],
-                properties,
-                timestamp,
-            }
+        let result = |result: ResultKind,
+                      severity: Severity,
+                      message: Cow<'a, str>,
+                      remediation: Option<&'a str>| PolicyResult {
+            policy: rule_id,
+            rule: rule_id,
+            result,
+            severity,
+            message,
+            source: SOURCE,
+            scored: true,
+            resources: [&object.resource],
+            properties: Properties { location: &location, remediation },
+            timestamp,
         };
         // Passed and skipped rules are always catalogue rules; only a finding may name another.
         let rule = Rule::from_id(rule_id);
         let severity = rule.map(Rule::severity).unwrap_or_default();
         let description = rule.map(Rule::description).unwrap_or_default();
         match outcome {
-            Outcome::Pass => results.push(result(ResultKind::Pass, severity, description.to_string(), None)),
+            Outcome::Pass => emit(&result(ResultKind::Pass, severity, description.into(), None))?,
             Outcome::Skip => {
                 let message = format!("{description} Skipped: {NEEDS_AWS}.");
-                results.push(result(ResultKind::Skip, severity, message, None));
+                emit(&result(ResultKind::Skip, severity, message.into(), None))?;
             }
-            Outcome::Fail(findings) => results.extend(findings.into_iter().map(|finding| {
-                result(
-                    ResultKind::Fail,
-                    finding.severity,
-                    finding.message.clone(),
-                    Some(&finding.remediation),
-                )
-            })),
+            Outcome::Fail(findings) => {
+                for finding in findings {
+                    let message = finding.message.as_str().into();
+                    emit(&result(ResultKind::Fail, finding.severity, message, Some(&finding.remediation)))?;
+                }
+            }
         }
     }
-    results
+    Ok(())
 }
 
 #[derive(Serialize)]
@@ -152,18 +217,21 @@ struct Report<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     source: Option<&'static str>,
     summary: ResultSummary,
-    results: Results<'a>,
 }
 
-/// A report's results, each built as it is written.
+/// The results of some of a report's objects, each built as it is written.
 struct Results<'a> {
-    objects: Vec<&'a CheckedObject>,
+    objects: &'a [&'a CheckedObject],
     timestamp: Timestamp,
 }
 
 impl Serialize for Results<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.objects.iter().flat_map(|object| object_results(object, self.timestamp)))
+        let mut results = serializer.serialize_seq(None)?;
+        for object in self.objects {
+            object_results(object, self.timestamp, |result| results.serialize_element(result))?;
+        }
+        results.end()
     }
 }
 
@@ -172,10 +240,10 @@ impl<'a> Report<'a> {
         api: ReportApi,
         kind: &'static str,
         namespace: Option<&'a str>,
-        results: Results<'a>,
+        objects: &[&CheckedObject],
     ) -> Report<'a> {
         let mut summary = ResultSummary { pass: 0, fail: 0, warn: 0, error: 0, skip: 0 };
-        for outcome in results.objects.iter().flat_map(|object| rule_outcomes(object)) {
+        for outcome in objects.iter().flat_map(|object| rule_outcomes(object)) {
             match outcome.outcome {
                 Outcome::Pass => summary.pass += 1,
                 Outcome::Fail(findings) => summary.fail += findings.len(),
@@ -192,7 +260,6 @@ impl<'a> Report<'a> {
                 labels: BTreeMap::from([("app.kubernetes.io/managed-by", "dpo")]),
             },
             summary,
-            results,
         }
     }
 }
@@ -237,12 +304,20 @@ struct PolicyResult<'a> {
     result: ResultKind,
     /// Every dpo severity is in the CRD's enum, spelt the same.
     severity: Severity,
-    message: String,
+    message: Cow<'a, str>,
     source: &'static str,
     scored: bool,
     resources: [&'a ResourceRef; 1],
-    properties: BTreeMap<&'static str, String>,
+    properties: Properties<'a>,
     timestamp: Timestamp,
+}
+
+/// A result's `properties`, a map of strings to strings in the CRD: keys in sorted order.
+#[derive(Serialize)]
+struct Properties<'a> {
+    location: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    remediation: Option<&'a str>,
 }
 
 /// A protobuf `Timestamp`, as the CRD wants it: whole seconds, and non-negative nanoseconds.
