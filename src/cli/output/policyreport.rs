@@ -84,7 +84,7 @@ pub(super) fn render(report: &CheckReport, api: ReportApi, out: &mut dyn Write) 
         .collect();
     let mut parts = Vec::new();
     for (kind, namespace, objects) in &reports {
-        let head = Report::new(api, *kind, *namespace, objects);
+        let head = Report::new(api, kind, *namespace, objects);
         if head.summary.total() == 0 {
             continue;
         }
