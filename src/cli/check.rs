@@ -1,5 +1,6 @@
 //! `dpo check`: objects in, findings out. The same policy code the controllers run.
 
+mod facts;
 mod scope;
 mod stream;
 
@@ -7,8 +8,6 @@ use super::input::{InputError, Inputs, Located, Object};
 use super::parallel::on_every_core;
 use super::report::{CheckReport, CheckedObject, LocatedFinding, NotJudged, SourceLocation, Warning};
 use crate::api::{EncryptedVolumePolicy, ProtectedSecret, ResourceRef, TlsIngressPolicy};
-use crate::aws::{AwsFacts, FactRequest, Target};
-use crate::policy::facts::{FACT_ROUNDS, FactRecorder, FactSet, Wanted};
 use crate::policy::ingress::{
     AlbDefaults, AutoModeIngressClassParams, GatewayInventory, IngressClassParams, IngressInventory,
     evaluate_tls_policy,
@@ -20,8 +19,9 @@ use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::api::storage::v1::StorageClass;
 use rustc_hash::FxHashMap;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
+pub use facts::gather_facts;
 pub use scope::Context;
 pub use stream::{Checked, check_listing};
 
@@ -481,51 +481,4 @@ fn duplicates(documents: &[(Key, CheckedObject)]) -> Vec<Warning> {
             }
         })
         .collect()
-}
-
-/// Gathers the AWS facts the policies ask for, for `dpo check --aws`: evaluate with a recorder,
-/// fetch what it wanted, and again while answers lead to new questions (an alias names a key,
-/// a host names certificates). What a ProtectedSecret's rules read (the secret, its key, the keys
-/// of its allowlist) is read where the secret is: in the region and role its source names.
-pub async fn gather_facts(inputs: &Inputs, settings: Settings<'_>, aws: &AwsFacts) -> FactSet {
-    let secrets: Vec<(&ProtectedSecret, Target)> = inputs
-        .objects
-        .iter()
-        .filter_map(|located| match &located.object {
-            // Those `check` judges: usable specs, not exempt.
-            Object::ProtectedSecret(secret)
-                if validate_spec(&secret.spec).is_empty() && exemption(&secret.metadata).is_none() =>
-            {
-                Some((&**secret, Target::of(&secret.spec.source)))
-            }
-            _ => None,
-        })
-        .collect();
-    let mut facts = FactSet { now: Some(jiff::Timestamp::now()), ..FactSet::default() };
-    for _ in 0..FACT_ROUNDS {
-        let recorder = FactRecorder::new(&facts);
-        let _ = check(inputs, settings, &recorder);
-        let mut shared = recorder.into_wanted();
-        if shared.is_empty() {
-            break;
-        }
-        let mut by_target: HashMap<Target, Wanted> = HashMap::new();
-        for (secret, target) in &secrets {
-            let recorder = FactRecorder::new(&facts);
-            let _ = judge_secret(&resource_ref(*secret), &secret.spec, &recorder);
-            let own = recorder.into_wanted();
-            shared.remove(&own);
-            by_target.entry(target.clone()).or_default().merge(own);
-        }
-        by_target.entry(Target::default()).or_default().merge(shared);
-        let requests: Vec<FactRequest> = by_target
-            .into_iter()
-            .filter(|(_, wanted)| !wanted.is_empty())
-            .map(|(target, wanted)| FactRequest::new(target, wanted))
-            .collect();
-        for gathered in futures::future::join_all(requests.iter().map(|request| aws.gather(request))).await {
-            facts.extend(gathered);
-        }
-    }
-    facts
 }

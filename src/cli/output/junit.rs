@@ -5,53 +5,82 @@
 //! (never dotted) and the test name carries the resource's name, which may hold dots. A failed case
 //! carries the findings' messages and fixes in its `<failure>` text, which both show in full.
 
+use super::pieces::{self, OBJECTS_PER_PIECE};
 use super::{NEEDS_AWS, Outcome, RuleOutcome, rule_outcomes};
 use crate::api::Finding;
 use crate::cli::report::{CheckReport, CheckedObject};
 use std::io::{self, Write};
+use std::{iter, ops};
 
 pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
     let suites = suites(report);
-    let tests: usize = suites.iter().map(|s| s.cases.len()).sum();
-    let failures: usize = suites.iter().map(Suite::failures).sum();
-    let skipped: usize = suites.iter().map(Suite::skipped).sum();
+    let total = suites.iter().fold(Tally::default(), |total, suite| total + suite.tally);
     writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
         out,
-        r#"<testsuites name="dpo check" tests="{tests}" failures="{failures}" errors="0" skipped="{skipped}">"#
+        r#"<testsuites name="dpo check" tests="{}" failures="{}" errors="0" skipped="{}">"#,
+        total.tests, total.failures, total.skipped,
     )?;
-    for suite in &suites {
-        writeln!(
-            out,
-            r#"  <testsuite name="{}" tests="{}" failures="{}" errors="0" skipped="{}">"#,
-            escape(suite.kind, true),
-            suite.cases.len(),
-            suite.failures(),
-            suite.skipped(),
-        )?;
-        for case in &suite.cases {
-            write_case(case, out)?;
-        }
-        writeln!(out, "  </testsuite>")?;
-    }
+    let parts: Vec<Part<'_, '_>> = suites
+        .iter()
+        .flat_map(|suite| {
+            let cases = suite.objects.chunks(OBJECTS_PER_PIECE).map(Part::Cases);
+            iter::once(Part::Open(suite)).chain(cases).chain([Part::Close])
+        })
+        .collect();
+    pieces::write_parts(&parts, out)?;
     writeln!(out, "</testsuites>")
 }
 
-fn write_case(case: &Case<'_>, out: &mut dyn Write) -> io::Result<()> {
-    let resource = &case.object.resource;
+/// A part of the document, rendered on any core: a suite's opening tag, the cases of some of its
+/// resources, or its closing tag.
+enum Part<'s, 'a> {
+    Open(&'s Suite<'a>),
+    Cases(&'s [&'a CheckedObject]),
+    Close,
+}
+
+impl pieces::Part for Part<'_, '_> {
+    fn objects(&self) -> usize {
+        match self {
+            Part::Cases(objects) => objects.len(),
+            Part::Open(_) | Part::Close => 0,
+        }
+    }
+
+    fn render(&self, buffer: &mut Vec<u8>) -> io::Result<()> {
+        match self {
+            Part::Open(suite) => writeln!(
+                buffer,
+                r#"  <testsuite name="{}" tests="{}" failures="{}" errors="0" skipped="{}">"#,
+                escape(suite.kind, true),
+                suite.tally.tests,
+                suite.tally.failures,
+                suite.tally.skipped,
+            ),
+            Part::Cases(objects) => objects.iter().try_for_each(|object| {
+                rule_outcomes(object).iter().try_for_each(|outcome| write_case(object, outcome, buffer))
+            }),
+            Part::Close => writeln!(buffer, "  </testsuite>"),
+        }
+    }
+}
+
+fn write_case(object: &CheckedObject, outcome: &RuleOutcome<'_>, out: &mut dyn Write) -> io::Result<()> {
+    let resource = &object.resource;
     let subject = match &resource.namespace {
         Some(namespace) => format!("{namespace}/{}", resource.name),
         None => resource.name.clone(),
     };
-    let location = &case.object.location;
+    let location = &object.location;
     let open = format!(
         r#"    <testcase classname="{}" name="{}" file="{}" line="{}""#,
         escape(&resource.kind, true),
-        escape(&format!("{subject}: {}", case.outcome.rule_id), true),
+        escape(&format!("{subject}: {}", outcome.rule_id), true),
         escape(&location.file, true),
         location.line,
     );
-    match &case.outcome.outcome {
+    match &outcome.outcome {
         Outcome::Pass => writeln!(out, "{open}/>"),
         Outcome::Skip => {
             writeln!(out, "{open}>")?;
@@ -82,41 +111,62 @@ fn write_failure(findings: &[&Finding], out: &mut dyn Write) -> io::Result<()> {
     )
 }
 
+/// The resources of one kind that have test cases, and how their cases came out.
 struct Suite<'a> {
     kind: &'a str,
-    cases: Vec<Case<'a>>,
+    objects: Vec<&'a CheckedObject>,
+    tally: Tally,
 }
 
-impl Suite<'_> {
-    fn failures(&self) -> usize {
-        self.cases.iter().filter(|c| matches!(c.outcome.outcome, Outcome::Fail(_))).count()
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    tests: usize,
+    failures: usize,
+    skipped: usize,
+}
+
+impl Tally {
+    fn of(outcomes: &[RuleOutcome<'_>]) -> Tally {
+        let count = |wanted: fn(&Outcome<'_>) -> bool| outcomes.iter().filter(|o| wanted(&o.outcome)).count();
+        Tally {
+            tests: outcomes.len(),
+            failures: count(|outcome| matches!(outcome, Outcome::Fail(_))),
+            skipped: count(|outcome| *outcome == Outcome::Skip),
+        }
     }
+}
 
-    fn skipped(&self) -> usize {
-        self.cases.iter().filter(|c| c.outcome.outcome == Outcome::Skip).count()
+impl ops::Add for Tally {
+    type Output = Tally;
+
+    fn add(self, other: Tally) -> Tally {
+        Tally {
+            tests: self.tests + other.tests,
+            failures: self.failures + other.failures,
+            skipped: self.skipped + other.skipped,
+        }
     }
 }
 
-struct Case<'a> {
-    object: &'a CheckedObject,
-    outcome: RuleOutcome<'a>,
-}
-
-/// Test cases grouped by resource kind; kinds, resources and rules in the order first met.
+/// Resources grouped by kind, leaving out those without test cases; kinds and resources in the
+/// order first met, as their cases are.
 fn suites(report: &CheckReport) -> Vec<Suite<'_>> {
     let mut suites: Vec<Suite<'_>> = Vec::new();
     for object in &report.objects {
-        let cases = rule_outcomes(object).into_iter().map(|outcome| Case { object, outcome });
-        let kind = &*object.resource.kind;
-        match suites.iter_mut().find(|suite| suite.kind == kind) {
-            Some(suite) => suite.cases.extend(cases),
-            None => {
-                let cases: Vec<Case<'_>> = cases.collect();
-                if !cases.is_empty() {
-                    suites.push(Suite { kind, cases });
-                }
-            }
+        let outcomes = rule_outcomes(object);
+        if outcomes.is_empty() {
+            continue;
         }
+        let kind = &*object.resource.kind;
+        let at = match suites.iter().position(|suite| suite.kind == kind) {
+            Some(at) => at,
+            None => {
+                suites.push(Suite { kind, objects: Vec::new(), tally: Tally::default() });
+                suites.len() - 1
+            }
+        };
+        suites[at].objects.push(object);
+        suites[at].tally = suites[at].tally + Tally::of(&outcomes);
     }
     suites
 }
@@ -191,6 +241,37 @@ mod tests {
             assert_eq!(count_attribute(*suite, "tests"), suite_cases.len());
             assert_eq!(count_attribute(*suite, "failures"), suite_with("failure"));
             assert_eq!(count_attribute(*suite, "skipped"), suite_with("skipped"));
+        }
+    }
+
+    #[test]
+    fn a_report_rendered_in_many_pieces_keeps_every_case_in_order_with_its_counts() {
+        let copies = 300;
+        let xml = sample::rendered(&sample::copies(copies), OutputFormat::Junit);
+        let doc = parse(&xml);
+        let suites = children(doc.root_element(), "testsuite");
+        let kinds: Vec<_> = suites.iter().map(|s| s.attribute("name").unwrap_or_default()).collect();
+        assert_eq!(kinds, ["Ingress", "StorageClass", "ProtectedSecret"]);
+        let names = |suite: roxmltree::Node<'_, '_>| -> Vec<String> {
+            children(suite, "testcase")
+                .iter()
+                .map(|c| c.attribute("name").unwrap_or_default().to_string())
+                .collect()
+        };
+        // Per copy: web's five cases, then api's one.
+        let ingress_names = names(suites[0]);
+        assert_eq!(ingress_names.len(), 6 * copies);
+        for (copy, cases) in ingress_names.chunks(6).enumerate() {
+            assert_eq!(cases[0], format!("shop/web-{copy}: alb-http-to-https-redirection-check"));
+            assert_eq!(cases[5], format!("payments/api-{copy}: alb-http-to-https-redirection-check"));
+        }
+        assert_eq!(count_attribute(doc.root_element(), "tests"), 11 * copies);
+        for suite in &suites {
+            let cases = children(*suite, "testcase");
+            let with = |name: &str| cases.iter().filter(|c| !children(**c, name).is_empty()).count();
+            assert_eq!(count_attribute(*suite, "tests"), cases.len());
+            assert_eq!(count_attribute(*suite, "failures"), with("failure"));
+            assert_eq!(count_attribute(*suite, "skipped"), with("skipped"));
         }
     }
 

@@ -3,6 +3,7 @@
 mod block_yaml;
 mod json;
 mod junit;
+mod pieces;
 mod policyreport;
 
 pub use policyreport::ReportApi;
@@ -323,6 +324,18 @@ mod sample {
                 vec![Verdict::Exempt("migrating to NLB".to_string())],
             ),
         ])
+    }
+
+    /// [`mixed`]'s objects `copies` times over, each copy's names ending in its number: enough
+    /// objects for a report to be rendered in several pieces.
+    pub(super) fn copies(copies: usize) -> CheckReport {
+        let objects = (0..copies).flat_map(|copy| {
+            mixed().objects.into_iter().map(move |mut object| {
+                object.resource.name = format!("{}-{copy}", object.resource.name);
+                object
+            })
+        });
+        report(objects.collect())
     }
 
     /// Renders `report` in `format` without colour.
