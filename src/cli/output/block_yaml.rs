@@ -9,7 +9,7 @@ use serde_json::ser::{CharEscape, Formatter};
 use std::io::{self, Write};
 
 /// Writes `value` as one block-style YAML document (no `---`, no final newline).
-pub fn to_writer<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::Result<()> {
+pub fn to_writer<W: Write + ?Sized, T: Serialize + ?Sized>(out: &mut W, value: &T) -> io::Result<()> {
     let mut serializer = serde_json::Serializer::with_formatter(out, BlockYaml::default());
     value.serialize(&mut serializer).map_err(io::Error::other)
 }
@@ -17,8 +17,8 @@ pub fn to_writer<T: Serialize + ?Sized>(out: &mut dyn Write, value: &T) -> io::R
 /// Writes the items of `sequence` as entries of the block sequence that is the value of a key
 /// at column `key_indent`, written before; nothing when it has none. Written one after another,
 /// the entries of several sequences read as one sequence.
-pub fn entries_to_writer<T: Serialize + ?Sized>(
-    out: &mut dyn Write,
+pub fn entries_to_writer<W: Write + ?Sized, T: Serialize + ?Sized>(
+    out: &mut W,
     key_indent: usize,
     sequence: &T,
 ) -> io::Result<()> {
