@@ -1,7 +1,6 @@
 # syntax=docker/dockerfile:1.7
 # The operator image: `docker build -t dpo .` (BuildKit). The binary links glibc dynamically
-# (aws-lc, the SDK's TLS crypto, and mimalloc, its allocator, are C), so the runtime is
-# distroless/cc of the same Debian.
+# (aws-lc, the SDK's TLS crypto, is C), so the runtime is distroless/cc of the same Debian.
 
 ARG RUST_VERSION=1.95
 
