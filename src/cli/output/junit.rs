@@ -14,7 +14,10 @@ use std::{iter, ops};
 
 pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
     let suites = suites(report);
-    let total = suites.iter().fold(Tally::default(), |total, suite| total + suite.tally);
+    let mut total = Tally::default();
+    for suite in &suites {
+        total += suite.tally;
+    }
     writeln!(out, r#"<?xml version="1.0" encoding="UTF-8"?>"#)?;
     writeln!(
         out,
@@ -136,15 +139,11 @@ impl Tally {
     }
 }
 
-impl ops::Add for Tally {
-    type Output = Tally;
-
-    fn add(self, other: Tally) -> Tally {
-        Tally {
-            tests: self.tests + other.tests,
-            failures: self.failures + other.failures,
-            skipped: self.skipped + other.skipped,
-        }
+impl ops::AddAssign for Tally {
+    fn add_assign(&mut self, other: Tally) {
+        self.tests += other.tests;
+        self.failures += other.failures;
+        self.skipped += other.skipped;
     }
 }
 
@@ -158,15 +157,15 @@ fn suites(report: &CheckReport) -> Vec<Suite<'_>> {
             continue;
         }
         let kind = &*object.resource.kind;
-        let at = match suites.iter().position(|suite| suite.kind == kind) {
-            Some(at) => at,
+        let suite = match suites.iter().position(|suite| suite.kind == kind) {
+            Some(at) => &mut suites[at],
             None => {
                 suites.push(Suite { kind, objects: Vec::new(), tally: Tally::default() });
-                suites.len() - 1
+                suites.last_mut().expect("the suite just pushed")
             }
         };
-        suites[at].objects.push(object);
-        suites[at].tally = suites[at].tally + Tally::of(&outcomes);
+        suite.objects.push(object);
+        suite.tally += Tally::of(&outcomes);
     }
     suites
 }
