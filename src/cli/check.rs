@@ -6,7 +6,7 @@ mod stream;
 
 use super::input::{InputError, Inputs, Located, Object};
 use super::parallel::on_every_core;
-use super::report::{CheckReport, CheckedObject, LocatedFinding, NotJudged, SourceLocation, Warning};
+use super::report::{CheckReport, CheckedObject, NotJudged, SourceLocation, Warning};
 use crate::api::{EncryptedVolumePolicy, ProtectedSecret, ResourceRef, TlsIngressPolicy};
 use crate::policy::ingress::{
     AlbDefaults, AutoModeIngressClassParams, GatewayInventory, IngressClassParams, IngressInventory,
@@ -19,7 +19,6 @@ use k8s_openapi::api::core::v1::{Namespace, PersistentVolume, Service};
 use k8s_openapi::api::networking::v1::{Ingress, IngressClass};
 use k8s_openapi::api::storage::v1::StorageClass;
 use rustc_hash::FxHashMap;
-use std::collections::BTreeMap;
 
 pub use facts::gather_facts;
 pub use scope::Context;
@@ -401,44 +400,24 @@ fn assemble(ledger: Ledger) -> CheckReport {
     // Collected in place: the documents are most of what the report holds.
     let mut checked: Vec<CheckedObject> = documents.into_iter().map(|(_, object)| object).collect();
     checked.extend(ledger.others);
-    let mut report = CheckReport::default();
-    let mut skipped = BTreeMap::new();
-    for object in &checked {
-        for verdict in &object.verdicts {
-            match verdict {
-                Verdict::Judged(judgement) => {
-                    let located = |finding: &crate::api::Finding| LocatedFinding {
-                        finding: finding.clone(),
-                        location: object.location.clone(),
-                    };
-                    report.findings.extend(judgement.findings.iter().map(located));
-                    for rule in &judgement.skipped {
-                        *skipped.entry(*rule).or_insert(0) += 1;
-                    }
-                }
-                // Another policy may judge what this one could not; said once per document.
-                Verdict::NotJudged(reason) if !is_judged(&object.verdicts) => {
-                    let listed =
-                        report.not_judged.last().is_some_and(|last| last.location == object.location);
-                    if !listed {
-                        report.not_judged.push(NotJudged {
-                            resource: object.resource.clone(),
-                            location: object.location.clone(),
-                            reason: reason.clone(),
-                        });
-                    }
-                }
-                Verdict::NotJudged(_) | Verdict::NotApplicable(_) | Verdict::Exempt(_) => {}
-            }
+    let mut report = CheckReport::of(checked);
+    for object in &report.objects {
+        // Another policy may judge what this one could not; said once per document.
+        if is_judged(&object.verdicts) {
+            continue;
+        }
+        let reason = object.verdicts.iter().find_map(|verdict| match verdict {
+            Verdict::NotJudged(reason) => Some(reason),
+            Verdict::Judged(_) | Verdict::NotApplicable(_) | Verdict::Exempt(_) => None,
+        });
+        if let Some(reason) = reason {
+            report.not_judged.push(NotJudged {
+                resource: object.resource.clone(),
+                location: object.location.clone(),
+                reason: reason.clone(),
+            });
         }
     }
-    report.findings.sort_by(|a, b| {
-        crate::policy::finding_order(&a.finding, &b.finding).then_with(|| a.location.cmp(&b.location))
-    });
-    // Two policies may find the same thing.
-    report.findings.dedup();
-    report.skipped = skipped.into_iter().collect();
-    report.objects = checked;
     report
 }
 

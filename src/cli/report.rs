@@ -2,8 +2,9 @@
 
 use super::input::InputError;
 use crate::api::{Finding, ResourceRef, Severity, SeverityCounts};
-use crate::policy::{Rule, Verdict};
+use crate::policy::{Rule, Verdict, finding_order};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// Where an object came from.
@@ -47,12 +48,21 @@ fn as_str<S: serde::Serializer>(file: &Arc<str>, serializer: S) -> Result<S::Ok,
 }
 
 /// A finding and the document of the object it is about.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct LocatedFinding {
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct LocatedFinding<'a> {
     #[serde(flatten)]
-    pub finding: Finding,
+    pub finding: &'a Finding,
     #[serde(flatten)]
-    pub location: SourceLocation,
+    pub location: &'a SourceLocation,
+}
+
+/// Where a finding of the report is held: its object, the verdict, the finding in it. The
+/// findings stay in the verdicts that found them; the report orders them without a copy.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FindingAt {
+    object: usize,
+    verdict: usize,
+    finding: usize,
 }
 
 /// An object of a kind the policies judge that could not be judged, and why: an API version
@@ -78,8 +88,8 @@ pub struct Warning {
 pub struct CheckReport {
     /// Every object seen that some policy governs, with what each policy made of it, in input order.
     pub objects: Vec<CheckedObject>,
-    /// All findings, most severe first.
-    pub findings: Vec<LocatedFinding>,
+    /// Every finding of `objects`, most severe first (see [`CheckReport::findings`]).
+    findings: Vec<FindingAt>,
     /// Objects the policies would govern that could not be judged, in input order.
     pub not_judged: Vec<NotJudged>,
     pub warnings: Vec<Warning>,
@@ -100,9 +110,42 @@ pub struct CheckedObject {
 }
 
 impl CheckReport {
+    /// The report of `objects`: their findings, most severe first, and how many objects each
+    /// rule was skipped for. The rest is left for the caller to fill.
+    pub fn of(objects: Vec<CheckedObject>) -> CheckReport {
+        let mut findings = Vec::new();
+        let mut skipped = BTreeMap::new();
+        for (object_index, object) in objects.iter().enumerate() {
+            for (verdict_index, verdict) in object.verdicts.iter().enumerate() {
+                let Verdict::Judged(judgement) = verdict else { continue };
+                findings.extend((0..judgement.findings.len()).map(|finding| FindingAt {
+                    object: object_index,
+                    verdict: verdict_index,
+                    finding,
+                }));
+                for rule in &judgement.skipped {
+                    *skipped.entry(*rule).or_insert(0) += 1;
+                }
+            }
+        }
+        let located = |at: &FindingAt| located(&objects, *at);
+        findings.sort_by(|a, b| {
+            let (a, b) = (located(a), located(b));
+            finding_order(a.finding, b.finding).then_with(|| a.location.cmp(b.location))
+        });
+        // Two policies may find the same thing.
+        findings.dedup_by(|a, b| located(a) == located(b));
+        CheckReport { objects, findings, skipped: skipped.into_iter().collect(), ..CheckReport::default() }
+    }
+
+    /// Every finding, most severe first.
+    pub fn findings(&self) -> impl ExactSizeIterator<Item = LocatedFinding<'_>> + Clone {
+        self.findings.iter().map(|at| located(&self.objects, *at))
+    }
+
     pub fn by_severity(&self) -> SeverityCounts {
         let mut counts = SeverityCounts::default();
-        for located in &self.findings {
+        for located in self.findings() {
             counts.add(located.finding.severity);
         }
         counts
@@ -110,11 +153,83 @@ impl CheckReport {
 
     /// Whether any finding is at or above `threshold` (exit code 1).
     pub fn fails(&self, threshold: Severity) -> bool {
-        self.findings.iter().any(|f| f.finding.severity >= threshold)
+        self.findings().any(|f| f.finding.severity >= threshold)
     }
 
     /// The objects of the inputs some policy had a verdict on (not the built-in policies).
     pub fn resources(&self) -> usize {
         self.objects.iter().filter(|o| !o.location.is_built_in()).count()
+    }
+}
+
+fn located(objects: &[CheckedObject], at: FindingAt) -> LocatedFinding<'_> {
+    let object = &objects[at.object];
+    let findings = match &object.verdicts[at.verdict] {
+        Verdict::Judged(judgement) => judgement.findings.as_slice(),
+        Verdict::NotApplicable(_) | Verdict::NotJudged(_) | Verdict::Exempt(_) => &[],
+    };
+    LocatedFinding { finding: &findings[at.finding], location: &object.location }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Judgement;
+
+    fn object(name: &str, line: usize, verdicts: Vec<Verdict>) -> CheckedObject {
+        CheckedObject {
+            resource: ResourceRef {
+                api_version: "storage.k8s.io/v1".into(),
+                kind: "StorageClass".into(),
+                namespace: None,
+                name: name.into(),
+            },
+            location: SourceLocation { file: "storage.yaml".into(), line, document: line - 1 },
+            verdicts,
+        }
+    }
+
+    fn judged(object: &CheckedObject, rules: &[Rule], skipped: &[Rule]) -> Verdict {
+        let mut judgement = Judgement::default();
+        for rule in rules {
+            judgement.violation(
+                *rule,
+                &object.resource,
+                format!("{} fails", object.resource.name),
+                "fix".into(),
+            );
+        }
+        judgement.skipped = skipped.to_vec();
+        Verdict::Judged(judgement)
+    }
+
+    #[test]
+    fn findings_are_ordered_most_severe_first_and_one_found_by_two_policies_counts_once() {
+        let mut gp2 = object("gp2", 1, Vec::new());
+        let mut fast = object("fast", 2, Vec::new());
+        // Two policies judge gp2 and find the same thing.
+        gp2.verdicts = vec![
+            judged(&gp2, &[Rule::StorageclassEncrypted], &[Rule::CmkBackingKeyRotationEnabled]),
+            judged(&gp2, &[Rule::StorageclassEncrypted], &[]),
+        ];
+        fast.verdicts = vec![
+            Verdict::NotApplicable("not EBS".into()),
+            judged(
+                &fast,
+                &[Rule::StorageclassUsingCmk, Rule::StorageclassEncrypted],
+                &[Rule::CmkBackingKeyRotationEnabled],
+            ),
+        ];
+        let report = CheckReport::of(vec![gp2, fast]);
+        let found: Vec<(&str, &str, usize)> = report
+            .findings()
+            .map(|f| (f.finding.rule.as_str(), &*f.finding.resource.name, f.location.line))
+            .collect();
+        let (encrypted, approved) = (Rule::StorageclassEncrypted.id(), Rule::StorageclassUsingCmk.id());
+        assert!(Rule::StorageclassEncrypted.severity() > Rule::StorageclassUsingCmk.severity());
+        assert_eq!(found, [(encrypted, "fast", 2), (encrypted, "gp2", 1), (approved, "fast", 2)]);
+        assert_eq!(report.findings().len(), 3);
+        assert_eq!(report.skipped, [(Rule::CmkBackingKeyRotationEnabled, 2)]);
+        assert!(report.fails(Rule::StorageclassEncrypted.severity()));
     }
 }

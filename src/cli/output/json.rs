@@ -11,7 +11,7 @@ use std::io::{self, Write};
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct JsonReport<'a> {
-    findings: &'a [LocatedFinding],
+    findings: Vec<LocatedFinding<'a>>,
     not_judged: &'a [NotJudged],
     warnings: &'a [Warning],
     input_errors: &'a [InputError],
@@ -20,7 +20,7 @@ struct JsonReport<'a> {
 
 pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
     let json = JsonReport {
-        findings: &report.findings,
+        findings: report.findings().collect(),
         not_judged: &report.not_judged,
         warnings: &report.warnings,
         input_errors: &report.input_errors,
@@ -79,7 +79,7 @@ mod tests {
             serde_json::from_str(&sample::rendered(&report, OutputFormat::Json)).expect("valid JSON");
         let findings: Vec<crate::api::Finding> =
             serde_json::from_value(out["findings"].clone()).expect("findings deserialise");
-        let expected: Vec<_> = report.findings.iter().map(|f| f.finding.clone()).collect();
+        let expected: Vec<_> = report.findings().map(|f| f.finding.clone()).collect();
         assert_eq!(findings, expected);
     }
 

@@ -89,7 +89,7 @@ impl Summary {
     fn of(report: &CheckReport) -> Summary {
         Summary {
             resources: report.resources(),
-            findings: report.findings.len(),
+            findings: report.findings().len(),
             not_judged: report.not_judged.len(),
             by_severity: report.by_severity(),
             skipped: report
@@ -170,9 +170,9 @@ fn rule_outcomes(object: &CheckedObject) -> Vec<RuleOutcome<'_>> {
 mod sample {
     use super::*;
     use crate::api::{ResourceRef, Severity};
-    use crate::cli::report::{LocatedFinding, SourceLocation};
+    use crate::cli::report::SourceLocation;
+    use crate::policy::Judgement;
     use crate::policy::Rule;
-    use crate::policy::{Judgement, finding_order};
 
     pub(super) fn resource(
         api_version: &'static str,
@@ -215,36 +215,9 @@ mod sample {
 
     /// Fills `findings` and `skipped` from the objects' judgements, as `dpo check` does.
     pub(super) fn report(objects: Vec<CheckedObject>) -> CheckReport {
-        let judgements = || {
-            objects.iter().flat_map(|o| &o.verdicts).filter_map(|v| match v {
-                Verdict::Judged(j) => Some(j),
-                _ => None,
-            })
-        };
-        let mut findings: Vec<LocatedFinding> = objects
-            .iter()
-            .flat_map(|o| {
-                o.verdicts.iter().filter_map(|v| match v {
-                    Verdict::Judged(j) => Some((j, &o.location)),
-                    _ => None,
-                })
-            })
-            .flat_map(|(j, location)| {
-                j.findings.iter().map(|f| LocatedFinding { finding: f.clone(), location: location.clone() })
-            })
-            .collect();
-        findings.sort_by(|a, b| finding_order(&a.finding, &b.finding));
-        let mut skipped = std::collections::BTreeMap::new();
-        for rule in judgements().flat_map(|j| &j.skipped) {
-            *skipped.entry(*rule).or_insert(0) += 1;
-        }
-        CheckReport {
-            findings,
-            skipped: skipped.into_iter().collect(),
-            checked_at: Some("2025-03-01T12:00:00.5Z".parse().expect("a valid timestamp")),
-            objects,
-            ..CheckReport::default()
-        }
+        let mut report = CheckReport::of(objects);
+        report.checked_at = Some("2025-03-01T12:00:00.5Z".parse().expect("a valid timestamp"));
+        report
     }
 
     /// A web Ingress failing two rules, a cluster-scoped StorageClass failing one, a ProtectedSecret

@@ -20,7 +20,7 @@ pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()
                 "executionSuccessful": true,
                 "toolExecutionNotifications": skipped_notifications(&Summary::of(report)),
             }]),
-            results: Results(&report.findings),
+            results: Results(report),
             tool: json!({"driver": {
                 "name": "dpo",
                 "version": env!("CARGO_PKG_VERSION"),
@@ -51,11 +51,11 @@ struct Run<'a> {
 }
 
 /// The results, each built as it is written: a report of many findings is never held twice.
-struct Results<'a>(&'a [LocatedFinding]);
+struct Results<'a>(&'a CheckReport);
 
 impl Serialize for Results<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.iter().map(result))
+        serializer.collect_seq(self.0.findings().map(result))
     }
 }
 
@@ -85,7 +85,7 @@ fn rule_descriptor(rule: Rule) -> Value {
     })
 }
 
-fn result(located: &LocatedFinding) -> Value {
+fn result(located: LocatedFinding<'_>) -> Value {
     let LocatedFinding { finding, location } = located;
     let resource = &finding.resource;
     let mut sarif_location = json!({

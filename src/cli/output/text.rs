@@ -80,7 +80,7 @@ struct DocumentFindings<'a> {
 fn findings_by_document(report: &CheckReport) -> Vec<DocumentFindings<'_>> {
     // Findings keep the report's order (most severe first) within each document.
     let mut findings_of: HashMap<(&SourceLocation, &ResourceRef), Vec<&Finding>> = HashMap::new();
-    for LocatedFinding { finding, location } in &report.findings {
+    for LocatedFinding { finding, location } in report.findings() {
         findings_of.entry((location, &finding.resource)).or_default().push(finding);
     }
     report
