@@ -2,32 +2,24 @@
 //! "summary": {...}}`: each finding as the API serialises it, with the `file`, `line` and
 //! `documentIndex` (0-based) of the document it is about.
 
-use super::Summary;
-use crate::cli::input::InputError;
-use crate::cli::report::{CheckReport, LocatedFinding, NotJudged, Warning};
-use serde::Serialize;
+use super::{Summary, pretty};
+use crate::cli::report::{CheckReport, LocatedFinding};
 use std::io::{self, Write};
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct JsonReport<'a> {
-    findings: Vec<LocatedFinding<'a>>,
-    not_judged: &'a [NotJudged],
-    warnings: &'a [Warning],
-    input_errors: &'a [InputError],
-    summary: Summary,
-}
-
 pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
-    let json = JsonReport {
-        findings: report.findings().collect(),
-        not_judged: &report.not_judged,
-        warnings: &report.warnings,
-        input_errors: &report.input_errors,
-        summary: Summary::of(report),
-    };
-    serde_json::to_writer_pretty(&mut *out, &json)?;
-    writeln!(out)
+    let findings: Vec<LocatedFinding<'_>> = report.findings().collect();
+    out.write_all(b"{")?;
+    pretty::write_key("findings", true, 0, out)?;
+    pretty::write_array(&findings, 1, |finding| *finding, out)?;
+    pretty::write_key("notJudged", false, 0, out)?;
+    pretty::write_value(&report.not_judged, 1, out)?;
+    pretty::write_key("warnings", false, 0, out)?;
+    pretty::write_value(&report.warnings, 1, out)?;
+    pretty::write_key("inputErrors", false, 0, out)?;
+    pretty::write_value(&report.input_errors, 1, out)?;
+    pretty::write_key("summary", false, 0, out)?;
+    pretty::write_value(&Summary::of(report), 1, out)?;
+    out.write_all(b"\n}\n")
 }
 
 #[cfg(test)]

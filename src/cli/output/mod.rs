@@ -5,6 +5,7 @@ mod json;
 mod junit;
 mod pieces;
 mod policyreport;
+mod pretty;
 
 pub use policyreport::ReportApi;
 mod sarif;

@@ -1,11 +1,10 @@
 //! SARIF 2.1.0 for code scanning: every rule's metadata, one result per finding, located at the
 //! line of the manifest where the resource's document starts.
 
-use super::{NEEDS_AWS, Summary, plural};
+use super::{NEEDS_AWS, Summary, plural, pretty};
 use crate::api::Severity;
 use crate::cli::report::{CheckReport, LocatedFinding};
 use crate::policy::Rule;
-use serde::Serialize;
 use serde_json::{Value, json};
 use std::io::{self, Write};
 
@@ -13,50 +12,34 @@ use std::io::{self, Write};
 const SCHEMA_URI: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()> {
-    let log = Log {
-        schema: SCHEMA_URI,
-        runs: [Run {
-            invocations: json!([{
-                "executionSuccessful": true,
-                "toolExecutionNotifications": skipped_notifications(&Summary::of(report)),
-            }]),
-            results: Results(report),
-            tool: json!({"driver": {
-                "name": "dpo",
-                "version": env!("CARGO_PKG_VERSION"),
-                "informationUri": env!("CARGO_PKG_REPOSITORY"),
-                "rules": Rule::ALL.map(rule_descriptor),
-            }}),
-        }],
-        version: "2.1.0",
-    };
-    serde_json::to_writer_pretty(&mut *out, &log)?;
-    writeln!(out)
-}
-
-/// The log, its keys in the order of the rest of the document (sorted).
-#[derive(Serialize)]
-struct Log<'a> {
-    #[serde(rename = "$schema")]
-    schema: &'static str,
-    runs: [Run<'a>; 1],
-    version: &'static str,
-}
-
-#[derive(Serialize)]
-struct Run<'a> {
-    invocations: Value,
-    results: Results<'a>,
-    tool: Value,
-}
-
-/// The results, each built as it is written: a report of many findings is never held twice.
-struct Results<'a>(&'a CheckReport);
-
-impl Serialize for Results<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(self.0.findings().map(result))
-    }
+    let invocations = json!([{
+        "executionSuccessful": true,
+        "toolExecutionNotifications": skipped_notifications(&Summary::of(report)),
+    }]);
+    let tool = json!({"driver": {
+        "name": "dpo",
+        "version": env!("CARGO_PKG_VERSION"),
+        "informationUri": env!("CARGO_PKG_REPOSITORY"),
+        "rules": Rule::ALL.map(rule_descriptor),
+    }});
+    let findings: Vec<LocatedFinding<'_>> = report.findings().collect();
+    // The log's keys in the order of the rest of the document (sorted); its one run by hand.
+    out.write_all(b"{")?;
+    pretty::write_key("$schema", true, 0, out)?;
+    pretty::write_value(&SCHEMA_URI, 1, out)?;
+    pretty::write_key("runs", false, 0, out)?;
+    out.write_all(b"[\n    {")?;
+    pretty::write_key("invocations", true, 2, out)?;
+    pretty::write_value(&invocations, 3, out)?;
+    // Each result is built as it is written, on every core: many findings are never held twice.
+    pretty::write_key("results", false, 2, out)?;
+    pretty::write_array(&findings, 3, |finding| result(*finding), out)?;
+    pretty::write_key("tool", false, 2, out)?;
+    pretty::write_value(&tool, 3, out)?;
+    out.write_all(b"\n    }\n  ]")?;
+    pretty::write_key("version", false, 0, out)?;
+    pretty::write_value(&"2.1.0", 1, out)?;
+    out.write_all(b"\n}\n")
 }
 
 fn rule_descriptor(rule: Rule) -> Value {
