@@ -410,7 +410,9 @@ fn assemble(ledger: Ledger) -> CheckReport {
             Verdict::NotJudged(reason) => Some(reason),
             Verdict::Judged(_) | Verdict::NotApplicable(_) | Verdict::Exempt(_) => None,
         });
-        if let Some(reason) = reason {
+        // The items of a `List` share their document's location: it is said once.
+        let listed = report.not_judged.last().is_some_and(|last| last.location == object.location);
+        if let (Some(reason), false) = (reason, listed) {
             report.not_judged.push(NotJudged {
                 resource: object.resource.clone(),
                 location: object.location.clone(),

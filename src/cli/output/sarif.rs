@@ -23,7 +23,8 @@ pub(super) fn render(report: &CheckReport, out: &mut dyn Write) -> io::Result<()
         "rules": Rule::ALL.map(rule_descriptor),
     }});
     let findings: Vec<LocatedFinding<'_>> = report.findings().collect();
-    // The log's keys in the order of the rest of the document (sorted); its one run by hand.
+    // The log's keys in the order of the rest of the document (sorted). Its single run is
+    // written by hand, so that its results can be rendered on every core.
     out.write_all(b"{")?;
     pretty::write_key("$schema", true, 0, out)?;
     pretty::write_value(&SCHEMA_URI, 1, out)?;
@@ -213,6 +214,16 @@ mod tests {
     fn valid_against_the_sarif_schema() {
         assert_valid(&sarif(&sample::mixed()));
         assert_valid(&sarif(&sample::report(Vec::new())));
+    }
+
+    #[test]
+    fn written_in_parts_the_log_is_what_serde_json_writes_whole() {
+        // Every map of the log has its keys sorted, so its parsed value prints the same bytes.
+        for report in [sample::mixed(), sample::copies(300), sample::report(Vec::new())] {
+            let rendered = sample::rendered(&report, OutputFormat::Sarif);
+            let parsed: Value = serde_json::from_str(&rendered).expect("SARIF is JSON");
+            assert_eq!(rendered, serde_json::to_string_pretty(&parsed).expect("printed") + "\n");
+        }
     }
 
     #[test]
