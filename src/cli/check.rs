@@ -401,7 +401,8 @@ fn assemble(ledger: Ledger) -> CheckReport {
     let mut checked: Vec<CheckedObject> = documents.into_iter().map(|(_, object)| object).collect();
     checked.extend(ledger.others);
     let mut report = CheckReport::of(checked);
-    for object in &report.objects {
+    let mut not_judged: Vec<NotJudged> = Vec::new();
+    for object in report.objects() {
         // Another policy may judge what this one could not; said once per document.
         if is_judged(&object.verdicts) {
             continue;
@@ -411,15 +412,16 @@ fn assemble(ledger: Ledger) -> CheckReport {
             Verdict::Judged(_) | Verdict::NotApplicable(_) | Verdict::Exempt(_) => None,
         });
         // The items of a `List` share their document's location: it is said once.
-        let listed = report.not_judged.last().is_some_and(|last| last.location == object.location);
+        let listed = not_judged.last().is_some_and(|last| last.location == object.location);
         if let (Some(reason), false) = (reason, listed) {
-            report.not_judged.push(NotJudged {
+            not_judged.push(NotJudged {
                 resource: object.resource.clone(),
                 location: object.location.clone(),
                 reason: reason.clone(),
             });
         }
     }
+    report.not_judged = not_judged;
     report
 }
 

@@ -86,8 +86,9 @@ pub struct Warning {
 /// The outcome of a `dpo check` run, ready to print.
 #[derive(Clone, Debug, Default)]
 pub struct CheckReport {
-    /// Every object seen that some policy governs, with what each policy made of it, in input order.
-    pub objects: Vec<CheckedObject>,
+    /// Every object seen that some policy governs, with what each policy made of it, in input
+    /// order. Never changed after [`CheckReport::of`]: `findings` points into it.
+    objects: Vec<CheckedObject>,
     /// Every finding of `objects`, most severe first (see [`CheckReport::findings`]).
     findings: Vec<FindingAt>,
     /// Objects the policies would govern that could not be judged, in input order.
@@ -136,6 +137,12 @@ impl CheckReport {
         // Two policies may find the same thing.
         findings.dedup_by(|a, b| located(a) == located(b));
         CheckReport { objects, findings, skipped: skipped.into_iter().collect(), ..CheckReport::default() }
+    }
+
+    /// Every object some policy had a verdict on, in input order, with policies read elsewhere
+    /// last.
+    pub fn objects(&self) -> &[CheckedObject] {
+        &self.objects
     }
 
     /// Every finding, most severe first.

@@ -151,7 +151,7 @@ impl ops::AddAssign for Tally {
 /// order first met, as their cases are.
 fn suites(report: &CheckReport) -> Vec<Suite<'_>> {
     let mut suites: Vec<Suite<'_>> = Vec::new();
-    for object in &report.objects {
+    for object in report.objects() {
         let outcomes = rule_outcomes(object);
         if outcomes.is_empty() {
             continue;

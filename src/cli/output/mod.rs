@@ -226,6 +226,10 @@ mod sample {
     /// another namespace, and objects no rule was judged on. Messages carry characters that XML and
     /// YAML must escape.
     pub(super) fn mixed() -> CheckReport {
+        report(mixed_objects())
+    }
+
+    fn mixed_objects() -> Vec<CheckedObject> {
         let web = ingress("shop", "web");
         let mut web_judgement = Judgement::default();
         for rule in [
@@ -280,7 +284,7 @@ mod sample {
         let mut api_judgement = Judgement::default();
         api_judgement.check(Rule::AlbHttpToHttpsRedirectionCheck);
 
-        report(vec![
+        vec![
             object(web, "deploy/web ingress.yaml", 12, vec![Verdict::Judged(web_judgement)]),
             object(gp2, "deploy/storage.yaml", 1, vec![Verdict::Judged(gp2_judgement)]),
             object(db, "deploy/secrets.yaml", 30, vec![Verdict::Judged(db_judgement)]),
@@ -297,14 +301,14 @@ mod sample {
                 1,
                 vec![Verdict::Exempt("migrating to NLB".to_string())],
             ),
-        ])
+        ]
     }
 
     /// [`mixed`]'s objects `copies` times over, each copy's names ending in its number: enough
     /// objects for a report to be rendered in several pieces.
     pub(super) fn copies(copies: usize) -> CheckReport {
         let objects = (0..copies).flat_map(|copy| {
-            mixed().objects.into_iter().map(move |mut object| {
+            mixed_objects().into_iter().map(move |mut object| {
                 object.resource.name = format!("{}-{copy}", object.resource.name);
                 object
             })
@@ -384,8 +388,12 @@ mod tests {
     #[test]
     fn objects_without_judgements_have_no_outcomes() {
         let report = sample::mixed();
-        let unjudged: Vec<_> =
-            report.objects.iter().filter(|o| rule_outcomes(o).is_empty()).map(|o| &o.resource.name).collect();
+        let unjudged: Vec<_> = report
+            .objects()
+            .iter()
+            .filter(|o| rule_outcomes(o).is_empty())
+            .map(|o| &o.resource.name)
+            .collect();
         assert_eq!(unjudged, ["efs", "legacy"]);
     }
 

@@ -70,7 +70,7 @@ pub(super) fn render(report: &CheckReport, api: ReportApi, out: &mut dyn Write) 
     let timestamp = Timestamp::of(report.checked_at.unwrap_or_else(jiff::Timestamp::now));
     let mut namespaced: BTreeMap<&str, Vec<&CheckedObject>> = BTreeMap::new();
     let mut cluster: Vec<&CheckedObject> = Vec::new();
-    for object in &report.objects {
+    for object in report.objects() {
         match report_namespace(&object.resource) {
             Some(namespace) => namespaced.entry(namespace).or_default().push(object),
             None => cluster.push(object),

@@ -26,11 +26,17 @@ pub(super) fn write_value(value: &impl Serialize, depth: usize, out: &mut dyn Wr
     value.serialize(&mut Serializer::with_formatter(out, formatter_at(depth))).map_err(io::Error::from)
 }
 
+/// Starts the next entry of an object or array `depth` levels into a document: after a comma
+/// unless it is the first, on a line of its own, indented one level deeper.
+fn begin_entry(first: bool, depth: usize, out: &mut dyn Write) -> io::Result<()> {
+    out.write_all(if first { b"\n" } else { b",\n" })?;
+    out.write_all(&INDENT.repeat(depth + 1))
+}
+
 /// Writes `"key": ` for the next field of an object `depth` levels into a document; its value
 /// goes `depth + 1` levels in.
 pub(super) fn write_key(key: &str, first: bool, depth: usize, out: &mut dyn Write) -> io::Result<()> {
-    out.write_all(if first { b"\n" } else { b",\n" })?;
-    out.write_all(&INDENT.repeat(depth + 1))?;
+    begin_entry(first, depth, out)?;
     write_value(&key, depth + 1, out)?;
     out.write_all(b": ")
 }
@@ -47,13 +53,10 @@ pub(super) fn write_array<T: Sync, J: Serialize>(
         return out.write_all(b"[]");
     }
     out.write_all(b"[")?;
-    let item_indent = INDENT.repeat(depth + 1);
     let pieces: Vec<(usize, &[T])> = items.chunks(OBJECTS_PER_PIECE).enumerate().collect();
     write_on_every_core(&pieces, out, |&(index, piece), buffer| {
         for (position, item) in piece.iter().enumerate() {
-            let first = index == 0 && position == 0;
-            buffer.extend_from_slice(if first { b"\n" } else { b",\n" });
-            buffer.extend_from_slice(&item_indent);
+            begin_entry(index == 0 && position == 0, depth, buffer)?;
             write_value(&to_json(item), depth + 1, buffer)?;
         }
         Ok(())

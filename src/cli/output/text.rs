@@ -84,7 +84,7 @@ fn findings_by_document(report: &CheckReport) -> Vec<DocumentFindings<'_>> {
         findings_of.entry((location, &finding.resource)).or_default().push(finding);
     }
     report
-        .objects
+        .objects()
         .iter()
         .filter_map(|object| {
             let findings = findings_of.remove(&(&object.location, &object.resource))?;
